@@ -1,0 +1,215 @@
+//! The one dataset type every reader produces: a float image with its calibration and metadata.
+
+use std::fmt;
+
+/// A single-channel image of `f32` values in row-major order (row 0 is the top).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Image {
+    width: usize,
+    height: usize,
+    pixels: Vec<f32>,
+}
+
+impl Image {
+    /// Wraps `pixels` (row-major, `width * height` values) as an image.
+    ///
+    /// # Panics
+    /// If `pixels.len() != width * height`: a programming error, never a file error.
+    pub fn new(width: usize, height: usize, pixels: Vec<f32>) -> Self {
+        assert_eq!(
+            pixels.len(),
+            width * height,
+            "pixel count must be width × height"
+        );
+        Self {
+            width,
+            height,
+            pixels,
+        }
+    }
+
+    /// Width in pixels.
+    pub fn width(&self) -> usize {
+        self.width
+    }
+
+    /// Height in pixels.
+    pub fn height(&self) -> usize {
+        self.height
+    }
+
+    /// All pixel values, row by row.
+    pub fn pixels(&self) -> &[f32] {
+        &self.pixels
+    }
+
+    /// The value at column `x`, row `y`.
+    pub fn get(&self, x: usize, y: usize) -> f32 {
+        self.pixels[y * self.width + x]
+    }
+
+    /// Smallest and largest finite values, or `None` if no pixel is finite.
+    pub fn finite_range(&self) -> Option<(f32, f32)> {
+        self.pixels
+            .iter()
+            .copied()
+            .filter(|v| v.is_finite())
+            .fold(None, |range, v| match range {
+                None => Some((v, v)),
+                Some((lo, hi)) => Some((lo.min(v), hi.max(v))),
+            })
+    }
+
+    /// The `width × height` sub-image whose top-left pixel is at (`x`, `y`).
+    ///
+    /// # Panics
+    /// If the rectangle reaches outside the image.
+    pub fn crop(&self, x: usize, y: usize, width: usize, height: usize) -> Image {
+        assert!(
+            x + width <= self.width && y + height <= self.height,
+            "crop outside the image"
+        );
+        let pixels = (y..y + height)
+            .flat_map(|row| &self.pixels[row * self.width + x..row * self.width + x + width])
+            .copied()
+            .collect();
+        Image::new(width, height, pixels)
+    }
+}
+
+/// Physical size of one pixel (square pixels).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Calibration {
+    /// Length of one pixel side in `unit`.
+    pub pixel_size: f64,
+    /// Length unit, normalised: "nm", "µm", "Å", "mm" or "m".
+    pub unit: String,
+}
+
+impl fmt::Display for Calibration {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}/px", significant(self.pixel_size, 4), self.unit)
+    }
+}
+
+/// Formats `value` with `digits` significant digits (the integer part is never rounded away),
+/// without trailing zeros.
+pub fn significant(value: f64, digits: usize) -> String {
+    if value == 0.0 || !value.is_finite() {
+        return format!("{value}");
+    }
+    let magnitude = value.abs().log10().floor() as i32;
+    let decimals = (digits as i32 - 1 - magnitude).max(0) as usize;
+    let text = format!("{value:.decimals$}");
+    if text.contains('.') {
+        text.trim_end_matches('0').trim_end_matches('.').to_string()
+    } else {
+        text
+    }
+}
+
+/// The numeric type of the samples as stored in the file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SampleType {
+    U8,
+    U16,
+    U32,
+    U64,
+    I8,
+    I16,
+    I32,
+    I64,
+    F16,
+    F32,
+    F64,
+}
+
+impl fmt::Display for SampleType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let text = match self {
+            SampleType::U8 => "8-bit unsigned integer",
+            SampleType::U16 => "16-bit unsigned integer",
+            SampleType::U32 => "32-bit unsigned integer",
+            SampleType::U64 => "64-bit unsigned integer",
+            SampleType::I8 => "8-bit signed integer",
+            SampleType::I16 => "16-bit signed integer",
+            SampleType::I32 => "32-bit signed integer",
+            SampleType::I64 => "64-bit signed integer",
+            SampleType::F16 => "16-bit float",
+            SampleType::F32 => "32-bit float",
+            SampleType::F64 => "64-bit float",
+        };
+        f.write_str(text)
+    }
+}
+
+/// How the file stored its pixels, and anything the reader wants the user to know.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Metadata {
+    /// Name of the file format, e.g. "TIFF".
+    pub format: &'static str,
+    /// Sample type in the file (the image itself is always `f32`).
+    pub sample_type: SampleType,
+    /// Channels in the file: 1 for grey, 3 for RGB, 4 with alpha.
+    pub channels: usize,
+    /// Remarks for the user, e.g. "page 1 of 3 read" or a colour-to-grey conversion.
+    pub notes: Vec<String>,
+}
+
+/// A decoded micrograph: the analysis works on `image`, never on display values.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Dataset {
+    /// The image as floats with the file's raw values.
+    pub image: Image,
+    /// Pixel size, when the file records one.
+    pub calibration: Option<Calibration>,
+    /// Format, stored type and notes.
+    pub metadata: Metadata,
+}
+
+impl Dataset {
+    /// One line saying what was stored: "16-bit unsigned integer, grey".
+    pub fn storage_summary(&self) -> String {
+        let layout = match self.metadata.channels {
+            1 => "grey",
+            2 => "grey + alpha",
+            3 => "RGB",
+            _ => "RGBA",
+        };
+        format!("{}, {layout}", self.metadata.sample_type)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn crop_takes_the_requested_rectangle() {
+        let image = Image::new(4, 3, (0..12).map(|v| v as f32).collect());
+        let chip = image.crop(1, 1, 2, 2);
+        assert_eq!(chip.pixels(), &[5.0, 6.0, 9.0, 10.0]);
+    }
+
+    #[test]
+    fn finite_range_skips_nan_and_infinity() {
+        let image = Image::new(2, 2, vec![f32::NAN, 3.0, -1.0, f32::INFINITY]);
+        assert_eq!(image.finite_range(), Some((-1.0, 3.0)));
+        assert_eq!(Image::new(1, 1, vec![f32::NAN]).finite_range(), None);
+    }
+
+    #[test]
+    fn significant_digits_trim_trailing_zeros() {
+        assert_eq!(significant(0.04, 4), "0.04");
+        assert_eq!(significant(5.3125, 3), "5.31");
+        assert_eq!(significant(1234.6, 2), "1235");
+        assert_eq!(
+            Calibration {
+                pixel_size: 0.0183,
+                unit: "nm".into()
+            }
+            .to_string(),
+            "0.0183 nm/px"
+        );
+    }
+}

@@ -1,0 +1,154 @@
+//! Display mapping: raw values to screen grey levels by a contrast stretch. The data are never
+//! changed; only the rendered pixels are.
+
+use crate::dataset::Image;
+
+/// How the display range is chosen from the image's values.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Stretch {
+    /// From the smallest to the largest finite value.
+    MinMax,
+    /// Between two percentiles (0–100) of the finite values, clipping outliers.
+    Percentile { low: f64, high: f64 },
+    /// A range the user typed.
+    Manual { low: f32, high: f32 },
+}
+
+/// The raw values shown as black (`low`) and white (`high`).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct DisplayRange {
+    pub low: f32,
+    pub high: f32,
+}
+
+impl DisplayRange {
+    /// The range `stretch` picks for `image`; (0, 1) when no pixel is finite.
+    pub fn of(image: &Image, stretch: Stretch) -> Self {
+        let (low, high) = match stretch {
+            Stretch::MinMax => image.finite_range().unwrap_or((0.0, 1.0)),
+            Stretch::Percentile { low, high } => {
+                percentiles(image.pixels(), low, high).unwrap_or((0.0, 1.0))
+            }
+            Stretch::Manual { low, high } => (low, high),
+        };
+        Self { low, high }
+    }
+
+    /// The grey level (0–255) of a raw value; non-finite values show black.
+    pub fn grey(&self, value: f32) -> u8 {
+        if !value.is_finite() {
+            return 0;
+        }
+        let span = self.high - self.low;
+        if span <= 0.0 {
+            return if value > self.low { 255 } else { 0 };
+        }
+        ((value - self.low) / span * 255.0)
+            .round()
+            .clamp(0.0, 255.0) as u8
+    }
+}
+
+/// The image as opaque RGBA bytes, row by row, ready for a canvas or a PNG.
+pub fn render_rgba(image: &Image, range: DisplayRange) -> Vec<u8> {
+    image
+        .pixels()
+        .iter()
+        .flat_map(|&value| {
+            let grey = range.grey(value);
+            [grey, grey, grey, 255]
+        })
+        .collect()
+}
+
+/// The `low` and `high` percentiles (0–100) of the finite `values`, interpolated linearly between
+/// order statistics as NumPy's default `np.percentile` does.
+pub fn percentiles(values: &[f32], low: f64, high: f64) -> Option<(f32, f32)> {
+    let mut finite: Vec<f32> = values.iter().copied().filter(|v| v.is_finite()).collect();
+    if finite.is_empty() {
+        return None;
+    }
+    Some((
+        percentile_of(&mut finite, low),
+        percentile_of(&mut finite, high),
+    ))
+}
+
+fn percentile_of(values: &mut [f32], percent: f64) -> f32 {
+    let rank = percent.clamp(0.0, 100.0) / 100.0 * (values.len() - 1) as f64;
+    let below = rank.floor() as usize;
+    let (_, &mut at_below, above) = values.select_nth_unstable_by(below, f32::total_cmp);
+    let Some(next) = above.iter().copied().min_by(f32::total_cmp) else {
+        return at_below;
+    };
+    let fraction = (rank - below as f64) as f32;
+    at_below + (next - at_below) * fraction
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percentiles_match_numpy() {
+        // Reference: numpy 2.4.6, np.percentile(np.arange(1, 11) ** 2, [1, 25, 50, 99.5])
+        // → [1.27, 10.75, 30.5, 99.145]
+        let values: Vec<f32> = (1..=10).map(|v| (v * v) as f32).rev().collect();
+        let (p1, p995) = percentiles(&values, 1.0, 99.5).unwrap();
+        let (p25, p50) = percentiles(&values, 25.0, 50.0).unwrap();
+        for (got, want) in [(p1, 1.27), (p25, 10.75), (p50, 30.5), (p995, 99.145)] {
+            assert!((got - want).abs() < 1e-4, "{got} vs {want}");
+        }
+    }
+
+    #[test]
+    fn stretch_ignores_non_finite_values() {
+        let image = Image::new(4, 1, vec![f32::NAN, 10.0, 20.0, f32::NEG_INFINITY]);
+        assert_eq!(
+            DisplayRange::of(&image, Stretch::MinMax),
+            DisplayRange {
+                low: 10.0,
+                high: 20.0
+            }
+        );
+        assert_eq!(
+            render_rgba(&image, DisplayRange::of(&image, Stretch::MinMax))[..8],
+            [0, 0, 0, 255, 0, 0, 0, 255]
+        );
+    }
+
+    #[test]
+    fn grey_levels_clip_outside_the_range() {
+        let range = DisplayRange {
+            low: 100.0,
+            high: 200.0,
+        };
+        assert_eq!(
+            [range.grey(50.0), range.grey(150.0), range.grey(250.0)],
+            [0, 128, 255]
+        );
+        let flat = DisplayRange {
+            low: 5.0,
+            high: 5.0,
+        };
+        assert_eq!([flat.grey(5.0), flat.grey(6.0)], [0, 255]);
+    }
+
+    #[test]
+    fn rendering_leaves_the_data_untouched() {
+        let image = Image::new(2, 1, vec![-3.5, 70000.0]);
+        let before = image.clone();
+        let rgba = render_rgba(
+            &image,
+            DisplayRange::of(
+                &image,
+                Stretch::Percentile {
+                    low: 0.0,
+                    high: 100.0,
+                },
+            ),
+        );
+        assert_eq!(rgba, vec![0, 0, 0, 255, 255, 255, 255, 255]);
+        assert_eq!(image, before);
+    }
+}

@@ -1,0 +1,173 @@
+//! File readers, one module per format behind the [`Reader`] interface.
+//!
+//! [`decode`] recognises a file by its content (never by its name alone), checks the image size
+//! before allocating, and returns one [`Dataset`] or a [`DecodeError`] whose message is meant for
+//! the user.
+
+mod jpeg;
+mod png;
+mod raster;
+pub mod tiff;
+
+use crate::dataset::Dataset;
+use thiserror::Error;
+
+/// Largest image accepted, in pixels (8192 × 8192): 256 MiB as `f32`, which a browser tab holds.
+pub const MAX_PIXELS: usize = 8192 * 8192;
+
+/// A decoder for one file format.
+pub trait Reader: Sync {
+    /// Format name shown to users, e.g. "TIFF".
+    fn format_name(&self) -> &'static str;
+    /// File name extensions usually given to this format, lower case, without the dot.
+    fn extensions(&self) -> &'static [&'static str];
+    /// Whether `bytes` start like a file of this format.
+    fn recognises(&self, bytes: &[u8]) -> bool;
+    /// Decodes a whole file.
+    fn read(&self, bytes: &[u8]) -> Result<Dataset, DecodeError>;
+}
+
+/// Every reader, in the order they are tried.
+pub const READERS: &[&dyn Reader] = &[&png::PNG, &jpeg::JPEG, &tiff::Tiff];
+
+/// Why a file could not be read; the message is written for the microscopist.
+#[derive(Debug, Error, PartialEq)]
+pub enum DecodeError {
+    #[error("the file is empty (0 bytes)")]
+    Empty,
+    #[error("this is not a file Chipscope can read: its content matches none of {supported}")]
+    Unrecognised { supported: String },
+    #[error("the {format} file is damaged or truncated ({detail})")]
+    Corrupt {
+        format: &'static str,
+        detail: String,
+    },
+    #[error("this {format} file uses something Chipscope cannot read yet: {detail}")]
+    Unsupported {
+        format: &'static str,
+        detail: String,
+    },
+    #[error("the image has no pixels ({width} × {height})")]
+    NoPixels { width: usize, height: usize },
+    #[error(
+        "the image is {width} × {height} pixels, more than the {limit_mpx} megapixels Chipscope \
+         can hold in memory; crop or bin it first",
+        limit_mpx = MAX_PIXELS / 1_000_000
+    )]
+    TooLarge { width: usize, height: usize },
+}
+
+/// Decodes `bytes`, found by content; `file_name` only adds a note when its extension disagrees.
+pub fn decode(file_name: &str, bytes: &[u8]) -> Result<Dataset, DecodeError> {
+    if bytes.is_empty() {
+        return Err(DecodeError::Empty);
+    }
+    let reader = READERS
+        .iter()
+        .find(|reader| reader.recognises(bytes))
+        .ok_or_else(|| DecodeError::Unrecognised {
+            supported: supported_formats(),
+        })?;
+    let mut dataset = reader.read(bytes)?;
+    if let Some(note) = extension_note(file_name, *reader) {
+        dataset.metadata.notes.push(note);
+    }
+    Ok(dataset)
+}
+
+/// "PNG, JPEG or TIFF": the formats [`decode`] reads.
+pub fn supported_formats() -> String {
+    let names: Vec<_> = READERS.iter().map(|reader| reader.format_name()).collect();
+    match names.split_last() {
+        Some((last, [])) => last.to_string(),
+        Some((last, rest)) => format!("{} or {last}", rest.join(", ")),
+        None => String::new(),
+    }
+}
+
+/// File extensions accepted by the file picker, e.g. ".png,.jpg,…".
+pub fn accepted_extensions() -> String {
+    READERS
+        .iter()
+        .flat_map(|reader| reader.extensions())
+        .map(|ext| format!(".{ext}"))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// Checks an image's size from its header, before any pixel buffer is allocated.
+pub fn check_size(width: usize, height: usize) -> Result<(), DecodeError> {
+    if width == 0 || height == 0 {
+        return Err(DecodeError::NoPixels { width, height });
+    }
+    match width.checked_mul(height) {
+        Some(pixels) if pixels <= MAX_PIXELS => Ok(()),
+        _ => Err(DecodeError::TooLarge { width, height }),
+    }
+}
+
+fn extension_note(file_name: &str, reader: &dyn Reader) -> Option<String> {
+    let (_, extension) = file_name.rsplit_once('.')?;
+    let extension = extension.to_ascii_lowercase();
+    let known = READERS
+        .iter()
+        .any(|r| r.extensions().contains(&extension.as_str()));
+    (known && !reader.extensions().contains(&extension.as_str())).then(|| {
+        format!(
+            "the file is named .{extension} but holds {}; it was read as {}",
+            reader.format_name(),
+            reader.format_name()
+        )
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_and_unknown_files_are_refused_with_a_reason() {
+        assert_eq!(decode("a.png", &[]), Err(DecodeError::Empty));
+        let error = decode("notes.tif", b"hello, this is text").unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "this is not a file Chipscope can read: its content matches none of PNG, JPEG or TIFF"
+        );
+    }
+
+    #[test]
+    fn size_is_checked_before_decoding() {
+        assert_eq!(
+            check_size(0, 10),
+            Err(DecodeError::NoPixels {
+                width: 0,
+                height: 10
+            })
+        );
+        assert!(check_size(8192, 8192).is_ok());
+        assert!(matches!(
+            check_size(8193, 8192),
+            Err(DecodeError::TooLarge { .. })
+        ));
+        assert!(matches!(
+            check_size(usize::MAX, 2),
+            Err(DecodeError::TooLarge { .. })
+        ));
+        assert!(
+            DecodeError::TooLarge {
+                width: 9000,
+                height: 9000
+            }
+            .to_string()
+            .contains("67 megapixels")
+        );
+    }
+
+    #[test]
+    fn picker_accepts_every_reader_extension() {
+        let accepted = accepted_extensions();
+        for ext in [".png", ".jpg", ".jpeg", ".tif", ".tiff"] {
+            assert!(accepted.contains(ext), "{accepted}");
+        }
+    }
+}

@@ -1,0 +1,138 @@
+//! What the PNG and JPEG readers share: decoding through the `image` crate into a grey [`Dataset`].
+
+use super::{DecodeError, Reader, check_size};
+use crate::dataset::{Dataset, Image, Metadata, SampleType};
+use image::{DynamicImage, ImageDecoder, ImageError};
+
+/// A format read by the `image` crate, described by its name, extensions and magic bytes.
+pub(super) struct RasterFormat {
+    pub name: &'static str,
+    pub extensions: &'static [&'static str],
+    pub magic: &'static [u8],
+    /// Decodes the whole file (given the format name for messages).
+    pub decode: fn(&'static str, &[u8]) -> Result<Dataset, DecodeError>,
+}
+
+impl Reader for RasterFormat {
+    fn format_name(&self) -> &'static str {
+        self.name
+    }
+
+    fn extensions(&self) -> &'static [&'static str] {
+        self.extensions
+    }
+
+    fn recognises(&self, bytes: &[u8]) -> bool {
+        bytes.starts_with(self.magic)
+    }
+
+    fn read(&self, bytes: &[u8]) -> Result<Dataset, DecodeError> {
+        (self.decode)(self.name, bytes)
+    }
+}
+
+/// Decodes with `decoder` after checking the header's size, keeping raw sample values.
+pub(super) fn read_with(
+    format: &'static str,
+    decoder: Result<impl ImageDecoder, ImageError>,
+) -> Result<Dataset, DecodeError> {
+    let decoder = decoder.map_err(|error| decode_error(format, error))?;
+    let (width, height) = decoder.dimensions();
+    check_size(width as usize, height as usize)?;
+    let image = DynamicImage::from_decoder(decoder).map_err(|error| decode_error(format, error))?;
+    Ok(to_dataset(format, image))
+}
+
+fn to_dataset(format: &'static str, image: DynamicImage) -> Dataset {
+    let (width, height) = (image.width() as usize, image.height() as usize);
+    let channels = image.color().channel_count() as usize;
+    let sample_type = match image.color().bytes_per_pixel() / image.color().channel_count() {
+        1 => SampleType::U8,
+        2 => SampleType::U16,
+        _ => SampleType::F32,
+    };
+    let samples = samples_as_f32(&image);
+    let (pixels, note) = grey_from_interleaved(&samples, channels);
+    Dataset {
+        image: Image::new(width, height, pixels),
+        calibration: None,
+        metadata: Metadata {
+            format,
+            sample_type,
+            channels,
+            notes: note.into_iter().collect(),
+        },
+    }
+}
+
+fn samples_as_f32(image: &DynamicImage) -> Vec<f32> {
+    if let Some(flat) = image.as_flat_samples_u8() {
+        flat.samples.iter().map(|&v| f32::from(v)).collect()
+    } else if let Some(flat) = image.as_flat_samples_u16() {
+        flat.samples.iter().map(|&v| f32::from(v)).collect()
+    } else if let Some(flat) = image.as_flat_samples_f32() {
+        flat.samples.to_vec()
+    } else {
+        image.to_rgba32f().into_raw()
+    }
+}
+
+/// Turns interleaved samples with `channels` per pixel into grey values.
+///
+/// Grey stays as it is and alpha is dropped. Colour whose channels are all equal is grey stored as
+/// RGB and keeps its values; other colour becomes Rec. 601 luma (0.299 R + 0.587 G + 0.114 B), with a note.
+pub(super) fn grey_from_interleaved(
+    samples: &[f32],
+    channels: usize,
+) -> (Vec<f32>, Option<String>) {
+    let pixels = samples.chunks_exact(channels);
+    if channels < 3 {
+        return (pixels.map(|p| p[0]).collect(), None);
+    }
+    if pixels.clone().all(|p| p[0] == p[1] && p[1] == p[2]) {
+        return (pixels.map(|p| p[0]).collect(), None);
+    }
+    let luma = pixels
+        .map(|p| 0.299 * p[0] + 0.587 * p[1] + 0.114 * p[2])
+        .collect();
+    (
+        luma,
+        Some("colour image converted to grey (Rec. 601 luma)".to_string()),
+    )
+}
+
+fn decode_error(format: &'static str, error: ImageError) -> DecodeError {
+    match error {
+        ImageError::Unsupported(detail) => DecodeError::Unsupported {
+            format,
+            detail: detail.to_string(),
+        },
+        ImageError::Limits(detail) => DecodeError::Unsupported {
+            format,
+            detail: detail.to_string(),
+        },
+        other => DecodeError::Corrupt {
+            format,
+            detail: other.to_string(),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn grey_stored_as_rgb_keeps_its_values() {
+        let (grey, note) =
+            grey_from_interleaved(&[10.0, 10.0, 10.0, 255.0, 7.0, 7.0, 7.0, 255.0], 4);
+        assert_eq!((grey, note), (vec![10.0, 7.0], None));
+    }
+
+    #[test]
+    fn colour_becomes_luma_with_a_note() {
+        let (grey, note) = grey_from_interleaved(&[255.0, 0.0, 0.0, 0.0, 0.0, 100.0], 3);
+        assert!((grey[0] - 76.245).abs() < 1e-3 && (grey[1] - 11.4).abs() < 1e-4);
+        assert!(note.unwrap().contains("Rec. 601"));
+    }
+}

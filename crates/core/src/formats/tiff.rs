@@ -1,0 +1,335 @@
+//! TIFF: 8/16/32/64-bit integer and 16/32/64-bit float samples, grey or colour, first page of a
+//! multi-page file. Calibration is read from ImageJ's description and from Thermo Fisher (FEI)
+//! metadata; [`encode_grey16`] writes ImageJ-calibrated 16-bit files.
+
+use super::{DecodeError, MAX_PIXELS, Reader, check_size, raster::grey_from_interleaved};
+use crate::dataset::{Calibration, Dataset, Image, Metadata, SampleType};
+use std::io::{Cursor, ErrorKind};
+use tiff::decoder::{Decoder, DecodingResult, Limits, ifd::Value};
+use tiff::encoder::{Rational, TiffEncoder, colortype::Gray16};
+use tiff::tags::{ResolutionUnit, Tag};
+use tiff::{ColorType, TiffError};
+
+const FORMAT: &str = "TIFF";
+/// Thermo Fisher / FEI instrument metadata (an INI text with `PixelWidth` in metres).
+const FEI_METADATA_TAG: u16 = 34682;
+/// Pages counted at most when reporting a multi-page file.
+const MAX_PAGES_COUNTED: usize = 10_000;
+
+/// Reads TIFF files (classic and BigTIFF, both byte orders).
+pub struct Tiff;
+
+impl Reader for Tiff {
+    fn format_name(&self) -> &'static str {
+        FORMAT
+    }
+
+    fn extensions(&self) -> &'static [&'static str] {
+        &["tif", "tiff"]
+    }
+
+    fn recognises(&self, bytes: &[u8]) -> bool {
+        [b"II*\0", b"MM\0*", b"II+\0", b"MM\0+"]
+            .iter()
+            .any(|magic| bytes.starts_with(*magic))
+    }
+
+    fn read(&self, bytes: &[u8]) -> Result<Dataset, DecodeError> {
+        let mut decoder = Decoder::new(Cursor::new(bytes))
+            .map_err(decode_error)?
+            .with_limits(limits());
+        let (width, height) = decoder.dimensions().map_err(decode_error)?;
+        check_size(width as usize, height as usize)?;
+        let channels = channel_count(decoder.colortype().map_err(decode_error)?)?;
+        let (samples, sample_type) = samples_as_f32(decoder.read_image().map_err(decode_error)?);
+        if samples.len() < width as usize * height as usize * channels {
+            return Err(DecodeError::Corrupt {
+                format: FORMAT,
+                detail: "fewer samples than the image size".into(),
+            });
+        }
+        let (pixels, colour_note) = grey_from_interleaved(&samples, channels);
+        let calibration = calibration(&mut decoder);
+        let notes = colour_note
+            .into_iter()
+            .chain(page_note(&mut decoder))
+            .collect();
+        Ok(Dataset {
+            image: Image::new(width as usize, height as usize, pixels),
+            calibration,
+            metadata: Metadata {
+                format: FORMAT,
+                sample_type,
+                channels,
+                notes,
+            },
+        })
+    }
+}
+
+fn limits() -> Limits {
+    let mut limits = Limits::default();
+    limits.decoding_buffer_size = MAX_PIXELS * 8;
+    limits
+}
+
+fn channel_count(colour: ColorType) -> Result<usize, DecodeError> {
+    match colour {
+        ColorType::Gray(_) => Ok(1),
+        ColorType::GrayA(_) => Ok(2),
+        ColorType::RGB(_) => Ok(3),
+        ColorType::RGBA(_) => Ok(4),
+        other => Err(DecodeError::Unsupported {
+            format: FORMAT,
+            detail: format!("{other:?} pixels"),
+        }),
+    }
+}
+
+fn samples_as_f32(result: DecodingResult) -> (Vec<f32>, SampleType) {
+    fn convert<T: Copy>(values: Vec<T>, to_f32: fn(T) -> f32) -> Vec<f32> {
+        values.into_iter().map(to_f32).collect()
+    }
+    match result {
+        DecodingResult::U8(v) => (convert(v, f32::from), SampleType::U8),
+        DecodingResult::U16(v) => (convert(v, f32::from), SampleType::U16),
+        DecodingResult::U32(v) => (convert(v, |x| x as f32), SampleType::U32),
+        DecodingResult::U64(v) => (convert(v, |x| x as f32), SampleType::U64),
+        DecodingResult::I8(v) => (convert(v, f32::from), SampleType::I8),
+        DecodingResult::I16(v) => (convert(v, f32::from), SampleType::I16),
+        DecodingResult::I32(v) => (convert(v, |x| x as f32), SampleType::I32),
+        DecodingResult::I64(v) => (convert(v, |x| x as f32), SampleType::I64),
+        DecodingResult::F16(v) => (convert(v, |x| x.to_f32()), SampleType::F16),
+        DecodingResult::F32(v) => (v, SampleType::F32),
+        DecodingResult::F64(v) => (convert(v, |x| x as f32), SampleType::F64),
+    }
+}
+
+fn decode_error(error: TiffError) -> DecodeError {
+    let detail = error.to_string();
+    match error {
+        TiffError::UnsupportedError(_) | TiffError::LimitsExceeded => DecodeError::Unsupported {
+            format: FORMAT,
+            detail,
+        },
+        TiffError::IoError(io) if io.kind() == ErrorKind::UnexpectedEof => DecodeError::Corrupt {
+            format: FORMAT,
+            detail: "the file ends early".into(),
+        },
+        _ => DecodeError::Corrupt {
+            format: FORMAT,
+            detail,
+        },
+    }
+}
+
+fn page_note(decoder: &mut Decoder<Cursor<&[u8]>>) -> Option<String> {
+    let mut pages = 1;
+    while decoder.more_images() && pages < MAX_PAGES_COUNTED && decoder.next_image().is_ok() {
+        pages += 1;
+    }
+    (pages > 1).then(|| format!("multi-page TIFF: page 1 of {pages} was read"))
+}
+
+fn calibration(decoder: &mut Decoder<Cursor<&[u8]>>) -> Option<Calibration> {
+    imagej_calibration(decoder).or_else(|| fei_calibration(decoder))
+}
+
+/// ImageJ writes `unit=nm` in the description and pixels per unit as the X resolution.
+fn imagej_calibration(decoder: &mut Decoder<Cursor<&[u8]>>) -> Option<Calibration> {
+    let description = decoder.get_tag_ascii_string(Tag::ImageDescription).ok()?;
+    if !description.starts_with("ImageJ=") {
+        return None;
+    }
+    let unit = description
+        .lines()
+        .find_map(|line| line.strip_prefix("unit="))?;
+    let unit = normalise_unit(unit)?;
+    let Value::Rational(pixels, per_units) = decoder.get_tag(Tag::XResolution).ok()? else {
+        return None;
+    };
+    let pixel_size = f64::from(per_units) / f64::from(pixels);
+    valid_size(pixel_size).then(|| Calibration {
+        pixel_size,
+        unit: unit.to_string(),
+    })
+}
+
+/// Thermo Fisher (FEI) microscopes store `PixelWidth=<metres>` in an INI text tag.
+fn fei_calibration(decoder: &mut Decoder<Cursor<&[u8]>>) -> Option<Calibration> {
+    let text = decoder
+        .get_tag_ascii_string(Tag::Unknown(FEI_METADATA_TAG))
+        .ok()?;
+    let metres: f64 = text
+        .lines()
+        .find_map(|line| line.trim().strip_prefix("PixelWidth="))?
+        .trim()
+        .parse()
+        .ok()?;
+    valid_size(metres).then(|| Calibration {
+        pixel_size: metres * 1e9,
+        unit: "nm".into(),
+    })
+}
+
+fn valid_size(size: f64) -> bool {
+    size.is_finite() && size > 0.0
+}
+
+/// Maps the spellings of length units found in files to one form; `None` for "pixel" and unknowns.
+pub fn normalise_unit(unit: &str) -> Option<&'static str> {
+    match unit.trim().trim_matches('"') {
+        "nm" | "nanometer" | "nanometre" => Some("nm"),
+        "µm" | "μm" | "um" | "micron" | "microns" | "\\u00B5m" | "micrometer" | "micrometre" => {
+            Some("µm")
+        }
+        "Å" | "A" | "angstrom" | "Angstrom" | "\\u00C5" => Some("Å"),
+        "pm" => Some("pm"),
+        "mm" => Some("mm"),
+        "m" => Some("m"),
+        _ => None,
+    }
+}
+
+/// Encodes `image` as a 16-bit grey TIFF (values rounded and clamped to 0–65535), with an
+/// ImageJ-style calibration when one is given.
+pub fn encode_grey16(
+    image: &Image,
+    calibration: Option<&Calibration>,
+) -> Result<Vec<u8>, TiffError> {
+    let values: Vec<u16> = image
+        .pixels()
+        .iter()
+        .map(|&v| v.round().clamp(0.0, 65535.0) as u16)
+        .collect();
+    let mut file = Cursor::new(Vec::new());
+    let mut encoder = TiffEncoder::new(&mut file)?;
+    let mut page = encoder.new_image::<Gray16>(image.width() as u32, image.height() as u32)?;
+    if let Some(calibration) = calibration {
+        let description = format!("ImageJ=1.54f\nunit={}\n", calibration.unit);
+        page.encoder()
+            .write_tag(Tag::ImageDescription, description.as_str())?;
+        page.resolution(
+            ResolutionUnit::None,
+            pixels_per_unit(calibration.pixel_size),
+        );
+    }
+    page.write_data(&values)?;
+    Ok(file.into_inner())
+}
+
+/// `1 / pixel_size` as a rational with as many decimal digits as fit in 32 bits.
+fn pixels_per_unit(pixel_size: f64) -> Rational {
+    let per_unit = 1.0 / pixel_size;
+    let mut d: u32 = 1_000_000;
+    while d > 1 && per_unit * f64::from(d) > f64::from(u32::MAX) {
+        d /= 10;
+    }
+    Rational {
+        n: (per_unit * f64::from(d)).round().min(f64::from(u32::MAX)) as u32,
+        d,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::formats::decode;
+    use tiff::encoder::colortype::{self, ColorType as EncoderColour};
+
+    fn encode<C: EncoderColour>(width: u32, height: u32, data: &[C::Inner], pages: usize) -> Vec<u8>
+    where
+        [C::Inner]: tiff::encoder::TiffValue,
+    {
+        let mut file = Cursor::new(Vec::new());
+        let mut encoder = TiffEncoder::new(&mut file).unwrap();
+        for _ in 0..pages {
+            encoder.write_image::<C>(width, height, data).unwrap();
+        }
+        file.into_inner()
+    }
+
+    #[test]
+    fn sixteen_bit_grey_round_trips_with_calibration() {
+        let image = Image::new(3, 2, vec![0.0, 1.0, 65535.0, 300.0, 40000.0, 7.0]);
+        let calibration = Calibration {
+            pixel_size: 0.04,
+            unit: "nm".into(),
+        };
+        let bytes = encode_grey16(&image, Some(&calibration)).unwrap();
+        let dataset = decode("sim.tif", &bytes).unwrap();
+        assert_eq!(dataset.image, image);
+        assert_eq!(dataset.metadata.sample_type, SampleType::U16);
+        let read = dataset.calibration.unwrap();
+        assert_eq!(read.unit, "nm");
+        assert!((read.pixel_size - 0.04).abs() < 1e-9);
+    }
+
+    #[test]
+    fn float_and_signed_samples_keep_their_values() {
+        let floats = encode::<colortype::Gray32Float>(2, 1, &[-1.5, 2.25], 1);
+        let dataset = decode("f.tif", &floats).unwrap();
+        assert_eq!(
+            (dataset.image.pixels(), dataset.metadata.sample_type),
+            (&[-1.5, 2.25][..], SampleType::F32)
+        );
+        let signed = encode::<colortype::GrayI16>(2, 1, &[-300, 12], 1);
+        let dataset = decode("s.tif", &signed).unwrap();
+        assert_eq!(
+            (dataset.image.pixels(), dataset.metadata.sample_type),
+            (&[-300.0, 12.0][..], SampleType::I16)
+        );
+        let wide = encode::<colortype::Gray32>(1, 1, &[4_000_000_000], 1);
+        assert_eq!(decode("u.tif", &wide).unwrap().image.pixels(), &[4.0e9]);
+    }
+
+    #[test]
+    fn multi_page_reads_the_first_page_with_a_note() {
+        let bytes = encode::<colortype::Gray8>(2, 2, &[1, 2, 3, 4], 3);
+        let dataset = decode("stack.tif", &bytes).unwrap();
+        assert_eq!(dataset.image.pixels(), &[1.0, 2.0, 3.0, 4.0]);
+        assert_eq!(
+            dataset.metadata.notes,
+            vec!["multi-page TIFF: page 1 of 3 was read".to_string()]
+        );
+    }
+
+    #[test]
+    fn rgb_grey_is_read_as_grey() {
+        let bytes = encode::<colortype::RGB8>(1, 2, &[9, 9, 9, 200, 200, 200], 1);
+        let dataset = decode("rgb.tif", &bytes).unwrap();
+        assert_eq!(
+            (dataset.image.pixels(), dataset.metadata.channels),
+            (&[9.0, 200.0][..], 3)
+        );
+    }
+
+    #[test]
+    fn truncated_file_is_reported_as_damaged() {
+        let image = Image::new(64, 64, vec![5.0; 64 * 64]);
+        let bytes = encode_grey16(&image, None).unwrap();
+        for cut in [bytes.len() / 2, 12, 5] {
+            let error = decode("cut.tif", &bytes[..cut]).unwrap_err();
+            assert!(
+                matches!(error, DecodeError::Corrupt { .. }),
+                "cut at {cut}: {error}"
+            );
+        }
+    }
+
+    #[test]
+    fn rational_keeps_small_and_large_pixel_sizes() {
+        for size in [0.04, 0.0183, 5.3, 1e-4, 250.0] {
+            let Rational { n, d } = pixels_per_unit(size);
+            let back = f64::from(d) / f64::from(n);
+            assert!((back - size).abs() / size < 1e-5, "{size} → {n}/{d}");
+        }
+    }
+
+    #[test]
+    fn unit_spellings_are_normalised() {
+        assert_eq!(normalise_unit("micron"), Some("µm"));
+        assert_eq!(normalise_unit("\\u00B5m"), Some("µm"));
+        assert_eq!(normalise_unit("pixel"), None);
+    }
+}
