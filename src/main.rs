@@ -1,1 +1,21 @@
-fn main() {}
+//! Chipscope's web app: a Leptos single-page app compiled to WebAssembly. UI components hold view
+//! state only and call `chipscope-core` for everything they show.
+
+#[cfg(target_arch = "wasm32")]
+mod app;
+#[cfg(target_arch = "wasm32")]
+mod components;
+#[cfg(target_arch = "wasm32")]
+mod compute;
+
+#[cfg(target_arch = "wasm32")]
+fn main() {
+    console_error_panic_hook::set_once();
+    leptos::mount::mount_to_body(app::App);
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+fn main() {
+    eprintln!("chipscope-web runs in the browser: build and serve it with `bash scripts/serve.sh`.");
+    std::process::exit(2);
+}

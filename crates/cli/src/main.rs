@@ -1,7 +1,7 @@
 //! `chipscope`: the command line over the same library the web app uses.
 
 use anyhow::{Context, Result};
-use chipscope_core::dataset::{Dataset, significant};
+use chipscope_core::dataset::Dataset;
 use chipscope_core::formats::{decode, tiff::encode_grey16};
 use chipscope_core::grid::ChipGrid;
 use chipscope_core::simulate::{self, CLASS_NAMES};
@@ -88,29 +88,12 @@ fn info(path: &Path, chip: Option<usize>) -> Result<()> {
         dataset.storage_summary()
     );
     println!("shape:       {width} × {height} px (width × height)");
-    match &dataset.calibration {
-        Some(calibration) => println!(
-            "calibration: {calibration}; field of view {} × {} {}",
-            significant(calibration.pixel_size * width as f64, 4),
-            significant(calibration.pixel_size * height as f64, 4),
-            calibration.unit
-        ),
-        None => println!("calibration: none (sizes in pixels)"),
-    }
-    if let Some((low, high)) = image.finite_range() {
-        println!("values:      {low} to {high}");
-    }
+    println!("calibration: {}", dataset.calibration_summary());
+    println!("values:      {}", dataset.value_summary());
     for note in &dataset.metadata.notes {
         println!("note:        {note}");
     }
-    let cropped = grid.cropped_pixels();
-    println!(
-        "chip grid:   {chip} px chips, {} rows × {} columns = {} chips; {cropped} px cropped ({:.1} %)",
-        grid.rows(),
-        grid.cols(),
-        grid.chip_count(),
-        100.0 * cropped as f64 / (width * height) as f64
-    );
+    println!("chip grid:   {chip} px chips, {}", grid.summary());
     Ok(())
 }
 

@@ -178,6 +178,25 @@ impl Dataset {
         };
         format!("{}, {layout}", self.metadata.sample_type)
     }
+
+    /// "0.04 nm/px; field of view 20.48 × 20.48 nm", or "none (sizes in pixels)".
+    pub fn calibration_summary(&self) -> String {
+        let Some(calibration) = &self.calibration else {
+            return "none (sizes in pixels)".to_string();
+        };
+        let side = |pixels: usize| significant(calibration.pixel_size * pixels as f64, 4);
+        format!(
+            "{calibration}; field of view {} × {} {}",
+            side(self.image.width()),
+            side(self.image.height()),
+            calibration.unit
+        )
+    }
+
+    /// "44 to 209": the finite value range.
+    pub fn value_summary(&self) -> String {
+        self.image.finite_range().map_or("no finite values".into(), |(low, high)| format!("{low} to {high}"))
+    }
 }
 
 #[cfg(test)]
@@ -196,6 +215,20 @@ mod tests {
         let image = Image::new(2, 2, vec![f32::NAN, 3.0, -1.0, f32::INFINITY]);
         assert_eq!(image.finite_range(), Some((-1.0, 3.0)));
         assert_eq!(Image::new(1, 1, vec![f32::NAN]).finite_range(), None);
+    }
+
+    #[test]
+    fn summaries_state_calibration_and_values() {
+        let mut dataset = Dataset {
+            image: Image::new(512, 256, vec![1.0; 512 * 256]),
+            calibration: Some(Calibration { pixel_size: 0.04, unit: "nm".into() }),
+            metadata: Metadata { format: "TIFF", sample_type: SampleType::U16, channels: 1, notes: vec![] },
+        };
+        assert_eq!(dataset.calibration_summary(), "0.04 nm/px; field of view 20.48 × 10.24 nm");
+        assert_eq!(dataset.value_summary(), "1 to 1");
+        assert_eq!(dataset.storage_summary(), "16-bit unsigned integer, grey");
+        dataset.calibration = None;
+        assert_eq!(dataset.calibration_summary(), "none (sizes in pixels)");
     }
 
     #[test]

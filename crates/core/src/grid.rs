@@ -107,6 +107,18 @@ impl ChipGrid {
         self.image_width * self.image_height - width * height
     }
 
+    /// "16 rows × 16 columns = 256 chips; 0 px cropped (0.0 %)".
+    pub fn summary(&self) -> String {
+        let cropped = self.cropped_pixels();
+        let percent = 100.0 * cropped as f64 / (self.image_width * self.image_height) as f64;
+        format!(
+            "{} rows × {} columns = {} chips; {cropped} px cropped ({percent:.1} %)",
+            self.rows,
+            self.cols,
+            self.chip_count()
+        )
+    }
+
     /// Every chip in row-major order (row 0 is the top).
     pub fn chips(&self) -> impl Iterator<Item = Chip> + '_ {
         (0..self.rows).flat_map(move |row| {
@@ -140,6 +152,7 @@ mod tests {
         assert_eq!((grid.rows(), grid.cols(), grid.chip_count()), (2, 3, 6));
         assert_eq!(grid.covered_size(), (96, 64));
         assert_eq!(grid.cropped_pixels(), 100 * 70 - 96 * 64);
+        assert_eq!(grid.summary(), "2 rows × 3 columns = 6 chips; 856 px cropped (12.2 %)");
     }
 
     #[test]

@@ -1,0 +1,6 @@
+# Shared settings for the scripts: one cargo target directory outside the clone, reused by every
+# later run, and the npm tools (wasm-opt) ahead of any system copy on PATH.
+REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/chipscope/target}"
+export PATH="$REPO_ROOT/node_modules/.bin:$HOME/.cargo/bin:$PATH"
+cd "$REPO_ROOT"

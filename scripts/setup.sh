@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Installs what building Chipscope needs, skipping whatever is already there:
+# the wasm32 target, trunk, wasm-bindgen-cli (the version Cargo.lock pins), npm tools and crates.
+# With --browser also Debian's Chromium for the end-to-end tests.
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
+
+TRUNK_VERSION=0.21.14
+WASM_BINDGEN_VERSION=$(awk '/^name = "wasm-bindgen"$/ { getline; gsub(/[^0-9.]/, ""); print; exit }' Cargo.lock)
+
+say() { printf '\033[1m[setup]\033[0m %s\n' "$*"; }
+
+if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
+    say "adding the wasm32-unknown-unknown target"
+    rustup target add wasm32-unknown-unknown
+fi
+
+if [ "$(trunk --version 2>/dev/null)" != "trunk $TRUNK_VERSION" ]; then
+    say "installing trunk $TRUNK_VERSION (about 18 minutes on 2 cores, once)"
+    cargo install trunk --locked --version "$TRUNK_VERSION"
+fi
+
+if [ "$(wasm-bindgen --version 2>/dev/null | cut -d' ' -f2)" != "$WASM_BINDGEN_VERSION" ]; then
+    say "installing wasm-bindgen-cli $WASM_BINDGEN_VERSION (about 6 minutes, once)"
+    # Not --locked: its lockfile wants a webpki-roots release the registry lacks.
+    cargo install wasm-bindgen-cli --version "$WASM_BINDGEN_VERSION"
+fi
+
+lock_hash=$(sha256sum package-lock.json | cut -d' ' -f1)
+if [ "$(cat node_modules/.chipscope-lock 2>/dev/null)" != "$lock_hash" ]; then
+    say "installing npm tools (binaryen's wasm-opt, playwright-core)"
+    npm ci --no-audit --no-fund
+    echo "$lock_hash" > node_modules/.chipscope-lock
+fi
+
+say "fetching crates (Trunk builds offline)"
+cargo fetch --quiet
+
+if [ "${1:-}" = "--browser" ] && [ ! -x /usr/bin/chromium ]; then
+    say "installing Debian's chromium"
+    sudo_cmd=""; [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
+    $sudo_cmd apt-get update -qq
+    # The first install has been seen to lose dpkg temporary files; a second try completes it.
+    $sudo_cmd apt-get install -y -qq chromium || $sudo_cmd apt-get install -y -qq chromium
+fi

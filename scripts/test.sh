@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Runs every test: formatting and lints, native unit and integration tests, the release web
+# build (with its size), and the end-to-end tests in headless Chromium (WebGPU and CPU).
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
+bash scripts/setup.sh --browser
+
+step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+
+step "format and lints"
+cargo fmt --all -- --check
+cargo clippy --workspace --all-targets --quiet -- -D warnings
+
+step "native tests"
+cargo test --workspace
+
+step "release web build"
+cargo build --quiet --bin chipscope
+trunk build --release
+wasm=$(ls dist/*.wasm)
+printf 'wasm size: %s bytes raw, %s bytes gzip -9\n' "$(stat -c %s "$wasm")" "$(gzip -9 -c "$wasm" | wc -c)"
+
+step "end-to-end tests in headless Chromium"
+export CHIPSCOPE_CLI="$CARGO_TARGET_DIR/debug/chipscope"
+node --test --test-concurrency=1 tests/e2e/

@@ -1,0 +1,85 @@
+//! The page: header with the compute backend, import, image with chip grid, and side panels.
+
+use crate::components::{
+    backend_badge::BackendBadge, contrast::ContrastPanel, dataset_info::DatasetInfo, grid_panel::GridPanel,
+    import::ImportPanel, viewer::Viewer,
+};
+use chipscope_core::dataset::Dataset;
+use chipscope_core::display::Stretch;
+use chipscope_core::grid::ChipGrid;
+use leptos::prelude::*;
+use std::sync::Arc;
+
+/// A dataset as loaded in the page, with the name it came under.
+pub struct Loaded {
+    pub name: String,
+    pub dataset: Dataset,
+}
+
+/// View state shared by the panels; everything else is derived through `chipscope-core`.
+#[derive(Clone, Copy)]
+pub struct AppState {
+    pub loaded: RwSignal<Option<Arc<Loaded>>>,
+    pub error: RwSignal<Option<String>>,
+    pub busy: RwSignal<Option<String>>,
+    pub chip_size: RwSignal<usize>,
+    pub stretch: RwSignal<Stretch>,
+    pub show_grid: RwSignal<bool>,
+}
+
+impl AppState {
+    /// Shows a freshly decoded dataset with a grid sized for it.
+    pub fn show(&self, name: String, dataset: Dataset) {
+        let (width, height) = (dataset.image.width(), dataset.image.height());
+        match ChipGrid::default_chip_size(width, height) {
+            Ok(chip) => {
+                self.chip_size.set(chip);
+                self.error.set(None);
+                self.loaded.set(Some(Arc::new(Loaded { name, dataset })));
+            }
+            Err(error) => self.error.set(Some(format!("{name}: {error}"))),
+        }
+    }
+
+    /// The chip grid over the current image, if one is loaded and the chip size fits it.
+    pub fn grid(&self) -> Option<ChipGrid> {
+        self.loaded.with(|loaded| {
+            let image = &loaded.as_ref()?.dataset.image;
+            ChipGrid::new(image.width(), image.height(), self.chip_size.get()).ok()
+        })
+    }
+}
+
+/// The whole app.
+#[component]
+pub fn App() -> impl IntoView {
+    let state = AppState {
+        loaded: RwSignal::new(None),
+        error: RwSignal::new(None),
+        busy: RwSignal::new(None),
+        chip_size: RwSignal::new(32),
+        stretch: RwSignal::new(Stretch::Percentile { low: 0.5, high: 99.5 }),
+        show_grid: RwSignal::new(true),
+    };
+    provide_context(state);
+    view! {
+        <header class="top-bar">
+            <h1>"Chipscope"</h1>
+            <span class="tagline">"few-shot segmentation of electron micrographs, in your browser"</span>
+            <BackendBadge/>
+        </header>
+        <main class="layout">
+            <section class="stage">
+                <ImportPanel/>
+                {move || state.error.get().map(|message| view! { <p class="error" role="alert" data-testid="error">{message}</p> })}
+                {move || state.busy.get().map(|message| view! { <p class="busy" data-testid="busy">{message}</p> })}
+                <Viewer/>
+            </section>
+            <aside class="panels">
+                <DatasetInfo/>
+                <GridPanel/>
+                <ContrastPanel/>
+            </aside>
+        </main>
+    }
+}

@@ -1,0 +1,25 @@
+//! Says which compute backend the page picked at start.
+
+use crate::compute::{BackendKind, select_backend};
+use leptos::prelude::*;
+use leptos::task::spawn_local;
+
+/// "Compute: WebGPU" or "Compute: CPU", with the reason in a tooltip and below.
+#[component]
+pub fn BackendBadge() -> impl IntoView {
+    let status = RwSignal::new(None);
+    spawn_local(async move { status.set(Some(select_backend().await)) });
+    move || match status.get() {
+        None => view! { <span class="backend pending" data-testid="backend" data-backend="pending">"Compute: detecting…"</span> }.into_any(),
+        Some(status) => {
+            let kind = if status.kind == BackendKind::WebGpu { "webgpu" } else { "cpu" };
+            view! {
+                <span class=format!("backend {kind}") data-testid="backend" data-backend=kind title=status.detail.clone()>
+                    {format!("Compute: {}", status.label())}
+                    <small>{status.detail.clone()}</small>
+                </span>
+            }
+            .into_any()
+        }
+    }
+}

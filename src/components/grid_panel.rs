@@ -1,0 +1,51 @@
+//! Chip size: a slider and a number field, with the grid's rows, columns and cropped pixels.
+
+use crate::app::AppState;
+use chipscope_core::grid::{ChipGrid, MIN_CHIP_SIZE};
+use leptos::prelude::*;
+
+/// Chip-size controls and the grid summary.
+#[component]
+pub fn GridPanel() -> impl IntoView {
+    let state = expect_context::<AppState>();
+    let max_chip = Memo::new(move |_| {
+        state.loaded.with(|loaded| {
+            let image = &loaded.as_ref()?.dataset.image;
+            ChipGrid::max_chip_size(image.width(), image.height()).ok()
+        })
+    });
+    let set_chip = move |text: String| {
+        if let (Ok(size), Some(max)) = (text.trim().parse::<usize>(), max_chip.get_untracked()) {
+            state.chip_size.set(size.clamp(MIN_CHIP_SIZE, max));
+        }
+    };
+    move || {
+        max_chip.get().map(|max| {
+            view! {
+                <section class="panel" data-testid="grid-panel">
+                    <h2>"Chip grid"</h2>
+                    <label class="row">
+                        "chip size (px)"
+                        <input type="range" min=MIN_CHIP_SIZE max=max step=1 data-testid="chip-slider"
+                            prop:value=move || state.chip_size.get().to_string()
+                            on:input=move |event| set_chip(event_target_value(&event))/>
+                        <input type="number" min=MIN_CHIP_SIZE max=max step=1 class="chip-number" data-testid="chip-number"
+                            prop:value=move || state.chip_size.get().to_string()
+                            on:change=move |event| set_chip(event_target_value(&event))/>
+                    </label>
+                    <p class="grid-summary">
+                        <output data-testid="chip-count">{move || state.grid().map_or(0, |grid| grid.chip_count())}</output>
+                        " chips: "
+                        <span data-testid="grid-summary">{move || state.grid().map(|grid| grid.summary())}</span>
+                    </p>
+                    <label class="row">
+                        <input type="checkbox" prop:checked=move || state.show_grid.get()
+                            on:change=move |event| state.show_grid.set(event_target_checked(&event))/>
+                        "show grid"
+                    </label>
+                    <p class="hint">{format!("From the top-left corner; the right and bottom remainders are cropped. {MIN_CHIP_SIZE}–{max} px.")}</p>
+                </section>
+            }
+        })
+    }
+}

@@ -1,0 +1,8 @@
+//! Page components: each holds view state only and calls `chipscope-core`.
+
+pub mod backend_badge;
+pub mod contrast;
+pub mod dataset_info;
+pub mod grid_panel;
+pub mod import;
+pub mod viewer;

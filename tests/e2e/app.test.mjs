@@ -1,0 +1,124 @@
+// What a microscopist does on the page, in real headless Chromium: the page loads and reports its
+// compute backend (WebGPU through SwiftShader with the flag, the CPU fallback without), a 16-bit
+// TIFF made by the CLI loads with its calibration, the chip grid follows the slider and number
+// field, damaged files give a message, and the example loads in one click.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { repoRoot, artifacts, serveStatic, launchBrowser, openPage, screenshot } from './harness.mjs';
+
+const cli = process.env.CHIPSCOPE_CLI ?? join(process.env.CARGO_TARGET_DIR ?? join(repoRoot, 'target'), 'debug', 'chipscope');
+const tiff16 = join(artifacts, 'simulated-300px-16bit.tif');
+const truncated = join(artifacts, 'truncated.tif');
+let server;
+
+before(async () => {
+  await mkdir(artifacts, { recursive: true });
+  execFileSync(cli, ['simulate', '--size', '300', '--seed', '4', '--out', tiff16]);
+  const bytes = await readFile(tiff16);
+  await writeFile(truncated, bytes.subarray(0, bytes.length / 3));
+  server = await serveStatic(join(repoRoot, 'dist'));
+});
+
+after(async () => server?.close());
+
+const testid = (id) => `[data-testid="${id}"]`;
+
+async function backendOf(page) {
+  const badge = page.locator(`${testid('backend')}:not([data-backend="pending"])`);
+  await badge.waitFor({ timeout: 60_000 });
+  return { kind: await badge.getAttribute('data-backend'), text: await badge.innerText() };
+}
+
+for (const webgpu of [true, false]) {
+  const mode = webgpu ? 'WebGPU (SwiftShader)' : 'CPU fallback (no WebGPU flag)';
+
+  test(`page loads without console errors and reports its backend: ${mode}`, async () => {
+    const context = await launchBrowser({ webgpu });
+    try {
+      const { page, errors } = await openPage(context, server.url);
+      const backend = await backendOf(page);
+      assert.equal(backend.kind, webgpu ? 'webgpu' : 'cpu', backend.text);
+      assert.match(backend.text, webgpu ? /Compute: WebGPU/ : /Compute: CPU/);
+      await screenshot(page, `start-${webgpu ? 'webgpu' : 'cpu'}.png`);
+      assert.deepEqual(errors, []);
+    } finally {
+      await context.close();
+    }
+  });
+}
+
+test('a 16-bit TIFF upload shows its calibration and a grid that follows the slider', async () => {
+  const context = await launchBrowser({ webgpu: true });
+  try {
+    const { page, errors } = await openPage(context, server.url);
+    await page.setInputFiles(testid('file-input'), tiff16);
+    await page.locator(testid('dataset-shape')).waitFor();
+    assert.equal(await page.locator(testid('dataset-shape')).innerText(), '300 × 300 px');
+    assert.match(await page.locator(testid('dataset-format')).innerText(), /TIFF \(16-bit unsigned integer, grey\)/);
+    assert.match(await page.locator(testid('dataset-calibration')).innerText(), /^0\.04 nm\/px; field of view 12 × 12 nm/);
+
+    // Default for 300 px: 16 px chips, 18 × 18.
+    assert.equal(await page.locator(testid('chip-count')).innerText(), '324');
+    await page.locator(testid('chip-slider')).fill('50');
+    assert.equal(await page.locator(testid('chip-count')).innerText(), '36');
+    assert.match(await page.locator(testid('grid-summary')).innerText(), /6 rows × 6 columns = 36 chips; 0 px cropped/);
+    await page.locator(testid('chip-slider')).fill('64');
+    assert.equal(await page.locator(testid('chip-count')).innerText(), '16');
+    assert.match(await page.locator(testid('grid-summary')).innerText(), /4 rows × 4 columns = 16 chips; 24464 px cropped \(27\.2 %\)/);
+    await page.locator(testid('chip-number')).fill('8');
+    await page.locator(testid('chip-number')).press('Enter');
+    assert.equal(await page.locator(testid('chip-count')).innerText(), String(37 * 37));
+    await page.locator(testid('chip-number')).fill('1000');
+    await page.locator(testid('chip-number')).press('Enter');
+    assert.equal(await page.locator(testid('chip-count')).innerText(), '1', 'chip size clamps to the shorter side');
+    await page.locator(testid('chip-slider')).fill('37');
+    const lines = await page.locator(`${testid('grid-overlay')} path.grid-lines`).getAttribute('d');
+    assert.equal((lines.match(/M/g) ?? []).length, 2 * (8 + 1), 'one line per chip border');
+    await screenshot(page, 'tiff-grid.png');
+    assert.deepEqual(errors, []);
+  } finally {
+    await context.close();
+  }
+});
+
+test('a damaged or wrong file gives a clear message and keeps the page working', async () => {
+  const context = await launchBrowser({ webgpu: false });
+  try {
+    const { page, errors } = await openPage(context, server.url);
+    await page.setInputFiles(testid('file-input'), truncated);
+    assert.match(await page.locator(testid('error')).innerText(), /truncated\.tif: the TIFF file is damaged or truncated/);
+    await page.setInputFiles(testid('file-input'), { name: 'notes.png', mimeType: 'image/png', buffer: Buffer.from('not an image') });
+    assert.match(await page.locator(testid('error')).innerText(), /notes\.png: this is not a file Chipscope can read/);
+    await page.setInputFiles(testid('file-input'), { name: 'empty.tif', mimeType: 'image/tiff', buffer: Buffer.alloc(0) });
+    assert.match(await page.locator(testid('error')).innerText(), /empty\.tif: the file is empty/);
+    await page.setInputFiles(testid('file-input'), tiff16);
+    await page.locator(testid('dataset-shape')).waitFor();
+    assert.equal(await page.locator(testid('error')).count(), 0);
+    assert.deepEqual(errors, []);
+  } finally {
+    await context.close();
+  }
+});
+
+test('the example is one click away, and preloaded with ?example', async () => {
+  const context = await launchBrowser({ webgpu: false });
+  try {
+    const { page, errors } = await openPage(context, server.url);
+    await page.locator(testid('load-example')).click();
+    await page.locator(testid('dataset-name')).waitFor();
+    assert.match(await page.locator(testid('dataset-name')).innerText(), /simulated heterostructure/);
+    assert.equal(await page.locator(testid('chip-count')).innerText(), '256');
+    const preloaded = await openPage(context, `${server.url}?example`);
+    await preloaded.page.locator(testid('dataset-name')).waitFor();
+    assert.equal(await preloaded.page.locator(testid('chip-count')).innerText(), '256');
+    await preloaded.page.locator(testid('contrast-mode')).selectOption('minmax');
+    assert.match(await preloaded.page.locator(testid('display-range')).innerText(), /black = \d+, white = \d+/);
+    await screenshot(preloaded.page, 'example.png');
+    assert.deepEqual([...errors, ...preloaded.errors], []);
+  } finally {
+    await context.close();
+  }
+});
