@@ -12,6 +12,7 @@ cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --quiet -- -D warnings
 
 step "native tests"
+bash scripts/fetch-testdata.sh
 cargo test --workspace
 
 step "release web build"

@@ -1,8 +1,8 @@
 //! The page: header with the compute backend, import, image with chip grid, and side panels.
 
 use crate::components::{
-    backend_badge::BackendBadge, contrast::ContrastPanel, dataset_info::DatasetInfo, grid_panel::GridPanel,
-    import::ImportPanel, viewer::Viewer,
+    backend_badge::BackendBadge, contrast::ContrastPanel, dataset_info::DatasetInfo,
+    grid_panel::GridPanel, import::ImportPanel, viewer::Viewer,
 };
 use chipscope_core::dataset::Dataset;
 use chipscope_core::display::Stretch;
@@ -58,7 +58,10 @@ pub fn App() -> impl IntoView {
         error: RwSignal::new(None),
         busy: RwSignal::new(None),
         chip_size: RwSignal::new(32),
-        stretch: RwSignal::new(Stretch::Percentile { low: 0.5, high: 99.5 }),
+        stretch: RwSignal::new(Stretch::Percentile {
+            low: 0.5,
+            high: 99.5,
+        }),
         show_grid: RwSignal::new(true),
     };
     provide_context(state);

@@ -35,20 +35,28 @@ pub async fn select_backend() -> BackendStatus {
                 let info = setup.adapter.get_info();
                 return BackendStatus {
                     kind: BackendKind::WebGpu,
-                    detail: format!("{} ({:?})", adapter_name(&info.name, &info.driver), setup.backend),
+                    detail: format!(
+                        "{} ({:?})",
+                        adapter_name(&info.name, &info.driver),
+                        setup.backend
+                    ),
                 };
             }
             Err(error) => format!("WebGPU failed its self-check: {error}"),
         },
         Err(error) => format!("WebGPU unavailable: {error}"),
     };
-    #[allow(deprecated)] // ndarray is the stack's CPU backend until the encoder work compares it with Flex
+    #[allow(deprecated)]
+    // ndarray is the stack's CPU backend until the encoder work compares it with Flex
     let cpu = Device::ndarray();
     let detail = match self_check(&cpu).await {
         Ok(()) => format!("ndarray in WebAssembly; {gpu_failure}"),
         Err(error) => format!("CPU self-check failed ({error}); {gpu_failure}"),
     };
-    BackendStatus { kind: BackendKind::Cpu, detail }
+    BackendStatus {
+        kind: BackendKind::Cpu,
+        detail,
+    }
 }
 
 fn adapter_name(name: &str, driver: &str) -> String {
@@ -66,5 +74,9 @@ async fn self_check(device: &Device) -> Result<(), String> {
         .into_scalar_async()
         .await
         .map_err(|error| format!("{error:?}"))?;
-    if (sum - 10.0).abs() < 1e-5 { Ok(()) } else { Err(format!("1+2+3+4 gave {sum}")) }
+    if (sum - 10.0).abs() < 1e-5 {
+        Ok(())
+    } else {
+        Err(format!("1+2+3+4 gave {sum}"))
+    }
 }

@@ -16,6 +16,8 @@ fn main() {
 
 #[cfg(not(target_arch = "wasm32"))]
 fn main() {
-    eprintln!("chipscope-web runs in the browser: build and serve it with `bash scripts/serve.sh`.");
+    eprintln!(
+        "chipscope-web runs in the browser: build and serve it with `bash scripts/serve.sh`."
+    );
     std::process::exit(2);
 }

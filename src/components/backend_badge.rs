@@ -9,7 +9,8 @@ use leptos::task::spawn_local;
 pub fn BackendBadge() -> impl IntoView {
     let status = RwSignal::new(None);
     spawn_local(async move { status.set(Some(select_backend().await)) });
-    move || match status.get() {
+    move || {
+        match status.get() {
         None => view! { <span class="backend pending" data-testid="backend" data-backend="pending">"Compute: detecting…"</span> }.into_any(),
         Some(status) => {
             let kind = if status.kind == BackendKind::WebGpu { "webgpu" } else { "cpu" };
@@ -21,5 +22,6 @@ pub fn BackendBadge() -> impl IntoView {
             }
             .into_any()
         }
+    }
     }
 }

@@ -11,28 +11,53 @@ const DEFAULT_PERCENTILES: (f64, f64) = (0.5, 99.5);
 pub fn ContrastPanel() -> impl IntoView {
     let state = expect_context::<AppState>();
     let range = Memo::new(move |_| {
-        state
-            .loaded
-            .with(|loaded| loaded.as_ref().map(|l| DisplayRange::of(&l.dataset.image, state.stretch.get())))
+        state.loaded.with(|loaded| {
+            loaded
+                .as_ref()
+                .map(|l| DisplayRange::of(&l.dataset.image, state.stretch.get()))
+        })
     });
     let set_mode = move |mode: String| {
         let stretch = match mode.as_str() {
             "minmax" => Stretch::MinMax,
             "manual" => {
-                let current = range.get_untracked().unwrap_or(DisplayRange { low: 0.0, high: 1.0 });
-                Stretch::Manual { low: current.low, high: current.high }
+                let current = range.get_untracked().unwrap_or(DisplayRange {
+                    low: 0.0,
+                    high: 1.0,
+                });
+                Stretch::Manual {
+                    low: current.low,
+                    high: current.high,
+                }
             }
-            _ => Stretch::Percentile { low: DEFAULT_PERCENTILES.0, high: DEFAULT_PERCENTILES.1 },
+            _ => Stretch::Percentile {
+                low: DEFAULT_PERCENTILES.0,
+                high: DEFAULT_PERCENTILES.1,
+            },
         };
         state.stretch.set(stretch);
     };
     let set_bound = move |is_low: bool, text: String| {
-        let Ok(value) = text.trim().parse::<f64>() else { return };
+        let Ok(value) = text.trim().parse::<f64>() else {
+            return;
+        };
         let stretch = match state.stretch.get_untracked() {
-            Stretch::Percentile { low, high } if is_low => Stretch::Percentile { low: value.clamp(0.0, high), high },
-            Stretch::Percentile { low, high } => Stretch::Percentile { low, high: value.clamp(low, 100.0) },
-            Stretch::Manual { high, .. } if is_low => Stretch::Manual { low: value as f32, high },
-            Stretch::Manual { low, .. } => Stretch::Manual { low, high: value as f32 },
+            Stretch::Percentile { low, high } if is_low => Stretch::Percentile {
+                low: value.clamp(0.0, high),
+                high,
+            },
+            Stretch::Percentile { low, high } => Stretch::Percentile {
+                low,
+                high: value.clamp(low, 100.0),
+            },
+            Stretch::Manual { high, .. } if is_low => Stretch::Manual {
+                low: value as f32,
+                high,
+            },
+            Stretch::Manual { low, .. } => Stretch::Manual {
+                low,
+                high: value as f32,
+            },
             Stretch::MinMax => return,
         };
         state.stretch.set(stretch);

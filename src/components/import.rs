@@ -32,9 +32,15 @@ pub fn ImportPanel() -> impl IntoView {
     let on_drop = move |event: DragEvent| {
         event.prevent_default();
         dragging.set(false);
-        match event.data_transfer().and_then(|data| data.files()).and_then(|files| files.get(0)) {
+        match event
+            .data_transfer()
+            .and_then(|data| data.files())
+            .and_then(|files| files.get(0))
+        {
             Some(file) => load_file(state, file),
-            None => state.error.set(Some("nothing to open: drop an image file".into())),
+            None => state
+                .error
+                .set(Some("nothing to open: drop an image file".into())),
         }
     };
     view! {
@@ -67,22 +73,36 @@ fn wants_example() -> bool {
 }
 
 fn load_example(state: AppState) {
-    run_busy(state, "Simulating the example micrograph…".into(), async move {
-        let simulation = simulate::heterostructure(simulate::DEFAULT_SIZE, simulate::DEFAULT_SEED);
-        state.show("example: simulated heterostructure".into(), simulation.dataset);
-    });
+    run_busy(
+        state,
+        "Simulating the example micrograph…".into(),
+        async move {
+            let simulation =
+                simulate::heterostructure(simulate::DEFAULT_SIZE, simulate::DEFAULT_SEED);
+            state.show(
+                "example: simulated heterostructure".into(),
+                simulation.dataset,
+            );
+        },
+    );
 }
 
 fn load_file(state: AppState, file: web_sys::File) {
     let name = file.name();
     if file.size() > MAX_FILE_BYTES {
-        state.error.set(Some(format!("{name}: the file is larger than 1 GiB; crop or bin it first")));
+        state.error.set(Some(format!(
+            "{name}: the file is larger than 1 GiB; crop or bin it first"
+        )));
         return;
     }
     run_busy(state, format!("Reading {name}…"), async move {
         let bytes = match read_as_bytes(&File::from(file)).await {
             Ok(bytes) => bytes,
-            Err(error) => return state.error.set(Some(format!("{name}: the browser could not read the file ({error})"))),
+            Err(error) => {
+                return state.error.set(Some(format!(
+                    "{name}: the browser could not read the file ({error})"
+                )));
+            }
         };
         state.busy.set(Some(format!("Decoding {name}…")));
         TimeoutFuture::new(0).await;

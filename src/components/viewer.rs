@@ -15,14 +15,23 @@ pub fn Viewer() -> impl IntoView {
     let canvas = NodeRef::<Canvas>::new();
     Effect::new(move |_| {
         let stretch = state.stretch.get();
-        let (Some(canvas), Some(loaded)) = (canvas.get(), state.loaded.get()) else { return };
+        let (Some(canvas), Some(loaded)) = (canvas.get(), state.loaded.get()) else {
+            return;
+        };
         let image = &loaded.dataset.image;
         let rgba = render_rgba(image, DisplayRange::of(image, stretch));
         if let Err(error) = paint(&canvas, image.width() as u32, image.height() as u32, &rgba) {
-            state.error.set(Some(format!("the browser could not draw the image: {error:?}")));
+            state.error.set(Some(format!(
+                "the browser could not draw the image: {error:?}"
+            )));
         }
     });
-    let size = move || state.loaded.with(|l| l.as_ref().map(|l| (l.dataset.image.width(), l.dataset.image.height())));
+    let size = move || {
+        state.loaded.with(|l| {
+            l.as_ref()
+                .map(|l| (l.dataset.image.width(), l.dataset.image.height()))
+        })
+    };
     view! {
         <div class="viewer" class:empty=move || size().is_none() data-testid="viewer">
             <canvas node_ref=canvas data-testid="image-canvas"/>
@@ -40,7 +49,12 @@ pub fn Viewer() -> impl IntoView {
     }
 }
 
-fn paint(canvas: &web_sys::HtmlCanvasElement, width: u32, height: u32, rgba: &[u8]) -> Result<(), wasm_bindgen::JsValue> {
+fn paint(
+    canvas: &web_sys::HtmlCanvasElement,
+    width: u32,
+    height: u32,
+    rgba: &[u8],
+) -> Result<(), wasm_bindgen::JsValue> {
     canvas.set_width(width);
     canvas.set_height(height);
     let context: CanvasRenderingContext2d = canvas

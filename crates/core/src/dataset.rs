@@ -195,7 +195,11 @@ impl Dataset {
 
     /// "44 to 209": the finite value range.
     pub fn value_summary(&self) -> String {
-        self.image.finite_range().map_or("no finite values".into(), |(low, high)| format!("{low} to {high}"))
+        self.image
+            .finite_range()
+            .map_or("no finite values".into(), |(low, high)| {
+                format!("{low} to {high}")
+            })
     }
 }
 
@@ -221,10 +225,21 @@ mod tests {
     fn summaries_state_calibration_and_values() {
         let mut dataset = Dataset {
             image: Image::new(512, 256, vec![1.0; 512 * 256]),
-            calibration: Some(Calibration { pixel_size: 0.04, unit: "nm".into() }),
-            metadata: Metadata { format: "TIFF", sample_type: SampleType::U16, channels: 1, notes: vec![] },
+            calibration: Some(Calibration {
+                pixel_size: 0.04,
+                unit: "nm".into(),
+            }),
+            metadata: Metadata {
+                format: "TIFF",
+                sample_type: SampleType::U16,
+                channels: 1,
+                notes: vec![],
+            },
         };
-        assert_eq!(dataset.calibration_summary(), "0.04 nm/px; field of view 20.48 × 10.24 nm");
+        assert_eq!(
+            dataset.calibration_summary(),
+            "0.04 nm/px; field of view 20.48 × 10.24 nm"
+        );
         assert_eq!(dataset.value_summary(), "1 to 1");
         assert_eq!(dataset.storage_summary(), "16-bit unsigned integer, grey");
         dataset.calibration = None;

@@ -152,7 +152,10 @@ mod tests {
         assert_eq!((grid.rows(), grid.cols(), grid.chip_count()), (2, 3, 6));
         assert_eq!(grid.covered_size(), (96, 64));
         assert_eq!(grid.cropped_pixels(), 100 * 70 - 96 * 64);
-        assert_eq!(grid.summary(), "2 rows × 3 columns = 6 chips; 856 px cropped (12.2 %)");
+        assert_eq!(
+            grid.summary(),
+            "2 rows × 3 columns = 6 chips; 856 px cropped (12.2 %)"
+        );
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! TIFF: 8/16/32/64-bit integer and 16/32/64-bit float samples, grey or colour, first page of a
-//! multi-page file. Calibration is read from ImageJ's description and from Thermo Fisher (FEI)
-//! metadata; [`encode_grey16`] writes ImageJ-calibrated 16-bit files.
+//! multi-page file. Calibration is read from ImageJ's description, Gatan DigitalMicrograph's
+//! private tags and Thermo Fisher (FEI) metadata; [`encode_grey16`] writes ImageJ-calibrated
+//! 16-bit files.
 
 use super::{DecodeError, MAX_PIXELS, Reader, check_size, raster::grey_from_interleaved};
 use crate::dataset::{Calibration, Dataset, Image, Metadata, SampleType};
@@ -13,6 +14,9 @@ use tiff::{ColorType, TiffError};
 const FORMAT: &str = "TIFF";
 /// Thermo Fisher / FEI instrument metadata (an INI text with `PixelWidth` in metres).
 const FEI_METADATA_TAG: u16 = 34682;
+/// DigitalMicrograph's private tags: x-axis unit (text) and x-axis scale (unit per pixel).
+const DM_X_UNIT_TAG: u16 = 65003;
+const DM_X_SCALE_TAG: u16 = 65009;
 /// Pages counted at most when reporting a multi-page file.
 const MAX_PAGES_COUNTED: usize = 10_000;
 
@@ -106,20 +110,24 @@ fn samples_as_f32(result: DecodingResult) -> (Vec<f32>, SampleType) {
 }
 
 fn decode_error(error: TiffError) -> DecodeError {
-    let detail = error.to_string();
-    match error {
-        TiffError::UnsupportedError(_) | TiffError::LimitsExceeded => DecodeError::Unsupported {
+    let (corrupt, detail) = match error {
+        TiffError::UnsupportedError(inner) => (false, inner.to_string()),
+        TiffError::LimitsExceeded => (false, "its size exceeds the decoder's limits".to_string()),
+        TiffError::IoError(io) if io.kind() == ErrorKind::UnexpectedEof => {
+            (true, "the file ends early".to_string())
+        }
+        other => (true, other.to_string()),
+    };
+    if corrupt {
+        DecodeError::Corrupt {
             format: FORMAT,
             detail,
-        },
-        TiffError::IoError(io) if io.kind() == ErrorKind::UnexpectedEof => DecodeError::Corrupt {
-            format: FORMAT,
-            detail: "the file ends early".into(),
-        },
-        _ => DecodeError::Corrupt {
+        }
+    } else {
+        DecodeError::Unsupported {
             format: FORMAT,
             detail,
-        },
+        }
     }
 }
 
@@ -132,7 +140,60 @@ fn page_note(decoder: &mut Decoder<Cursor<&[u8]>>) -> Option<String> {
 }
 
 fn calibration(decoder: &mut Decoder<Cursor<&[u8]>>) -> Option<Calibration> {
-    imagej_calibration(decoder).or_else(|| fei_calibration(decoder))
+    imagej_calibration(decoder)
+        .or_else(|| digital_micrograph_calibration(decoder))
+        .or_else(|| fei_calibration(decoder))
+}
+
+/// TIFFs exported by DigitalMicrograph carry the x unit and scale in private tags. The unit is
+/// Latin-1 text ("µm" as 0xB5 'm'), which the `tiff` crate refuses as ASCII, so it is read raw.
+fn digital_micrograph_calibration(decoder: &mut Decoder<Cursor<&[u8]>>) -> Option<Calibration> {
+    let pixel_size = decoder.get_tag_f64(Tag::Unknown(DM_X_SCALE_TAG)).ok()?;
+    let bytes = *decoder.inner().get_ref();
+    let unit = normalise_unit(&first_ifd_text(bytes, DM_X_UNIT_TAG)?)?;
+    valid_size(pixel_size).then(|| Calibration {
+        pixel_size,
+        unit: unit.to_string(),
+    })
+}
+
+/// A text tag of a classic TIFF's first IFD, decoded as Latin-1 up to its first NUL.
+fn first_ifd_text(bytes: &[u8], tag: u16) -> Option<String> {
+    let little = bytes.starts_with(b"II*\0");
+    let u16_at = |at: usize| -> Option<u16> {
+        let b: [u8; 2] = bytes.get(at..at + 2)?.try_into().ok()?;
+        Some(if little {
+            u16::from_le_bytes(b)
+        } else {
+            u16::from_be_bytes(b)
+        })
+    };
+    let u32_at = |at: usize| -> Option<usize> {
+        let b: [u8; 4] = bytes.get(at..at + 4)?.try_into().ok()?;
+        Some(if little {
+            u32::from_le_bytes(b)
+        } else {
+            u32::from_be_bytes(b)
+        } as usize)
+    };
+    const ASCII: u16 = 2;
+    let ifd = u32_at(4)?;
+    let entry = (0..usize::from(u16_at(ifd)?))
+        .map(|i| ifd + 2 + 12 * i)
+        .find(|&entry| u16_at(entry) == Some(tag) && u16_at(entry + 2) == Some(ASCII))?;
+    let count = u32_at(entry + 4)?;
+    let start = if count <= 4 {
+        entry + 8
+    } else {
+        u32_at(entry + 8)?
+    };
+    let text = bytes.get(start..start.checked_add(count)?)?;
+    Some(
+        text.iter()
+            .take_while(|&&b| b != 0)
+            .map(|&b| char::from(b))
+            .collect(),
+    )
 }
 
 /// ImageJ writes `unit=nm` in the description and pixels per unit as the X resolution.
@@ -324,6 +385,16 @@ mod tests {
             let back = f64::from(d) / f64::from(n);
             assert!((back - size).abs() / size < 1e-5, "{size} → {n}/{d}");
         }
+    }
+
+    #[test]
+    fn latin1_text_tags_are_read_raw() {
+        // A little-endian TIFF whose only IFD entry is tag 65003, ASCII, 3 bytes inline: "µm\0".
+        let mut bytes = b"II*\0\x08\0\0\0\x01\0".to_vec();
+        bytes.extend_from_slice(&[0xEB, 0xFD, 2, 0, 3, 0, 0, 0, 0xB5, b'm', 0, 0, 0, 0, 0, 0]);
+        assert_eq!(first_ifd_text(&bytes, DM_X_UNIT_TAG).as_deref(), Some("µm"));
+        assert_eq!(first_ifd_text(&bytes, 65004), None);
+        assert_eq!(first_ifd_text(&bytes[..12], DM_X_UNIT_TAG), None);
     }
 
     #[test]
