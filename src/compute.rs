@@ -63,7 +63,7 @@ fn adapter_name(name: &str, driver: &str) -> String {
     match (name.is_empty(), driver.is_empty()) {
         (false, _) => name.to_string(),
         (true, false) => driver.to_string(),
-        (true, true) => "browser adapter".to_string(),
+        (true, true) => "adapter details withheld by the browser".to_string(),
     }
 }
 

@@ -42,11 +42,11 @@ pub fn ContrastPanel() -> impl IntoView {
             return;
         };
         let stretch = match state.stretch.get_untracked() {
-            Stretch::Percentile { low, high } if is_low => Stretch::Percentile {
+            Stretch::Percentile { high, .. } if is_low => Stretch::Percentile {
                 low: value.clamp(0.0, high),
                 high,
             },
-            Stretch::Percentile { low, high } => Stretch::Percentile {
+            Stretch::Percentile { low, .. } => Stretch::Percentile {
                 low,
                 high: value.clamp(low, 100.0),
             },

@@ -35,8 +35,9 @@ pub fn GridPanel() -> impl IntoView {
                     </label>
                     <p class="grid-summary">
                         <output data-testid="chip-count">{move || state.grid().map_or(0, |grid| grid.chip_count())}</output>
-                        " chips: "
-                        <span data-testid="grid-summary">{move || state.grid().map(|grid| grid.summary())}</span>
+                        " chips"
+                        <span data-testid="grid-layout">{move || state.grid().map(|grid| grid.layout_summary())}</span>
+                        <span data-testid="grid-cropped">{move || state.grid().map(|grid| grid.cropped_summary())}</span>
                     </p>
                     <label class="row">
                         <input type="checkbox" prop:checked=move || state.show_grid.get()

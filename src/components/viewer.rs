@@ -33,7 +33,7 @@ pub fn Viewer() -> impl IntoView {
         })
     };
     view! {
-        <div class="viewer" class:empty=move || size().is_none() data-testid="viewer">
+        <div class="viewer" class:empty=move || size().is_none() data-testid="viewer" style=move || fit_style(size())>
             <canvas node_ref=canvas data-testid="image-canvas"/>
             {move || {
                 let (width, height) = size()?;
@@ -47,6 +47,14 @@ pub fn Viewer() -> impl IntoView {
             }}
         </div>
     }
+}
+
+/// Fills the stage's width, or its height for tall images, keeping the image's aspect ratio.
+fn fit_style(size: Option<(usize, usize)>) -> String {
+    let (width, height) = size.unwrap_or((1, 1));
+    format!(
+        "aspect-ratio: {width} / {height}; width: min(100%, calc((100vh - 9rem) * {width} / {height}))"
+    )
 }
 
 fn paint(

@@ -109,14 +109,24 @@ impl ChipGrid {
 
     /// "16 rows × 16 columns = 256 chips; 0 px cropped (0.0 %)".
     pub fn summary(&self) -> String {
+        format!(
+            "{} = {} chips; {}",
+            self.layout_summary(),
+            self.chip_count(),
+            self.cropped_summary()
+        )
+    }
+
+    /// "16 rows × 16 columns".
+    pub fn layout_summary(&self) -> String {
+        format!("{} rows × {} columns", self.rows, self.cols)
+    }
+
+    /// "0 px cropped (0.0 %)".
+    pub fn cropped_summary(&self) -> String {
         let cropped = self.cropped_pixels();
         let percent = 100.0 * cropped as f64 / (self.image_width * self.image_height) as f64;
-        format!(
-            "{} rows × {} columns = {} chips; {cropped} px cropped ({percent:.1} %)",
-            self.rows,
-            self.cols,
-            self.chip_count()
-        )
+        format!("{cropped} px cropped ({percent:.1} %)")
     }
 
     /// Every chip in row-major order (row 0 is the top).

@@ -121,6 +121,63 @@ fn decode_error(format: &'static str, error: ImageError) -> DecodeError {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::formats::decode;
+    use image::{ExtendedColorType, ImageEncoder};
+
+    fn png(width: u32, height: u32, bytes: &[u8], colour: ExtendedColorType) -> Vec<u8> {
+        let mut file = Vec::new();
+        image::codecs::png::PngEncoder::new(&mut file)
+            .write_image(bytes, width, height, colour)
+            .unwrap();
+        file
+    }
+
+    #[test]
+    fn sixteen_bit_png_keeps_raw_values() {
+        let values: [u16; 4] = [0, 1000, 40000, 65535];
+        let bytes: Vec<u8> = values.iter().flat_map(|v| v.to_ne_bytes()).collect();
+        let dataset = decode("a.png", &png(2, 2, &bytes, ExtendedColorType::L16)).unwrap();
+        assert_eq!(dataset.image.pixels(), &[0.0, 1000.0, 40000.0, 65535.0]);
+        assert_eq!(
+            (dataset.metadata.format, dataset.metadata.sample_type),
+            ("PNG", SampleType::U16)
+        );
+    }
+
+    #[test]
+    fn jpeg_decodes_to_grey() {
+        let mut file = Vec::new();
+        image::codecs::jpeg::JpegEncoder::new_with_quality(&mut file, 100)
+            .write_image(&[128; 64], 8, 8, ExtendedColorType::L8)
+            .unwrap();
+        let dataset = decode("a.jpg", &file).unwrap();
+        assert_eq!(
+            (dataset.image.width(), dataset.metadata.sample_type),
+            (8, SampleType::U8)
+        );
+        assert!(
+            dataset
+                .image
+                .pixels()
+                .iter()
+                .all(|&v| (v - 128.0).abs() <= 1.0)
+        );
+    }
+
+    #[test]
+    fn truncated_png_is_damaged_and_a_misnamed_one_is_noted() {
+        let file = png(16, 16, &[7; 256], ExtendedColorType::L8);
+        let error = decode("cut.png", &file[..file.len() - 30]).unwrap_err();
+        assert!(
+            matches!(error, DecodeError::Corrupt { format: "PNG", .. }),
+            "{error}"
+        );
+        let dataset = decode("really.tif", &file).unwrap();
+        assert_eq!(
+            dataset.metadata.notes,
+            ["the file is named .tif but holds PNG; it was read as PNG"]
+        );
+    }
 
     #[test]
     fn grey_stored_as_rgb_keeps_its_values() {
