@@ -118,6 +118,48 @@ test('a damaged or wrong file gives a clear message and keeps the page working',
   }
 });
 
+/** A TIFF header declaring a `width × height` 8-bit image with no pixel data behind it. */
+function tiffHeaderOnly(width, height) {
+  const entries = [[256, 4, width], [257, 4, height], [258, 3, 8], [259, 3, 1], [262, 3, 1], [273, 4, 8], [278, 4, height], [279, 4, Math.min(width * height, 2 ** 32 - 1)]];
+  const bytes = Buffer.alloc(8 + 2 + 12 * entries.length + 4);
+  bytes.write('II*\0', 0, 'latin1');
+  bytes.writeUInt32LE(8, 4);
+  bytes.writeUInt16LE(entries.length, 8);
+  entries.forEach(([tag, type, value], i) => {
+    const at = 10 + 12 * i;
+    bytes.writeUInt16LE(tag, at);
+    bytes.writeUInt16LE(type, at + 2);
+    bytes.writeUInt32LE(1, at + 4);
+    bytes.writeUInt32LE(value, at + 8);
+  });
+  return bytes;
+}
+
+test('drag and drop opens a file; an image too large for memory is refused with a message', async () => {
+  const context = await launchBrowser({ webgpu: false });
+  try {
+    const { page, errors } = await openPage(context, server.url);
+    const drop = async (name, bytes) => {
+      const dataTransfer = await page.evaluateHandle(({ name, data }) => {
+        const transfer = new DataTransfer();
+        transfer.items.add(new File([Uint8Array.from(atob(data), (c) => c.charCodeAt(0))], name, { type: 'image/tiff' }));
+        return transfer;
+      }, { name, data: bytes.toString('base64') });
+      await page.dispatchEvent(testid('drop-zone'), 'dragover', { dataTransfer });
+      await page.dispatchEvent(testid('drop-zone'), 'drop', { dataTransfer });
+    };
+    await drop('dropped.tif', await readFile(tiff16));
+    await expectText(page, 'dataset-name', /^dropped\.tif$/);
+    assert.equal(await page.locator(testid('chip-count')).innerText(), '324');
+    await drop('huge.tif', tiffHeaderOnly(50_000, 50_000));
+    await expectText(page, 'error', /^huge\.tif: the image is 50000 × 50000 pixels, more than the 67 megapixels Chipscope can hold in memory; crop or bin it first$/);
+    assert.equal(await page.locator(testid('dataset-name')).innerText(), 'dropped.tif', 'the loaded image stays');
+    assert.deepEqual(errors, []);
+  } finally {
+    await context.close();
+  }
+});
+
 test('the example is one click away, and preloaded with ?example', async () => {
   const context = await launchBrowser({ webgpu: false });
   try {

@@ -378,6 +378,44 @@ mod tests {
         }
     }
 
+    /// A little-endian header declaring a `width × height` 8-bit grey image, with no pixel data.
+    fn header_only(width: u32, height: u32) -> Vec<u8> {
+        let entries: [(u16, u16, u32); 8] = [
+            (256, 4, width),
+            (257, 4, height),
+            (258, 3, 8),
+            (259, 3, 1),
+            (262, 3, 1),
+            (273, 4, 8),
+            (278, 4, height),
+            (279, 4, width.saturating_mul(height)),
+        ];
+        let mut bytes = b"II*\0\x08\0\0\0".to_vec();
+        bytes.extend_from_slice(&(entries.len() as u16).to_le_bytes());
+        for (tag, kind, value) in entries {
+            bytes.extend_from_slice(&tag.to_le_bytes());
+            bytes.extend_from_slice(&kind.to_le_bytes());
+            bytes.extend_from_slice(&1u32.to_le_bytes());
+            bytes.extend_from_slice(&value.to_le_bytes());
+        }
+        bytes.extend_from_slice(&[0; 4]);
+        bytes
+    }
+
+    #[test]
+    fn oversized_image_is_refused_before_allocating() {
+        let error = decode("huge.tif", &header_only(50_000, 50_000)).unwrap_err();
+        assert_eq!(
+            error,
+            DecodeError::TooLarge {
+                width: 50_000,
+                height: 50_000
+            }
+        );
+        let error = decode("small.tif", &header_only(64, 64)).unwrap_err();
+        assert!(matches!(error, DecodeError::Corrupt { .. }), "{error}");
+    }
+
     #[test]
     fn rational_keeps_small_and_large_pixel_sizes() {
         for size in [0.04, 0.0183, 5.3, 1e-4, 250.0] {
