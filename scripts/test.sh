@@ -17,7 +17,7 @@ bash scripts/fetch-testdata.sh
 cargo test --workspace
 
 step "release web build"
-cargo build --quiet --bin chipscope
+cargo build --quiet -p chipscope-cli
 trunk build --release
 wasm=$(ls dist/*.wasm)
 printf 'wasm size: %s bytes raw, %s bytes gzip -9\n' "$(stat -c %s "$wasm")" "$(gzip -9 -c "$wasm" | wc -c)"

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { repoRoot, artifacts, serveStatic, launchBrowser, openPage, screenshot } from './harness.mjs';
+import { repoRoot, artifacts, serveStatic, withPage, openPage, screenshot } from './harness.mjs';
 
 const cli = process.env.CHIPSCOPE_CLI ?? join(process.env.CARGO_TARGET_DIR ?? join(repoRoot, 'target'), 'debug', 'chipscope');
 const tiff16 = join(artifacts, 'simulated-300px-16bit.tif');
@@ -49,24 +49,17 @@ for (const webgpu of [true, false]) {
   const mode = webgpu ? 'WebGPU (SwiftShader)' : 'CPU fallback (no WebGPU flag)';
 
   test(`page loads without console errors and reports its backend: ${mode}`, async () => {
-    const context = await launchBrowser({ webgpu });
-    try {
-      const { page, errors } = await openPage(context, server.url);
+    await withPage({ webgpu, url: server.url }, async ({ page }) => {
       const backend = await backendOf(page);
       assert.equal(backend.kind, webgpu ? 'webgpu' : 'cpu', backend.text);
       assert.match(backend.text, webgpu ? /Compute: WebGPU/ : /Compute: CPU/);
       await screenshot(page, `start-${webgpu ? 'webgpu' : 'cpu'}.png`);
-      assert.deepEqual(errors, []);
-    } finally {
-      await context.close();
-    }
+    });
   });
 }
 
 test('a 16-bit TIFF upload shows its calibration and a grid that follows the slider', async () => {
-  const context = await launchBrowser({ webgpu: true });
-  try {
-    const { page, errors } = await openPage(context, server.url);
+  await withPage({ webgpu: true, url: server.url }, async ({ page }) => {
     await page.setInputFiles(testid('file-input'), tiff16);
     await page.locator(testid('dataset-shape')).waitFor();
     assert.equal(await page.locator(testid('dataset-shape')).innerText(), '300 × 300 px');
@@ -93,16 +86,11 @@ test('a 16-bit TIFF upload shows its calibration and a grid that follows the sli
     const lines = await page.locator(`${testid('grid-overlay')} path.grid-lines`).getAttribute('d');
     assert.equal((lines.match(/M/g) ?? []).length, 2 * (8 + 1), 'one line per chip border');
     await screenshot(page, 'tiff-grid.png');
-    assert.deepEqual(errors, []);
-  } finally {
-    await context.close();
-  }
+  });
 });
 
 test('a damaged or wrong file gives a clear message and keeps the page working', async () => {
-  const context = await launchBrowser({ webgpu: false });
-  try {
-    const { page, errors } = await openPage(context, server.url);
+  await withPage({ webgpu: false, url: server.url }, async ({ page }) => {
     await page.setInputFiles(testid('file-input'), truncated);
     await expectText(page, 'error', /^truncated\.tif: the TIFF file is damaged or truncated \(the file ends early\)$/);
     await page.setInputFiles(testid('file-input'), { name: 'notes.png', mimeType: 'image/png', buffer: Buffer.from('not an image') });
@@ -112,10 +100,7 @@ test('a damaged or wrong file gives a clear message and keeps the page working',
     await page.setInputFiles(testid('file-input'), tiff16);
     await page.locator(testid('dataset-shape')).waitFor();
     assert.equal(await page.locator(testid('error')).count(), 0);
-    assert.deepEqual(errors, []);
-  } finally {
-    await context.close();
-  }
+  });
 });
 
 /** A TIFF header declaring a `width × height` 8-bit image with no pixel data behind it. */
@@ -136,9 +121,7 @@ function tiffHeaderOnly(width, height) {
 }
 
 test('drag and drop opens a file; an image too large for memory is refused with a message', async () => {
-  const context = await launchBrowser({ webgpu: false });
-  try {
-    const { page, errors } = await openPage(context, server.url);
+  await withPage({ webgpu: false, url: server.url }, async ({ page }) => {
     const drop = async (name, bytes) => {
       const dataTransfer = await page.evaluateHandle(({ name, data }) => {
         const transfer = new DataTransfer();
@@ -154,16 +137,11 @@ test('drag and drop opens a file; an image too large for memory is refused with 
     await drop('huge.tif', tiffHeaderOnly(50_000, 50_000));
     await expectText(page, 'error', /^huge\.tif: the image is 50000 × 50000 pixels, more than the 67 megapixels Chipscope can hold in memory; crop or bin it first$/);
     assert.equal(await page.locator(testid('dataset-name')).innerText(), 'dropped.tif', 'the loaded image stays');
-    assert.deepEqual(errors, []);
-  } finally {
-    await context.close();
-  }
+  });
 });
 
 test('the example is one click away, and preloaded with ?example', async () => {
-  const context = await launchBrowser({ webgpu: false });
-  try {
-    const { page, errors } = await openPage(context, server.url);
+  await withPage({ webgpu: false, url: server.url }, async ({ page, context }) => {
     await page.locator(testid('load-example')).click();
     await page.locator(testid('dataset-name')).waitFor();
     assert.match(await page.locator(testid('dataset-name')).innerText(), /simulated heterostructure/);
@@ -174,8 +152,6 @@ test('the example is one click away, and preloaded with ?example', async () => {
     await preloaded.page.locator(testid('contrast-mode')).selectOption('minmax');
     assert.match(await preloaded.page.locator(testid('display-range')).innerText(), /black = \d+, white = \d+/);
     await screenshot(preloaded.page, 'example.png');
-    assert.deepEqual([...errors, ...preloaded.errors], []);
-  } finally {
-    await context.close();
-  }
+    assert.deepEqual(preloaded.errors, []);
+  });
 });

@@ -5,6 +5,7 @@ import { readFile, mkdtemp, mkdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, extname, normalize, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import assert from 'node:assert/strict';
 import { chromium } from 'playwright-core';
 
 export const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -58,6 +59,21 @@ export async function openPage(context, url) {
   page.on('pageerror', (error) => errors.push(String(error)));
   await page.goto(url);
   return { page, errors };
+}
+
+/**
+ * Opens `url` in a fresh browser (`webgpu`: with SwiftShader's adapter), runs `body`, and fails
+ * on any console error or uncaught exception of the page.
+ */
+export async function withPage({ webgpu, url }, body) {
+  const context = await launchBrowser({ webgpu });
+  try {
+    const { page, errors } = await openPage(context, url);
+    await body({ page, context });
+    assert.deepEqual(errors, [], 'console errors or uncaught exceptions');
+  } finally {
+    await context.close();
+  }
 }
 
 export async function screenshot(page, name) {

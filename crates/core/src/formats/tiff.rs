@@ -160,32 +160,27 @@ fn digital_micrograph_calibration(decoder: &mut Decoder<Cursor<&[u8]>>) -> Optio
 /// A text tag of a classic TIFF's first IFD, decoded as Latin-1 up to its first NUL.
 fn first_ifd_text(bytes: &[u8], tag: u16) -> Option<String> {
     let little = bytes.starts_with(b"II*\0");
-    let u16_at = |at: usize| -> Option<u16> {
-        let b: [u8; 2] = bytes.get(at..at + 2)?.try_into().ok()?;
+    let uint_at = |at: usize, len: usize| -> Option<usize> {
+        let field = bytes.get(at..at.checked_add(len)?)?;
+        let push = |value: usize, byte: &u8| value << 8 | usize::from(*byte);
         Some(if little {
-            u16::from_le_bytes(b)
+            field.iter().rev().fold(0, push)
         } else {
-            u16::from_be_bytes(b)
+            field.iter().fold(0, push)
         })
     };
-    let u32_at = |at: usize| -> Option<usize> {
-        let b: [u8; 4] = bytes.get(at..at + 4)?.try_into().ok()?;
-        Some(if little {
-            u32::from_le_bytes(b)
-        } else {
-            u32::from_be_bytes(b)
-        } as usize)
-    };
-    const ASCII: u16 = 2;
-    let ifd = u32_at(4)?;
-    let entry = (0..usize::from(u16_at(ifd)?))
+    const ASCII: usize = 2;
+    let ifd = uint_at(4, 4)?;
+    let entry = (0..uint_at(ifd, 2)?)
         .map(|i| ifd + 2 + 12 * i)
-        .find(|&entry| u16_at(entry) == Some(tag) && u16_at(entry + 2) == Some(ASCII))?;
-    let count = u32_at(entry + 4)?;
+        .find(|&entry| {
+            uint_at(entry, 2) == Some(usize::from(tag)) && uint_at(entry + 2, 2) == Some(ASCII)
+        })?;
+    let count = uint_at(entry + 4, 4)?;
     let start = if count <= 4 {
         entry + 8
     } else {
-        u32_at(entry + 8)?
+        uint_at(entry + 8, 4)?
     };
     let text = bytes.get(start..start.checked_add(count)?)?;
     Some(
