@@ -5,7 +5,7 @@ use crate::components::{
     grid_panel::GridPanel, import::ImportPanel, viewer::Viewer,
 };
 use chipscope_core::dataset::Dataset;
-use chipscope_core::display::Stretch;
+use chipscope_core::display::{DisplayRange, Stretch};
 use chipscope_core::grid::ChipGrid;
 use leptos::prelude::*;
 use std::sync::Arc;
@@ -24,6 +24,8 @@ pub struct AppState {
     pub busy: RwSignal<Option<String>>,
     pub chip_size: RwSignal<usize>,
     pub stretch: RwSignal<Stretch>,
+    /// Black and white levels of the current image under `stretch`, computed once per change.
+    pub display_range: Memo<Option<DisplayRange>>,
     pub show_grid: RwSignal<bool>,
 }
 
@@ -53,15 +55,23 @@ impl AppState {
 /// The whole app.
 #[component]
 pub fn App() -> impl IntoView {
+    let loaded: RwSignal<Option<Arc<Loaded>>> = RwSignal::new(None);
+    let stretch = RwSignal::new(Stretch::default());
+    let display_range = Memo::new(move |_| {
+        loaded.with(|loaded| {
+            Some(DisplayRange::of(
+                &loaded.as_ref()?.dataset.image,
+                stretch.get(),
+            ))
+        })
+    });
     let state = AppState {
-        loaded: RwSignal::new(None),
+        loaded,
         error: RwSignal::new(None),
         busy: RwSignal::new(None),
         chip_size: RwSignal::new(32),
-        stretch: RwSignal::new(Stretch::Percentile {
-            low: 0.5,
-            high: 99.5,
-        }),
+        stretch,
+        display_range,
         show_grid: RwSignal::new(true),
     };
     provide_context(state);

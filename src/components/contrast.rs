@@ -4,19 +4,11 @@ use crate::app::AppState;
 use chipscope_core::display::{DisplayRange, Stretch};
 use leptos::prelude::*;
 
-const DEFAULT_PERCENTILES: (f64, f64) = (0.5, 99.5);
-
 /// Stretch mode and its two bounds, with the resulting black and white levels.
 #[component]
 pub fn ContrastPanel() -> impl IntoView {
     let state = expect_context::<AppState>();
-    let range = Memo::new(move |_| {
-        state.loaded.with(|loaded| {
-            loaded
-                .as_ref()
-                .map(|l| DisplayRange::of(&l.dataset.image, state.stretch.get()))
-        })
-    });
+    let range = state.display_range;
     let set_mode = move |mode: String| {
         let stretch = match mode.as_str() {
             "minmax" => Stretch::MinMax,
@@ -30,10 +22,7 @@ pub fn ContrastPanel() -> impl IntoView {
                     high: current.high,
                 }
             }
-            _ => Stretch::Percentile {
-                low: DEFAULT_PERCENTILES.0,
-                high: DEFAULT_PERCENTILES.1,
-            },
+            _ => Stretch::default(),
         };
         state.stretch.set(stretch);
     };

@@ -1,7 +1,7 @@
 //! The image on a canvas at full resolution, with the chip grid drawn over it as SVG.
 
 use crate::app::AppState;
-use chipscope_core::display::{DisplayRange, render_rgba};
+use chipscope_core::display::render_rgba;
 use chipscope_core::grid::ChipGrid;
 use leptos::html::Canvas;
 use leptos::prelude::*;
@@ -14,12 +14,13 @@ pub fn Viewer() -> impl IntoView {
     let state = expect_context::<AppState>();
     let canvas = NodeRef::<Canvas>::new();
     Effect::new(move |_| {
-        let stretch = state.stretch.get();
-        let (Some(canvas), Some(loaded)) = (canvas.get(), state.loaded.get()) else {
+        let (Some(canvas), Some(loaded), Some(range)) =
+            (canvas.get(), state.loaded.get(), state.display_range.get())
+        else {
             return;
         };
         let image = &loaded.dataset.image;
-        let rgba = render_rgba(image, DisplayRange::of(image, stretch));
+        let rgba = render_rgba(image, range);
         if let Err(error) = paint(&canvas, image.width() as u32, image.height() as u32, &rgba) {
             state.error.set(Some(format!(
                 "the browser could not draw the image: {error:?}"

@@ -14,6 +14,16 @@ pub enum Stretch {
     Manual { low: f32, high: f32 },
 }
 
+impl Default for Stretch {
+    /// Percentiles 0.5–99.5: a few hot or dead pixels do not wash out the image.
+    fn default() -> Self {
+        Stretch::Percentile {
+            low: 0.5,
+            high: 99.5,
+        }
+    }
+}
+
 /// The raw values shown as black (`low`) and white (`high`).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct DisplayRange {
