@@ -20,6 +20,9 @@ pub fn DatasetInfo() -> impl IntoView {
                         <dt>"format"</dt><dd data-testid="dataset-format">{format!("{} ({})", dataset.metadata.format, dataset.storage_summary())}</dd>
                         <dt>"shape"</dt><dd data-testid="dataset-shape">{format!("{width} × {height} px")}</dd>
                         <dt>"calibration"</dt><dd data-testid="dataset-calibration">{dataset.calibration_summary()}</dd>
+                        {(!dataset.metadata.properties.is_empty()).then(|| view! {
+                            <dt>"acquisition"</dt><dd data-testid="dataset-acquisition">{dataset.acquisition_summary()}</dd>
+                        })}
                         <dt>"values"</dt><dd>{dataset.value_summary()}</dd>
                     </dl>
                     <ul class="notes">

@@ -5,6 +5,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { repoRoot, artifacts, serveStatic, withPage, openPage, screenshot } from './harness.mjs';
@@ -89,12 +90,27 @@ test('a 16-bit TIFF upload shows its calibration and a grid that follows the sli
   });
 });
 
+test('a real Gatan DM3 file opens with its calibration and acquisition facts', async (t) => {
+  const dm3 = join(process.env.CHIPSCOPE_TESTDATA ?? join(process.env.HOME, '.cache/chipscope/testdata'), 'hyperspy/dm3_2D_data/multi_signal.dm3');
+  if (!existsSync(dm3)) return t.skip(`${dm3} not found; run scripts/fetch-testdata.sh`);
+  await withPage({ webgpu: false, url: server.url }, async ({ page }) => {
+    await page.setInputFiles(testid('file-input'), dm3);
+    await expectText(page, 'dataset-name', /^multi_signal\.dm3$/);
+    assert.equal(await page.locator(testid('dataset-format')).innerText(), 'DigitalMicrograph (16-bit unsigned integer, grey)');
+    assert.equal(await page.locator(testid('dataset-shape')).innerText(), '512 × 512 px');
+    assert.equal(await page.locator(testid('dataset-calibration')).innerText(), '0.01775 nm/px; field of view 9.089 × 9.089 nm');
+    assert.match(await page.locator(testid('dataset-acquisition')).innerText(), /^acceleration voltage 300 kV; /);
+    assert.equal(await page.locator(testid('chip-count')).innerText(), '256');
+    await screenshot(page, 'dm3.png');
+  });
+});
+
 test('a damaged or wrong file gives a clear message and keeps the page working', async () => {
   await withPage({ webgpu: false, url: server.url }, async ({ page }) => {
     await page.setInputFiles(testid('file-input'), truncated);
     await expectText(page, 'error', /^truncated\.tif: the TIFF file is damaged or truncated \(the file ends early\)$/);
     await page.setInputFiles(testid('file-input'), { name: 'notes.png', mimeType: 'image/png', buffer: Buffer.from('not an image') });
-    await expectText(page, 'error', /^notes\.png: this is not a file Chipscope can read: its content matches none of PNG, JPEG or TIFF$/);
+    await expectText(page, 'error', /^notes\.png: this is not a file Chipscope can read: its content matches none of PNG, JPEG, TIFF or DigitalMicrograph$/);
     await page.setInputFiles(testid('file-input'), { name: 'empty.tif', mimeType: 'image/tiff', buffer: Buffer.alloc(0) });
     await expectText(page, 'error', /^empty\.tif: the file is empty \(0 bytes\)$/);
     await page.setInputFiles(testid('file-input'), tiff16);

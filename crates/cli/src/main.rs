@@ -76,11 +76,6 @@ fn info(path: &Path, chip: Option<usize>) -> Result<()> {
     let dataset = load(path)?;
     let image = &dataset.image;
     let (width, height) = (image.width(), image.height());
-    let chip = match chip {
-        Some(size) => size,
-        None => ChipGrid::default_chip_size(width, height)?,
-    };
-    let grid = ChipGrid::new(width, height, chip)?;
     println!("file:        {}", path.display());
     println!(
         "format:      {} ({})",
@@ -90,9 +85,17 @@ fn info(path: &Path, chip: Option<usize>) -> Result<()> {
     println!("shape:       {width} × {height} px (width × height)");
     println!("calibration: {}", dataset.calibration_summary());
     println!("values:      {}", dataset.value_summary());
+    if !dataset.metadata.properties.is_empty() {
+        println!("acquisition: {}", dataset.acquisition_summary());
+    }
     for note in &dataset.metadata.notes {
         println!("note:        {note}");
     }
+    let chip = match chip {
+        Some(size) => size,
+        None => ChipGrid::default_chip_size(width, height)?,
+    };
+    let grid = ChipGrid::new(width, height, chip)?;
     println!("chip grid:   {chip} px chips, {}", grid.summary());
     Ok(())
 }

@@ -154,6 +154,8 @@ pub struct Metadata {
     pub channels: usize,
     /// Remarks for the user, e.g. "page 1 of 3 read" or a colour-to-grey conversion.
     pub notes: Vec<String>,
+    /// Acquisition facts the file records, e.g. ("acceleration voltage", "300 kV").
+    pub properties: Vec<(String, String)>,
 }
 
 /// A decoded micrograph: the analysis works on `image`, never on display values.
@@ -191,6 +193,17 @@ impl Dataset {
             side(self.image.height()),
             calibration.unit
         )
+    }
+
+    /// "acceleration voltage 300 kV; microscope Titan": the acquisition properties.
+    pub fn acquisition_summary(&self) -> String {
+        let parts: Vec<_> = self
+            .metadata
+            .properties
+            .iter()
+            .map(|(name, value)| format!("{name} {value}"))
+            .collect();
+        parts.join("; ")
     }
 
     /// "44 to 209": the finite value range.
@@ -234,6 +247,7 @@ mod tests {
                 sample_type: SampleType::U16,
                 channels: 1,
                 notes: vec![],
+                properties: vec![],
             },
         };
         assert_eq!(

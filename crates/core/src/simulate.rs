@@ -89,6 +89,7 @@ pub fn heterostructure(size: usize, seed: u64) -> Simulation {
                     "simulated HAADF-STEM heterostructure (seed {seed}): vacuum, square {SQUARE_SPACING_NM} nm \
                      and hexagonal {HEXAGONAL_SPACING_NM} nm lattices, amorphous support"
                 )],
+                properties: vec![],
             },
         },
         labels,

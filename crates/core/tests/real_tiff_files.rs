@@ -1,36 +1,15 @@
-//! Real TIFF files from microscopes and analysis software (HyperSpy 1.7.6's test files, fetched
-//! by `scripts/fetch-testdata.sh`). Reference values come from tifffile 2026.3.3:
+//! Real TIFF files from microscopes and analysis software (see `common`). Reference values come from tifffile 2026.3.3:
 //! `tifffile.TiffFile(f).pages[0].asarray()` for shape, dtype, sum, min and max; the expected
 //! calibrations are those HyperSpy's own tests assert for the same files (0.16867 µm/px).
 
-use chipscope_core::dataset::{Dataset, SampleType};
-use chipscope_core::formats::{DecodeError, decode};
-use chipscope_core::grid::ChipGrid;
-use std::path::PathBuf;
+mod common;
 
-fn tiff_dir() -> Option<PathBuf> {
-    let root = std::env::var_os("CHIPSCOPE_TESTDATA")
-        .map(PathBuf::from)
-        .or_else(|| {
-            std::env::var_os("HOME")
-                .map(|home| PathBuf::from(home).join(".cache/chipscope/testdata"))
-        })?;
-    let dir = root.join("hyperspy/tiff_files");
-    if dir.is_dir() {
-        Some(dir)
-    } else {
-        eprintln!(
-            "SKIPPED: real TIFF files not found in {}; run scripts/fetch-testdata.sh",
-            dir.display()
-        );
-        None
-    }
-}
+use chipscope_core::dataset::{Dataset, SampleType};
+use chipscope_core::formats::DecodeError;
+use chipscope_core::grid::ChipGrid;
 
 fn read(name: &str) -> Option<Result<Dataset, DecodeError>> {
-    let path = tiff_dir()?.join(name);
-    let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    Some(decode(name, &bytes))
+    common::read(&format!("tiff_files/{name}"))
 }
 
 /// The 68 × 68 test image saved by ImageJ and DigitalMicrograph in several ways.

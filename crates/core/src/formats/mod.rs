@@ -4,6 +4,7 @@
 //! before allocating, and returns one [`Dataset`] or a [`DecodeError`] whose message is meant for
 //! the user.
 
+mod dm;
 mod jpeg;
 mod png;
 mod raster;
@@ -28,7 +29,7 @@ pub trait Reader: Sync {
 }
 
 /// Every reader, in the order they are tried.
-pub const READERS: &[&dyn Reader] = &[&png::PNG, &jpeg::JPEG, &tiff::Tiff];
+pub const READERS: &[&dyn Reader] = &[&png::PNG, &jpeg::JPEG, &tiff::Tiff, &dm::DigitalMicrograph];
 
 /// Why a file could not be read; the message is written for the microscopist.
 #[derive(Debug, Error, PartialEq)]
@@ -131,7 +132,7 @@ mod tests {
         let error = decode("notes.tif", b"hello, this is text").unwrap_err();
         assert_eq!(
             error.to_string(),
-            "this is not a file Chipscope can read: its content matches none of PNG, JPEG or TIFF"
+            "this is not a file Chipscope can read: its content matches none of PNG, JPEG, TIFF or DigitalMicrograph"
         );
     }
 
@@ -166,7 +167,7 @@ mod tests {
     #[test]
     fn picker_accepts_every_reader_extension() {
         let accepted = accepted_extensions();
-        for ext in [".png", ".jpg", ".jpeg", ".tif", ".tiff"] {
+        for ext in [".png", ".jpg", ".jpeg", ".tif", ".tiff", ".dm3", ".dm4"] {
             assert!(accepted.contains(ext), "{accepted}");
         }
     }

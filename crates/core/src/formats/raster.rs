@@ -61,6 +61,7 @@ fn to_dataset(format: &'static str, image: DynamicImage) -> Dataset {
             sample_type,
             channels,
             notes: note.into_iter().collect(),
+            properties: vec![],
         },
     }
 }

@@ -66,6 +66,7 @@ impl Reader for Tiff {
                 sample_type,
                 channels,
                 notes,
+                properties: vec![],
             },
         })
     }
