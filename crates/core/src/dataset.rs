@@ -92,6 +92,21 @@ impl fmt::Display for Calibration {
     }
 }
 
+/// Maps the spellings of length units found in files to one form; `None` for "pixel" and unknowns.
+pub fn normalise_unit(unit: &str) -> Option<&'static str> {
+    match unit.trim().trim_matches('"') {
+        "nm" | "nanometer" | "nanometre" => Some("nm"),
+        "µm" | "μm" | "um" | "micron" | "microns" | "\\u00B5m" | "micrometer" | "micrometre" => {
+            Some("µm")
+        }
+        "Å" | "A" | "angstrom" | "Angstrom" | "\\u00C5" => Some("Å"),
+        "pm" => Some("pm"),
+        "mm" => Some("mm"),
+        "m" => Some("m"),
+        _ => None,
+    }
+}
+
 /// Formats `value` with `digits` significant digits (the integer part is never rounded away),
 /// without trailing zeros.
 pub fn significant(value: f64, digits: usize) -> String {
@@ -258,6 +273,13 @@ mod tests {
         assert_eq!(dataset.storage_summary(), "16-bit unsigned integer, grey");
         dataset.calibration = None;
         assert_eq!(dataset.calibration_summary(), "none (sizes in pixels)");
+    }
+
+    #[test]
+    fn unit_spellings_are_normalised() {
+        assert_eq!(normalise_unit("micron"), Some("µm"));
+        assert_eq!(normalise_unit("\\u00B5m"), Some("µm"));
+        assert_eq!(normalise_unit("pixel"), None);
     }
 
     #[test]

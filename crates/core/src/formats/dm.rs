@@ -2,8 +2,10 @@
 //! order the header names), 2-D images of every numeric type with their calibration and
 //! microscope metadata. Spectra and spectrum images are recognised and refused with a reason.
 
-use super::{DecodeError, Reader, check_size, raster::grey_from_interleaved, tiff::normalise_unit};
-use crate::dataset::{Calibration, Dataset, Image, Metadata, SampleType, significant};
+use super::{DecodeError, Reader, check_size, raster::grey_from_interleaved};
+use crate::dataset::{
+    Calibration, Dataset, Image, Metadata, SampleType, normalise_unit, significant,
+};
 
 const FORMAT: &str = "DigitalMicrograph";
 /// Nesting deeper than this is taken for a damaged file (real files nest about 10 deep).
@@ -355,15 +357,16 @@ impl DmFile<'_> {
                 element_value(layout.element, raw, self.little_endian).unwrap_or(f64::NAN) as f32
             })
             .collect();
-        let (pixels, pixel_note) = match (data_type as u64, layout.samples) {
-            (3 | 13, _) => {
+        // Two samples per pixel are complex (real, imaginary); four are RGBA.
+        let (pixels, pixel_note) = match layout.samples {
+            2 => {
                 let modulus = samples.chunks_exact(2).map(|c| c[0].hypot(c[1])).collect();
                 (
                     modulus,
                     Some("complex data: the modulus is shown".to_string()),
                 )
             }
-            (_, samples_per_pixel) => grey_from_interleaved(&samples, samples_per_pixel),
+            samples_per_pixel => grey_from_interleaved(&samples, samples_per_pixel),
         };
         let (calibration, calibration_note) = self.calibration(data);
         Ok(Dataset {

@@ -4,7 +4,7 @@
 //! 16-bit files.
 
 use super::{DecodeError, MAX_PIXELS, Reader, check_size, raster::grey_from_interleaved};
-use crate::dataset::{Calibration, Dataset, Image, Metadata, SampleType};
+use crate::dataset::{Calibration, Dataset, Image, Metadata, SampleType, normalise_unit};
 use std::io::{Cursor, ErrorKind};
 use tiff::decoder::{Decoder, DecodingResult, Limits, ifd::Value};
 use tiff::encoder::{Rational, TiffEncoder, colortype::Gray16};
@@ -233,21 +233,6 @@ fn valid_size(size: f64) -> bool {
     size.is_finite() && size > 0.0
 }
 
-/// Maps the spellings of length units found in files to one form; `None` for "pixel" and unknowns.
-pub fn normalise_unit(unit: &str) -> Option<&'static str> {
-    match unit.trim().trim_matches('"') {
-        "nm" | "nanometer" | "nanometre" => Some("nm"),
-        "µm" | "μm" | "um" | "micron" | "microns" | "\\u00B5m" | "micrometer" | "micrometre" => {
-            Some("µm")
-        }
-        "Å" | "A" | "angstrom" | "Angstrom" | "\\u00C5" => Some("Å"),
-        "pm" => Some("pm"),
-        "mm" => Some("mm"),
-        "m" => Some("m"),
-        _ => None,
-    }
-}
-
 /// Encodes `image` as a 16-bit grey TIFF (values rounded and clamped to 0–65535), with an
 /// ImageJ-style calibration when one is given.
 pub fn encode_grey16(
@@ -429,12 +414,5 @@ mod tests {
         assert_eq!(first_ifd_text(&bytes, DM_X_UNIT_TAG).as_deref(), Some("µm"));
         assert_eq!(first_ifd_text(&bytes, 65004), None);
         assert_eq!(first_ifd_text(&bytes[..12], DM_X_UNIT_TAG), None);
-    }
-
-    #[test]
-    fn unit_spellings_are_normalised() {
-        assert_eq!(normalise_unit("micron"), Some("µm"));
-        assert_eq!(normalise_unit("\\u00B5m"), Some("µm"));
-        assert_eq!(normalise_unit("pixel"), None);
     }
 }
