@@ -51,8 +51,8 @@ fn to_dataset(format: &'static str, image: DynamicImage) -> Dataset {
         2 => SampleType::U16,
         _ => SampleType::F32,
     };
-    let samples = samples_as_f32(&image);
-    let (pixels, note) = grey_from_interleaved(&samples, channels);
+    let (samples, samples_per_pixel) = samples_as_f32(&image);
+    let (pixels, note) = grey_from_interleaved(&samples, samples_per_pixel);
     Dataset {
         image: Image::new(width, height, pixels),
         calibration: None,
@@ -66,15 +66,24 @@ fn to_dataset(format: &'static str, image: DynamicImage) -> Dataset {
     }
 }
 
-fn samples_as_f32(image: &DynamicImage) -> Vec<f32> {
+/// Interleaved samples as `f32` and how many there are per pixel; a layout the `image` crate
+/// may add later is converted to RGBA.
+fn samples_as_f32(image: &DynamicImage) -> (Vec<f32>, usize) {
+    let channels = image.color().channel_count() as usize;
     if let Some(flat) = image.as_flat_samples_u8() {
-        flat.samples.iter().map(|&v| f32::from(v)).collect()
+        (
+            flat.samples.iter().map(|&v| f32::from(v)).collect(),
+            channels,
+        )
     } else if let Some(flat) = image.as_flat_samples_u16() {
-        flat.samples.iter().map(|&v| f32::from(v)).collect()
+        (
+            flat.samples.iter().map(|&v| f32::from(v)).collect(),
+            channels,
+        )
     } else if let Some(flat) = image.as_flat_samples_f32() {
-        flat.samples.to_vec()
+        (flat.samples.to_vec(), channels)
     } else {
-        image.to_rgba32f().into_raw()
+        (image.to_rgba32f().into_raw(), 4)
     }
 }
 
