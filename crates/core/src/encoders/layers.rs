@@ -1,0 +1,201 @@
+//! Building blocks shared by the encoders: convolutions with their BatchNorm folded in, read
+//! from a torchvision state dict.
+
+use burn::tensor::module::conv2d;
+use burn::tensor::ops::ConvOptions;
+use burn::tensor::{Device, Tensor, TensorData};
+
+use super::EncoderError;
+use crate::weights::{TensorMap, WeightTensor};
+
+/// torchvision's BatchNorm epsilon.
+const BATCH_NORM_EPSILON: f64 = 1e-5;
+
+/// A 2-D convolution followed by inference-mode BatchNorm, folded into one convolution with bias:
+/// `w' = w·γ/√(σ²+ε)`, `b' = β − μ·γ/√(σ²+ε)`.
+pub struct ConvBn {
+    weight: Tensor<4>,
+    bias: Tensor<1>,
+    options: ConvOptions<2>,
+}
+
+/// A square convolution's geometry: input channels, kernel size, stride, zero padding on every
+/// side (`kernel / 2`, as in torchvision) and channel groups.
+#[derive(Clone, Copy, Debug)]
+pub struct ConvShape {
+    pub in_channels: usize,
+    pub kernel: usize,
+    pub stride: usize,
+    pub groups: usize,
+}
+
+impl ConvShape {
+    /// A convolution over all `in_channels` at once.
+    pub const fn dense(in_channels: usize, kernel: usize, stride: usize) -> Self {
+        Self {
+            in_channels,
+            kernel,
+            stride,
+            groups: 1,
+        }
+    }
+
+    /// A depthwise convolution: one filter per channel.
+    pub const fn depthwise(channels: usize, kernel: usize, stride: usize) -> Self {
+        Self {
+            in_channels: channels,
+            kernel,
+            stride,
+            groups: channels,
+        }
+    }
+}
+
+impl ConvBn {
+    /// Applies the folded convolution.
+    pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        conv2d(
+            x,
+            self.weight.clone(),
+            Some(self.bias.clone()),
+            self.options.clone(),
+        )
+    }
+
+    /// Output channels.
+    pub fn out_channels(&self) -> usize {
+        self.weight.dims()[0]
+    }
+}
+
+/// Reads named tensors from a state dict onto a device, with errors that name what is wrong.
+pub struct WeightReader<'a> {
+    weights: &'a TensorMap,
+    prefix: String,
+    device: &'a Device,
+}
+
+impl<'a> WeightReader<'a> {
+    /// Reads keys under `prefix` ("" or e.g. "module." for a wrapped model).
+    pub fn new(weights: &'a TensorMap, prefix: &str, device: &'a Device) -> Self {
+        Self {
+            weights,
+            prefix: prefix.to_string(),
+            device,
+        }
+    }
+
+    /// Whether the state dict holds `name`.
+    pub fn has(&self, name: &str) -> bool {
+        self.weights.contains_key(&self.key(name))
+    }
+
+    /// Counts the consecutive numbered children `"{parent}.0."`, `"{parent}.1."`, … present.
+    pub fn count_children(&self, parent: &str) -> usize {
+        let prefix = self.key(parent);
+        (0..)
+            .take_while(|index| {
+                let child = format!("{prefix}.{index}.");
+                self.weights
+                    .range(child.clone()..)
+                    .next()
+                    .is_some_and(|(key, _)| key.starts_with(&child))
+            })
+            .count()
+    }
+
+    /// The tensor `name`, which must exist and have `rank` dimensions.
+    pub fn tensor(&self, name: &str, rank: usize) -> Result<&'a WeightTensor, EncoderError> {
+        let key = self.key(name);
+        let tensor = self
+            .weights
+            .get(&key)
+            .ok_or_else(|| EncoderError::MissingTensor(key.clone()))?;
+        if tensor.shape.len() != rank {
+            return Err(EncoderError::WrongShape {
+                name: key,
+                shape: tensor.shape.clone(),
+                expected: format!("{rank} dimensions"),
+            });
+        }
+        Ok(tensor)
+    }
+
+    /// A convolution `conv` (weight, optional bias) with BatchNorm `norm` folded in.
+    pub fn conv_bn(
+        &self,
+        conv: &str,
+        norm: &str,
+        shape: ConvShape,
+    ) -> Result<ConvBn, EncoderError> {
+        let weight = self.tensor(&format!("{conv}.weight"), 4)?;
+        let out_channels = weight.shape[0];
+        let expected = [
+            out_channels,
+            shape.in_channels / shape.groups,
+            shape.kernel,
+            shape.kernel,
+        ];
+        if weight.shape != expected || out_channels % shape.groups != 0 {
+            return Err(EncoderError::WrongShape {
+                name: self.key(&format!("{conv}.weight")),
+                shape: weight.shape.clone(),
+                expected: format!("{expected:?}"),
+            });
+        }
+        let conv_bias = match self.has(&format!("{conv}.bias")) {
+            true => Some(self.vector(&format!("{conv}.bias"), out_channels)?),
+            false => None,
+        };
+        let gamma = self.vector(&format!("{norm}.weight"), out_channels)?;
+        let beta = self.vector(&format!("{norm}.bias"), out_channels)?;
+        let mean = self.vector(&format!("{norm}.running_mean"), out_channels)?;
+        let variance = self.vector(&format!("{norm}.running_var"), out_channels)?;
+
+        let per_output = weight.values.len() / out_channels;
+        let mut folded_weight = Vec::with_capacity(weight.values.len());
+        let mut folded_bias = Vec::with_capacity(out_channels);
+        for channel in 0..out_channels {
+            let scale =
+                gamma[channel] as f64 / (variance[channel] as f64 + BATCH_NORM_EPSILON).sqrt();
+            let kernel = &weight.values[channel * per_output..(channel + 1) * per_output];
+            folded_weight.extend(kernel.iter().map(|&w| (w as f64 * scale) as f32));
+            let bias_in = conv_bias.map_or(0.0, |bias| bias[channel] as f64);
+            folded_bias
+                .push((beta[channel] as f64 + (bias_in - mean[channel] as f64) * scale) as f32);
+        }
+        Ok(ConvBn {
+            weight: Tensor::from_data(TensorData::new(folded_weight, expected), self.device),
+            bias: Tensor::from_data(TensorData::new(folded_bias, [out_channels]), self.device),
+            options: ConvOptions::new(
+                [shape.stride; 2],
+                [shape.kernel / 2; 2],
+                [1, 1],
+                shape.groups,
+            ),
+        })
+    }
+
+    /// The 1-D tensor `name` with `len` values.
+    fn vector(&self, name: &str, len: usize) -> Result<&'a [f32], EncoderError> {
+        let tensor = self.tensor(name, 1)?;
+        if tensor.shape[0] != len {
+            return Err(EncoderError::WrongShape {
+                name: self.key(name),
+                shape: tensor.shape.clone(),
+                expected: format!("[{len}]"),
+            });
+        }
+        Ok(&tensor.values)
+    }
+
+    fn key(&self, name: &str) -> String {
+        format!("{}{name}", self.prefix)
+    }
+}
+
+/// Global average pooling: `[batch, channels, h, w]` → `[batch, channels]`.
+pub fn global_average_pool(x: Tensor<4>) -> Tensor<2> {
+    let [batch, channels, _, _] = x.dims();
+    x.flatten::<3>(2, 3).mean_dim(2).reshape([batch, channels])
+}

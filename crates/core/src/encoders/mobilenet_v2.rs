@@ -1,0 +1,143 @@
+//! MobileNetV2 in torchvision's layout (width multiplier read from the weights), read from a
+//! torchvision state dict: `features` then global average pooling, 1280-d at width 1.0.
+
+use burn::tensor::{Device, Tensor};
+
+use super::layers::{ConvBn, ConvShape, WeightReader};
+use super::{EncoderError, ImageEncoder, Stage};
+use crate::weights::TensorMap;
+
+/// The key that marks a torchvision MobileNetV2: its first 3×3 RGB convolution.
+const FIRST_KEY: &str = "features.0.0.weight";
+
+/// Depthwise strides of the 17 inverted residual blocks (`features.1` … `features.17`), from
+/// the paper's table of (expansion, channels, repeats, stride).
+const BLOCK_STRIDES: [usize; 17] = [1, 2, 1, 2, 1, 1, 2, 1, 1, 1, 1, 1, 1, 2, 1, 1, 1];
+
+/// The key prefix under which `weights` hold a MobileNetV2, if they do.
+pub fn find_prefix(weights: &TensorMap) -> Option<String> {
+    let prefix = super::find_prefix(weights, FIRST_KEY, "features.18.0.weight")?;
+    let shape = &weights[&format!("{prefix}{FIRST_KEY}")].shape;
+    (shape.len() == 4 && shape[1..] == [3, 3, 3]).then_some(prefix)
+}
+
+/// Builds the MobileNetV2 whose keys start with `prefix`.
+pub fn build(
+    weights: &TensorMap,
+    prefix: &str,
+    device: &Device,
+) -> Result<ImageEncoder, EncoderError> {
+    let reader = WeightReader::new(weights, prefix, device);
+    let blocks = reader.count_children("features");
+    if blocks != BLOCK_STRIDES.len() + 2 {
+        return Err(EncoderError::UnknownArchitecture(format!(
+            "a MobileNetV2 has 19 feature blocks; these weights have {blocks}"
+        )));
+    }
+    let first = ConvRelu6 {
+        conv: reader.conv_bn("features.0.0", "features.0.1", ConvShape::dense(3, 3, 2))?,
+    };
+    let mut channels = first.conv.out_channels();
+    let mut stages: Vec<Box<dyn Stage>> = vec![Box::new(first)];
+    for (offset, &stride) in BLOCK_STRIDES.iter().enumerate() {
+        let block = InvertedResidual::read(
+            &reader,
+            &format!("features.{}", offset + 1),
+            channels,
+            stride,
+        )?;
+        channels = block.project.out_channels();
+        stages.push(Box::new(block));
+    }
+    let last = ConvRelu6 {
+        conv: reader.conv_bn(
+            "features.18.0",
+            "features.18.1",
+            ConvShape::dense(channels, 1, 1),
+        )?,
+    };
+    let dim = last.conv.out_channels();
+    stages.push(Box::new(last));
+    Ok(ImageEncoder::new("MobileNetV2".to_string(), dim, stages))
+}
+
+/// ReLU6, MobileNetV2's activation.
+fn relu6(x: Tensor<4>) -> Tensor<4> {
+    x.clamp(0.0, 6.0)
+}
+
+/// Convolution, BatchNorm, ReLU6.
+struct ConvRelu6 {
+    conv: ConvBn,
+}
+
+impl Stage for ConvRelu6 {
+    fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        relu6(self.conv.forward(x))
+    }
+}
+
+/// Optional 1×1 expansion (ReLU6), 3×3 depthwise (ReLU6), linear 1×1 projection; a residual
+/// connection when the stride is 1 and the channels are kept.
+struct InvertedResidual {
+    expand: Option<ConvBn>,
+    depthwise: ConvBn,
+    project: ConvBn,
+    residual: bool,
+}
+
+impl InvertedResidual {
+    fn read(
+        reader: &WeightReader,
+        name: &str,
+        in_channels: usize,
+        stride: usize,
+    ) -> Result<Self, EncoderError> {
+        let expanded = reader.has(&format!("{name}.conv.3.running_var"));
+        let (expand, depthwise_at, project_at, project_norm_at) = match expanded {
+            true => {
+                let expand = reader.conv_bn(
+                    &format!("{name}.conv.0.0"),
+                    &format!("{name}.conv.0.1"),
+                    ConvShape::dense(in_channels, 1, 1),
+                )?;
+                (Some(expand), "conv.1", "conv.2", "conv.3")
+            }
+            false => (None, "conv.0", "conv.1", "conv.2"),
+        };
+        let hidden = expand.as_ref().map_or(in_channels, ConvBn::out_channels);
+        let depthwise = reader.conv_bn(
+            &format!("{name}.{depthwise_at}.0"),
+            &format!("{name}.{depthwise_at}.1"),
+            ConvShape::depthwise(hidden, 3, stride),
+        )?;
+        let project = reader.conv_bn(
+            &format!("{name}.{project_at}"),
+            &format!("{name}.{project_norm_at}"),
+            ConvShape::dense(hidden, 1, 1),
+        )?;
+        let residual = stride == 1 && project.out_channels() == in_channels;
+        Ok(Self {
+            expand,
+            depthwise,
+            project,
+            residual,
+        })
+    }
+}
+
+impl Stage for InvertedResidual {
+    fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        let expanded = match &self.expand {
+            Some(expand) => relu6(expand.forward(x.clone())),
+            None => x.clone(),
+        };
+        let projected = self
+            .project
+            .forward(relu6(self.depthwise.forward(expanded)));
+        match self.residual {
+            true => projected + x,
+            false => projected,
+        }
+    }
+}

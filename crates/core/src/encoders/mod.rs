@@ -1,0 +1,161 @@
+//! Image encoders: pretrained CNNs (torchvision ResNets and MobileNetV2) that turn preprocessed
+//! chips into embedding vectors, the pooled features before the classifier head.
+//!
+//! An encoder is built from a torchvision state dict ([`crate::weights`]); its architecture is
+//! inferred from the keys. BatchNorm is folded into the convolutions at load time, so a forward
+//! pass is convolutions, activations, additions and one pooling.
+
+pub mod layers;
+pub mod mobilenet_v2;
+pub mod preprocess;
+pub mod resnet;
+
+pub use preprocess::ChipSource;
+
+use burn::tensor::{Device, Tensor};
+
+use crate::grid::Chip;
+use crate::weights::{TensorMap, WeightError};
+
+/// Why weights could not become an encoder.
+#[derive(Debug, thiserror::Error)]
+pub enum EncoderError {
+    #[error(transparent)]
+    Weights(#[from] WeightError),
+    #[error(
+        "these weights are not a torchvision ResNet or MobileNetV2 ({0}); expected keys such as \
+         conv1.weight and layer1.0.conv1.weight (ResNet) or features.0.0.weight (MobileNetV2)"
+    )]
+    UnknownArchitecture(String),
+    #[error("the weights lack the tensor {0}")]
+    MissingTensor(String),
+    #[error("tensor {name} has shape {shape:?}, expected {expected}")]
+    WrongShape {
+        name: String,
+        shape: Vec<usize>,
+        expected: String,
+    },
+    #[error("the compute backend failed: {0}")]
+    Execution(String),
+}
+
+/// Chip embeddings in grid order: `count × dim` values, one row per chip.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Embeddings {
+    pub dim: usize,
+    pub values: Vec<f32>,
+}
+
+impl Embeddings {
+    /// Number of embedded chips.
+    pub fn count(&self) -> usize {
+        self.values.len().checked_div(self.dim).unwrap_or(0)
+    }
+
+    /// The embedding of chip `index`.
+    pub fn row(&self, index: usize) -> &[f32] {
+        &self.values[index * self.dim..(index + 1) * self.dim]
+    }
+}
+
+/// One step of an encoder's forward pass. The page yields to the browser between steps.
+pub trait Stage {
+    /// Applies this step to a `[batch, channels, height, width]` tensor.
+    fn forward(&self, x: Tensor<4>) -> Tensor<4>;
+}
+
+/// A CNN trunk: stages applied in order, then global average pooling.
+pub struct ImageEncoder {
+    name: String,
+    dim: usize,
+    stages: Vec<Box<dyn Stage>>,
+}
+
+impl ImageEncoder {
+    /// Builds the encoder a torchvision state dict describes, on `device`. Keys may carry a
+    /// common prefix such as `module.`; classifier heads are ignored.
+    pub fn from_weights(weights: &TensorMap, device: &Device) -> Result<Self, EncoderError> {
+        if let Some(prefix) = resnet::find_prefix(weights) {
+            return resnet::build(weights, &prefix, device);
+        }
+        if let Some(prefix) = mobilenet_v2::find_prefix(weights) {
+            return mobilenet_v2::build(weights, &prefix, device);
+        }
+        let first_keys: Vec<&str> = weights.keys().take(4).map(String::as_str).collect();
+        Err(EncoderError::UnknownArchitecture(
+            match first_keys.is_empty() {
+                true => "the file holds no float tensors".to_string(),
+                false => format!("its first keys are {}", first_keys.join(", ")),
+            },
+        ))
+    }
+
+    fn new(name: String, dim: usize, stages: Vec<Box<dyn Stage>>) -> Self {
+        Self { name, dim, stages }
+    }
+
+    /// The architecture, e.g. "ResNet-50".
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Length of an embedding.
+    pub fn dim(&self) -> usize {
+        self.dim
+    }
+
+    /// The forward pass step by step, for callers that interleave other work.
+    pub fn stages(&self) -> impl Iterator<Item = &dyn Stage> {
+        self.stages.iter().map(Box::as_ref)
+    }
+
+    /// Pools the last stage's output into `[batch, dim]` embeddings.
+    pub fn pool(x: Tensor<4>) -> Tensor<2> {
+        layers::global_average_pool(x)
+    }
+
+    /// Embeds a batch of preprocessed chips (`[batch, 3, 224, 224]`) as `[batch, dim]`.
+    pub fn forward(&self, input: Tensor<4>) -> Tensor<2> {
+        Self::pool(self.stages().fold(input, |x, stage| stage.forward(x)))
+    }
+
+    /// Embeds `chips` from `source` in batches of `batch_size` (at least 1), calling `progress`
+    /// with the number done after each batch. Reads results back synchronously, so it is for
+    /// native callers; the page runs the same steps asynchronously.
+    pub fn embed_chips(
+        &self,
+        source: ChipSource,
+        chips: &[Chip],
+        batch_size: usize,
+        device: &Device,
+        mut progress: impl FnMut(usize),
+    ) -> Result<Embeddings, EncoderError> {
+        let mut values = Vec::with_capacity(chips.len() * self.dim);
+        for (index, batch) in chips.chunks(batch_size.max(1)).enumerate() {
+            let input = source.input_batch(batch, device);
+            let output = self
+                .forward(input)
+                .try_into_data()
+                .map_err(|error| EncoderError::Execution(error.to_string()))?;
+            let batch_values = output
+                .try_into_vec::<f32>()
+                .map_err(|error| EncoderError::Execution(format!("{error:?}")))?;
+            values.extend(batch_values);
+            progress((index * batch_size.max(1) + batch.len()).min(chips.len()));
+        }
+        Ok(Embeddings {
+            dim: self.dim,
+            values,
+        })
+    }
+}
+
+/// The shortest prefix `P` for which `weights` hold both `P + key` and `P + companion`.
+fn find_prefix(weights: &TensorMap, key: &str, companion: &str) -> Option<String> {
+    weights
+        .keys()
+        .filter_map(|name| name.strip_suffix(key))
+        .filter(|prefix| weights.contains_key(&format!("{prefix}{companion}")))
+        .min_by_key(|prefix| prefix.len())
+        .map(str::to_string)
+}

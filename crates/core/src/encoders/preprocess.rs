@@ -1,0 +1,157 @@
+//! Chip preprocessing, the one definition shared by the page, the CLI and the PyTorch reference
+//! (`scripts/weights/reference.py`):
+//!
+//! 1. raw values are scaled by the image's display range to [0, 1] (clipped; non-finite → 0);
+//! 2. the chip is resized to 224 × 224 with antialiased bilinear interpolation (half-pixel
+//!    centres, triangle filter widened by the scale when shrinking: PyTorch's
+//!    `interpolate(mode="bilinear", align_corners=False, antialias=True)` and PIL's bilinear);
+//! 3. the grey level is replicated to three channels and normalised with ImageNet's mean and
+//!    standard deviation.
+
+use burn::tensor::{Device, Tensor, TensorData};
+
+use crate::dataset::Image;
+use crate::display::DisplayRange;
+use crate::grid::{Chip, ChipGrid};
+
+/// Side of the square network input.
+pub const INPUT_SIZE: usize = 224;
+/// ImageNet channel means (RGB).
+pub const IMAGENET_MEAN: [f32; 3] = [0.485, 0.456, 0.406];
+/// ImageNet channel standard deviations (RGB).
+pub const IMAGENET_STD: [f32; 3] = [0.229, 0.224, 0.225];
+
+/// The chips of one image, with the display range that scales them.
+#[derive(Clone, Copy)]
+pub struct ChipSource<'a> {
+    pub image: &'a Image,
+    pub grid: &'a ChipGrid,
+    pub range: DisplayRange,
+}
+
+impl ChipSource<'_> {
+    /// Steps 1–2: the chip's pixels scaled to [0, 1] and resized to `INPUT_SIZE`², row-major.
+    pub fn scaled_chip(&self, chip: Chip) -> Vec<f32> {
+        let size = self.grid.chip_size();
+        let DisplayRange { low, high } = self.range;
+        let span = high - low;
+        let width = self.image.width();
+        let mut unit = Vec::with_capacity(size * size);
+        for y in chip.y..chip.y + size {
+            let row = &self.image.pixels()[y * width + chip.x..][..size];
+            unit.extend(
+                row.iter()
+                    .map(|&value| match span > 0.0 && value.is_finite() {
+                        true => ((value - low) / span).clamp(0.0, 1.0),
+                        false => 0.0,
+                    }),
+            );
+        }
+        resize_bilinear_antialiased(&unit, size, size, INPUT_SIZE, INPUT_SIZE)
+    }
+
+    /// All three steps for a batch: the network input `[chips, 3, 224, 224]` on `device`.
+    pub fn input_batch(&self, chips: &[Chip], device: &Device) -> Tensor<4> {
+        let plane = INPUT_SIZE * INPUT_SIZE;
+        let mut input = Vec::with_capacity(chips.len() * 3 * plane);
+        for &chip in chips {
+            let grey = self.scaled_chip(chip);
+            for (mean, std) in IMAGENET_MEAN.iter().zip(IMAGENET_STD) {
+                input.extend(grey.iter().map(|value| (value - mean) / std));
+            }
+        }
+        let shape = [chips.len(), 3, INPUT_SIZE, INPUT_SIZE];
+        Tensor::from_data(TensorData::new(input, shape), device)
+    }
+}
+
+/// Resizes a single-channel image with separable antialiased bilinear interpolation.
+pub fn resize_bilinear_antialiased(
+    pixels: &[f32],
+    width: usize,
+    height: usize,
+    out_width: usize,
+    out_height: usize,
+) -> Vec<f32> {
+    let columns = ResampleWeights::new(width, out_width);
+    let rows = ResampleWeights::new(height, out_height);
+    let mut horizontal = Vec::with_capacity(height * out_width);
+    for row in pixels.chunks_exact(width) {
+        horizontal.extend((0..out_width).map(|x| columns.apply(x, |i| row[i])));
+    }
+    let mut output = Vec::with_capacity(out_height * out_width);
+    for y in 0..out_height {
+        output.extend((0..out_width).map(|x| rows.apply(y, |i| horizontal[i * out_width + x])));
+    }
+    output
+}
+
+/// For each output position along one axis, the first input index and the normalised weights
+/// of the input samples it blends.
+struct ResampleWeights {
+    taps: Vec<(usize, Vec<f32>)>,
+}
+
+impl ResampleWeights {
+    fn new(input: usize, output: usize) -> Self {
+        let scale = input as f64 / output as f64;
+        let widening = scale.max(1.0);
+        let support = widening; // the triangle filter reaches 1 input pixel, widened when shrinking
+        let taps = (0..output)
+            .map(|index| {
+                let centre = (index as f64 + 0.5) * scale;
+                let first = (centre - support + 0.5).max(0.0) as usize;
+                let last = ((centre + support + 0.5) as usize).min(input);
+                let raw: Vec<f64> = (first..last)
+                    .map(|i| (1.0 - ((i as f64 - centre + 0.5) / widening).abs()).max(0.0))
+                    .collect();
+                let total: f64 = raw.iter().sum();
+                let weights = raw.iter().map(|w| (w / total) as f32).collect();
+                (first, weights)
+            })
+            .collect();
+        Self { taps }
+    }
+
+    fn apply(&self, index: usize, sample: impl Fn(usize) -> f32) -> f32 {
+        let (first, weights) = &self.taps[index];
+        weights
+            .iter()
+            .enumerate()
+            .map(|(offset, weight)| weight * sample(first + offset))
+            .sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn same_size_resize_is_the_identity() {
+        let pixels: Vec<f32> = (0..20).map(|v| v as f32).collect();
+        assert_eq!(resize_bilinear_antialiased(&pixels, 5, 4, 5, 4), pixels);
+    }
+
+    #[test]
+    fn upscaling_two_pixels_interpolates_between_half_pixel_centres() {
+        // torch.nn.functional.interpolate(torch.tensor([[[[0., 1.]]]]), size=(1, 4),
+        //   mode="bilinear", align_corners=False, antialias=True) → [0, 0.25, 0.75, 1]
+        let resized = resize_bilinear_antialiased(&[0.0, 1.0], 2, 1, 4, 1);
+        for (got, want) in resized.iter().zip([0.0, 0.25, 0.75, 1.0]) {
+            assert!((got - want).abs() < 1e-6, "{resized:?}");
+        }
+    }
+
+    #[test]
+    fn halving_averages_pixel_pairs_with_neighbours() {
+        // torch.nn.functional.interpolate(torch.arange(8.).view(1, 1, 1, 8), size=(1, 4),
+        //   mode="bilinear", align_corners=False, antialias=True)
+        //   → [0.7143, 2.5000, 4.5000, 6.2857] (torch 2.15), i.e. [5/7, 2.5, 4.5, 44/7]
+        let pixels: Vec<f32> = (0..8).map(|v| v as f32).collect();
+        let resized = resize_bilinear_antialiased(&pixels, 8, 1, 4, 1);
+        for (got, want) in resized.iter().zip([5.0 / 7.0, 2.5, 4.5, 44.0 / 7.0]) {
+            assert!((got - want).abs() < 1e-5, "{resized:?}");
+        }
+    }
+}

@@ -1,0 +1,92 @@
+//! `weights/manifest.json`: the encoders we ship, where each weight file came from, and the
+//! sha256 every copy is checked against before use.
+
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+
+/// One shipped encoder.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+pub struct ShippedEncoder {
+    /// Short name used by the CLI and the page ("resnet50").
+    pub id: String,
+    /// Human name ("ResNet-50 (AugNet, self-supervised ImageNet)").
+    pub name: String,
+    /// Embedding length.
+    pub dim: usize,
+    /// File name inside `weights/`.
+    pub file: String,
+    /// File size in bytes.
+    pub bytes: u64,
+    /// Lower-case hex sha256 of the file.
+    pub sha256: String,
+    /// The license of the weights.
+    pub license: String,
+    /// Where the original weights came from.
+    pub source: WeightSource,
+}
+
+/// The registry package a shipped weight file was converted from.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+pub struct WeightSource {
+    pub package: String,
+    pub version: String,
+    pub path: String,
+}
+
+/// Parses the manifest.
+pub fn parse(json: &str) -> Result<Vec<ShippedEncoder>, String> {
+    serde_json::from_str(json).map_err(|error| format!("weights/manifest.json is invalid: {error}"))
+}
+
+/// Lower-case hex sha256 of `bytes`.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    Sha256::digest(bytes)
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect()
+}
+
+impl ShippedEncoder {
+    /// Checks that `bytes` are this encoder's weight file, byte for byte.
+    pub fn verify(&self, bytes: &[u8]) -> Result<(), String> {
+        let actual = sha256_hex(bytes);
+        match actual == self.sha256 {
+            true => Ok(()),
+            false => Err(format!(
+                "{} failed its integrity check (sha256 {actual}, expected {}; {} of {} bytes): \
+                 the download is incomplete or the file was altered",
+                self.file,
+                self.sha256,
+                bytes.len(),
+                self.bytes
+            )),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sha256_of_abc_is_the_fips_180_example() {
+        assert_eq!(
+            sha256_hex(b"abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+    }
+
+    #[test]
+    fn the_repository_manifest_lists_both_encoders_and_their_files_match() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../weights");
+        let manifest =
+            parse(&std::fs::read_to_string(root.join("manifest.json")).unwrap()).unwrap();
+        let ids: Vec<&str> = manifest.iter().map(|e| e.id.as_str()).collect();
+        assert_eq!(ids, ["resnet50", "mobilenet_v2"]);
+        for encoder in &manifest {
+            let bytes = std::fs::read(root.join(&encoder.file)).unwrap();
+            encoder.verify(&bytes).unwrap();
+            assert!(encoder.verify(&bytes[1..]).is_err());
+        }
+    }
+}
