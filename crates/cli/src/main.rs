@@ -1,11 +1,14 @@
 //! `chipscope`: the command line over the same library the web app uses.
 
+mod encode;
+
 use anyhow::{Context, Result};
 use chipscope_core::dataset::Dataset;
 use chipscope_core::formats::{decode, tiff::encode_grey16};
 use chipscope_core::grid::ChipGrid;
 use chipscope_core::simulate::{self, CLASS_NAMES};
 use clap::{Parser, Subcommand};
+use encode::{Backend, BenchPlan};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -21,7 +24,7 @@ struct Cli {
 enum Command {
     /// Print a file's shape, stored type, calibration and chip grid.
     Info {
-        /// Image file: PNG, JPEG or TIFF.
+        /// Image file: PNG, JPEG, TIFF, DM3 or DM4.
         file: PathBuf,
         /// Chip side in pixels (default: chosen from the image size).
         #[arg(long)]
@@ -42,6 +45,46 @@ enum Command {
         #[arg(long, default_value_t = simulate::DEFAULT_SEED)]
         seed: u64,
     },
+    /// Embed every chip with a pretrained CNN and write a float32 .npy (chips × dim), chips in
+    /// row-major grid order from the top-left, right and bottom remainders cropped.
+    Embed {
+        /// Image file: PNG, JPEG, TIFF, DM3 or DM4.
+        image: PathBuf,
+        /// Chip side in pixels.
+        #[arg(long)]
+        chip: usize,
+        /// A shipped encoder (resnet50, mobilenet_v2) or a torchvision ResNet/MobileNetV2
+        /// weight file (.pth or .safetensors).
+        #[arg(long, default_value = "resnet50")]
+        encoder: String,
+        /// CPU backend.
+        #[arg(long, value_enum, default_value_t = Backend::Flex)]
+        backend: Backend,
+        /// Output .npy file.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Time the encoders on an image's chips; one JSON line per encoder and backend
+    /// (scripts/bench-encoders.sh puts PyTorch beside it).
+    Bench {
+        /// Image file whose first chips are embedded.
+        image: PathBuf,
+        /// Encoders to time (shipped ids or weight files).
+        #[arg(long, num_args = 1.., default_values_t = ["resnet50".to_string(), "mobilenet_v2".to_string()])]
+        encoders: Vec<String>,
+        /// CPU backends to time.
+        #[arg(long, value_enum, num_args = 1.., default_values_t = [Backend::Flex, Backend::Ndarray])]
+        backends: Vec<Backend>,
+        /// Chip side in pixels.
+        #[arg(long, default_value_t = 64)]
+        chip_size: usize,
+        /// Number of chips to embed (the grid is repeated if it has fewer).
+        #[arg(long, default_value_t = 64)]
+        chips: usize,
+        /// Chips per forward pass.
+        #[arg(long, default_value_t = 16)]
+        batch: usize,
+    },
 }
 
 fn main() -> ExitCode {
@@ -53,6 +96,32 @@ fn main() -> ExitCode {
             size,
             seed,
         } => simulate(&out, labels.as_deref(), size, seed),
+        Command::Embed {
+            image,
+            chip,
+            encoder,
+            backend,
+            out,
+        } => {
+            load(&image).and_then(|dataset| encode::embed(&dataset, chip, &encoder, backend, &out))
+        }
+        Command::Bench {
+            image,
+            encoders,
+            backends,
+            chip_size,
+            chips,
+            batch,
+        } => load(&image).and_then(|dataset| {
+            let plan = BenchPlan {
+                encoders,
+                backends,
+                chip_size,
+                chips,
+                batch,
+            };
+            encode::bench(&dataset, &plan)
+        }),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,0 +1,173 @@
+//! `chipscope embed` and `chipscope bench`: chip embeddings with a shipped or user-supplied
+//! encoder on a native CPU backend.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail};
+use burn::tensor::Device;
+use chipscope_core::dataset::Dataset;
+use chipscope_core::display::{DisplayRange, Stretch};
+use chipscope_core::encoders::{ChipSource, Embeddings, ImageEncoder};
+use chipscope_core::grid::{Chip, ChipGrid};
+use chipscope_core::npy;
+use chipscope_core::weights::{manifest, read_weights};
+use clap::ValueEnum;
+
+/// burn's CPU backends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Backend {
+    /// burn-flex, burn 0.22's pure-Rust CPU backend.
+    Flex,
+    /// burn-ndarray (deprecated by burn in favour of Flex).
+    Ndarray,
+}
+
+impl Backend {
+    /// The burn device for this backend.
+    pub fn device(self) -> Device {
+        match self {
+            Backend::Flex => Device::flex(),
+            #[allow(deprecated)] // kept to measure it against Flex
+            Backend::Ndarray => Device::ndarray(),
+        }
+    }
+
+    /// Lower-case name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Backend::Flex => "flex",
+            Backend::Ndarray => "ndarray",
+        }
+    }
+}
+
+/// The folder holding `manifest.json` and the shipped weight files: `$CHIPSCOPE_WEIGHTS`, else
+/// the repository's `weights/`.
+pub fn weights_dir() -> PathBuf {
+    std::env::var_os("CHIPSCOPE_WEIGHTS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../weights"))
+}
+
+/// Loads `choice`: a shipped encoder id (checked against its sha256) or a weight file path.
+pub fn load_encoder(choice: &str, device: &Device) -> Result<ImageEncoder> {
+    let bytes = match Path::new(choice).is_file() {
+        true => std::fs::read(choice).with_context(|| format!("cannot open {choice}"))?,
+        false => shipped_weights(choice)?,
+    };
+    let weights = read_weights(&bytes).with_context(|| format!("cannot read weights {choice}"))?;
+    ImageEncoder::from_weights(&weights, device).with_context(|| format!("cannot use {choice}"))
+}
+
+fn shipped_weights(id: &str) -> Result<Vec<u8>> {
+    let dir = weights_dir();
+    let listing = std::fs::read_to_string(dir.join("manifest.json"))
+        .with_context(|| format!("cannot open {}/manifest.json", dir.display()))?;
+    let shipped = manifest::parse(&listing).map_err(anyhow::Error::msg)?;
+    let Some(entry) = shipped.iter().find(|entry| entry.id == id) else {
+        let ids: Vec<&str> = shipped.iter().map(|entry| entry.id.as_str()).collect();
+        bail!(
+            "no weight file {id}; use one of {} or a .pth/.safetensors path",
+            ids.join(", ")
+        );
+    };
+    let path = dir.join(&entry.file);
+    let bytes = std::fs::read(&path).with_context(|| format!("cannot open {}", path.display()))?;
+    entry.verify(&bytes).map_err(anyhow::Error::msg)?;
+    Ok(bytes)
+}
+
+/// Embeds every chip of `dataset` and writes a `chips × dim` float32 `.npy` to `out`.
+pub fn embed(
+    dataset: &Dataset,
+    chip_size: usize,
+    encoder_choice: &str,
+    backend: Backend,
+    out: &Path,
+) -> Result<()> {
+    let device = backend.device();
+    let encoder = load_encoder(encoder_choice, &device)?;
+    let image = &dataset.image;
+    let grid = ChipGrid::new(image.width(), image.height(), chip_size)?;
+    let chips: Vec<Chip> = grid.chips().collect();
+    let source = ChipSource {
+        image,
+        grid: &grid,
+        range: DisplayRange::of(image, Stretch::default()),
+    };
+    let started = Instant::now();
+    let embeddings = encoder.embed_chips(source, &chips, 16, &device, |done| {
+        eprint!("\rembedded {done}/{} chips", chips.len());
+    })?;
+    let seconds = started.elapsed().as_secs_f64();
+    eprintln!();
+    write_npy(out, &embeddings)?;
+    println!(
+        "wrote {} ({} × {} embeddings of {chip_size}-px chips from {} on {}, {:.1} chips/s)",
+        out.display(),
+        embeddings.count(),
+        embeddings.dim,
+        encoder.name(),
+        backend.name(),
+        chips.len() as f64 / seconds
+    );
+    Ok(())
+}
+
+fn write_npy(out: &Path, embeddings: &Embeddings) -> Result<()> {
+    let bytes = npy::write_f32(&[embeddings.count(), embeddings.dim], &embeddings.values);
+    std::fs::write(out, bytes).with_context(|| format!("cannot write {}", out.display()))
+}
+
+/// What `chipscope bench` times.
+pub struct BenchPlan {
+    pub encoders: Vec<String>,
+    pub backends: Vec<Backend>,
+    pub chip_size: usize,
+    pub chips: usize,
+    pub batch: usize,
+}
+
+/// Times the encoders on the first chips of `dataset` and prints one JSON line per
+/// (encoder, backend): the same fields `scripts/weights/bench_torch.py` prints for PyTorch.
+pub fn bench(dataset: &Dataset, plan: &BenchPlan) -> Result<()> {
+    let image = &dataset.image;
+    let grid = ChipGrid::new(image.width(), image.height(), plan.chip_size)?;
+    let grid_chips: Vec<Chip> = grid.chips().collect();
+    let chips: Vec<Chip> = grid_chips
+        .iter()
+        .copied()
+        .cycle()
+        .take(plan.chips)
+        .collect();
+    let source = ChipSource {
+        image,
+        grid: &grid,
+        range: DisplayRange::of(image, Stretch::default()),
+    };
+    for encoder_id in &plan.encoders {
+        for &backend in &plan.backends {
+            let device = backend.device();
+            let encoder = load_encoder(encoder_id, &device)?;
+            encoder.embed_chips(
+                source,
+                &chips[..plan.batch.min(chips.len())],
+                plan.batch,
+                &device,
+                |_| {},
+            )?;
+            let started = Instant::now();
+            encoder.embed_chips(source, &chips, plan.batch, &device, |_| {})?;
+            let seconds = started.elapsed().as_secs_f64();
+            println!(
+                "{{\"impl\": \"chipscope-{}\", \"encoder\": \"{encoder_id}\", \"chips\": {}, \"seconds\": {seconds:.3}, \"chips_per_s\": {:.2}, \"threads\": {}}}",
+                backend.name(),
+                chips.len(),
+                chips.len() as f64 / seconds,
+                std::thread::available_parallelism().map_or(1, usize::from)
+            );
+        }
+    }
+    Ok(())
+}
