@@ -90,7 +90,11 @@ mod tests {
     fn round_trips_a_matrix() {
         let values = [1.5, -2.0, 0.25, 3.0, 4.0, 5.0];
         let bytes = write_f32(&[2, 3], &values);
-        assert_eq!(bytes.len(), 128 + 6 * 4, "header padded to a multiple of 64 bytes");
+        assert_eq!(
+            bytes.len(),
+            128 + 6 * 4,
+            "header padded to a multiple of 64 bytes"
+        );
         assert_eq!(read_f32(&bytes).unwrap(), (vec![2, 3], values.to_vec()));
     }
 

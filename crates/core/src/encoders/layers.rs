@@ -189,7 +189,8 @@ impl<'a> WeightReader<'a> {
         Ok(&tensor.values)
     }
 
-    fn key(&self, name: &str) -> String {
+    /// The full key of `name` in the state dict, with the prefix.
+    pub fn key(&self, name: &str) -> String {
         format!("{}{name}", self.prefix)
     }
 }

@@ -134,9 +134,9 @@ impl Residual {
             )?),
             false if stride == 1 && channels == in_channels => None,
             false => {
-                return Err(EncoderError::MissingTensor(format!(
-                    "{name}.downsample.0.weight"
-                )));
+                return Err(EncoderError::MissingTensor(
+                    reader.key(&format!("{name}.downsample.0.weight")),
+                ));
             }
         };
         if let Some(projection) = &shortcut
