@@ -2,16 +2,22 @@
 
 use crate::components::{
     backend_badge::BackendBadge, contrast::ContrastPanel, dataset_info::DatasetInfo,
-    grid_panel::GridPanel, import::ImportPanel, viewer::Viewer,
+    encoder_panel::EncoderPanel, grid_panel::GridPanel, import::ImportPanel, viewer::Viewer,
 };
+use crate::compute::{BackendStatus, select_backend};
+use crate::embedding::EmbeddingState;
 use chipscope_core::dataset::Dataset;
 use chipscope_core::display::{DisplayRange, Stretch};
 use chipscope_core::grid::ChipGrid;
 use leptos::prelude::*;
+use leptos::task::spawn_local;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
-/// A dataset as loaded in the page, with the name it came under.
+/// A dataset as loaded in the page, with the name it came under and a number unique in this
+/// page, so caches can tell two loads apart.
 pub struct Loaded {
+    pub id: u64,
     pub name: String,
     pub dataset: Dataset,
 }
@@ -27,6 +33,8 @@ pub struct AppState {
     /// Black and white levels of the current image under `stretch`, computed once per change.
     pub display_range: Memo<Option<DisplayRange>>,
     pub show_grid: RwSignal<bool>,
+    /// The compute backend, once detected (it may fall back to the CPU later).
+    pub backend: RwSignal<Option<BackendStatus>>,
 }
 
 impl AppState {
@@ -37,7 +45,10 @@ impl AppState {
             Ok(chip) => {
                 self.chip_size.set(chip);
                 self.error.set(None);
-                self.loaded.set(Some(Arc::new(Loaded { name, dataset })));
+                static LOADS: AtomicU64 = AtomicU64::new(0);
+                let id = LOADS.fetch_add(1, Ordering::Relaxed);
+                self.loaded
+                    .set(Some(Arc::new(Loaded { id, name, dataset })));
             }
             Err(error) => self.error.set(Some(format!("{name}: {error}"))),
         }
@@ -73,8 +84,11 @@ pub fn App() -> impl IntoView {
         stretch,
         display_range,
         show_grid: RwSignal::new(true),
+        backend: RwSignal::new(None),
     };
     provide_context(state);
+    provide_context(EmbeddingState::new());
+    spawn_local(async move { state.backend.set(Some(select_backend().await)) });
     view! {
         <header class="top-bar">
             <h1>"Chipscope"</h1>
@@ -92,6 +106,7 @@ pub fn App() -> impl IntoView {
                 <DatasetInfo/>
                 <GridPanel/>
                 <ContrastPanel/>
+                <EncoderPanel/>
             </aside>
         </main>
     }

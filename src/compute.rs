@@ -9,10 +9,55 @@ pub enum BackendKind {
     Cpu,
 }
 
-/// The backend in use and a line saying why or on what.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// burn's two CPU backends; `?cpu=ndarray` or `?cpu=flex` in the URL picks one (for
+/// measurements), otherwise [`CpuBackend::DEFAULT`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CpuBackend {
+    Flex,
+    Ndarray,
+}
+
+impl CpuBackend {
+    /// The faster in WebAssembly on our encoders (see the README's measurements).
+    pub const DEFAULT: CpuBackend = CpuBackend::Flex;
+
+    /// The backend the URL asks for, or the default.
+    pub fn from_url() -> Self {
+        let search = leptos::prelude::window()
+            .location()
+            .search()
+            .unwrap_or_default();
+        let params = web_sys::UrlSearchParams::new_with_str(&search).ok();
+        match params.and_then(|params| params.get("cpu")).as_deref() {
+            Some("ndarray") => CpuBackend::Ndarray,
+            Some("flex") => CpuBackend::Flex,
+            _ => Self::DEFAULT,
+        }
+    }
+
+    /// A device on this backend.
+    pub fn device(self) -> Device {
+        match self {
+            CpuBackend::Flex => Device::flex(),
+            #[allow(deprecated)] // kept to measure it against Flex
+            CpuBackend::Ndarray => Device::ndarray(),
+        }
+    }
+
+    /// "Flex" or "ndarray".
+    pub fn name(self) -> &'static str {
+        match self {
+            CpuBackend::Flex => "Flex",
+            CpuBackend::Ndarray => "ndarray",
+        }
+    }
+}
+
+/// The backend in use, its device, and a line saying why or on what.
+#[derive(Clone, Debug)]
 pub struct BackendStatus {
     pub kind: BackendKind,
+    pub device: Device,
     pub detail: String,
 }
 
@@ -22,6 +67,16 @@ impl BackendStatus {
         match self.kind {
             BackendKind::WebGpu => "WebGPU",
             BackendKind::Cpu => "CPU",
+        }
+    }
+
+    /// The CPU fallback for when WebGPU fails mid-run.
+    pub fn cpu_fallback(reason: &str) -> Self {
+        let backend = CpuBackend::from_url();
+        BackendStatus {
+            kind: BackendKind::Cpu,
+            device: backend.device(),
+            detail: format!("{} in WebAssembly; {reason}", backend.name()),
         }
     }
 }
@@ -35,6 +90,7 @@ pub async fn select_backend() -> BackendStatus {
                 let info = setup.adapter.get_info();
                 return BackendStatus {
                     kind: BackendKind::WebGpu,
+                    device,
                     detail: format!(
                         "{} ({:?})",
                         adapter_name(&info.name, &info.driver),
@@ -46,17 +102,11 @@ pub async fn select_backend() -> BackendStatus {
         },
         Err(error) => format!("WebGPU unavailable: {error}"),
     };
-    #[allow(deprecated)]
-    // ndarray is the stack's CPU backend until the encoder work compares it with Flex
-    let cpu = Device::ndarray();
-    let detail = match self_check(&cpu).await {
-        Ok(()) => format!("ndarray in WebAssembly; {gpu_failure}"),
-        Err(error) => format!("CPU self-check failed ({error}); {gpu_failure}"),
-    };
-    BackendStatus {
-        kind: BackendKind::Cpu,
-        detail,
+    let mut status = BackendStatus::cpu_fallback(&gpu_failure);
+    if let Err(error) = self_check(&status.device).await {
+        status.detail = format!("CPU self-check failed ({error}); {gpu_failure}");
     }
+    status
 }
 
 fn adapter_name(name: &str, driver: &str) -> String {

@@ -7,6 +7,12 @@ mod app;
 mod components;
 #[cfg(target_arch = "wasm32")]
 mod compute;
+#[cfg(target_arch = "wasm32")]
+mod download;
+#[cfg(target_arch = "wasm32")]
+mod embedding;
+#[cfg(target_arch = "wasm32")]
+mod weights_fetch;
 
 #[cfg(target_arch = "wasm32")]
 fn main() {

@@ -1,14 +1,13 @@
 //! Says which compute backend the page picked at start.
 
-use crate::compute::{BackendKind, select_backend};
+use crate::app::AppState;
+use crate::compute::BackendKind;
 use leptos::prelude::*;
-use leptos::task::spawn_local;
 
 /// "Compute: WebGPU" or "Compute: CPU", with the reason in a tooltip and below.
 #[component]
 pub fn BackendBadge() -> impl IntoView {
-    let status = RwSignal::new(None);
-    spawn_local(async move { status.set(Some(select_backend().await)) });
+    let status = expect_context::<AppState>().backend;
     move || {
         match status.get() {
         None => view! { <span class="backend pending" data-testid="backend" data-backend="pending">"Compute: detecting…"</span> }.into_any(),

@@ -1,6 +1,8 @@
 //! Getting an image in: drag and drop, the file picker, or the simulated example.
 
 use crate::app::AppState;
+use crate::components::encoder_panel::{is_weight_file, use_weight_file};
+use crate::embedding::EmbeddingState;
 use chipscope_core::formats::{accepted_extensions, decode, supported_formats};
 use chipscope_core::simulate;
 use gloo::file::File;
@@ -18,14 +20,19 @@ const MAX_FILE_BYTES: f64 = 1024.0 * 1024.0 * 1024.0;
 #[component]
 pub fn ImportPanel() -> impl IntoView {
     let state = expect_context::<AppState>();
+    let embedding = expect_context::<EmbeddingState>();
     let dragging = RwSignal::new(false);
+    let open = move |file: web_sys::File| match is_weight_file(&file.name()) {
+        true => use_weight_file(state, embedding, file),
+        false => load_file(state, file),
+    };
     if wants_example() {
         load_example(state);
     }
     let on_pick = move |event: leptos::ev::Event| {
         let input: HtmlInputElement = event.target().expect("input event target").unchecked_into();
         if let Some(file) = input.files().and_then(|files| files.get(0)) {
-            load_file(state, file);
+            open(file);
         }
         input.set_value("");
     };
@@ -37,7 +44,7 @@ pub fn ImportPanel() -> impl IntoView {
             .and_then(|data| data.files())
             .and_then(|files| files.get(0))
         {
-            Some(file) => load_file(state, file),
+            Some(file) => open(file),
             None => state
                 .error
                 .set(Some("nothing to open: drop an image file".into())),
@@ -55,7 +62,7 @@ pub fn ImportPanel() -> impl IntoView {
             on:dragleave=move |_| dragging.set(false)
             on:drop=on_drop
         >
-            <p>"Drop a micrograph here (" {supported_formats()} ") or "</p>
+            <p>"Drop a micrograph here (" {supported_formats()} "), or encoder weights (.pth, .safetensors), or "</p>
             <label class="button">
                 "choose a file…"
                 <input type="file" accept=accepted_extensions() data-testid="file-input" on:change=on_pick/>

@@ -3,6 +3,7 @@
 pub mod backend_badge;
 pub mod contrast;
 pub mod dataset_info;
+pub mod encoder_panel;
 pub mod grid_panel;
 pub mod import;
 pub mod viewer;

@@ -18,6 +18,7 @@ const mimeTypes = {
   '.css': 'text/css',
   '.svg': 'image/svg+xml',
   '.png': 'image/png',
+  '.json': 'application/json',
 };
 
 /** Serves `dir` on an ephemeral loopback port; resolves to { url, close }. */

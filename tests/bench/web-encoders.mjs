@@ -1,0 +1,63 @@
+// In-browser embedding speed: serves each built site given on the command line, opens it in
+// headless Chromium on the WebAssembly CPU path (?cpu=flex and ?cpu=ndarray) and on WebGPU
+// (SwiftShader here; a real GPU elsewhere), embeds the chips of a real STEM image and prints
+// chips/s as the page reports them. Run by scripts/bench-web.sh.
+//
+//   node tests/bench/web-encoders.mjs [--cpu-only] LABEL=DIST_DIR [LABEL=DIST_DIR …]
+// (--cpu-only skips WebGPU, which SwiftShader emulates slowly on machines without a GPU)
+import { join } from 'node:path';
+import { serveStatic, launchBrowser, openPage } from '../e2e/harness.mjs';
+
+const testdata = process.env.CHIPSCOPE_TESTDATA ?? join(process.env.HOME, '.cache/chipscope/testdata');
+const image = join(testdata, 'hyperspy/dm3_2D_data/multi_signal.dm3');
+const testid = (id) => `[data-testid="${id}"]`;
+/** Chip size per encoder: 16 chips of 128 px for ResNet-50, 64 chips of 64 px for MobileNetV2. */
+const runs = [['resnet50', 128], ['mobilenet_v2', 64]];
+
+async function measure(url, { webgpu }) {
+  const context = await launchBrowser({ webgpu });
+  const figures = {};
+  try {
+    const { page } = await openPage(context, url);
+    await page.locator(`${testid('backend')}:not([data-backend="pending"])`).waitFor({ timeout: 60_000 });
+    await page.setInputFiles(testid('file-input'), image);
+    await page.locator(testid('dataset-shape')).waitFor();
+    for (const [encoder, chip] of runs) {
+      await page.locator(testid('chip-number')).fill(String(chip));
+      await page.locator(testid('chip-number')).dispatchEvent('change');
+      await page.locator(`${testid('encoder-select')} option[value="${encoder}"]`).waitFor({ state: 'attached' });
+      await page.locator(testid('encoder-select')).selectOption(encoder);
+      // Warm-up: download and build the encoder (one cancelled run), then the timed run.
+      await page.locator(`${testid('embed')}:not([disabled])`).click();
+      await page.locator(testid('embed-progress')).waitFor({ timeout: 300_000 });
+      await page.locator(testid('cancel')).click();
+      await page.locator(`${testid('embed')}:not([disabled])`).click();
+      await page.locator(testid('embedded')).waitFor({ timeout: 900_000 });
+      const status = await page.locator(testid('embed-status')).innerText();
+      figures[encoder] = Number(status.match(/([\d.]+) chips\/s/)[1]);
+    }
+  } finally {
+    await context.close();
+  }
+  return figures;
+}
+
+const cpuOnly = process.argv.includes('--cpu-only');
+const rows = [];
+for (const argument of process.argv.slice(2).filter((a) => a !== '--cpu-only')) {
+  const [label, dist] = argument.split('=');
+  const server = await serveStatic(dist);
+  try {
+    for (const cpu of ['flex', 'ndarray']) {
+      rows.push({ build: label, path: `CPU (${cpu})`, ...(await measure(`${server.url}?cpu=${cpu}`, { webgpu: false })) });
+    }
+    if (!cpuOnly) rows.push({ build: label, path: 'WebGPU', ...(await measure(server.url, { webgpu: true })) });
+  } finally {
+    await server.close();
+  }
+}
+console.log('\nchips/s in headless Chromium (ResNet-50: 16 chips of 128 px; MobileNetV2: 64 chips of 64 px)');
+console.log(`${'build'.padEnd(16)}${'path'.padEnd(16)}${'ResNet-50'.padStart(10)}${'MobileNetV2'.padStart(13)}`);
+for (const row of rows) {
+  console.log(`${row.build.padEnd(16)}${row.path.padEnd(16)}${row.resnet50.toFixed(2).padStart(10)}${row.mobilenet_v2.toFixed(2).padStart(13)}`);
+}
