@@ -22,7 +22,7 @@ use leptos::prelude::*;
 use leptos::task::spawn_local;
 
 use crate::app::AppState;
-use crate::compute::{BackendKind, BackendStatus};
+use crate::compute::{BackendKind, BackendStatus, CpuBackend};
 use crate::weights_fetch::{self, Origin};
 
 /// Chips per forward pass on the GPU; on the CPU one chip, so each step stays short.
@@ -346,39 +346,46 @@ impl EmbeddingState {
     }
 
     /// Checks a user's weight file and, when it is a ResNet or MobileNetV2, adds and selects it.
+    /// The encoder built for the check is kept, so the first run does not build it again.
     pub fn add_custom(&self, name: &str, bytes: &[u8], backend: Option<&BackendStatus>) {
+        let (kind, device) = match backend {
+            Some(backend) => (backend.kind, backend.device.clone()),
+            None => (BackendKind::Cpu, CpuBackend::from_url().device()),
+        };
         let outcome = read_weights(bytes)
             .map_err(|e| e.to_string())
             .and_then(|weights| {
-                let device = backend.map_or_else(
-                    || BackendStatus::cpu_fallback("").device,
-                    |b| b.device.clone(),
-                );
                 let encoder =
                     ImageEncoder::from_weights(&weights, &device).map_err(|e| e.to_string())?;
-                Ok((weights, encoder.name().to_string(), encoder.dim()))
+                Ok((Rc::new(weights), Rc::new(encoder)))
             });
-        match outcome {
-            Ok((weights, architecture, dim)) => {
-                let id = format!("custom-{}", &sha256_hex(bytes)[..12]);
-                self.store.update_value(|store| {
-                    store.custom.insert(id.clone(), Rc::new(weights));
-                });
-                self.choices.update(|list| {
-                    list.retain(|choice| choice.id != id);
-                    list.push(EncoderChoice {
-                        id: id.clone(),
-                        label: format!("{name} · {architecture} · {dim}-d"),
-                    });
-                });
-                self.selected.set(id);
-                self.error.set(None);
-                self.status.set(Some(format!(
-                    "{name}: {architecture} weights ready ({dim}-d embeddings)"
-                )));
-            }
-            Err(error) => self.error.set(Some(format!("{name}: {error}"))),
-        }
+        let (weights, encoder) = match outcome {
+            Ok(built) => built,
+            Err(error) => return self.error.set(Some(format!("{name}: {error}"))),
+        };
+        let (architecture, dim) = (encoder.name().to_string(), encoder.dim());
+        let id = format!("custom-{}", &sha256_hex(bytes)[..12]);
+        self.store.update_value(|store| {
+            store.custom.insert(id.clone(), weights.clone());
+            store.loaded = Some(LoadedEncoder {
+                id: id.clone(),
+                backend: kind,
+                weights,
+                encoder,
+            });
+        });
+        self.choices.update(|list| {
+            list.retain(|choice| choice.id != id);
+            list.push(EncoderChoice {
+                id: id.clone(),
+                label: format!("{name} · {architecture} · {dim}-d"),
+            });
+        });
+        self.selected.set(id);
+        self.error.set(None);
+        self.status.set(Some(format!(
+            "{name}: {architecture} weights ready ({dim}-d embeddings)"
+        )));
     }
 }
 
