@@ -2,9 +2,11 @@
 //! changed; only the rendered pixels are.
 
 use crate::dataset::Image;
+use serde::{Deserialize, Serialize};
 
 /// How the display range is chosen from the image's values.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Stretch {
     /// From the smallest to the largest finite value.
     MinMax,

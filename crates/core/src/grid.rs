@@ -96,6 +96,11 @@ impl ChipGrid {
         self.rows * self.cols
     }
 
+    /// Width and height of the image the grid is laid on.
+    pub fn image_size(&self) -> (usize, usize) {
+        (self.image_width, self.image_height)
+    }
+
     /// Width and height of the area the chips cover.
     pub fn covered_size(&self) -> (usize, usize) {
         (self.cols * self.chip_size, self.rows * self.chip_size)

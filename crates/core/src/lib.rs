@@ -3,16 +3,23 @@
 //!
 //! Data flows one way through these modules:
 //! [`formats`] decodes a file → [`dataset::Dataset`] → [`grid::ChipGrid`] cuts it into chips →
-//! [`encoders`] embed each chip with a pretrained CNN read by [`weights`] → (distances, fusion
-//! and segmentation in later stages) → views. [`display`] maps raw values to screen grey levels
-//! without touching the data, and [`simulate`] makes the example micrograph with a known label
-//! map.
+//! [`encoders`] embed each chip with a pretrained CNN read by [`weights`] → [`classify`] measures
+//! each chip's distance to the prototypes of the [`labels`] (support sets) → [`results`]
+//! summarises the segmentation and [`exports`] writes it out. A [`session`] file records all
+//! the choices so the page and the CLI reproduce each other. [`display`] maps raw values to
+//! screen grey levels without touching the data, and [`simulate`] makes the example micrograph
+//! with a known label map.
 
+pub mod classify;
 pub mod dataset;
 pub mod display;
 pub mod encoders;
+pub mod exports;
 pub mod formats;
 pub mod grid;
+pub mod labels;
 pub mod npy;
+pub mod results;
+pub mod session;
 pub mod simulate;
 pub mod weights;

@@ -1,0 +1,416 @@
+//! Nearest-prototype classification (prototypical networks, as in pyCHIP): a class's prototype
+//! is the mean embedding of its support chips, and every chip goes to the class whose prototype
+//! is nearest in Euclidean distance.
+//!
+//! Built for live updates: with ‖x − p‖² = ‖x‖² − 2 x·p + ‖p‖² and x·p the mean of x·s over
+//! the supports s, the classifier keeps each chip's ‖x‖² and, per support, the column of dot
+//! products x·s over all chips. A click adds one support, so it costs one column (chips × dim
+//! multiply-adds) and a pass over the cached columns; removing a support costs no dot product.
+
+use crate::encoders::Embeddings;
+use crate::labels::Labels;
+use std::collections::HashMap;
+
+/// A support chip's embedding; `id` names it for the column cache, so one id must always come
+/// with the same vector.
+#[derive(Clone, Copy, Debug)]
+pub struct Support<'a> {
+    pub id: usize,
+    pub vector: &'a [f32],
+}
+
+impl<'a> Support<'a> {
+    /// Chip `index` of `embeddings` as a support.
+    pub fn chip(embeddings: &'a Embeddings, index: usize) -> Self {
+        Self {
+            id: index,
+            vector: embeddings.row(index),
+        }
+    }
+}
+
+/// Classifies the chips of one embedding set against prototypes, keeping what it computed for
+/// the next call.
+#[derive(Debug, Default)]
+pub struct PrototypeClassifier {
+    norms: Vec<f32>,
+    columns: HashMap<usize, Vec<f32>>,
+}
+
+impl PrototypeClassifier {
+    /// Prepares to classify `chips` (their squared norms).
+    pub fn new(chips: &Embeddings) -> Self {
+        let norms = (0..chips.count())
+            .map(|i| dot(chips.row(i), chips.row(i)))
+            .collect();
+        Self {
+            norms,
+            columns: HashMap::new(),
+        }
+    }
+
+    /// Distances from every chip of `chips` (the set given to [`Self::new`]) to each class's
+    /// prototype; `classes[k]` are the supports of class k, none of them empty.
+    ///
+    /// # Panics
+    /// If a class has no support or a support's length differs from the embedding dimension.
+    pub fn classify(&mut self, chips: &Embeddings, classes: &[Vec<Support>]) -> Segmentation {
+        assert_eq!(
+            self.norms.len(),
+            chips.count(),
+            "classifier made for another set"
+        );
+        self.columns
+            .retain(|id, _| classes.iter().flatten().any(|s| s.id == *id));
+        for support in classes.iter().flatten() {
+            assert_eq!(
+                support.vector.len(),
+                chips.dim,
+                "support of another dimension"
+            );
+            self.columns
+                .entry(support.id)
+                .or_insert_with(|| dot_column(chips, support.vector));
+        }
+        let mut distances = vec![0.0; chips.count() * classes.len()];
+        for (k, supports) in classes.iter().enumerate() {
+            assert!(!supports.is_empty(), "class {k} has no support");
+            let prototype_norm = squared_norm_of_mean(supports);
+            let columns: Vec<&[f32]> = supports.iter().map(|s| &self.columns[&s.id][..]).collect();
+            let scale = 1.0 / supports.len() as f32;
+            for (chip, norm) in self.norms.iter().enumerate() {
+                let projection = columns.iter().map(|column| column[chip]).sum::<f32>() * scale;
+                let squared = norm - 2.0 * projection + prototype_norm;
+                distances[chip * classes.len() + k] = squared.max(0.0).sqrt();
+            }
+        }
+        Segmentation::from_distances(classes.len(), distances)
+    }
+}
+
+/// The supports of every class of `labels`, taken from `embeddings` of the grid the labels were
+/// made on (`cols` columns).
+pub fn class_supports<'a>(
+    labels: &Labels,
+    cols: usize,
+    embeddings: &'a Embeddings,
+) -> Vec<Vec<Support<'a>>> {
+    labels
+        .support_indices(cols)
+        .into_iter()
+        .map(|indices| {
+            indices
+                .into_iter()
+                .map(|index| Support::chip(embeddings, index))
+                .collect()
+        })
+        .collect()
+}
+
+/// Mean of the supports' vectors.
+pub fn prototype(supports: &[Support]) -> Vec<f32> {
+    let mut mean = vec![0.0f32; supports[0].vector.len()];
+    for support in supports {
+        for (m, v) in mean.iter_mut().zip(support.vector) {
+            *m += v;
+        }
+    }
+    let scale = 1.0 / supports.len() as f32;
+    mean.iter_mut().for_each(|m| *m *= scale);
+    mean
+}
+
+fn squared_norm_of_mean(supports: &[Support]) -> f32 {
+    let mean = prototype(supports);
+    dot(&mean, &mean)
+}
+
+/// x·s for every chip x.
+fn dot_column(chips: &Embeddings, vector: &[f32]) -> Vec<f32> {
+    (0..chips.count())
+        .map(|i| dot(chips.row(i), vector))
+        .collect()
+}
+
+/// Dot product in eight independent lanes (which the compiler turns into SIMD, natively and in
+/// WebAssembly), summed in a fixed order so every platform gets the same bits.
+fn dot(a: &[f32], b: &[f32]) -> f32 {
+    const LANES: usize = 8;
+    let mut lanes = [0.0f32; LANES];
+    let (a_body, a_tail) = a.split_at(a.len() / LANES * LANES);
+    let (b_body, b_tail) = b.split_at(a_body.len());
+    for (x, y) in a_body.chunks_exact(LANES).zip(b_body.chunks_exact(LANES)) {
+        for lane in 0..LANES {
+            lanes[lane] += x[lane] * y[lane];
+        }
+    }
+    let tail: f32 = a_tail.iter().zip(b_tail).map(|(x, y)| x * y).sum();
+    lanes.iter().sum::<f32>() + tail
+}
+
+/// Every chip's distance to every class prototype, with the nearest class and a confidence.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Segmentation {
+    classes: usize,
+    distances: Vec<f32>,
+}
+
+impl Segmentation {
+    /// From a chips × classes matrix of distances (row-major).
+    pub fn from_distances(classes: usize, distances: Vec<f32>) -> Self {
+        assert!(classes > 0 && distances.len() % classes == 0);
+        Self { classes, distances }
+    }
+
+    /// Number of classes.
+    pub fn class_count(&self) -> usize {
+        self.classes
+    }
+
+    /// Number of chips.
+    pub fn chip_count(&self) -> usize {
+        self.distances.len() / self.classes
+    }
+
+    /// Distances of chip `chip` to each prototype.
+    pub fn distances(&self, chip: usize) -> &[f32] {
+        &self.distances[chip * self.classes..(chip + 1) * self.classes]
+    }
+
+    /// The class with the nearest prototype (the first on a tie).
+    pub fn nearest(&self, chip: usize) -> usize {
+        let distances = self.distances(chip);
+        (0..self.classes)
+            .min_by(|&a, &b| distances[a].total_cmp(&distances[b]))
+            .expect("at least one class")
+    }
+
+    /// Distance to the nearest prototype.
+    pub fn nearest_distance(&self, chip: usize) -> f32 {
+        self.distances(chip)[self.nearest(chip)]
+    }
+
+    /// Relative margin between the nearest (d₁) and second-nearest (d₂) prototype,
+    /// (d₂ − d₁) / d₂: 0 on a tie, 1 on the prototype itself; 1 when there is one class.
+    pub fn confidence(&self, chip: usize) -> f32 {
+        let nearest = self.nearest(chip);
+        let distances = self.distances(chip);
+        let second = (0..self.classes)
+            .filter(|&k| k != nearest)
+            .map(|k| distances[k])
+            .min_by(f32::total_cmp);
+        match second {
+            None => 1.0,
+            Some(second) if second > 0.0 => (second - distances[nearest]) / second,
+            Some(_) => 0.0,
+        }
+    }
+
+    /// The class of every chip; with `unassigned_beyond`, chips farther than that from every
+    /// prototype get none.
+    pub fn assignments(&self, unassigned_beyond: Option<f32>) -> Vec<Option<usize>> {
+        (0..self.chip_count())
+            .map(|chip| {
+                let nearest = self.nearest(chip);
+                match unassigned_beyond {
+                    Some(limit) if self.distances(chip)[nearest] > limit => None,
+                    _ => Some(nearest),
+                }
+            })
+            .collect()
+    }
+
+    /// The largest nearest-prototype distance (the top of the "unassigned" slider).
+    pub fn max_nearest_distance(&self) -> f32 {
+        (0..self.chip_count())
+            .map(|chip| self.nearest_distance(chip))
+            .fold(0.0, f32::max)
+    }
+}
+
+/// What [`time_live_update`] measured, in milliseconds.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct LiveTiming {
+    /// Classifying every chip from scratch (all support columns computed).
+    pub first_ms: f64,
+    /// Median over clicks of one added support and the reclassification of every chip.
+    pub click_ms: f64,
+}
+
+/// Times live classification on `chips × dim` pseudo-random embeddings (uniform 0–1, like
+/// pooled ReLU features) with `classes` classes of `supports` supports each; `now` is a
+/// millisecond clock (the page and the CLI pass their own, as WebAssembly has no
+/// `std::time::Instant`).
+pub fn time_live_update(
+    chips: usize,
+    dim: usize,
+    classes: usize,
+    supports: usize,
+    clicks: usize,
+    now: &dyn Fn() -> f64,
+) -> LiveTiming {
+    use rand::{Rng, SeedableRng};
+    let mut rng = rand_xoshiro::Xoshiro256PlusPlus::seed_from_u64(7);
+    let embeddings = Embeddings {
+        dim,
+        values: (0..chips * dim).map(|_| rng.random::<f32>()).collect(),
+    };
+    let stride = (chips / (classes * supports + clicks + 1)).max(1);
+    let mut next_chip = (0..).map(|i| (i * stride) % chips);
+    let mut indices: Vec<Vec<usize>> = (0..classes)
+        .map(|_| next_chip.by_ref().take(supports).collect())
+        .collect();
+    let as_supports = |indices: &[Vec<usize>]| -> Vec<Vec<Support>> {
+        let pick = |i: &usize| Support::chip(&embeddings, *i);
+        indices
+            .iter()
+            .map(|c| c.iter().map(pick).collect())
+            .collect()
+    };
+    let started = now();
+    let mut classifier = PrototypeClassifier::new(&embeddings);
+    classifier.classify(&embeddings, &as_supports(&indices));
+    let first_ms = now() - started;
+    let mut clicks_ms: Vec<f64> = (0..clicks)
+        .map(|click| {
+            indices[click % classes].push(next_chip.next().expect("endless"));
+            let started = now();
+            classifier.classify(&embeddings, &as_supports(&indices));
+            now() - started
+        })
+        .collect();
+    clicks_ms.sort_by(f64::total_cmp);
+    LiveTiming {
+        first_ms,
+        click_ms: clicks_ms
+            .get(clicks_ms.len() / 2)
+            .copied()
+            .unwrap_or(f64::NAN),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn embeddings(rows: &[&[f32]]) -> Embeddings {
+        Embeddings {
+            dim: rows[0].len(),
+            values: rows.iter().flat_map(|r| r.iter().copied()).collect(),
+        }
+    }
+
+    /// Reference values from NumPy 2.4 (float64):
+    /// x = [[0,0,0],[1,0,0],[0,2,0],[1,1,1],[3,0,4]]; p0 = x[[0,1]].mean(0); p1 = x[[2,3]].mean(0)
+    /// numpy.linalg.norm(x[:, None] - [p0, p1], axis=2)
+    #[test]
+    fn distances_match_numpy() {
+        let chips = embeddings(&[
+            &[0., 0., 0.],
+            &[1., 0., 0.],
+            &[0., 2., 0.],
+            &[1., 1., 1.],
+            &[3., 0., 4.],
+        ]);
+        let classes = vec![
+            vec![Support::chip(&chips, 0), Support::chip(&chips, 1)],
+            vec![Support::chip(&chips, 2), Support::chip(&chips, 3)],
+        ];
+        let segmentation = PrototypeClassifier::new(&chips).classify(&chips, &classes);
+        let expected = [
+            [0.5, 1.6583124],
+            [0.5, 1.6583124],
+            [2.0615528, 0.8660254],
+            [1.5, 0.8660254],
+            [4.7169906, 4.5552168],
+        ];
+        for (chip, row) in expected.iter().enumerate() {
+            for (got, want) in segmentation.distances(chip).iter().zip(row) {
+                assert!((got - want).abs() < 1e-5, "chip {chip}: {got} vs {want}");
+            }
+        }
+        let nearest: Vec<_> = (0..5).map(|c| segmentation.nearest(c)).collect();
+        assert_eq!(nearest, [0, 0, 1, 1, 1]);
+    }
+
+    #[test]
+    fn prototype_is_the_mean_of_the_supports() {
+        let chips = embeddings(&[&[1., 2.], &[3., 6.]]);
+        let supports = [Support::chip(&chips, 0), Support::chip(&chips, 1)];
+        assert_eq!(prototype(&supports), vec![2.0, 4.0]);
+    }
+
+    #[test]
+    fn cached_columns_give_the_same_answer_as_a_fresh_classifier() {
+        let rows: Vec<Vec<f32>> = (0..50)
+            .map(|i| {
+                (0..37)
+                    .map(|j| ((i * 7 + j * 3) % 11) as f32 * 0.1)
+                    .collect()
+            })
+            .collect();
+        let chips = Embeddings {
+            dim: 37,
+            values: rows.concat(),
+        };
+        let mut live = PrototypeClassifier::new(&chips);
+        let first = vec![
+            vec![Support::chip(&chips, 1)],
+            vec![Support::chip(&chips, 2)],
+        ];
+        live.classify(&chips, &first);
+        let second = vec![
+            vec![Support::chip(&chips, 1), Support::chip(&chips, 9)],
+            vec![Support::chip(&chips, 20)],
+        ];
+        let fresh = PrototypeClassifier::new(&chips).classify(&chips, &second);
+        assert_eq!(live.classify(&chips, &second), fresh);
+        assert_eq!(live.columns.len(), 3);
+    }
+
+    #[test]
+    fn a_support_sits_on_its_single_support_prototype() {
+        let chips = embeddings(&[&[0.3, -1.2, 2.5, 0.7], &[1.0, 1.0, 1.0, 1.0]]);
+        let classes = vec![
+            vec![Support::chip(&chips, 0)],
+            vec![Support::chip(&chips, 1)],
+        ];
+        let segmentation = PrototypeClassifier::new(&chips).classify(&chips, &classes);
+        assert!(segmentation.distances(0)[0] < 1e-3);
+        assert!(segmentation.confidence(0) > 0.999);
+    }
+
+    #[test]
+    fn confidence_is_the_relative_margin() {
+        let segmentation =
+            Segmentation::from_distances(3, vec![1.0, 4.0, 2.0, 3.0, 3.0, 5.0, 0.0, 0.0, 1.0]);
+        assert_eq!(segmentation.confidence(0), 0.5);
+        assert_eq!(segmentation.confidence(1), 0.0);
+        assert_eq!(segmentation.confidence(2), 0.0);
+        let single = Segmentation::from_distances(1, vec![2.0, 7.0]);
+        assert_eq!(single.confidence(1), 1.0);
+    }
+
+    #[test]
+    fn far_chips_can_stay_unassigned() {
+        let segmentation = Segmentation::from_distances(2, vec![1.0, 4.0, 6.0, 5.0]);
+        assert_eq!(segmentation.assignments(None), [Some(0), Some(1)]);
+        assert_eq!(segmentation.assignments(Some(4.5)), [Some(0), None]);
+        assert_eq!(segmentation.max_nearest_distance(), 5.0);
+    }
+
+    #[test]
+    fn live_timing_measures_clicks() {
+        let clock = std::time::Instant::now();
+        let now = || clock.elapsed().as_secs_f64() * 1e3;
+        let timing = time_live_update(500, 64, 3, 2, 5, &now);
+        assert!(timing.first_ms >= 0.0 && timing.click_ms >= 0.0);
+    }
+
+    #[test]
+    fn dot_product_handles_tails() {
+        let a: Vec<f32> = (0..19).map(|i| i as f32).collect();
+        let expected: f32 = a.iter().map(|x| x * x).sum();
+        assert_eq!(dot(&a, &a), expected);
+    }
+}

@@ -1,0 +1,220 @@
+//! Result files, byte for byte the same from the page and the CLI: the per-chip CSV, the label
+//! image and the overlay PNG (the summary JSON and chart SVG are in [`crate::results`]).
+
+use crate::classify::Segmentation;
+use crate::dataset::Image;
+use crate::display::DisplayRange;
+use crate::grid::ChipGrid;
+use crate::labels::ClassLabel;
+use image::ImageEncoder as _;
+use image::codecs::png::PngEncoder;
+
+/// One segmentation with what is needed to write it out.
+pub struct Results<'a> {
+    pub grid: &'a ChipGrid,
+    pub classes: &'a [ClassLabel],
+    pub segmentation: &'a Segmentation,
+    /// The class of each chip (`None`: unassigned), from [`Segmentation::assignments`].
+    pub assignments: &'a [Option<usize>],
+}
+
+impl Results<'_> {
+    /// One line per chip: `row,col,x,y,class,confidence,distance_<class>…` (x, y: the chip's
+    /// top-left pixel; class: its name or `unassigned`).
+    pub fn csv(&self) -> String {
+        let mut header = vec!["row", "col", "x", "y", "class", "confidence"]
+            .into_iter()
+            .map(String::from)
+            .collect::<Vec<_>>();
+        header.extend(
+            self.classes
+                .iter()
+                .map(|c| csv_field(&format!("distance_{}", c.name))),
+        );
+        let mut text = header.join(",") + "\n";
+        for (index, chip) in self.grid.chips().enumerate() {
+            let class = match self.assignments[index] {
+                Some(k) => csv_field(&self.classes[k].name),
+                None => "unassigned".to_string(),
+            };
+            text += &format!(
+                "{},{},{},{},{class},{:.6}",
+                chip.row,
+                chip.col,
+                chip.x,
+                chip.y,
+                self.segmentation.confidence(index)
+            );
+            for distance in self.segmentation.distances(index) {
+                text += &format!(",{distance:.6}");
+            }
+            text.push('\n');
+        }
+        text
+    }
+
+    /// A PNG the size of the image with one value per pixel: the class number (1, 2, …) of the
+    /// chip it lies in, 0 for unassigned chips and the cropped margins. 8-bit up to 255
+    /// classes, 16-bit beyond.
+    pub fn label_png(&self) -> Vec<u8> {
+        let (width, height) = self.image_size();
+        let value = |x: usize, y: usize| self.class_at(x, y).map_or(0, |k| k + 1);
+        if self.classes.len() < 256 {
+            let pixels: Vec<u8> = pixel_order(width, height)
+                .map(|(x, y)| value(x, y) as u8)
+                .collect();
+            encode_png(&pixels, width, height, image::ExtendedColorType::L8)
+        } else {
+            let pixels: Vec<u8> = pixel_order(width, height)
+                .flat_map(|(x, y)| (value(x, y) as u16).to_be_bytes())
+                .collect();
+            encode_png(&pixels, width, height, image::ExtendedColorType::L16)
+        }
+    }
+
+    /// The image in its display range with the class colours blended in at `opacity` (0–1).
+    pub fn overlay_png(&self, image: &Image, range: DisplayRange, opacity: f32) -> Vec<u8> {
+        let (width, height) = self.image_size();
+        let alpha = opacity.clamp(0.0, 1.0);
+        let pixels: Vec<u8> = pixel_order(width, height)
+            .flat_map(|(x, y)| {
+                let grey = range.grey(image.get(x, y));
+                let colour = self.class_at(x, y).map(|k| self.classes[k].colour.0);
+                let mix = |channel: u8| {
+                    (grey as f32 * (1.0 - alpha) + channel as f32 * alpha).round() as u8
+                };
+                match colour {
+                    Some([r, g, b]) => [mix(r), mix(g), mix(b)],
+                    None => [grey; 3],
+                }
+            })
+            .collect();
+        encode_png(&pixels, width, height, image::ExtendedColorType::Rgb8)
+    }
+
+    fn image_size(&self) -> (usize, usize) {
+        self.grid.image_size()
+    }
+
+    fn class_at(&self, x: usize, y: usize) -> Option<usize> {
+        let size = self.grid.chip_size();
+        let (row, col) = (y / size, x / size);
+        if row >= self.grid.rows() || col >= self.grid.cols() {
+            return None;
+        }
+        self.assignments[row * self.grid.cols() + col]
+    }
+}
+
+fn pixel_order(width: usize, height: usize) -> impl Iterator<Item = (usize, usize)> {
+    (0..height).flat_map(move |y| (0..width).map(move |x| (x, y)))
+}
+
+fn encode_png(
+    pixels: &[u8],
+    width: usize,
+    height: usize,
+    kind: image::ExtendedColorType,
+) -> Vec<u8> {
+    let mut bytes = Vec::new();
+    PngEncoder::new(&mut bytes)
+        .write_image(pixels, width as u32, height as u32, kind)
+        .expect("PNG encoding into memory cannot fail for a consistent buffer");
+    bytes
+}
+
+/// Quotes a CSV field when it holds a comma, quote or line break (RFC 4180).
+fn csv_field(text: &str) -> String {
+    match text.contains([',', '"', '\n', '\r']) {
+        true => format!("\"{}\"", text.replace('"', "\"\"")),
+        false => text.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::labels::palette_colour;
+
+    fn classes() -> Vec<ClassLabel> {
+        ["matrix", "pore, \"big\""]
+            .iter()
+            .enumerate()
+            .map(|(i, name)| ClassLabel {
+                name: name.to_string(),
+                colour: palette_colour(i),
+                supports: vec![],
+            })
+            .collect()
+    }
+
+    fn fixture() -> (ChipGrid, Segmentation) {
+        let grid = ChipGrid::new(20, 10, 8).unwrap(); // 1 row × 2 columns, margins cropped
+        let segmentation = Segmentation::from_distances(2, vec![1.0, 3.0, 2.0, 0.5]);
+        (grid, segmentation)
+    }
+
+    #[test]
+    fn csv_has_a_line_per_chip_with_distances_and_confidence() {
+        let (grid, segmentation) = fixture();
+        let classes = classes();
+        let assignments = segmentation.assignments(None);
+        let results = Results {
+            grid: &grid,
+            classes: &classes,
+            segmentation: &segmentation,
+            assignments: &assignments,
+        };
+        assert_eq!(
+            results.csv(),
+            "row,col,x,y,class,confidence,distance_matrix,\"distance_pore, \"\"big\"\"\"\n\
+             0,0,0,0,matrix,0.666667,1.000000,3.000000\n\
+             0,1,8,0,\"pore, \"\"big\"\"\",0.750000,2.000000,0.500000\n"
+        );
+    }
+
+    #[test]
+    fn label_image_numbers_classes_from_one() {
+        let (grid, segmentation) = fixture();
+        let classes = classes();
+        let assignments = vec![Some(1), None];
+        let results = Results {
+            grid: &grid,
+            classes: &classes,
+            segmentation: &segmentation,
+            assignments: &assignments,
+        };
+        let png = image::load_from_memory(&results.label_png())
+            .unwrap()
+            .to_luma8();
+        assert_eq!(png.dimensions(), (20, 10));
+        assert_eq!(png.get_pixel(0, 0).0, [2]);
+        assert_eq!(png.get_pixel(7, 7).0, [2]);
+        assert_eq!(png.get_pixel(8, 0).0, [0]); // unassigned
+        assert_eq!(png.get_pixel(19, 9).0, [0]); // cropped
+    }
+
+    #[test]
+    fn overlay_blends_class_colours_over_the_image() {
+        let (grid, segmentation) = fixture();
+        let classes = classes();
+        let assignments = segmentation.assignments(None);
+        let results = Results {
+            grid: &grid,
+            classes: &classes,
+            segmentation: &segmentation,
+            assignments: &assignments,
+        };
+        let image = Image::new(20, 10, vec![0.0; 200]);
+        let range = DisplayRange {
+            low: 0.0,
+            high: 1.0,
+        };
+        let png = results.overlay_png(&image, range, 0.5);
+        let rgb = image::load_from_memory(&png).unwrap().to_rgb8();
+        let [r, g, b] = classes[0].colour.0;
+        let half = |c: u8| (c as f32 * 0.5).round() as u8;
+        assert_eq!(rgb.get_pixel(1, 1).0, [half(r), half(g), half(b)]);
+        assert_eq!(rgb.get_pixel(19, 9).0, [0, 0, 0]);
+    }
+}

@@ -1,0 +1,382 @@
+//! Support sets: the classes a user defines (name, colour) and the example chips ("supports")
+//! clicked for each, on one chip grid, with undo and redo.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// The method's guidance: fewer supports than this per class give a noisy prototype…
+pub const MIN_SUPPORTS: usize = 2;
+/// …and more than this add little (pyCHIP uses 2–10).
+pub const MAX_SUPPORTS: usize = 10;
+/// Edits remembered for undo.
+const HISTORY_DEPTH: usize = 500;
+
+/// A chip's place in the grid: `[row, col]`, row 0 at the top.
+pub type Cell = [usize; 2];
+
+/// An sRGB colour, written `#rrggbb`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Colour(pub [u8; 3]);
+
+impl Colour {
+    /// Parses `#rrggbb` (case-insensitive).
+    pub fn parse(text: &str) -> Option<Self> {
+        let hex = text.strip_prefix('#')?;
+        if hex.len() != 6 || !hex.is_ascii() {
+            return None;
+        }
+        let channel = |i: usize| u8::from_str_radix(&hex[i..i + 2], 16).ok();
+        Some(Self([channel(0)?, channel(2)?, channel(4)?]))
+    }
+}
+
+impl fmt::Display for Colour {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let [r, g, b] = self.0;
+        write!(f, "#{r:02x}{g:02x}{b:02x}")
+    }
+}
+
+impl Serialize for Colour {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.to_string())
+    }
+}
+
+impl<'de> Deserialize<'de> for Colour {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        Colour::parse(&text).ok_or_else(|| {
+            serde::de::Error::custom(format!("colour {text:?} is not of the form #rrggbb"))
+        })
+    }
+}
+
+/// Colour-blind-safe class colours: Okabe & Ito's seven (black left out: it vanishes on dark
+/// micrographs), then Paul Tol's "muted" scheme.
+pub const PALETTE: [Colour; 15] = [
+    Colour([0xe6, 0x9f, 0x00]),
+    Colour([0x56, 0xb4, 0xe9]),
+    Colour([0x00, 0x9e, 0x73]),
+    Colour([0xf0, 0xe4, 0x42]),
+    Colour([0x00, 0x72, 0xb2]),
+    Colour([0xd5, 0x5e, 0x00]),
+    Colour([0xcc, 0x79, 0xa7]),
+    Colour([0xcc, 0x66, 0x77]),
+    Colour([0x33, 0x22, 0x88]),
+    Colour([0xdd, 0xcc, 0x77]),
+    Colour([0x11, 0x77, 0x33]),
+    Colour([0x88, 0xcc, 0xee]),
+    Colour([0x88, 0x22, 0x55]),
+    Colour([0x44, 0xaa, 0x99]),
+    Colour([0xaa, 0x44, 0x99]),
+];
+
+/// The `n`-th class colour: the palette, then hues spaced by the golden angle.
+pub fn palette_colour(n: usize) -> Colour {
+    if let Some(colour) = PALETTE.get(n) {
+        return *colour;
+    }
+    let hue = ((n - PALETTE.len()) as f64 * 137.507_764) % 360.0;
+    let lightness = if n % 2 == 0 { 0.45 } else { 0.65 };
+    hsl(hue, 0.7, lightness)
+}
+
+fn hsl(hue: f64, saturation: f64, lightness: f64) -> Colour {
+    let chroma = (1.0 - (2.0 * lightness - 1.0).abs()) * saturation;
+    let h = hue / 60.0;
+    let x = chroma * (1.0 - (h % 2.0 - 1.0).abs());
+    let (r, g, b) = match h as u32 {
+        0 => (chroma, x, 0.0),
+        1 => (x, chroma, 0.0),
+        2 => (0.0, chroma, x),
+        3 => (0.0, x, chroma),
+        4 => (x, 0.0, chroma),
+        _ => (chroma, 0.0, x),
+    };
+    let m = lightness - chroma / 2.0;
+    let byte = |v: f64| ((v + m) * 255.0).round().clamp(0.0, 255.0) as u8;
+    Colour([byte(r), byte(g), byte(b)])
+}
+
+/// One class: its name, colour and support chips in the order they were clicked.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ClassLabel {
+    pub name: String,
+    pub colour: Colour,
+    pub supports: Vec<Cell>,
+}
+
+/// What the support count of a class says about the method's guidance.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SupportAdvice {
+    /// No support yet: the class cannot be classified.
+    Empty,
+    /// One support: works, but the prototype is a single chip.
+    TooFew,
+    /// Within 2–10.
+    Good,
+    /// More than 10.
+    TooMany,
+}
+
+impl SupportAdvice {
+    /// A short note for the class panel; `None` when the count is within the guidance.
+    pub fn note(self) -> Option<&'static str> {
+        match self {
+            SupportAdvice::Empty => Some("click chips of this class on the image"),
+            SupportAdvice::TooFew => Some("add at least 2 supports"),
+            SupportAdvice::Good => None,
+            SupportAdvice::TooMany => Some("more than 10 supports add little"),
+        }
+    }
+}
+
+/// The classes and their supports, all on a grid of `chip_size` pixels.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Labels {
+    pub chip_size: usize,
+    pub classes: Vec<ClassLabel>,
+}
+
+impl Labels {
+    /// No classes yet, on a grid of `chip_size` pixels.
+    pub fn new(chip_size: usize) -> Self {
+        Self {
+            chip_size,
+            classes: Vec::new(),
+        }
+    }
+
+    /// Two empty classes, the least the method needs.
+    pub fn starter(chip_size: usize) -> Self {
+        let mut labels = Self::new(chip_size);
+        labels.add_class();
+        labels.add_class();
+        labels
+    }
+
+    /// Adds a class named "class N" with the first palette colour not in use; returns its index.
+    pub fn add_class(&mut self) -> usize {
+        let colour = (0..)
+            .map(palette_colour)
+            .find(|colour| self.classes.iter().all(|class| class.colour != *colour))
+            .expect("the palette is endless");
+        let number = (1..)
+            .find(|n| {
+                let name = format!("class {n}");
+                self.classes.iter().all(|class| class.name != name)
+            })
+            .expect("names are endless");
+        self.classes.push(ClassLabel {
+            name: format!("class {number}"),
+            colour,
+            supports: Vec::new(),
+        });
+        self.classes.len() - 1
+    }
+
+    /// The class `cell` supports, if any.
+    pub fn class_of(&self, cell: Cell) -> Option<usize> {
+        self.classes
+            .iter()
+            .position(|class| class.supports.contains(&cell))
+    }
+
+    /// A click on `cell` with `class` active: removes the chip if it already supports `class`,
+    /// otherwise makes it a support of `class` only.
+    pub fn toggle(&mut self, cell: Cell, class: usize) {
+        let Some(owner) = self.classes.get(class) else {
+            return;
+        };
+        let was_here = owner.supports.contains(&cell);
+        for class in &mut self.classes {
+            class.supports.retain(|&support| support != cell);
+        }
+        if !was_here {
+            self.classes[class].supports.push(cell);
+        }
+    }
+
+    /// Total support chips over all classes.
+    pub fn support_count(&self) -> usize {
+        self.classes.iter().map(|class| class.supports.len()).sum()
+    }
+
+    /// Whether every class has a support (and there is a class), so chips can be classified.
+    pub fn is_ready(&self) -> bool {
+        !self.classes.is_empty() && self.classes.iter().all(|c| !c.supports.is_empty())
+    }
+
+    /// The method's guidance for class `index`.
+    pub fn advice(&self, index: usize) -> SupportAdvice {
+        match self.classes[index].supports.len() {
+            0 => SupportAdvice::Empty,
+            n if n < MIN_SUPPORTS => SupportAdvice::TooFew,
+            n if n > MAX_SUPPORTS => SupportAdvice::TooMany,
+            _ => SupportAdvice::Good,
+        }
+    }
+
+    /// Support chips as indices into the grid's row-major chip order, per class.
+    pub fn support_indices(&self, cols: usize) -> Vec<Vec<usize>> {
+        self.classes
+            .iter()
+            .map(|class| class.supports.iter().map(|[r, c]| r * cols + c).collect())
+            .collect()
+    }
+}
+
+/// A value with undo and redo: every [`Undoable::edit`] can be taken back.
+#[derive(Clone, Debug)]
+pub struct Undoable<T> {
+    current: T,
+    past: Vec<T>,
+    future: Vec<T>,
+}
+
+impl<T: Clone + PartialEq> Undoable<T> {
+    /// Starts a history at `value`.
+    pub fn new(value: T) -> Self {
+        Self {
+            current: value,
+            past: Vec::new(),
+            future: Vec::new(),
+        }
+    }
+
+    /// The present value.
+    pub fn current(&self) -> &T {
+        &self.current
+    }
+
+    /// Changes the value; an edit that changes nothing is not recorded.
+    pub fn edit(&mut self, change: impl FnOnce(&mut T)) {
+        let mut next = self.current.clone();
+        change(&mut next);
+        if next == self.current {
+            return;
+        }
+        self.past.push(std::mem::replace(&mut self.current, next));
+        if self.past.len() > HISTORY_DEPTH {
+            self.past.remove(0);
+        }
+        self.future.clear();
+    }
+
+    /// Steps back one edit; false when there is none.
+    pub fn undo(&mut self) -> bool {
+        let Some(previous) = self.past.pop() else {
+            return false;
+        };
+        self.future
+            .push(std::mem::replace(&mut self.current, previous));
+        true
+    }
+
+    /// Re-applies the last undone edit; false when there is none.
+    pub fn redo(&mut self) -> bool {
+        let Some(next) = self.future.pop() else {
+            return false;
+        };
+        self.past.push(std::mem::replace(&mut self.current, next));
+        true
+    }
+
+    /// Whether there is an edit to undo / to redo.
+    pub fn can_undo(&self) -> bool {
+        !self.past.is_empty()
+    }
+
+    /// Whether there is an undone edit to redo.
+    pub fn can_redo(&self) -> bool {
+        !self.future.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn colours_round_trip_as_hex() {
+        let colour = Colour::parse("#E69F00").unwrap();
+        assert_eq!(colour, PALETTE[0]);
+        assert_eq!(colour.to_string(), "#e69f00");
+        for bad in ["e69f00", "#e69f0", "#e69f0g", "#ééé", ""] {
+            assert_eq!(Colour::parse(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn class_colours_stay_distinct_past_the_palette() {
+        let mut labels = Labels::new(32);
+        for _ in 0..40 {
+            labels.add_class();
+        }
+        let mut colours: Vec<_> = labels.classes.iter().map(|c| c.colour).collect();
+        colours.sort_by_key(|c| c.0);
+        colours.dedup();
+        assert_eq!(colours.len(), 40);
+        assert_eq!(labels.classes[39].name, "class 40");
+    }
+
+    #[test]
+    fn a_removed_class_frees_its_colour_and_name() {
+        let mut labels = Labels::starter(32);
+        labels.add_class();
+        labels.classes.remove(1);
+        labels.add_class();
+        assert_eq!(labels.classes[2].name, "class 2");
+        assert_eq!(labels.classes[2].colour, PALETTE[1]);
+    }
+
+    #[test]
+    fn a_chip_supports_one_class_at_most() {
+        let mut labels = Labels::starter(32);
+        labels.toggle([1, 2], 0);
+        assert_eq!(labels.class_of([1, 2]), Some(0));
+        labels.toggle([1, 2], 1);
+        assert_eq!(labels.class_of([1, 2]), Some(1));
+        assert!(labels.classes[0].supports.is_empty());
+        labels.toggle([1, 2], 1);
+        assert_eq!(labels.class_of([1, 2]), None);
+        labels.toggle([0, 0], 7);
+        assert_eq!(labels.support_count(), 0);
+    }
+
+    #[test]
+    fn advice_follows_the_two_to_ten_guidance() {
+        let mut labels = Labels::starter(8);
+        assert_eq!(labels.advice(0), SupportAdvice::Empty);
+        assert!(!labels.is_ready());
+        labels.toggle([0, 0], 0);
+        assert_eq!(labels.advice(0), SupportAdvice::TooFew);
+        for col in 1..10 {
+            labels.toggle([0, col], 0);
+        }
+        assert_eq!(labels.advice(0), SupportAdvice::Good);
+        labels.toggle([1, 0], 0);
+        assert_eq!(labels.advice(0), SupportAdvice::TooMany);
+        labels.toggle([5, 5], 1);
+        assert!(labels.is_ready());
+        assert_eq!(labels.support_indices(10)[1], vec![55]);
+    }
+
+    #[test]
+    fn undo_and_redo_walk_the_history() {
+        let mut history = Undoable::new(Labels::starter(16));
+        history.edit(|l| l.toggle([0, 0], 0));
+        history.edit(|l| l.toggle([0, 1], 1));
+        history.edit(|l| l.toggle([9, 9], 5)); // no change, not recorded
+        assert_eq!(history.current().support_count(), 2);
+        assert!(history.undo());
+        assert_eq!(history.current().support_count(), 1);
+        assert!(history.undo());
+        assert!(!history.undo());
+        assert!(history.redo());
+        assert_eq!(history.current().class_of([0, 0]), Some(0));
+        history.edit(|l| l.toggle([3, 3], 1));
+        assert!(!history.can_redo());
+    }
+}

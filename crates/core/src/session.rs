@@ -1,0 +1,375 @@
+//! The session file: one versioned JSON document, written and read by the page and the CLI,
+//! holding everything needed to reproduce a segmentation — the data it was made on, the grid,
+//! the encoder, the classes with their support chips, and the display and view settings.
+//! The schema is documented in the README ("Session file").
+
+use crate::display::Stretch;
+use crate::grid::{ChipGrid, MIN_CHIP_SIZE};
+use crate::labels::{ClassLabel, Labels};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, HashSet};
+use thiserror::Error;
+
+/// The `format` field every session file carries.
+pub const FORMAT: &str = "chipscope-session";
+/// The schema version this build writes and the newest it reads.
+pub const VERSION: u32 = 1;
+/// Session files above this size are refused before parsing.
+pub const MAX_BYTES: usize = 16 * 1024 * 1024;
+
+/// A whole session.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Session {
+    pub format: String,
+    pub version: u32,
+    pub source: DataSource,
+    pub grid: GridSettings,
+    pub encoder: EncoderRef,
+    pub display: DisplaySettings,
+    pub view: ViewSettings,
+    pub classes: Vec<ClassLabel>,
+    pub fusion: Fusion,
+}
+
+/// The data the supports were clicked on.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum DataSource {
+    /// A file the user opened, identified by its bytes.
+    File {
+        name: String,
+        size: u64,
+        sha256: String,
+    },
+    /// The simulated example micrograph (`simulate::heterostructure(size, seed)`).
+    Example { size: usize, seed: u64 },
+}
+
+impl DataSource {
+    /// "multi_signal.dm3 (1.2 MB, sha256 3f2a…)".
+    pub fn describe(&self) -> String {
+        match self {
+            DataSource::File { name, size, sha256 } => format!(
+                "{name} ({:.1} MB, sha256 {}…)",
+                *size as f64 / 1e6,
+                &sha256[..12.min(sha256.len())]
+            ),
+            DataSource::Example { size, seed } => {
+                format!("the simulated example ({size} px, seed {seed})")
+            }
+        }
+    }
+}
+
+/// The chip grid: square chips of `chip_size` pixels from `origin` (`[x, y]`, the top-left
+/// corner in this version).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct GridSettings {
+    pub chip_size: usize,
+    pub origin: [usize; 2],
+}
+
+/// The image encoder: a shipped id (`resnet50`, `mobilenet_v2`) or a user's file, with the
+/// sha256 of its weight file either way.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EncoderRef {
+    pub id: String,
+    pub name: String,
+    pub weights_sha256: String,
+}
+
+/// Contrast: the stretch rule and the black and white levels it gave (the embeddings depend
+/// on them, so they are kept exactly).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DisplaySettings {
+    pub stretch: Stretch,
+    pub range: [f32; 2],
+}
+
+/// How results are shown.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ViewSettings {
+    /// Opacity of the class overlay, 0–1.
+    pub overlay_opacity: f32,
+    /// What the overlay shows.
+    pub mode: ViewMode,
+    /// Chips farther than this from every prototype stay unassigned (none: every chip is
+    /// assigned).
+    pub unassigned_beyond: Option<f32>,
+}
+
+/// The overlay's content.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ViewMode {
+    /// Class colours.
+    Classes,
+    /// The per-chip confidence as a colour map.
+    Confidence,
+}
+
+/// How modalities are combined (only the image modality exists in this version).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Fusion {
+    pub mode: FusionMode,
+    /// Weight per modality (`"image"`, later `"spectra"`, `"atoms"`).
+    pub weights: BTreeMap<String, f32>,
+}
+
+/// Concatenated embeddings, or per-modality distances scaled by their maximum and averaged.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FusionMode {
+    Concatenate,
+    Distances,
+}
+
+impl Default for Fusion {
+    /// The image alone.
+    fn default() -> Self {
+        Self {
+            mode: FusionMode::Concatenate,
+            weights: BTreeMap::from([("image".to_string(), 1.0)]),
+        }
+    }
+}
+
+/// Why a session file cannot be used.
+#[derive(Debug, Error, PartialEq)]
+pub enum SessionError {
+    #[error("the session file is larger than 16 MB; it is not a Chipscope session")]
+    TooLarge,
+    #[error("not a Chipscope session file: {0}")]
+    Syntax(String),
+    #[error("not a Chipscope session file (its format field is {0:?})")]
+    WrongFormat(String),
+    #[error(
+        "the session file has version {0}; this Chipscope reads version {VERSION} — update Chipscope"
+    )]
+    NewerVersion(u32),
+    #[error("the session file is damaged: {0}")]
+    Invalid(String),
+    #[error("the session's grid does not fit this image: {0}")]
+    GridMismatch(String),
+}
+
+impl Session {
+    /// Parses and checks a session file.
+    pub fn parse(text: &str) -> Result<Session, SessionError> {
+        if text.len() > MAX_BYTES {
+            return Err(SessionError::TooLarge);
+        }
+        #[derive(Deserialize)]
+        struct Header {
+            format: Option<String>,
+            version: Option<u32>,
+        }
+        let header: Header =
+            serde_json::from_str(text).map_err(|e| SessionError::Syntax(e.to_string()))?;
+        match header.format.as_deref() {
+            Some(FORMAT) => {}
+            other => return Err(SessionError::WrongFormat(other.unwrap_or("").to_string())),
+        }
+        match header.version {
+            Some(v) if v > VERSION => return Err(SessionError::NewerVersion(v)),
+            Some(0) | None => return Err(SessionError::Invalid("no version".into())),
+            _ => {}
+        }
+        let session: Session =
+            serde_json::from_str(text).map_err(|e| SessionError::Invalid(e.to_string()))?;
+        session.check().map_err(SessionError::Invalid)?;
+        Ok(session)
+    }
+
+    /// The session as pretty-printed JSON.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).expect("sessions serialise")
+    }
+
+    /// The classes and supports as labels on the session's grid.
+    pub fn labels(&self) -> Labels {
+        Labels {
+            chip_size: self.grid.chip_size,
+            classes: self.classes.clone(),
+        }
+    }
+
+    /// Checks that the session's grid can be laid on a `width × height` image and every
+    /// support lies inside it.
+    pub fn grid_on(&self, width: usize, height: usize) -> Result<ChipGrid, SessionError> {
+        let grid = ChipGrid::new(width, height, self.grid.chip_size)
+            .map_err(|e| SessionError::GridMismatch(e.to_string()))?;
+        let outside = self
+            .classes
+            .iter()
+            .flat_map(|class| &class.supports)
+            .find(|[row, col]| *row >= grid.rows() || *col >= grid.cols());
+        match outside {
+            Some([row, col]) => Err(SessionError::GridMismatch(format!(
+                "support chip [{row}, {col}] is outside the {}",
+                grid.layout_summary()
+            ))),
+            None => Ok(grid),
+        }
+    }
+
+    fn check(&self) -> Result<(), String> {
+        if self.grid.chip_size < MIN_CHIP_SIZE {
+            return Err(format!("chip size {} px is too small", self.grid.chip_size));
+        }
+        if self.grid.origin != [0, 0] {
+            return Err("grids not starting at the top-left corner are not supported".into());
+        }
+        let sha_ok = |sha: &str| sha.len() == 64 && sha.bytes().all(|b| b.is_ascii_hexdigit());
+        if !sha_ok(&self.encoder.weights_sha256) {
+            return Err("the encoder's weights sha256 is not 64 hex digits".into());
+        }
+        if let DataSource::File { sha256, .. } = &self.source
+            && !sha_ok(sha256)
+        {
+            return Err("the data file's sha256 is not 64 hex digits".into());
+        }
+        let [low, high] = self.display.range;
+        if !low.is_finite() || !high.is_finite() {
+            return Err("the display range is not finite".into());
+        }
+        if !(0.0..=1.0).contains(&self.view.overlay_opacity) {
+            return Err("the overlay opacity is outside 0–1".into());
+        }
+        if let Some(limit) = self.view.unassigned_beyond
+            && !(limit.is_finite() && limit >= 0.0)
+        {
+            return Err("the unassigned distance is not a non-negative number".into());
+        }
+        if self
+            .fusion
+            .weights
+            .values()
+            .any(|w| !(w.is_finite() && *w >= 0.0))
+        {
+            return Err("a modality weight is not a non-negative number".into());
+        }
+        self.check_classes()
+    }
+
+    fn check_classes(&self) -> Result<(), String> {
+        let mut seen = HashSet::new();
+        for class in &self.classes {
+            if class.name.trim().is_empty() || class.name.chars().count() > 200 {
+                return Err("a class name is empty or longer than 200 characters".into());
+            }
+            for support in &class.supports {
+                if !seen.insert(*support) {
+                    return Err(format!(
+                        "chip {support:?} is a support of two classes or twice of one"
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::labels::Colour;
+
+    fn example() -> Session {
+        Session {
+            format: FORMAT.into(),
+            version: VERSION,
+            source: DataSource::File {
+                name: "multi_signal.dm3".into(),
+                size: 1234,
+                sha256: "ab".repeat(32),
+            },
+            grid: GridSettings {
+                chip_size: 64,
+                origin: [0, 0],
+            },
+            encoder: EncoderRef {
+                id: "mobilenet_v2".into(),
+                name: "MobileNetV2".into(),
+                weights_sha256: "cd".repeat(32),
+            },
+            display: DisplaySettings {
+                stretch: Stretch::default(),
+                range: [1.5, 900.0],
+            },
+            view: ViewSettings {
+                overlay_opacity: 0.5,
+                mode: ViewMode::Classes,
+                unassigned_beyond: None,
+            },
+            classes: vec![ClassLabel {
+                name: "vacuum, top".into(),
+                colour: Colour([1, 2, 3]),
+                supports: vec![[0, 0], [1, 3]],
+            }],
+            fusion: Fusion::default(),
+        }
+    }
+
+    #[test]
+    fn a_session_round_trips_through_json() {
+        let session = example();
+        let json = session.to_json();
+        assert!(json.contains("\"format\": \"chipscope-session\""));
+        assert!(json.contains("\"kind\": \"percentile\""));
+        assert!(json.contains("\"colour\": \"#010203\""));
+        assert_eq!(Session::parse(&json), Ok(session));
+    }
+
+    #[test]
+    fn tampered_sessions_get_a_reason() {
+        let edited = |edit: fn(&mut Session)| {
+            let mut session = example();
+            edit(&mut session);
+            session.to_json()
+        };
+        let json = example().to_json();
+        let cases = [
+            (json.replace("chipscope-session", "other"), "format field"),
+            (
+                json.replace("\"version\": 1", "\"version\": 7"),
+                "version 7",
+            ),
+            (json.replace("#010203", "red"), "#rrggbb"),
+            (json.replace(&"ab".repeat(32), "xyz"), "sha256"),
+            (
+                json[..json.len() / 2].to_string(),
+                "not a Chipscope session",
+            ),
+            ("[1, 2]".to_string(), "not a Chipscope session"),
+            (edited(|s| s.grid.chip_size = 4), "too small"),
+            (
+                edited(|s| s.classes[0].supports[1] = [0, 0]),
+                "two classes or twice",
+            ),
+            (edited(|s| s.view.overlay_opacity = 7.5), "opacity"),
+            (edited(|s| s.classes[0].name = " ".into()), "class name"),
+            (
+                edited(|s| s.view.unassigned_beyond = Some(-1.0)),
+                "unassigned",
+            ),
+            (edited(|s| s.grid.origin = [3, 0]), "top-left"),
+        ];
+        for (text, reason) in cases {
+            let error = Session::parse(&text).unwrap_err().to_string();
+            assert!(error.contains(reason), "{reason:?} not in {error:?}");
+        }
+    }
+
+    #[test]
+    fn supports_must_lie_inside_the_grid() {
+        let session = example();
+        assert!(session.grid_on(256, 128).is_ok());
+        let error = session.grid_on(256, 64).unwrap_err().to_string();
+        assert!(
+            error.contains("[1, 3] is outside the 1 rows × 4 columns"),
+            "{error}"
+        );
+        assert!(session.grid_on(32, 32).is_err());
+    }
+}
