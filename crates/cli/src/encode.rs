@@ -11,7 +11,8 @@ use chipscope_core::display::{DisplayRange, Stretch};
 use chipscope_core::encoders::{ChipSource, Embeddings, ImageEncoder};
 use chipscope_core::grid::{Chip, ChipGrid};
 use chipscope_core::npy;
-use chipscope_core::weights::{manifest, read_weights};
+use chipscope_core::weights::manifest::{self, ShippedEncoder};
+use chipscope_core::weights::read_weights;
 use clap::ValueEnum;
 
 /// burn's CPU backends.
@@ -50,32 +51,63 @@ pub fn weights_dir() -> PathBuf {
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../weights"))
 }
 
+/// Chips per forward pass in `embed` and `segment`.
+pub const BATCH: usize = 16;
+
 /// Loads `choice`: a shipped encoder id (checked against its sha256) or a weight file path.
 pub fn load_encoder(choice: &str, device: &Device) -> Result<ImageEncoder> {
     let bytes = match Path::new(choice).is_file() {
         true => std::fs::read(choice).with_context(|| format!("cannot open {choice}"))?,
-        false => shipped_weights(choice)?,
+        false => {
+            let shipped = shipped_encoders()?;
+            let Some(entry) = shipped.iter().find(|entry| entry.id == choice) else {
+                let ids: Vec<&str> = shipped.iter().map(|entry| entry.id.as_str()).collect();
+                bail!(
+                    "no weight file {choice}; use one of {} or a .pth/.safetensors path",
+                    ids.join(", ")
+                );
+            };
+            shipped_weights(entry)?
+        }
     };
-    let weights = read_weights(&bytes).with_context(|| format!("cannot read weights {choice}"))?;
-    ImageEncoder::from_weights(&weights, device).with_context(|| format!("cannot use {choice}"))
+    encoder_from_bytes(&bytes, choice, device)
 }
 
-fn shipped_weights(id: &str) -> Result<Vec<u8>> {
+/// Builds the encoder a weight file's `bytes` describe; `label` names the file in errors.
+pub fn encoder_from_bytes(bytes: &[u8], label: &str, device: &Device) -> Result<ImageEncoder> {
+    let weights = read_weights(bytes).with_context(|| format!("cannot read weights {label}"))?;
+    ImageEncoder::from_weights(&weights, device).with_context(|| format!("cannot use {label}"))
+}
+
+/// The encoders `weights/manifest.json` lists.
+pub fn shipped_encoders() -> Result<Vec<ShippedEncoder>> {
     let dir = weights_dir();
     let listing = std::fs::read_to_string(dir.join("manifest.json"))
         .with_context(|| format!("cannot open {}/manifest.json", dir.display()))?;
-    let shipped = manifest::parse(&listing).map_err(anyhow::Error::msg)?;
-    let Some(entry) = shipped.iter().find(|entry| entry.id == id) else {
-        let ids: Vec<&str> = shipped.iter().map(|entry| entry.id.as_str()).collect();
-        bail!(
-            "no weight file {id}; use one of {} or a .pth/.safetensors path",
-            ids.join(", ")
-        );
-    };
-    let path = dir.join(&entry.file);
+    manifest::parse(&listing).map_err(anyhow::Error::msg)
+}
+
+/// A shipped encoder's weight file, checked against the manifest's sha256.
+pub fn shipped_weights(entry: &ShippedEncoder) -> Result<Vec<u8>> {
+    let path = weights_dir().join(&entry.file);
     let bytes = std::fs::read(&path).with_context(|| format!("cannot open {}", path.display()))?;
     entry.verify(&bytes).map_err(anyhow::Error::msg)?;
     Ok(bytes)
+}
+
+/// Embeds `chips` of `source` in batches of [`BATCH`], showing progress for `label` on stderr.
+pub fn embed_with_progress(
+    encoder: &ImageEncoder,
+    source: ChipSource,
+    chips: &[Chip],
+    device: &Device,
+    label: &str,
+) -> Result<Embeddings> {
+    let embeddings = encoder.embed_chips(source, chips, BATCH, device, |done| {
+        eprint!("\r{label}: embedded {done}/{} chips", chips.len());
+    })?;
+    eprintln!();
+    Ok(embeddings)
 }
 
 /// Embeds every chip of `dataset` and writes a `chips × dim` float32 `.npy` to `out`.
@@ -97,11 +129,8 @@ pub fn embed(
         range: DisplayRange::of(image, Stretch::default()),
     };
     let started = Instant::now();
-    let embeddings = encoder.embed_chips(source, &chips, 16, &device, |done| {
-        eprint!("\rembedded {done}/{} chips", chips.len());
-    })?;
+    let embeddings = embed_with_progress(&encoder, source, &chips, &device, encoder.name())?;
     let seconds = started.elapsed().as_secs_f64();
-    eprintln!();
     write_npy(out, &embeddings)?;
     println!(
         "wrote {} ({} × {} embeddings of {chip_size}-px chips from {} on {}, {:.1} chips/s)",
