@@ -1,14 +1,16 @@
 //! `chipscope`: the command line over the same library the web app uses.
 
 mod encode;
+mod segment;
 
 use anyhow::{Context, Result};
 use chipscope_core::dataset::Dataset;
 use chipscope_core::formats::{decode, tiff::encode_grey16};
 use chipscope_core::grid::ChipGrid;
-use chipscope_core::simulate::{self, CLASS_NAMES};
+use chipscope_core::simulate::{self, CLASS_NAMES, Simulation};
 use clap::{Parser, Subcommand};
 use encode::{Backend, BenchPlan};
+use segment::SegmentArgs;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -85,6 +87,10 @@ enum Command {
         #[arg(long, default_value_t = 16)]
         batch: usize,
     },
+    /// Segment images with a session file saved by the page: its encoder, support chips and
+    /// settings, applied to every IMAGE. Writes per image, into --out: STEM.csv,
+    /// STEM-labels.png, STEM-overlay.png, STEM-summary.json and STEM-chart.svg.
+    Segment(SegmentArgs),
 }
 
 fn main() -> ExitCode {
@@ -122,6 +128,7 @@ fn main() -> ExitCode {
             };
             encode::bench(&dataset, &plan)
         }),
+        Command::Segment(args) => segment::segment(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -133,12 +140,30 @@ fn main() -> ExitCode {
 }
 
 fn load(path: &Path) -> Result<Dataset> {
-    let bytes = std::fs::read(path).with_context(|| format!("cannot open {}", path.display()))?;
+    decode_file(path, &read_file(path)?)
+}
+
+/// The bytes of the file at `path`.
+fn read_file(path: &Path) -> Result<Vec<u8>> {
+    std::fs::read(path).with_context(|| format!("cannot open {}", path.display()))
+}
+
+/// Decodes `bytes`, read from `path` (whose name tells the format).
+fn decode_file(path: &Path, bytes: &[u8]) -> Result<Dataset> {
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy())
         .unwrap_or_default();
-    decode(&name, &bytes).with_context(|| format!("cannot read {}", path.display()))
+    decode(&name, bytes).with_context(|| format!("cannot read {}", path.display()))
+}
+
+/// The simulated example micrograph, refusing sizes outside 16–8192 pixels.
+fn simulated_example(size: usize, seed: u64) -> Result<Simulation> {
+    anyhow::ensure!(
+        (16..=8192).contains(&size),
+        "the simulated example's size must be between 16 and 8192 pixels, not {size}"
+    );
+    Ok(simulate::heterostructure(size, seed))
 }
 
 fn info(path: &Path, chip: Option<usize>) -> Result<()> {
@@ -170,11 +195,7 @@ fn info(path: &Path, chip: Option<usize>) -> Result<()> {
 }
 
 fn simulate(out: &Path, labels: Option<&Path>, size: usize, seed: u64) -> Result<()> {
-    anyhow::ensure!(
-        (16..=8192).contains(&size),
-        "--size must be between 16 and 8192 pixels"
-    );
-    let simulation = simulate::heterostructure(size, seed);
+    let simulation = simulated_example(size, seed)?;
     let dataset = &simulation.dataset;
     let tiff = encode_grey16(&dataset.image, dataset.calibration.as_ref())?;
     std::fs::write(out, tiff).with_context(|| format!("cannot write {}", out.display()))?;

@@ -204,3 +204,287 @@ fn embed_accepts_a_users_torchvision_pth_and_refuses_a_non_weight_file() {
     );
     std::fs::remove_file(out).ok();
 }
+
+/// A fresh scratch folder for one test.
+fn scratch(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("chipscope-{name}-{}", std::process::id()));
+    std::fs::remove_dir_all(&dir).ok();
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+mod segment {
+    use super::{chipscope, scratch, stdout};
+    use chipscope_core::display::{DisplayRange, Stretch};
+    use chipscope_core::labels::{ClassLabel, palette_colour};
+    use chipscope_core::session::{self, DataSource, Session};
+    use chipscope_core::weights::manifest;
+    use std::path::{Path, PathBuf};
+    use std::process::Output;
+
+    /// Side of the simulated image: 64-px chips make a 4 × 4 grid.
+    const SIZE: usize = 256;
+    const CHIP: usize = 64;
+    /// Supports in the simulation's known regions: vacuum on top, the square lattice on the
+    /// left and the hexagonal one on the right (`simulate::region`).
+    const CLASSES: [(&str, &[[usize; 2]]); 3] = [
+        ("vacuum", &[[0, 0]]),
+        ("square lattice", &[[1, 0], [2, 0]]),
+        ("hexagonal lattice", &[[1, 3], [2, 3]]),
+    ];
+    const OUTPUTS: [&str; 5] = [
+        ".csv",
+        "-labels.png",
+        "-overlay.png",
+        "-summary.json",
+        "-chart.svg",
+    ];
+
+    /// `chipscope simulate --size 256` into `dir`.
+    fn simulated_tiff(dir: &Path) -> PathBuf {
+        let tiff = dir.join("sim.tif");
+        let size = SIZE.to_string();
+        stdout(&chipscope(&[
+            "simulate",
+            "--size",
+            &size,
+            "--out",
+            tiff.to_str().unwrap(),
+        ]));
+        tiff
+    }
+
+    fn shipped_sha256(id: &str) -> String {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../weights");
+        let listing = std::fs::read_to_string(root.join("manifest.json")).unwrap();
+        let shipped = manifest::parse(&listing).unwrap();
+        shipped.into_iter().find(|e| e.id == id).unwrap().sha256
+    }
+
+    /// A session as the page saves it after the clicks of [`CLASSES`] with MobileNetV2.
+    fn session(source: DataSource) -> Session {
+        let example = chipscope_core::simulate::heterostructure(SIZE, 1).dataset;
+        let stretch = Stretch::default();
+        let range = DisplayRange::of(&example.image, stretch);
+        Session {
+            format: session::FORMAT.into(),
+            version: session::VERSION,
+            source,
+            grid: session::GridSettings {
+                chip_size: CHIP,
+                origin: [0, 0],
+            },
+            encoder: session::EncoderRef {
+                id: "mobilenet_v2".into(),
+                name: "MobileNetV2 (ImageNet-1k supervised)".into(),
+                weights_sha256: shipped_sha256("mobilenet_v2"),
+            },
+            display: session::DisplaySettings {
+                stretch,
+                range: [range.low, range.high],
+            },
+            view: session::ViewSettings {
+                overlay_opacity: 0.5,
+                mode: session::ViewMode::Classes,
+                unassigned_beyond: None,
+            },
+            classes: CLASSES
+                .iter()
+                .enumerate()
+                .map(|(k, (name, supports))| ClassLabel {
+                    name: name.to_string(),
+                    colour: palette_colour(k),
+                    supports: supports.to_vec(),
+                })
+                .collect(),
+            fusion: session::Fusion::default(),
+        }
+    }
+
+    fn example_source() -> DataSource {
+        DataSource::Example {
+            size: SIZE,
+            seed: 1,
+        }
+    }
+
+    fn file_source(path: &Path) -> DataSource {
+        let bytes = std::fs::read(path).unwrap();
+        DataSource::File {
+            name: path.file_name().unwrap().to_string_lossy().into_owned(),
+            size: bytes.len() as u64,
+            sha256: manifest::sha256_hex(&bytes),
+        }
+    }
+
+    fn write_session(dir: &Path, session: &Session) -> PathBuf {
+        let path = dir.join("session.json");
+        std::fs::write(&path, session.to_json()).unwrap();
+        path
+    }
+
+    /// `chipscope segment IMAGES --session SESSION --out DIR/out EXTRA…`.
+    fn segment(images: &[&Path], session: &Path, out: &Path, extra: &[&str]) -> Output {
+        let mut args = vec!["segment"];
+        args.extend(images.iter().map(|p| p.to_str().unwrap()));
+        args.extend(["--session", session.to_str().unwrap()]);
+        args.extend(["--out", out.to_str().unwrap()]);
+        args.extend(extra);
+        chipscope(&args)
+    }
+
+    /// The five files of `stem` are in `out` and agree with the supports and the grid.
+    fn assert_results(out: &Path, stem: &str) {
+        for suffix in OUTPUTS {
+            let file = out.join(format!("{stem}{suffix}"));
+            assert!(file.is_file(), "{} is missing", file.display());
+        }
+        let csv = std::fs::read_to_string(out.join(format!("{stem}.csv"))).unwrap();
+        let lines: Vec<&str> = csv.lines().collect();
+        assert_eq!(lines.len(), 1 + 16, "{csv}");
+        assert!(lines[0].starts_with("row,col,x,y,class,confidence,distance_vacuum"));
+        for (name, supports) in CLASSES {
+            for [row, col] in supports {
+                let line = lines
+                    .iter()
+                    .find(|l| l.starts_with(&format!("{row},{col},")))
+                    .unwrap();
+                assert_eq!(line.split(',').nth(4), Some(name), "{line}");
+            }
+        }
+        let labels = image::open(out.join(format!("{stem}-labels.png")))
+            .unwrap()
+            .to_luma8();
+        assert_eq!(labels.dimensions(), (SIZE as u32, SIZE as u32));
+        assert!(labels.pixels().all(|p| p.0[0] <= 3));
+        let summary: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(out.join(format!("{stem}-summary.json"))).unwrap(),
+        )
+        .unwrap();
+        let chips = |share: &serde_json::Value| share["chips"].as_u64().unwrap();
+        let classified: u64 = summary["classes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(chips)
+            .sum();
+        assert_eq!(classified + chips(&summary["unassigned"]), 16, "{summary}");
+    }
+
+    #[test]
+    fn an_example_session_segments_the_simulated_image() {
+        let dir = scratch("segment-example");
+        let tiff = simulated_tiff(&dir);
+        let session = write_session(&dir, &session(example_source()));
+        let out = dir.join("out");
+        let printed = stdout(&segment(&[&tiff], &session, &out, &[]));
+        assert!(printed.contains("sim.tif: vacuum "), "{printed}");
+        assert!(printed.contains(" nm²"), "{printed}");
+        assert_results(&out, "sim");
+        std::fs::remove_dir_all(dir).ok();
+    }
+
+    #[test]
+    fn a_file_session_finds_its_labelled_image_among_the_images_and_segments_each() {
+        let dir = scratch("segment-batch");
+        let tiff = simulated_tiff(&dir);
+        let copy = dir.join("second image.tif");
+        std::fs::copy(&tiff, &copy).unwrap();
+        let session = write_session(&dir, &session(file_source(&tiff)));
+        let out = dir.join("out");
+        let output = segment(&[&copy, &tiff], &session, &out, &[]);
+        assert!(
+            !String::from_utf8_lossy(&output.stderr).contains("warning"),
+            "{output:?}"
+        );
+        let printed = stdout(&output);
+        assert_eq!(printed.lines().count(), 2, "{printed}");
+        assert_results(&out, "sim");
+        assert_results(&out, "second image");
+        let csv = |stem: &str| std::fs::read(out.join(format!("{stem}.csv"))).unwrap();
+        assert_eq!(csv("sim"), csv("second image"));
+        std::fs::remove_dir_all(dir).ok();
+    }
+
+    #[test]
+    fn an_unreadable_image_is_reported_and_the_others_still_segmented() {
+        let dir = scratch("segment-partial");
+        let tiff = simulated_tiff(&dir);
+        let broken = dir.join("broken.tif");
+        std::fs::write(&broken, "plain text").unwrap();
+        let session = write_session(&dir, &session(example_source()));
+        let out = dir.join("out");
+        let output = segment(&[&broken, &tiff], &session, &out, &[]);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(1), "{stderr}");
+        assert!(stderr.contains("broken.tif: cannot read"), "{stderr}");
+        assert!(stderr.contains("1 of 2 images failed"), "{stderr}");
+        assert_results(&out, "sim");
+        std::fs::remove_dir_all(dir).ok();
+    }
+
+    #[test]
+    fn unusable_sessions_fail_before_any_work_with_a_reason() {
+        let dir = scratch("segment-errors");
+        let tiff = simulated_tiff(&dir);
+        let out = dir.join("out");
+        let json = session(example_source()).to_json();
+        let edited = |edit: &dyn Fn(&mut Session)| {
+            let mut session = session(example_source());
+            edit(&mut session);
+            session.to_json()
+        };
+        let missing = edited(&|s| {
+            s.source = DataSource::File {
+                name: "clicked.dm4".into(),
+                size: 1234,
+                sha256: "ab".repeat(32),
+            }
+        });
+        let custom = edited(&|s| {
+            s.encoder.id = "custom-0123456789ab".into();
+            s.encoder.name = "my-resnet18.pth".into();
+        });
+        let cases = [
+            (
+                json.replace("chipscope-session", "other"),
+                vec!["cannot use session", "not a Chipscope session file"],
+            ),
+            (
+                missing,
+                vec!["clicked.dm4 (0.0 MB, sha256 abab", "--labelled PATH"],
+            ),
+            (custom, vec!["my-resnet18.pth", "--encoder PATH"]),
+            (
+                edited(&|s| s.encoder.weights_sha256 = "cd".repeat(32)),
+                vec!["shipped mobilenet_v2 weights", "differ"],
+            ),
+            (
+                edited(&|s| s.classes[1].supports.clear()),
+                vec!["\"square lattice\" has no support chip"],
+            ),
+            (
+                edited(&|s| s.classes[0].supports = vec![[9, 0]]),
+                vec!["does not fit", "[9, 0] is outside"],
+            ),
+        ];
+        for (text, reasons) in cases {
+            let session = dir.join("session.json");
+            std::fs::write(&session, text).unwrap();
+            let output = segment(&[&tiff], &session, &out, &[]);
+            let stderr = String::from_utf8_lossy(&output.stderr);
+            assert_eq!(output.status.code(), Some(1), "{stderr}");
+            assert!(stderr.starts_with("error: "), "{stderr}");
+            for reason in reasons {
+                assert!(stderr.contains(reason), "{reason:?} not in {stderr}");
+            }
+            assert!(!out.exists(), "results written for a refused session");
+        }
+        let session = write_session(&dir, &session(example_source()));
+        let same_stem = dir.join("sim.png");
+        let output = segment(&[&tiff, &same_stem], &session, &out, &[]);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains("would both write sim.csv"), "{stderr}");
+        std::fs::remove_dir_all(dir).ok();
+    }
+}

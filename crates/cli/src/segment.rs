@@ -1,0 +1,459 @@
+//! `chipscope segment`: a session saved by the page (its encoder, support chips and settings)
+//! applied to many images, each written out as the page's downloads are, with the same core
+//! calls the page makes.
+
+use std::borrow::Cow;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail, ensure};
+use burn::tensor::Device;
+use chipscope_core::classify::{PrototypeClassifier, Support};
+use chipscope_core::dataset::{Dataset, Image};
+use chipscope_core::display::DisplayRange;
+use chipscope_core::encoders::{ChipSource, Embeddings, ImageEncoder};
+use chipscope_core::exports::Results;
+use chipscope_core::grid::{Chip, ChipGrid};
+use chipscope_core::results::Summary;
+use chipscope_core::session::{DataSource, Session};
+use chipscope_core::weights::manifest::sha256_hex;
+use clap::Args;
+
+use crate::encode::{self, Backend, embed_with_progress};
+use crate::{decode_file, read_file, simulated_example};
+
+/// `chipscope segment`'s arguments.
+#[derive(Args)]
+pub struct SegmentArgs {
+    /// Images to segment: PNG, JPEG, TIFF, DM3 or DM4.
+    #[arg(required = true, value_name = "IMAGE")]
+    images: Vec<PathBuf>,
+    /// Session file saved by the page.
+    #[arg(long, value_name = "FILE.json")]
+    session: PathBuf,
+    /// Folder for the results (created if missing).
+    #[arg(long, value_name = "DIR")]
+    out: PathBuf,
+    /// The image the supports were clicked on, when it is not among the IMAGEs nor next to
+    /// the session file under its recorded name.
+    #[arg(long, value_name = "PATH")]
+    labelled: Option<PathBuf>,
+    /// Weight file of the session's encoder: needed for a user's own encoder, and used instead
+    /// of a shipped one when given.
+    #[arg(long, value_name = "PATH")]
+    encoder: Option<PathBuf>,
+    /// CPU backend.
+    #[arg(long, value_enum, default_value_t = Backend::Flex)]
+    backend: Backend,
+}
+
+/// Segments every image with the session; an image that fails is reported and the others are
+/// still written, and the command then fails.
+pub fn segment(args: &SegmentArgs) -> Result<()> {
+    let session = read_session(&args.session)?;
+    let stems = output_stems(&args.images)?;
+    check_classes(&session)?;
+    let labelled = find_labelled(&session, args)?;
+    let device = args.backend.device();
+    let encoder = session_encoder(&session, args.encoder.as_deref(), &device)?;
+    let segmenter = Segmenter::prepare(session, labelled, encoder, device, args)?;
+    std::fs::create_dir_all(&args.out)
+        .with_context(|| format!("cannot create {}", args.out.display()))?;
+    let failed = args
+        .images
+        .iter()
+        .zip(&stems)
+        .filter(|(path, stem)| !segmenter.report(path, stem))
+        .count();
+    ensure!(
+        failed == 0,
+        "{failed} of {} images failed",
+        args.images.len()
+    );
+    Ok(())
+}
+
+fn read_session(path: &Path) -> Result<Session> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read session {}", path.display()))?;
+    Session::parse(&text).with_context(|| format!("cannot use session {}", path.display()))
+}
+
+/// Each image's file name without its last extension, refusing two images with the same one.
+fn output_stems(images: &[PathBuf]) -> Result<Vec<String>> {
+    let stems = images
+        .iter()
+        .map(|path| {
+            let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned());
+            stem.with_context(|| format!("{} is not a file name", path.display()))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    for (later, stem) in stems.iter().enumerate() {
+        if let Some(earlier) = stems[..later].iter().position(|s| s == stem) {
+            bail!(
+                "{} and {} would both write {stem}.csv and the other results; rename one or \
+                 segment them into different --out folders",
+                images[earlier].display(),
+                images[later].display()
+            );
+        }
+    }
+    Ok(stems)
+}
+
+fn check_classes(session: &Session) -> Result<()> {
+    ensure!(
+        !session.classes.is_empty(),
+        "the session has no classes; define them in the page and save the session again"
+    );
+    if let Some(class) = session.classes.iter().find(|c| c.supports.is_empty()) {
+        bail!(
+            "class {:?} has no support chip; give every class at least one in the page and save \
+             the session again",
+            class.name
+        );
+    }
+    Ok(())
+}
+
+/// A file's identity: its length and sha256.
+#[derive(Debug, PartialEq)]
+struct Fingerprint {
+    len: u64,
+    sha256: String,
+}
+
+impl Fingerprint {
+    fn of(bytes: &[u8]) -> Self {
+        Self {
+            len: bytes.len() as u64,
+            sha256: sha256_hex(bytes),
+        }
+    }
+
+    /// Whether the file at `path` has this fingerprint (files of another length are not read).
+    fn matches_file(&self, path: &Path) -> bool {
+        std::fs::metadata(path).is_ok_and(|m| m.len() == self.len)
+            && std::fs::read(path).is_ok_and(|bytes| sha256_hex(&bytes) == self.sha256)
+    }
+}
+
+/// The dataset the supports were clicked on.
+struct Labelled {
+    dataset: Dataset,
+    /// Its file's identity; none for the simulated example.
+    fingerprint: Option<Fingerprint>,
+    /// How messages name it.
+    name: String,
+}
+
+fn find_labelled(session: &Session, args: &SegmentArgs) -> Result<Labelled> {
+    let (name, size, sha256) = match &session.source {
+        DataSource::Example { size, seed } => {
+            return Ok(Labelled {
+                dataset: simulated_example(*size, *seed)?.dataset,
+                fingerprint: None,
+                name: session.source.describe(),
+            });
+        }
+        DataSource::File { name, size, sha256 } => (name, *size, sha256),
+    };
+    let recorded = Fingerprint {
+        len: size,
+        sha256: sha256.clone(),
+    };
+    let path = labelled_path(session, &recorded, name, args)?;
+    let bytes = read_file(&path)?;
+    let fingerprint = Fingerprint::of(&bytes);
+    if fingerprint.sha256 != recorded.sha256 {
+        eprintln!(
+            "warning: {} is not byte for byte the file the session was made on ({}); its \
+             support chips may show something else",
+            path.display(),
+            session.source.describe()
+        );
+    }
+    Ok(Labelled {
+        dataset: decode_file(&path, &bytes)?,
+        fingerprint: Some(fingerprint),
+        name: path.display().to_string(),
+    })
+}
+
+/// Where the labelled file is: an IMAGE with its sha256, else `--labelled`, else its recorded
+/// name next to the session file.
+fn labelled_path(
+    session: &Session,
+    recorded: &Fingerprint,
+    name: &str,
+    args: &SegmentArgs,
+) -> Result<PathBuf> {
+    if let Some(image) = args.images.iter().find(|p| recorded.matches_file(p)) {
+        return Ok(image.clone());
+    }
+    if let Some(path) = &args.labelled {
+        return Ok(path.clone());
+    }
+    let beside = Path::new(name)
+        .file_name()
+        .map(|file| args.session.with_file_name(file))
+        .filter(|path| path.is_file());
+    beside.with_context(|| {
+        format!(
+            "the session's supports were clicked on {}, which is neither among the images nor \
+             next to {}; pass it with --labelled PATH",
+            session.source.describe(),
+            args.session.display()
+        )
+    })
+}
+
+/// The session's encoder: `--encoder`'s file when given (a warning if it is not the session's),
+/// else the shipped one, which must be the session's.
+fn session_encoder(
+    session: &Session,
+    path: Option<&Path>,
+    device: &Device,
+) -> Result<ImageEncoder> {
+    let wanted = &session.encoder;
+    if let Some(path) = path {
+        let bytes = read_file(path)?;
+        if sha256_hex(&bytes) != wanted.weights_sha256 {
+            eprintln!(
+                "warning: {} is not the weight file the session was made with ({}, sha256 {}…); \
+                 the results may differ from the page's",
+                path.display(),
+                wanted.name,
+                short(&wanted.weights_sha256)
+            );
+        }
+        return encode::encoder_from_bytes(&bytes, &path.display().to_string(), device);
+    }
+    let shipped = encode::shipped_encoders()?;
+    let Some(entry) = shipped.iter().find(|entry| entry.id == wanted.id) else {
+        bail!(
+            "the session was made with {} ({}), not a shipped encoder; pass its weight file \
+             with --encoder PATH",
+            wanted.name,
+            wanted.id
+        );
+    };
+    ensure!(
+        entry.sha256 == wanted.weights_sha256,
+        "the shipped {} weights (sha256 {}…) differ from those the session was made with \
+         (sha256 {}…); pass the session's weight file with --encoder PATH",
+        entry.id,
+        short(&entry.sha256),
+        short(&wanted.weights_sha256)
+    );
+    encode::encoder_from_bytes(&encode::shipped_weights(entry)?, &entry.id, device)
+}
+
+fn short(sha256: &str) -> &str {
+    &sha256[..12.min(sha256.len())]
+}
+
+/// The support chips' embeddings: one row of `vectors` per support, classes in order, each
+/// named by its chip index in the labelled grid.
+struct SupportSet {
+    indices: Vec<Vec<usize>>,
+    vectors: Embeddings,
+}
+
+impl SupportSet {
+    fn supports(&self) -> Vec<Vec<Support<'_>>> {
+        let mut row = 0;
+        self.indices
+            .iter()
+            .map(|class| {
+                class
+                    .iter()
+                    .map(|&id| {
+                        row += 1;
+                        Support {
+                            id,
+                            vector: self.vectors.row(row - 1),
+                        }
+                    })
+                    .collect()
+            })
+            .collect()
+    }
+}
+
+/// Everything shared by the images of one run.
+struct Segmenter {
+    session: Session,
+    encoder: ImageEncoder,
+    device: Device,
+    /// The labelled file's identity; none for the simulated example.
+    labelled_file: Option<Fingerprint>,
+    /// Every chip of the labelled image, when it is among the images too.
+    labelled_embeddings: Option<Embeddings>,
+    supports: SupportSet,
+    out: PathBuf,
+}
+
+impl Segmenter {
+    /// Embeds the supports: every chip of the labelled image when it is also to be segmented,
+    /// else only the support chips.
+    fn prepare(
+        session: Session,
+        labelled: Labelled,
+        encoder: ImageEncoder,
+        device: Device,
+        args: &SegmentArgs,
+    ) -> Result<Self> {
+        let image = &labelled.dataset.image;
+        let grid = session
+            .grid_on(image.width(), image.height())
+            .with_context(|| format!("the session does not fit {}", labelled.name))?;
+        let source = ChipSource {
+            image,
+            grid: &grid,
+            range: recorded_range(&session),
+        };
+        let indices = session.labels().support_indices(grid.cols());
+        let all: Vec<Chip> = grid.chips().collect();
+        let among_images = labelled
+            .fingerprint
+            .as_ref()
+            .is_some_and(|f| args.images.iter().any(|path| f.matches_file(path)));
+        let (vectors, labelled_embeddings) = match among_images {
+            true => {
+                let full = embed_with_progress(&encoder, source, &all, &device, &labelled.name)?;
+                (gather_rows(&full, indices.iter().flatten()), Some(full))
+            }
+            false => {
+                let chips: Vec<Chip> = indices.iter().flatten().map(|&i| all[i]).collect();
+                let label = format!("{} (supports)", labelled.name);
+                let vectors = embed_with_progress(&encoder, source, &chips, &device, &label)?;
+                (vectors, None)
+            }
+        };
+        Ok(Self {
+            session,
+            encoder,
+            device,
+            labelled_file: labelled.fingerprint,
+            labelled_embeddings,
+            supports: SupportSet { indices, vectors },
+            out: args.out.clone(),
+        })
+    }
+
+    /// Segments one image and prints its class counts, or reports why it failed; true on
+    /// success.
+    fn report(&self, path: &Path, stem: &str) -> bool {
+        match self.segment_image(path, stem) {
+            Ok(summary) => {
+                let counts: Vec<String> = summary
+                    .rows()
+                    .map(|share| format!("{} {}", share.name, summary.describe(share)))
+                    .collect();
+                println!("{}: {}", path.display(), counts.join("; "));
+                true
+            }
+            Err(error) => {
+                eprintln!("error: {}: {error:#}", path.display());
+                false
+            }
+        }
+    }
+
+    fn segment_image(&self, path: &Path, stem: &str) -> Result<Summary> {
+        let bytes = read_file(path)?;
+        let dataset = decode_file(path, &bytes)?;
+        let image = &dataset.image;
+        let chip_size = self.session.grid.chip_size;
+        let grid = ChipGrid::new(image.width(), image.height(), chip_size)
+            .with_context(|| format!("the session's {chip_size}-px chips do not fit it"))?;
+        let is_labelled = self.labelled_file.as_ref() == Some(&Fingerprint::of(&bytes));
+        let range = match is_labelled {
+            true => recorded_range(&self.session),
+            false => DisplayRange::of(image, self.session.display.stretch),
+        };
+        let embeddings = match (is_labelled, &self.labelled_embeddings) {
+            (true, Some(full)) => Cow::Borrowed(full),
+            _ => Cow::Owned(self.embed_all(image, &grid, range, path)?),
+        };
+        let segmentation =
+            PrototypeClassifier::new(&embeddings).classify(&embeddings, &self.supports.supports());
+        let assignments = segmentation.assignments(self.session.view.unassigned_beyond);
+        let results = Results {
+            grid: &grid,
+            classes: &self.session.classes,
+            segmentation: &segmentation,
+            assignments: &assignments,
+        };
+        let calibration = dataset.calibration.as_ref();
+        let summary = Summary::new(&self.session.classes, &assignments, chip_size, calibration);
+        self.write(stem, &results, &summary, image, range)?;
+        Ok(summary)
+    }
+
+    fn embed_all(
+        &self,
+        image: &Image,
+        grid: &ChipGrid,
+        range: DisplayRange,
+        path: &Path,
+    ) -> Result<Embeddings> {
+        let source = ChipSource { image, grid, range };
+        let chips: Vec<Chip> = grid.chips().collect();
+        let label = path.display().to_string();
+        embed_with_progress(&self.encoder, source, &chips, &self.device, &label)
+    }
+
+    /// Writes the five result files of `stem`.
+    fn write(
+        &self,
+        stem: &str,
+        results: &Results,
+        summary: &Summary,
+        image: &Image,
+        range: DisplayRange,
+    ) -> Result<()> {
+        let opacity = self.session.view.overlay_opacity;
+        let files = [
+            (format!("{stem}.csv"), results.csv().into_bytes()),
+            (format!("{stem}-labels.png"), results.label_png()),
+            (
+                format!("{stem}-overlay.png"),
+                results.overlay_png(image, range, opacity),
+            ),
+            (
+                format!("{stem}-summary.json"),
+                summary.to_json().into_bytes(),
+            ),
+            (
+                format!("{stem}-chart.svg"),
+                summary.chart_svg().into_bytes(),
+            ),
+        ];
+        for (name, bytes) in files {
+            let path = self.out.join(name);
+            std::fs::write(&path, bytes)
+                .with_context(|| format!("cannot write {}", path.display()))?;
+        }
+        Ok(())
+    }
+}
+
+/// The display range the session recorded, exactly.
+fn recorded_range(session: &Session) -> DisplayRange {
+    let [low, high] = session.display.range;
+    DisplayRange { low, high }
+}
+
+/// The rows `indices` of `embeddings`, in that order.
+fn gather_rows<'a>(
+    embeddings: &Embeddings,
+    indices: impl Iterator<Item = &'a usize>,
+) -> Embeddings {
+    Embeddings {
+        dim: embeddings.dim,
+        values: indices
+            .flat_map(|&i| embeddings.row(i).iter().copied())
+            .collect(),
+    }
+}
