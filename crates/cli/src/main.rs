@@ -1,5 +1,6 @@
 //! `chipscope`: the command line over the same library the web app uses.
 
+mod classify_bench;
 mod encode;
 mod segment;
 
@@ -9,6 +10,7 @@ use chipscope_core::formats::{decode, tiff::encode_grey16};
 use chipscope_core::grid::ChipGrid;
 use chipscope_core::simulate::{self, CLASS_NAMES, Simulation};
 use clap::{Parser, Subcommand};
+use classify_bench::ClassifyBench;
 use encode::{Backend, BenchPlan};
 use segment::SegmentArgs;
 use std::path::{Path, PathBuf};
@@ -91,6 +93,10 @@ enum Command {
     /// settings, applied to every IMAGE. Writes per image, into --out: STEM.csv,
     /// STEM-labels.png, STEM-overlay.png, STEM-summary.json and STEM-chart.svg.
     Segment(SegmentArgs),
+    /// Time live nearest-prototype classification on random embeddings: the first
+    /// classification and one click; one JSON line (scripts/bench-classify.sh puts NumPy/SciPy
+    /// and the page beside it).
+    BenchClassify(ClassifyBench),
 }
 
 fn main() -> ExitCode {
@@ -129,6 +135,7 @@ fn main() -> ExitCode {
             encode::bench(&dataset, &plan)
         }),
         Command::Segment(args) => segment::segment(&args),
+        Command::BenchClassify(plan) => classify_bench::run(&plan),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
