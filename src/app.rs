@@ -1,14 +1,17 @@
 //! The page: header with the compute backend, import, image with chip grid, and side panels.
 
 use crate::components::{
-    backend_badge::BackendBadge, contrast::ContrastPanel, dataset_info::DatasetInfo,
-    encoder_panel::EncoderPanel, grid_panel::GridPanel, import::ImportPanel, viewer::Viewer,
+    backend_badge::BackendBadge, classes_panel::ClassesPanel, contrast::ContrastPanel,
+    dataset_info::DatasetInfo, encoder_panel::EncoderPanel, grid_panel::GridPanel,
+    import::ImportPanel, results_panel::ResultsPanel, viewer::Viewer,
 };
 use crate::compute::{BackendStatus, select_backend};
 use crate::embedding::EmbeddingState;
+use crate::labelling::LabelState;
 use chipscope_core::dataset::Dataset;
 use chipscope_core::display::{DisplayRange, Stretch};
 use chipscope_core::grid::ChipGrid;
+use chipscope_core::session::DataSource;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 use std::sync::Arc;
@@ -20,6 +23,17 @@ pub struct Loaded {
     pub id: u64,
     pub name: String,
     pub dataset: Dataset,
+    /// What a session file records as its data source.
+    pub source: DataSource,
+}
+
+impl Loaded {
+    /// The file name without its last extension, for naming exports.
+    pub fn stem(&self) -> &str {
+        self.name
+            .rsplit_once('.')
+            .map_or(&self.name, |(stem, _)| stem)
+    }
 }
 
 /// View state shared by the panels; everything else is derived through `chipscope-core`.
@@ -39,7 +53,7 @@ pub struct AppState {
 
 impl AppState {
     /// Shows a freshly decoded dataset with a grid sized for it.
-    pub fn show(&self, name: String, dataset: Dataset) {
+    pub fn show(&self, name: String, dataset: Dataset, source: DataSource) {
         let (width, height) = (dataset.image.width(), dataset.image.height());
         match ChipGrid::default_chip_size(width, height) {
             Ok(chip) => {
@@ -47,8 +61,12 @@ impl AppState {
                 self.error.set(None);
                 static LOADS: AtomicU64 = AtomicU64::new(0);
                 let id = LOADS.fetch_add(1, Ordering::Relaxed);
-                self.loaded
-                    .set(Some(Arc::new(Loaded { id, name, dataset })));
+                self.loaded.set(Some(Arc::new(Loaded {
+                    id,
+                    name,
+                    dataset,
+                    source,
+                })));
             }
             Err(error) => self.error.set(Some(format!("{name}: {error}"))),
         }
@@ -87,7 +105,9 @@ pub fn App() -> impl IntoView {
         backend: RwSignal::new(None),
     };
     provide_context(state);
-    provide_context(EmbeddingState::new());
+    let embedding = EmbeddingState::new();
+    provide_context(embedding);
+    provide_context(LabelState::new(state, embedding));
     spawn_local(async move { state.backend.set(Some(select_backend().await)) });
     view! {
         <header class="top-bar">
@@ -107,6 +127,10 @@ pub fn App() -> impl IntoView {
                 <GridPanel/>
                 <ContrastPanel/>
                 <EncoderPanel/>
+            </aside>
+            <aside class="panels">
+                <ClassesPanel/>
+                <ResultsPanel/>
             </aside>
         </main>
     }

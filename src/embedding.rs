@@ -15,6 +15,7 @@ use std::rc::Rc;
 use burn::tensor::Tensor;
 use chipscope_core::encoders::{ChipSource, Embeddings, ImageEncoder};
 use chipscope_core::grid::Chip;
+use chipscope_core::session::EncoderRef;
 use chipscope_core::weights::manifest::{ShippedEncoder, sha256_hex};
 use chipscope_core::weights::{TensorMap, read_weights};
 use gloo::timers::future::TimeoutFuture;
@@ -72,7 +73,7 @@ pub struct EmbeddingState {
 #[derive(Default)]
 struct Store {
     shipped: Vec<ShippedEncoder>,
-    custom: HashMap<String, Rc<TensorMap>>,
+    custom: HashMap<String, (Rc<TensorMap>, EncoderRef)>,
     loaded: Option<LoadedEncoder>,
     cache: HashMap<EmbeddingKey, Rc<Embeddings>>,
     cancel: Rc<Cell<bool>>,
@@ -153,6 +154,21 @@ impl EmbeddingState {
         self.store.with_value(|store| store.cache.get(key).cloned())
     }
 
+    /// What a session file records about encoder `id`: its name and weight file's sha256.
+    pub fn encoder_ref(&self, id: &str) -> Option<EncoderRef> {
+        self.store.with_value(|store| {
+            if let Some((_, reference)) = store.custom.get(id) {
+                return Some(reference.clone());
+            }
+            let shipped = store.shipped.iter().find(|entry| entry.id == id)?;
+            Some(EncoderRef {
+                id: shipped.id.clone(),
+                name: shipped.name.clone(),
+                weights_sha256: shipped.sha256.clone(),
+            })
+        })
+    }
+
     /// Asks the running embedding to stop after its current step.
     pub fn cancel(&self) {
         self.store.with_value(|store| store.cancel.set(true));
@@ -181,8 +197,10 @@ impl EmbeddingState {
             ));
         }
         let cancel = Rc::new(Cell::new(false));
-        self.store
-            .update_value(|store| store.cancel = cancel.clone());
+        self.store.update_value(|store| {
+            store.cancel.set(true); // a run still going is superseded by this one
+            store.cancel = cancel.clone();
+        });
         self.running.set(true);
         self.error.set(None);
         self.ready.set(None);
@@ -196,6 +214,12 @@ impl EmbeddingState {
             let outcome = state
                 .run(app, &key.encoder, source, &chips, backend, &cancel)
                 .await;
+            let superseded = state
+                .store
+                .with_value(|store| !Rc::ptr_eq(&store.cancel, &cancel));
+            if superseded {
+                return;
+            }
             state.running.set(false);
             state.download.set(None);
             match outcome {
@@ -318,7 +342,7 @@ impl EmbeddingState {
     }
 
     async fn weights(&self, id: &str) -> Result<Rc<TensorMap>, String> {
-        if let Some(custom) = self.store.with_value(|store| store.custom.get(id).cloned()) {
+        if let Some((custom, _)) = self.store.with_value(|store| store.custom.get(id).cloned()) {
             return Ok(custom);
         }
         let entry = self
@@ -364,9 +388,17 @@ impl EmbeddingState {
             Err(error) => return self.error.set(Some(format!("{name}: {error}"))),
         };
         let (architecture, dim) = (encoder.name().to_string(), encoder.dim());
-        let id = format!("custom-{}", &sha256_hex(bytes)[..12]);
+        let sha256 = sha256_hex(bytes);
+        let id = format!("custom-{}", &sha256[..12]);
+        let reference = EncoderRef {
+            id: id.clone(),
+            name: format!("{name} ({architecture})"),
+            weights_sha256: sha256,
+        };
         self.store.update_value(|store| {
-            store.custom.insert(id.clone(), weights.clone());
+            store
+                .custom
+                .insert(id.clone(), (weights.clone(), reference));
             store.loaded = Some(LoadedEncoder {
                 id: id.clone(),
                 backend: kind,

@@ -4,6 +4,8 @@
 #[cfg(target_arch = "wasm32")]
 mod app;
 #[cfg(target_arch = "wasm32")]
+mod bench;
+#[cfg(target_arch = "wasm32")]
 mod components;
 #[cfg(target_arch = "wasm32")]
 mod compute;
@@ -12,11 +14,16 @@ mod download;
 #[cfg(target_arch = "wasm32")]
 mod embedding;
 #[cfg(target_arch = "wasm32")]
+mod labelling;
+#[cfg(target_arch = "wasm32")]
+mod session_io;
+#[cfg(target_arch = "wasm32")]
 mod weights_fetch;
 
 #[cfg(target_arch = "wasm32")]
 fn main() {
     console_error_panic_hook::set_once();
+    bench::install();
     leptos::mount::mount_to_body(app::App);
 }
 

@@ -3,8 +3,12 @@
 use crate::app::AppState;
 use crate::components::encoder_panel::{is_weight_file, use_weight_file};
 use crate::embedding::EmbeddingState;
+use crate::labelling::LabelState;
+use crate::session_io::{import_session_file, is_session_file};
 use chipscope_core::formats::{accepted_extensions, decode, supported_formats};
+use chipscope_core::session::DataSource;
 use chipscope_core::simulate;
+use chipscope_core::weights::manifest::sha256_hex;
 use gloo::file::File;
 use gloo::file::futures::read_as_bytes;
 use gloo::timers::future::TimeoutFuture;
@@ -21,10 +25,17 @@ const MAX_FILE_BYTES: f64 = 1024.0 * 1024.0 * 1024.0;
 pub fn ImportPanel() -> impl IntoView {
     let state = expect_context::<AppState>();
     let embedding = expect_context::<EmbeddingState>();
+    let labels = expect_context::<LabelState>();
     let dragging = RwSignal::new(false);
-    let open = move |file: web_sys::File| match is_weight_file(&file.name()) {
-        true => use_weight_file(state, embedding, file),
-        false => load_file(state, file),
+    let open = move |file: web_sys::File| {
+        let name = file.name();
+        if is_weight_file(&name) {
+            use_weight_file(state, embedding, file)
+        } else if is_session_file(&name) {
+            import_session_file(state, embedding, labels, file)
+        } else {
+            load_file(state, file)
+        }
     };
     if wants_example() {
         load_example(state);
@@ -62,7 +73,7 @@ pub fn ImportPanel() -> impl IntoView {
             on:dragleave=move |_| dragging.set(false)
             on:drop=on_drop
         >
-            <p>"Drop a micrograph here (" {supported_formats()} "), or encoder weights (.pth, .safetensors), or "</p>
+            <p>"Drop a micrograph here (" {supported_formats()} "), a session file (.json) or encoder weights (.pth, .safetensors), or "</p>
             <label class="button">
                 "choose a file…"
                 <input type="file" accept=accepted_extensions() data-testid="file-input" on:change=on_pick/>
@@ -83,14 +94,17 @@ fn load_example(state: AppState) {
     run_busy(
         state,
         "Simulating the example micrograph…".into(),
-        async move {
-            let simulation =
-                simulate::heterostructure(simulate::DEFAULT_SIZE, simulate::DEFAULT_SEED);
-            state.show(
-                "example: simulated heterostructure".into(),
-                simulation.dataset,
-            );
-        },
+        async move { show_example(state, simulate::DEFAULT_SIZE, simulate::DEFAULT_SEED) },
+    );
+}
+
+/// Simulates the example micrograph and shows it.
+pub fn show_example(state: AppState, size: usize, seed: u64) {
+    let simulation = simulate::heterostructure(size, seed);
+    state.show(
+        "example: simulated heterostructure".into(),
+        simulation.dataset,
+        DataSource::Example { size, seed },
     );
 }
 
@@ -113,8 +127,13 @@ fn load_file(state: AppState, file: web_sys::File) {
         };
         state.busy.set(Some(format!("Decoding {name}…")));
         TimeoutFuture::new(0).await;
+        let source = DataSource::File {
+            name: name.clone(),
+            size: bytes.len() as u64,
+            sha256: sha256_hex(&bytes),
+        };
         match decode(&name, &bytes) {
-            Ok(dataset) => state.show(name, dataset),
+            Ok(dataset) => state.show(name, dataset, source),
             Err(error) => state.error.set(Some(format!("{name}: {error}"))),
         }
     });

@@ -1,9 +1,11 @@
 //! Page components: each holds view state only and calls `chipscope-core`.
 
 pub mod backend_badge;
+pub mod classes_panel;
 pub mod contrast;
 pub mod dataset_info;
 pub mod encoder_panel;
 pub mod grid_panel;
 pub mod import;
+pub mod results_panel;
 pub mod viewer;

@@ -1,17 +1,27 @@
-//! The image on a canvas at full resolution, with the chip grid drawn over it as SVG.
+//! The image on a canvas at full resolution, the segmentation over it, and the chip grid as
+//! SVG on top, where clicks pick support chips.
 
 use crate::app::AppState;
+use crate::embedding::EmbeddingState;
+use crate::labelling::LabelState;
 use chipscope_core::display::render_rgba;
 use chipscope_core::grid::ChipGrid;
+use chipscope_core::labels::Cell;
+use chipscope_core::results::{class_map_rgba, confidence_map_rgba};
+use chipscope_core::session::ViewMode;
+use leptos::ev::MouseEvent;
 use leptos::html::Canvas;
 use leptos::prelude::*;
 use wasm_bindgen::{Clamped, JsCast};
 use web_sys::{CanvasRenderingContext2d, ImageData};
 
-/// Canvas and grid overlay; empty until an image is loaded.
+/// Canvas, segmentation overlay and the clickable grid with the support chips marked; empty
+/// until an image is loaded.
 #[component]
 pub fn Viewer() -> impl IntoView {
     let state = expect_context::<AppState>();
+    let labels = expect_context::<LabelState>();
+    let embedding = expect_context::<EmbeddingState>();
     let canvas = NodeRef::<Canvas>::new();
     Effect::new(move |_| {
         let (Some(canvas), Some(loaded), Some(range)) =
@@ -33,20 +43,112 @@ pub fn Viewer() -> impl IntoView {
                 .map(|l| (l.dataset.image.width(), l.dataset.image.height()))
         })
     };
+    let on_click = move |event: MouseEvent| {
+        if let Some(cell) = clicked_cell(&event, state) {
+            labels.click(state, embedding, cell);
+        }
+    };
     view! {
         <div class="viewer" class:empty=move || size().is_none() data-testid="viewer" style=move || fit_style(size())>
             <canvas node_ref=canvas data-testid="image-canvas"/>
+            <SegmentationOverlay/>
             {move || {
                 let (width, height) = size()?;
-                let grid = state.grid().filter(|_| state.show_grid.get())?;
+                let grid = state.grid()?;
                 Some(view! {
-                    <svg class="grid-overlay" data-testid="grid-overlay" viewBox=format!("0 0 {width} {height}") preserveAspectRatio="none">
+                    <svg class="grid-overlay" data-testid="grid-overlay" viewBox=format!("0 0 {width} {height}") preserveAspectRatio="none" on:click=on_click>
                         <path class="cropped" d=cropped_path(&grid, width, height)/>
-                        <path class="grid-lines" d=grid_path(&grid)/>
+                        {state.show_grid.get().then(|| view! { <path class="grid-lines" d=grid_path(&grid)/> })}
+                        {support_marks(labels, grid.chip_size())}
                     </svg>
                 })
             }}
         </div>
+    }
+}
+
+/// The grid cell under a click, if the click is inside the chips.
+fn clicked_cell(event: &MouseEvent, state: AppState) -> Option<Cell> {
+    let grid = state.grid()?;
+    let target: web_sys::Element = event.current_target()?.dyn_into().ok()?;
+    let rect = target.get_bounding_client_rect();
+    let (width, height) = grid.image_size();
+    let x = (event.client_x() as f64 - rect.left()) / rect.width() * width as f64;
+    let y = (event.client_y() as f64 - rect.top()) / rect.height() * height as f64;
+    let (row, col) = (
+        (y / grid.chip_size() as f64).floor(),
+        (x / grid.chip_size() as f64).floor(),
+    );
+    let inside = row >= 0.0 && col >= 0.0;
+    (inside && (row as usize) < grid.rows() && (col as usize) < grid.cols())
+        .then_some([row as usize, col as usize])
+}
+
+/// An outline in the class colour around every support chip of the grid on screen.
+fn support_marks(labels: LabelState, chip_size: usize) -> impl IntoView {
+    let current = labels.labels();
+    (current.chip_size == chip_size).then(|| {
+        current
+            .classes
+            .iter()
+            .flat_map(|class| {
+                class.supports.iter().map(move |[row, col]| {
+                    view! {
+                        <rect class="support" data-testid="support-mark"
+                            x=col * chip_size y=row * chip_size width=chip_size height=chip_size
+                            stroke=class.colour.to_string()/>
+                    }
+                })
+            })
+            .collect_view()
+    })
+}
+
+/// The class (or confidence) of every chip as one pixel per chip, stretched over the grid.
+#[component]
+fn SegmentationOverlay() -> impl IntoView {
+    let state = expect_context::<AppState>();
+    let labels = expect_context::<LabelState>();
+    let canvas = NodeRef::<Canvas>::new();
+    let pixels = move || {
+        let segmentation = labels.segmentation.get()?;
+        let grid = state.grid()?;
+        let rgba = match labels.mode.get() {
+            ViewMode::Classes => labels.history.with(|h| {
+                class_map_rgba(
+                    &h.current().classes,
+                    &labels.assignments().unwrap_or_default(),
+                )
+            }),
+            ViewMode::Confidence => confidence_map_rgba(&segmentation),
+        };
+        Some((grid, rgba))
+    };
+    Effect::new(move |_| {
+        if let (Some(canvas), Some((grid, rgba))) = (canvas.get(), pixels())
+            && let Err(error) = paint(&canvas, grid.cols() as u32, grid.rows() as u32, &rgba)
+        {
+            state.error.set(Some(format!(
+                "the browser could not draw the overlay: {error:?}"
+            )));
+        }
+    });
+    let style = move || {
+        let grid = state.grid()?;
+        labels.segmentation.with(Option::is_some).then_some(())?;
+        let (width, height) = grid.image_size();
+        let (covered_w, covered_h) = grid.covered_size();
+        Some(format!(
+            "width: {}%; height: {}%; opacity: {}",
+            100.0 * covered_w as f64 / width as f64,
+            100.0 * covered_h as f64 / height as f64,
+            labels.opacity.get()
+        ))
+    };
+    view! {
+        <canvas node_ref=canvas class="segmentation" data-testid="segmentation-overlay"
+            class:hidden=move || style().is_none()
+            style=move || style().unwrap_or_default()/>
     }
 }
 
@@ -58,7 +160,8 @@ fn fit_style(size: Option<(usize, usize)>) -> String {
     )
 }
 
-fn paint(
+/// Puts `rgba` (`width × height` pixels) on `canvas`, resizing it.
+pub fn paint(
     canvas: &web_sys::HtmlCanvasElement,
     width: u32,
     height: u32,

@@ -62,16 +62,21 @@ impl PrototypeClassifier {
         );
         self.columns
             .retain(|id, _| classes.iter().flatten().any(|s| s.id == *id));
+        let mut missing: Vec<Support> = Vec::new();
         for support in classes.iter().flatten() {
             assert_eq!(
                 support.vector.len(),
                 chips.dim,
                 "support of another dimension"
             );
-            self.columns
-                .entry(support.id)
-                .or_insert_with(|| dot_column(chips, support.vector));
+            if !self.columns.contains_key(&support.id) && missing.iter().all(|m| m.id != support.id)
+            {
+                missing.push(*support);
+            }
         }
+        let new_columns = dot_columns(chips, &missing);
+        self.columns
+            .extend(missing.iter().map(|s| s.id).zip(new_columns));
         let mut distances = vec![0.0; chips.count() * classes.len()];
         for (k, supports) in classes.iter().enumerate() {
             assert!(!supports.is_empty(), "class {k} has no support");
@@ -125,11 +130,17 @@ fn squared_norm_of_mean(supports: &[Support]) -> f32 {
     dot(&mean, &mean)
 }
 
-/// x·s for every chip x.
-fn dot_column(chips: &Embeddings, vector: &[f32]) -> Vec<f32> {
-    (0..chips.count())
-        .map(|i| dot(chips.row(i), vector))
-        .collect()
+/// x·s for every chip x and support s, one column per support, in a single pass over the
+/// chips (the embeddings are far larger than the cache; each row is read once).
+fn dot_columns(chips: &Embeddings, supports: &[Support]) -> Vec<Vec<f32>> {
+    let mut columns = vec![Vec::with_capacity(chips.count()); supports.len()];
+    for i in 0..chips.count() {
+        let row = chips.row(i);
+        for (column, support) in columns.iter_mut().zip(supports) {
+            column.push(dot(row, support.vector));
+        }
+    }
+    columns
 }
 
 /// Dot product in eight independent lanes (which the compiler turns into SIMD, natively and in
@@ -158,7 +169,7 @@ pub struct Segmentation {
 impl Segmentation {
     /// From a chips × classes matrix of distances (row-major).
     pub fn from_distances(classes: usize, distances: Vec<f32>) -> Self {
-        assert!(classes > 0 && distances.len() % classes == 0);
+        assert!(classes > 0 && distances.len().is_multiple_of(classes));
         Self { classes, distances }
     }
 
@@ -322,7 +333,7 @@ mod tests {
             [0.5, 1.6583124],
             [2.0615528, 0.8660254],
             [1.5, 0.8660254],
-            [4.7169906, 4.5552168],
+            [4.716_991, 4.555_217],
         ];
         for (chip, row) in expected.iter().enumerate() {
             for (got, want) in segmentation.distances(chip).iter().zip(row) {

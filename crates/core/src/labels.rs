@@ -78,7 +78,7 @@ pub fn palette_colour(n: usize) -> Colour {
         return *colour;
     }
     let hue = ((n - PALETTE.len()) as f64 * 137.507_764) % 360.0;
-    let lightness = if n % 2 == 0 { 0.45 } else { 0.65 };
+    let lightness = if n.is_multiple_of(2) { 0.45 } else { 0.65 };
     hsl(hue, 0.7, lightness)
 }
 

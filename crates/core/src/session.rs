@@ -139,7 +139,7 @@ impl Default for Fusion {
 pub enum SessionError {
     #[error("the session file is larger than 16 MB; it is not a Chipscope session")]
     TooLarge,
-    #[error("not a Chipscope session file: {0}")]
+    #[error("the session file is damaged or not JSON ({0})")]
     Syntax(String),
     #[error("not a Chipscope session file (its format field is {0:?})")]
     WrongFormat(String),
@@ -159,24 +159,23 @@ impl Session {
         if text.len() > MAX_BYTES {
             return Err(SessionError::TooLarge);
         }
-        #[derive(Deserialize)]
-        struct Header {
-            format: Option<String>,
-            version: Option<u32>,
-        }
-        let header: Header =
+        let value: serde_json::Value =
             serde_json::from_str(text).map_err(|e| SessionError::Syntax(e.to_string()))?;
-        match header.format.as_deref() {
-            Some(FORMAT) => {}
-            other => return Err(SessionError::WrongFormat(other.unwrap_or("").to_string())),
+        let format = value.get("format").and_then(|f| f.as_str());
+        if format != Some(FORMAT) {
+            return Err(SessionError::WrongFormat(
+                format.unwrap_or("missing").to_string(),
+            ));
         }
-        match header.version {
-            Some(v) if v > VERSION => return Err(SessionError::NewerVersion(v)),
+        match value.get("version").and_then(|v| v.as_u64()) {
+            Some(v) if v > VERSION as u64 => {
+                return Err(SessionError::NewerVersion(v.min(u32::MAX as u64) as u32));
+            }
             Some(0) | None => return Err(SessionError::Invalid("no version".into())),
             _ => {}
         }
         let session: Session =
-            serde_json::from_str(text).map_err(|e| SessionError::Invalid(e.to_string()))?;
+            serde_json::from_value(value).map_err(|e| SessionError::Invalid(e.to_string()))?;
         session.check().map_err(SessionError::Invalid)?;
         Ok(session)
     }
@@ -339,9 +338,10 @@ mod tests {
             (json.replace(&"ab".repeat(32), "xyz"), "sha256"),
             (
                 json[..json.len() / 2].to_string(),
-                "not a Chipscope session",
+                "damaged or not JSON",
             ),
-            ("[1, 2]".to_string(), "not a Chipscope session"),
+            ("[1, 2]".to_string(), "format field is \"missing\""),
+            (json.replace("\"kind\": \"file\"", "\"kind\": \"disk\""), "damaged"),
             (edited(|s| s.grid.chip_size = 4), "too small"),
             (
                 edited(|s| s.classes[0].supports[1] = [0, 0]),

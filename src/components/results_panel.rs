@@ -1,0 +1,257 @@
+//! Results: how the overlay is shown (classes or confidence, opacity, unassigned threshold),
+//! chips and areas per class with the bar chart, the exports, and session import/export.
+
+use std::sync::Arc;
+
+use crate::app::AppState;
+use crate::download;
+use crate::embedding::EmbeddingState;
+use crate::labelling::LabelState;
+use crate::session_io::{current_session, import_session_file};
+use chipscope_core::classify::Segmentation;
+use chipscope_core::exports::Results;
+use chipscope_core::results::Summary;
+use chipscope_core::session::ViewMode;
+use leptos::prelude::*;
+use leptos::task::spawn_local;
+use wasm_bindgen::JsCast;
+use web_sys::HtmlInputElement;
+
+/// The results panel.
+#[component]
+pub fn ResultsPanel() -> impl IntoView {
+    let app = expect_context::<AppState>();
+    let labels = expect_context::<LabelState>();
+    view! {
+        <section class="panel" data-testid="results-panel" class:hidden=move || app.loaded.with(Option::is_none)>
+            <h2>"Results"</h2>
+            <ViewControls/>
+            <Shares/>
+            <Exports/>
+            <SessionControls/>
+            {move || labels.segmentation.with(Option::is_none).then(|| view! {
+                <p class="hint">"Results appear once every class has a support and the chips are embedded."</p>
+            })}
+        </section>
+    }
+}
+
+/// Overlay content, opacity and the unassigned threshold.
+#[component]
+fn ViewControls() -> impl IntoView {
+    let labels = expect_context::<LabelState>();
+    let top = move || {
+        labels
+            .segmentation
+            .with(|s| s.as_ref().map_or(1.0, |s| s.max_nearest_distance()))
+    };
+    view! {
+        <label class="row">
+            "overlay"
+            <select data-testid="view-mode"
+                prop:value=move || match labels.mode.get() { ViewMode::Classes => "classes", ViewMode::Confidence => "confidence" }
+                on:change=move |event| labels.mode.set(match event_target_value(&event).as_str() {
+                    "confidence" => ViewMode::Confidence,
+                    _ => ViewMode::Classes,
+                })>
+                <option value="classes">"classes"</option>
+                <option value="confidence">"confidence (margin)"</option>
+            </select>
+            <input type="range" min=0 max=1 step=0.05 data-testid="opacity" title="opacity"
+                prop:value=move || labels.opacity.get().to_string()
+                on:input=move |event| labels.opacity.set(event_target_value(&event).parse().unwrap_or(0.45))/>
+        </label>
+        <label class="row">
+            <input type="checkbox" data-testid="unassigned-toggle"
+                prop:checked=move || labels.unassigned_beyond.get().is_some()
+                on:change=move |event| labels.unassigned_beyond.set(event_target_checked(&event).then(top))/>
+            "leave chips farther than"
+            <input type="range" min=0 step="any" data-testid="unassigned-distance"
+                prop:max=move || top().to_string()
+                disabled=move || labels.unassigned_beyond.get().is_none()
+                prop:value=move || labels.unassigned_beyond.get().unwrap_or_else(top).to_string()
+                on:input=move |event| labels.unassigned_beyond.set(event_target_value(&event).parse().ok())/>
+            <output>{move || labels.unassigned_beyond.get().map(|d| format!("{d:.2}"))}</output>
+        </label>
+        <p class="hint">"Confidence is the relative margin (d₂ − d₁) / d₂ between the nearest and second-nearest prototype: 0 on a tie, 1 on a prototype. Unassigned chips are those farther than the threshold from every prototype."</p>
+    }
+}
+
+/// The current segmentation with its grid and the summary of it.
+fn current_results(
+    app: AppState,
+    labels: LabelState,
+) -> Option<(Arc<Segmentation>, Vec<Option<usize>>, Summary)> {
+    let segmentation = labels.segmentation.get()?;
+    let assignments = labels.assignments()?;
+    let grid = app.grid()?;
+    let calibration = app
+        .loaded
+        .with(|l| l.as_ref().and_then(|l| l.dataset.calibration.clone()));
+    let summary = labels.history.with(|h| {
+        Summary::new(
+            &h.current().classes,
+            &assignments,
+            grid.chip_size(),
+            calibration.as_ref(),
+        )
+    });
+    Some((segmentation, assignments, summary))
+}
+
+/// Chips, fractions and areas per class, as a table and as the bar chart.
+#[component]
+fn Shares() -> impl IntoView {
+    let app = expect_context::<AppState>();
+    let labels = expect_context::<LabelState>();
+    move || {
+        current_results(app, labels).map(|(_, _, summary)| {
+            let rows = summary
+                .rows()
+                .map(|share| {
+                    view! {
+                        <tr data-testid="share-row" data-class=share.name.clone() data-chips=share.chips>
+                            <td><span class="swatch" style=format!("background: {}", share.colour)></span>{share.name.clone()}</td>
+                            <td>{summary.describe(share)}</td>
+                        </tr>
+                    }
+                })
+                .collect_view();
+            view! {
+                <table class="shares" data-testid="shares">{rows}</table>
+                <div class="chart" data-testid="chart" inner_html=summary.chart_svg()></div>
+            }
+        })
+    }
+}
+
+/// Download buttons for every export.
+#[component]
+fn Exports() -> impl IntoView {
+    let app = expect_context::<AppState>();
+    let labels = expect_context::<LabelState>();
+    let export = move |kind: Export| {
+        let (Some((segmentation, assignments, summary)), Some(grid), Some(loaded), Some(range)) = (
+            current_results(app, labels),
+            app.grid(),
+            app.loaded.get_untracked(),
+            app.display_range.get_untracked(),
+        ) else {
+            return;
+        };
+        let classes = labels
+            .history
+            .with_untracked(|h| h.current().classes.clone());
+        let results = Results {
+            grid: &grid,
+            classes: &classes,
+            segmentation: &segmentation,
+            assignments: &assignments,
+        };
+        let stem = loaded.stem();
+        let saved = match kind {
+            Export::Csv => {
+                download::save(&format!("{stem}.csv"), "text/csv", results.csv().as_bytes())
+            }
+            Export::Labels => download::save(
+                &format!("{stem}-labels.png"),
+                "image/png",
+                &results.label_png(),
+            ),
+            Export::Overlay => {
+                let png = results.overlay_png(
+                    &loaded.dataset.image,
+                    range,
+                    labels.opacity.get_untracked(),
+                );
+                download::save(&format!("{stem}-overlay.png"), "image/png", &png)
+            }
+            Export::ChartSvg => download::save(
+                &format!("{stem}-chart.svg"),
+                "image/svg+xml",
+                summary.chart_svg().as_bytes(),
+            ),
+            Export::Summary => download::save(
+                &format!("{stem}-summary.json"),
+                "application/json",
+                summary.to_json().as_bytes(),
+            ),
+            Export::ChartPng => {
+                let (name, svg) = (format!("{stem}-chart.png"), summary.chart_svg());
+                spawn_local(async move {
+                    if let Err(error) = download::save_svg_as_png(&name, &svg).await {
+                        app.error.set(Some(error));
+                    }
+                });
+                Ok(())
+            }
+        };
+        if let Err(error) = saved {
+            app.error.set(Some(error));
+        }
+    };
+    let disabled = move || labels.segmentation.with(Option::is_none);
+    let button = move |kind: Export, label: &'static str, testid: &'static str| {
+        view! { <button class="button secondary small" data-testid=testid disabled=disabled on:click=move |_| export(kind)>{label}</button> }
+    };
+    view! {
+        <div class="row wrap">
+            {button(Export::Overlay, "Overlay PNG", "export-overlay")}
+            {button(Export::ChartSvg, "Chart SVG", "export-chart-svg")}
+            {button(Export::ChartPng, "Chart PNG", "export-chart-png")}
+            {button(Export::Csv, "CSV", "export-csv")}
+            {button(Export::Labels, "Label image", "export-labels")}
+            {button(Export::Summary, "Summary JSON", "export-summary")}
+        </div>
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Export {
+    Overlay,
+    ChartSvg,
+    ChartPng,
+    Csv,
+    Labels,
+    Summary,
+}
+
+/// Session file export and import.
+#[component]
+fn SessionControls() -> impl IntoView {
+    let app = expect_context::<AppState>();
+    let embedding = expect_context::<EmbeddingState>();
+    let labels = expect_context::<LabelState>();
+    let save = move |_| {
+        let outcome = current_session(app, embedding, labels).and_then(|session| {
+            let stem = app
+                .loaded
+                .with_untracked(|l| l.as_ref().map(|l| l.stem().to_string()))
+                .unwrap_or_default();
+            download::save(
+                &format!("{stem}-session.json"),
+                "application/json",
+                session.to_json().as_bytes(),
+            )
+        });
+        if let Err(error) = outcome {
+            app.error.set(Some(error));
+        }
+    };
+    let on_pick = move |event: leptos::ev::Event| {
+        let input: HtmlInputElement = event.target().expect("input event target").unchecked_into();
+        if let Some(file) = input.files().and_then(|files| files.get(0)) {
+            import_session_file(app, embedding, labels, file);
+        }
+        input.set_value("");
+    };
+    view! {
+        <div class="row wrap">
+            <button class="button small" data-testid="export-session" on:click=save>"Save session"</button>
+            <label class="button secondary small">
+                "Open session…"
+                <input type="file" accept=".json" data-testid="session-input" on:change=on_pick/>
+            </label>
+        </div>
+    }
+}

@@ -1,0 +1,226 @@
+//! The few-shot loop in the page: support sets with undo and redo, and the live segmentation
+//! recomputed from the cached embeddings on every change (never re-embedding).
+
+use std::sync::Arc;
+
+use chipscope_core::classify::{PrototypeClassifier, Segmentation, class_supports};
+use chipscope_core::labels::{Cell, Labels, Undoable};
+use chipscope_core::session::ViewMode;
+use leptos::ev;
+use leptos::prelude::*;
+use wasm_bindgen::JsCast;
+
+use crate::app::AppState;
+use crate::embedding::{EmbeddingKey, EmbeddingState};
+
+/// Support sets and how the result is shown.
+#[derive(Clone, Copy)]
+pub struct LabelState {
+    pub history: RwSignal<Undoable<Labels>>,
+    /// Index of the class a click on a chip assigns to.
+    pub active: RwSignal<usize>,
+    pub opacity: RwSignal<f32>,
+    pub mode: RwSignal<ViewMode>,
+    /// Chips farther than this from every prototype stay unassigned.
+    pub unassigned_beyond: RwSignal<Option<f32>>,
+    /// The latest classification of every chip, when every class has a support.
+    pub segmentation: RwSignal<Option<Arc<Segmentation>>>,
+    /// How long the latest classification took, in milliseconds.
+    pub classify_ms: RwSignal<Option<f64>>,
+    /// A message about the labels (grid changes, imports).
+    pub notice: RwSignal<Option<String>>,
+    classifier: StoredValue<Option<(EmbeddingKey, PrototypeClassifier)>, LocalStorage>,
+}
+
+impl LabelState {
+    /// Two empty classes; the classification follows labels and embeddings from now on.
+    pub fn new(app: AppState, embedding: EmbeddingState) -> Self {
+        let state = Self {
+            history: RwSignal::new(Undoable::new(Labels::starter(
+                app.chip_size.get_untracked(),
+            ))),
+            active: RwSignal::new(0),
+            opacity: RwSignal::new(0.45),
+            mode: RwSignal::new(ViewMode::Classes),
+            unassigned_beyond: RwSignal::new(None),
+            segmentation: RwSignal::new(None),
+            classify_ms: RwSignal::new(None),
+            notice: RwSignal::new(None),
+            classifier: StoredValue::new_local(None),
+        };
+        Effect::new(move |_| state.reclassify(app, embedding));
+        state.clear_supports_on_new_image(app);
+        state.listen_to_keys();
+        state
+    }
+
+    /// The present labels.
+    pub fn labels(&self) -> Labels {
+        self.history.with(|history| history.current().clone())
+    }
+
+    /// A click on chip `cell` of the grid on screen: toggles it as a support of the active
+    /// class, starting the embedding if the chips are not embedded yet.
+    pub fn click(&self, app: AppState, embedding: EmbeddingState, cell: Cell) {
+        let Some(grid) = app.grid() else { return };
+        let active = self.active.get_untracked();
+        let chip_size = grid.chip_size();
+        let moved_grid = self.history.with_untracked(|h| {
+            let labels = h.current();
+            labels.chip_size != chip_size && labels.support_count() > 0
+        });
+        if moved_grid {
+            self.notice.set(Some(format!(
+                "The supports of the {}-px grid were set aside for this {chip_size}-px grid; Undo brings them back.",
+                self.history.with_untracked(|h| h.current().chip_size)
+            )));
+        }
+        self.history.update(|history| {
+            history.edit(|labels| {
+                if labels.chip_size != chip_size {
+                    labels.chip_size = chip_size;
+                    labels.classes.iter_mut().for_each(|c| c.supports.clear());
+                }
+                labels.toggle(cell, active);
+            })
+        });
+        if !embedding.running.get_untracked()
+            && embedding
+                .current_key(&app)
+                .and_then(|key| embedding.embeddings(&key))
+                .is_none()
+        {
+            embedding.start(app);
+        }
+    }
+
+    /// Applies an edit to the labels (undoable).
+    pub fn edit(&self, change: impl FnOnce(&mut Labels)) {
+        self.history.update(|history| history.edit(change));
+        self.clamp_active();
+    }
+
+    /// Steps back one edit.
+    pub fn undo(&self) {
+        self.history.update(|history| {
+            history.undo();
+        });
+        self.clamp_active();
+    }
+
+    /// Re-applies the last undone edit.
+    pub fn redo(&self) {
+        self.history.update(|history| {
+            history.redo();
+        });
+        self.clamp_active();
+    }
+
+    /// Keeps the active class pointing at a class after one was removed.
+    fn clamp_active(&self) {
+        let classes = self.history.with_untracked(|h| h.current().classes.len());
+        let last = classes.saturating_sub(1);
+        if self.active.get_untracked() > last {
+            self.active.set(last);
+        }
+    }
+
+    /// The class of every chip under the current threshold, if classified.
+    pub fn assignments(&self) -> Option<Vec<Option<usize>>> {
+        let segmentation = self.segmentation.get()?;
+        Some(segmentation.assignments(self.unassigned_beyond.get()))
+    }
+
+    /// Classifies every chip when the labels are complete and the chips embedded; the column
+    /// cache of the classifier is kept per embedding set, so a click costs one dot-product
+    /// column.
+    fn reclassify(&self, app: AppState, embedding: EmbeddingState) {
+        embedding.ready.track();
+        let labels = self.labels();
+        let (Some(key), Some(grid)) = (embedding.current_key(&app), app.grid()) else {
+            return self.segmentation.set(None);
+        };
+        let embeddings = embedding.embeddings(&key);
+        let inside = |[row, col]: &Cell| *row < grid.rows() && *col < grid.cols();
+        let usable = labels.is_ready()
+            && labels.chip_size == grid.chip_size()
+            && labels.classes.iter().flat_map(|c| &c.supports).all(inside);
+        let (Some(embeddings), true) = (embeddings, usable) else {
+            return self.segmentation.set(None);
+        };
+        let started = now_ms();
+        let supports = class_supports(&labels, grid.cols(), &embeddings);
+        let segmentation = self.classifier.try_update_value(|slot| {
+            if slot.as_ref().is_none_or(|(cached, _)| *cached != key) {
+                *slot = Some((key.clone(), PrototypeClassifier::new(&embeddings)));
+            }
+            let (_, classifier) = slot.as_mut().expect("just set");
+            classifier.classify(&embeddings, &supports)
+        });
+        self.classify_ms.set(Some(now_ms() - started));
+        self.segmentation.set(segmentation.map(Arc::new));
+    }
+
+    /// A new image keeps the classes but not the supports (they were chips of the old image).
+    fn clear_supports_on_new_image(&self, app: AppState) {
+        let state = *self;
+        Effect::new(move |previous: Option<Option<u64>>| {
+            let id = app.loaded.with(|loaded| loaded.as_ref().map(|l| l.id));
+            if previous.is_some_and(|previous| previous != id) {
+                let chip_size = app.chip_size.get_untracked();
+                state.history.update(|history| {
+                    let mut labels = history.current().clone();
+                    labels.chip_size = chip_size;
+                    labels.classes.iter_mut().for_each(|c| c.supports.clear());
+                    *history = Undoable::new(labels);
+                });
+                state.unassigned_beyond.set(None);
+                state.notice.set(None);
+            }
+            id
+        });
+    }
+
+    /// Number keys pick the class; Ctrl+Z undoes, Ctrl+Shift+Z or Ctrl+Y redoes.
+    fn listen_to_keys(&self) {
+        let state = *self;
+        let handle = window_event_listener(ev::keydown, move |event| {
+            if typing_in_a_field(&event) {
+                return;
+            }
+            let key = event.key();
+            let command = event.ctrl_key() || event.meta_key();
+            match key.as_str() {
+                "z" | "Z" if command && event.shift_key() => state.redo(),
+                "z" if command => state.undo(),
+                "y" if command => state.redo(),
+                digit if !command && digit.len() == 1 && digit.as_bytes()[0].is_ascii_digit() => {
+                    let n = (digit.as_bytes()[0] - b'0') as usize;
+                    let index = if n == 0 { 9 } else { n - 1 };
+                    if index < state.history.with_untracked(|h| h.current().classes.len()) {
+                        state.active.set(index);
+                    }
+                }
+                _ => return,
+            }
+            event.prevent_default();
+        });
+        on_cleanup(move || handle.remove());
+    }
+}
+
+fn typing_in_a_field(event: &web_sys::KeyboardEvent) -> bool {
+    event
+        .target()
+        .and_then(|target| target.dyn_into::<web_sys::Element>().ok())
+        .is_some_and(|element| {
+            matches!(element.tag_name().as_str(), "INPUT" | "TEXTAREA" | "SELECT")
+        })
+}
+
+/// A millisecond clock with sub-millisecond resolution.
+pub fn now_ms() -> f64 {
+    window()
+        .performance()
+        .map_or_else(js_sys::Date::now, |performance| performance.now())
+}
