@@ -336,12 +336,12 @@ mod tests {
             ),
             (json.replace("#010203", "red"), "#rrggbb"),
             (json.replace(&"ab".repeat(32), "xyz"), "sha256"),
-            (
-                json[..json.len() / 2].to_string(),
-                "damaged or not JSON",
-            ),
+            (json[..json.len() / 2].to_string(), "damaged or not JSON"),
             ("[1, 2]".to_string(), "format field is \"missing\""),
-            (json.replace("\"kind\": \"file\"", "\"kind\": \"disk\""), "damaged"),
+            (
+                json.replace("\"kind\": \"file\"", "\"kind\": \"disk\""),
+                "damaged",
+            ),
             (edited(|s| s.grid.chip_size = 4), "too small"),
             (
                 edited(|s| s.classes[0].supports[1] = [0, 0]),
