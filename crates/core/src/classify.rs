@@ -143,20 +143,67 @@ fn dot_columns(chips: &Embeddings, supports: &[Support]) -> Vec<Vec<f32>> {
     columns
 }
 
-/// Dot product in eight independent lanes (which the compiler turns into SIMD, natively and in
-/// WebAssembly), summed in a fixed order so every platform gets the same bits.
+/// Lanes of the dot product: eight independent partial sums, one SIMD register pair.
+const LANES: usize = 8;
+
+/// Dot product in [`LANES`] independent partial sums (SIMD natively and in WebAssembly), added
+/// in a fixed order, so every platform gets the same bits.
 fn dot(a: &[f32], b: &[f32]) -> f32 {
-    const LANES: usize = 8;
+    let body = a.len() / LANES * LANES;
+    let lanes = lane_sums(&a[..body], &b[..body]);
+    let tail: f32 = a[body..].iter().zip(&b[body..]).map(|(x, y)| x * y).sum();
+    lanes.iter().sum::<f32>() + tail
+}
+
+/// Per-lane sums of x·y over chunks of [`LANES`]; the compiler vectorises this loop natively.
+#[cfg(not(target_arch = "wasm32"))]
+fn lane_sums(a: &[f32], b: &[f32]) -> [f32; LANES] {
     let mut lanes = [0.0f32; LANES];
-    let (a_body, a_tail) = a.split_at(a.len() / LANES * LANES);
-    let (b_body, b_tail) = b.split_at(a_body.len());
-    for (x, y) in a_body.chunks_exact(LANES).zip(b_body.chunks_exact(LANES)) {
+    for (x, y) in a.chunks_exact(LANES).zip(b.chunks_exact(LANES)) {
         for lane in 0..LANES {
             lanes[lane] += x[lane] * y[lane];
         }
     }
-    let tail: f32 = a_tail.iter().zip(b_tail).map(|(x, y)| x * y).sum();
-    lanes.iter().sum::<f32>() + tail
+    lanes
+}
+
+/// Per-lane sums of x·y over chunks of [`LANES`] with SIMD128 (the app is not compiled with
+/// SIMD128 everywhere, so the loop above would stay scalar in the browser).
+#[cfg(target_arch = "wasm32")]
+fn lane_sums(a: &[f32], b: &[f32]) -> [f32; LANES] {
+    // The page's module already holds SIMD128 code (burn's kernels, `--enable-simd`): an engine
+    // without SIMD128 rejects the whole module before anything runs.
+    lane_sums_simd128(a, b)
+}
+
+#[cfg(target_arch = "wasm32")]
+#[target_feature(enable = "simd128")]
+fn lane_sums_simd128(a: &[f32], b: &[f32]) -> [f32; LANES] {
+    use core::arch::wasm32::{f32x4_add, f32x4_extract_lane, f32x4_mul, f32x4_splat, v128_load};
+    let (mut low, mut high) = (f32x4_splat(0.0), f32x4_splat(0.0));
+    for (x, y) in a.chunks_exact(LANES).zip(b.chunks_exact(LANES)) {
+        // SAFETY: each chunk holds eight floats; v128.load accepts unaligned addresses.
+        let (x_low, x_high, y_low, y_high) = unsafe {
+            (
+                v128_load(x.as_ptr().cast()),
+                v128_load(x.as_ptr().add(4).cast()),
+                v128_load(y.as_ptr().cast()),
+                v128_load(y.as_ptr().add(4).cast()),
+            )
+        };
+        low = f32x4_add(low, f32x4_mul(x_low, y_low));
+        high = f32x4_add(high, f32x4_mul(x_high, y_high));
+    }
+    [
+        f32x4_extract_lane::<0>(low),
+        f32x4_extract_lane::<1>(low),
+        f32x4_extract_lane::<2>(low),
+        f32x4_extract_lane::<3>(low),
+        f32x4_extract_lane::<0>(high),
+        f32x4_extract_lane::<1>(high),
+        f32x4_extract_lane::<2>(high),
+        f32x4_extract_lane::<3>(high),
+    ]
 }
 
 /// Every chip's distance to every class prototype, with the nearest class and a confidence.
