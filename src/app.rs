@@ -28,11 +28,12 @@ pub struct Loaded {
 }
 
 impl Loaded {
-    /// The file name without its last extension, for naming exports.
-    pub fn stem(&self) -> &str {
-        self.name
-            .rsplit_once('.')
-            .map_or(&self.name, |(stem, _)| stem)
+    /// The file name without its last extension, for naming exports (as the CLI names them).
+    pub fn stem(&self) -> String {
+        std::path::Path::new(&self.name).file_stem().map_or_else(
+            || self.name.clone(),
+            |stem| stem.to_string_lossy().into_owned(),
+        )
     }
 }
 

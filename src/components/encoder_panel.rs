@@ -62,12 +62,8 @@ pub fn EncoderPanel() -> impl IntoView {
         };
         let stem = app
             .loaded
-            .with_untracked(|l| l.as_ref().map(|l| l.name.clone()))
+            .with_untracked(|l| l.as_ref().map(|l| l.stem()))
             .unwrap_or_default();
-        let stem = stem
-            .rsplit_once('.')
-            .map_or(stem.as_str(), |(stem, _)| stem)
-            .to_string();
         let bytes = npy::write_f32(&[embeddings.count(), embeddings.dim], &embeddings.values);
         let name = format!("{stem}_{}_chip{}.npy", key.encoder, key.chip_size);
         if let Err(error) = download::save(&name, "application/octet-stream", &bytes) {

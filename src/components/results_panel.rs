@@ -226,7 +226,7 @@ fn SessionControls() -> impl IntoView {
         let outcome = current_session(app, embedding, labels).and_then(|session| {
             let stem = app
                 .loaded
-                .with_untracked(|l| l.as_ref().map(|l| l.stem().to_string()))
+                .with_untracked(|l| l.as_ref().map(|l| l.stem()))
                 .unwrap_or_default();
             download::save(
                 &format!("{stem}-session.json"),

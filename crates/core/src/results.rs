@@ -75,7 +75,8 @@ impl Summary {
 
     /// "12 chips · 37.5 % · 41.9 nm²".
     pub fn describe(&self, share: &ClassShare) -> String {
-        let mut text = format!("{} chips · {:.1} %", share.chips, share.fraction * 100.0);
+        let noun = if share.chips == 1 { "chip" } else { "chips" };
+        let mut text = format!("{} {noun} · {:.1} %", share.chips, share.fraction * 100.0);
         if let (Some(area), Some(unit)) = (share.area, &self.area_unit) {
             text += &format!(" · {} {unit}", significant(area, 4));
         }
@@ -209,12 +210,12 @@ mod tests {
         assert_eq!(summary.rows().count(), 3);
         assert_eq!(
             summary.describe(&summary.classes[1]),
-            "1 chips · 25.0 % · 16 nm²"
+            "1 chip · 25.0 % · 16 nm²"
         );
         let uncalibrated = Summary::new(&classes(), &assignments, 8, None);
         assert_eq!(
             uncalibrated.describe(&uncalibrated.classes[1]),
-            "1 chips · 25.0 %"
+            "1 chip · 25.0 %"
         );
     }
 
