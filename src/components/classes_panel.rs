@@ -2,10 +2,9 @@
 //! as thumbnails with the method's 2–10 guidance; undo and redo.
 
 use crate::app::AppState;
-use crate::components::viewer::paint;
+use crate::components::viewer::paint_image;
 use crate::embedding::EmbeddingState;
 use crate::labelling::LabelState;
-use chipscope_core::display::render_rgba;
 use chipscope_core::labels::{Cell, Colour, SupportAdvice};
 use leptos::html::Canvas;
 use leptos::prelude::*;
@@ -118,13 +117,7 @@ fn SupportThumbnail(cell: Cell) -> impl IntoView {
             return;
         }
         let chip = image.crop(col * size, row * size, size, size);
-        paint(
-            &canvas,
-            size as u32,
-            size as u32,
-            &render_rgba(&chip, range),
-        )
-        .ok();
+        paint_image(&canvas, &chip, range).ok();
     });
     view! {
         <canvas node_ref=canvas class="thumbnail" title=format!("chip [{}, {}] — click to remove", cell[0], cell[1])

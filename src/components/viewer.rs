@@ -4,7 +4,8 @@
 use crate::app::AppState;
 use crate::embedding::EmbeddingState;
 use crate::labelling::LabelState;
-use chipscope_core::display::render_rgba;
+use chipscope_core::dataset::Image;
+use chipscope_core::display::{DisplayRange, render_rgba};
 use chipscope_core::grid::ChipGrid;
 use chipscope_core::labels::Cell;
 use chipscope_core::results::{class_map_rgba, confidence_map_rgba};
@@ -29,9 +30,7 @@ pub fn Viewer() -> impl IntoView {
         else {
             return;
         };
-        let image = &loaded.dataset.image;
-        let rgba = render_rgba(image, range);
-        if let Err(error) = paint(&canvas, image.width() as u32, image.height() as u32, &rgba) {
+        if let Err(error) = paint_image(&canvas, &loaded.dataset.image, range) {
             state.error.set(Some(format!(
                 "the browser could not draw the image: {error:?}"
             )));
@@ -158,6 +157,16 @@ fn fit_style(size: Option<(usize, usize)>) -> String {
     format!(
         "aspect-ratio: {width} / {height}; width: min(100%, calc((100vh - 9rem) * {width} / {height}))"
     )
+}
+
+/// Draws `image` in its display `range` on `canvas`, one canvas pixel per image pixel.
+pub fn paint_image(
+    canvas: &web_sys::HtmlCanvasElement,
+    image: &Image,
+    range: DisplayRange,
+) -> Result<(), wasm_bindgen::JsValue> {
+    let rgba = render_rgba(image, range);
+    paint(canvas, image.width() as u32, image.height() as u32, &rgba)
 }
 
 /// Puts `rgba` (`width × height` pixels) on `canvas`, resizing it.

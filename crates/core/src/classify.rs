@@ -133,7 +133,10 @@ fn squared_norm_of_mean(supports: &[Support]) -> f32 {
 /// x·s for every chip x and support s, one column per support, in a single pass over the
 /// chips (the embeddings are far larger than the cache; each row is read once).
 fn dot_columns(chips: &Embeddings, supports: &[Support]) -> Vec<Vec<f32>> {
-    let mut columns = vec![Vec::with_capacity(chips.count()); supports.len()];
+    let mut columns: Vec<Vec<f32>> = supports
+        .iter()
+        .map(|_| Vec::with_capacity(chips.count()))
+        .collect();
     for i in 0..chips.count() {
         let row = chips.row(i);
         for (column, support) in columns.iter_mut().zip(supports) {

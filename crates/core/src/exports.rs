@@ -134,87 +134,62 @@ fn csv_field(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::labels::palette_colour;
+    use crate::labels::named_classes;
 
-    fn classes() -> Vec<ClassLabel> {
-        ["matrix", "pore, \"big\""]
-            .iter()
-            .enumerate()
-            .map(|(i, name)| ClassLabel {
-                name: name.to_string(),
-                colour: palette_colour(i),
-                supports: vec![],
-            })
-            .collect()
-    }
-
-    fn fixture() -> (ChipGrid, Segmentation) {
-        let grid = ChipGrid::new(20, 10, 8).unwrap(); // 1 row × 2 columns, margins cropped
+    /// A 1 row × 2 column grid (margins cropped) with two classes, one named awkwardly for CSV,
+    /// and the results of `assignments` on it.
+    fn check_results(assignments: &[Option<usize>], check: impl FnOnce(&Results)) {
+        let grid = ChipGrid::new(20, 10, 8).unwrap();
+        let classes = named_classes(&["matrix", "pore, \"big\""]);
         let segmentation = Segmentation::from_distances(2, vec![1.0, 3.0, 2.0, 0.5]);
-        (grid, segmentation)
+        check(&Results {
+            grid: &grid,
+            classes: &classes,
+            segmentation: &segmentation,
+            assignments,
+        });
     }
 
     #[test]
     fn csv_has_a_line_per_chip_with_distances_and_confidence() {
-        let (grid, segmentation) = fixture();
-        let classes = classes();
-        let assignments = segmentation.assignments(None);
-        let results = Results {
-            grid: &grid,
-            classes: &classes,
-            segmentation: &segmentation,
-            assignments: &assignments,
-        };
-        assert_eq!(
-            results.csv(),
-            "row,col,x,y,class,confidence,distance_matrix,\"distance_pore, \"\"big\"\"\"\n\
-             0,0,0,0,matrix,0.666667,1.000000,3.000000\n\
-             0,1,8,0,\"pore, \"\"big\"\"\",0.750000,2.000000,0.500000\n"
-        );
+        check_results(&[Some(0), Some(1)], |results| {
+            assert_eq!(
+                results.csv(),
+                "row,col,x,y,class,confidence,distance_matrix,\"distance_pore, \"\"big\"\"\"\n\
+                 0,0,0,0,matrix,0.666667,1.000000,3.000000\n\
+                 0,1,8,0,\"pore, \"\"big\"\"\",0.750000,2.000000,0.500000\n"
+            );
+        });
     }
 
     #[test]
     fn label_image_numbers_classes_from_one() {
-        let (grid, segmentation) = fixture();
-        let classes = classes();
-        let assignments = vec![Some(1), None];
-        let results = Results {
-            grid: &grid,
-            classes: &classes,
-            segmentation: &segmentation,
-            assignments: &assignments,
-        };
-        let png = image::load_from_memory(&results.label_png())
-            .unwrap()
-            .to_luma8();
-        assert_eq!(png.dimensions(), (20, 10));
-        assert_eq!(png.get_pixel(0, 0).0, [2]);
-        assert_eq!(png.get_pixel(7, 7).0, [2]);
-        assert_eq!(png.get_pixel(8, 0).0, [0]); // unassigned
-        assert_eq!(png.get_pixel(19, 9).0, [0]); // cropped
+        check_results(&[Some(1), None], |results| {
+            let png = image::load_from_memory(&results.label_png())
+                .unwrap()
+                .to_luma8();
+            assert_eq!(png.dimensions(), (20, 10));
+            assert_eq!(png.get_pixel(0, 0).0, [2]);
+            assert_eq!(png.get_pixel(7, 7).0, [2]);
+            assert_eq!(png.get_pixel(8, 0).0, [0]); // unassigned
+            assert_eq!(png.get_pixel(19, 9).0, [0]); // cropped
+        });
     }
 
     #[test]
     fn overlay_blends_class_colours_over_the_image() {
-        let (grid, segmentation) = fixture();
-        let classes = classes();
-        let assignments = segmentation.assignments(None);
-        let results = Results {
-            grid: &grid,
-            classes: &classes,
-            segmentation: &segmentation,
-            assignments: &assignments,
-        };
-        let image = Image::new(20, 10, vec![0.0; 200]);
-        let range = DisplayRange {
-            low: 0.0,
-            high: 1.0,
-        };
-        let png = results.overlay_png(&image, range, 0.5);
-        let rgb = image::load_from_memory(&png).unwrap().to_rgb8();
-        let [r, g, b] = classes[0].colour.0;
-        let half = |c: u8| (c as f32 * 0.5).round() as u8;
-        assert_eq!(rgb.get_pixel(1, 1).0, [half(r), half(g), half(b)]);
-        assert_eq!(rgb.get_pixel(19, 9).0, [0, 0, 0]);
+        check_results(&[Some(0), Some(1)], |results| {
+            let image = Image::new(20, 10, vec![0.0; 200]);
+            let range = DisplayRange {
+                low: 0.0,
+                high: 1.0,
+            };
+            let png = results.overlay_png(&image, range, 0.5);
+            let rgb = image::load_from_memory(&png).unwrap().to_rgb8();
+            let [r, g, b] = results.classes[0].colour.0;
+            let half = |c: u8| (c as f32 * 0.5).round() as u8;
+            assert_eq!(rgb.get_pixel(1, 1).0, [half(r), half(g), half(b)]);
+            assert_eq!(rgb.get_pixel(19, 9).0, [0, 0, 0]);
+        });
     }
 }

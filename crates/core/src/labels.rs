@@ -227,6 +227,20 @@ impl Labels {
     }
 }
 
+/// Classes with `names` in palette colours and no supports (test fixtures).
+#[cfg(test)]
+pub(crate) fn named_classes(names: &[&str]) -> Vec<ClassLabel> {
+    names
+        .iter()
+        .enumerate()
+        .map(|(i, name)| ClassLabel {
+            name: name.to_string(),
+            colour: palette_colour(i),
+            supports: vec![],
+        })
+        .collect()
+}
+
 /// A value with undo and redo: every [`Undoable::edit`] can be taken back.
 #[derive(Clone, Debug)]
 pub struct Undoable<T> {

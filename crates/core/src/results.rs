@@ -184,15 +184,7 @@ mod tests {
     use super::*;
 
     fn classes() -> Vec<ClassLabel> {
-        ["matrix", "<particle>"]
-            .iter()
-            .enumerate()
-            .map(|(i, name)| ClassLabel {
-                name: name.to_string(),
-                colour: crate::labels::palette_colour(i),
-                supports: vec![],
-            })
-            .collect()
+        crate::labels::named_classes(&["matrix", "<particle>"])
     }
 
     #[test]
