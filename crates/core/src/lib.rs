@@ -6,11 +6,13 @@
 //! [`encoders`] embed each chip with a pretrained CNN read by [`weights`] → [`classify`] measures
 //! each chip's distance to the prototypes of the [`labels`] (support sets) → [`results`]
 //! summarises the segmentation and [`exports`] writes it out. A [`session`] file records all
-//! the choices so the page and the CLI reproduce each other. [`display`] maps raw values to
+//! the choices so the page and the CLI reproduce each other; [`share`] packs it into a link and
+//! [`crowd`] merges many labellers' answers to one labelling task. [`display`] maps raw values to
 //! screen grey levels without touching the data, and [`simulate`] makes the example micrograph
 //! with a known label map.
 
 pub mod classify;
+pub mod crowd;
 pub mod dataset;
 pub mod display;
 pub mod encoders;
@@ -21,5 +23,6 @@ pub mod labels;
 pub mod npy;
 pub mod results;
 pub mod session;
+pub mod share;
 pub mod simulate;
 pub mod weights;

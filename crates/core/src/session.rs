@@ -12,8 +12,9 @@ use thiserror::Error;
 
 /// The `format` field every session file carries.
 pub const FORMAT: &str = "chipscope-session";
-/// The schema version this build writes and the newest it reads.
-pub const VERSION: u32 = 1;
+/// The schema version this build writes and the newest it reads (version 2 added data from a
+/// URL and labelling tasks; version 1 files read unchanged).
+pub const VERSION: u32 = 2;
 /// Session files above this size are refused before parsing.
 pub const MAX_BYTES: usize = 16 * 1024 * 1024;
 
@@ -29,6 +30,9 @@ pub struct Session {
     pub view: ViewSettings,
     pub classes: Vec<ClassLabel>,
     pub fusion: Fusion,
+    /// Present when the session is a crowd-labelling task or a labeller's answer to one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub task: Option<Task>,
 }
 
 /// The data the supports were clicked on.
@@ -37,6 +41,13 @@ pub struct Session {
 pub enum DataSource {
     /// A file the user opened, identified by its bytes.
     File {
+        name: String,
+        size: u64,
+        sha256: String,
+    },
+    /// A file downloaded from a public http(s) address, identified by its bytes.
+    Url {
+        url: String,
         name: String,
         size: u64,
         sha256: String,
@@ -54,11 +65,57 @@ impl DataSource {
                 *size as f64 / 1e6,
                 &sha256[..12.min(sha256.len())]
             ),
+            DataSource::Url {
+                url, size, sha256, ..
+            } => format!(
+                "{url} ({:.1} MB, sha256 {}…)",
+                *size as f64 / 1e6,
+                &sha256[..12.min(sha256.len())]
+            ),
             DataSource::Example { size, seed } => {
                 format!("the simulated example ({size} px, seed {seed})")
             }
         }
     }
+
+    /// What identifies the data itself, wherever it came from: the sha256 of a file's bytes
+    /// (a file and its copy on a web server are the same data), or the example's size and
+    /// seed. Autosaves and merges match sessions by it.
+    pub fn identity(&self) -> String {
+        match self {
+            DataSource::File { sha256, .. } | DataSource::Url { sha256, .. } => {
+                format!("sha256:{sha256}")
+            }
+            DataSource::Example { size, seed } => format!("example:{size}:{seed}"),
+        }
+    }
+}
+
+/// A crowd-labelling task: what the coordinator asks labellers to do, and in a labeller's
+/// answer, who answered.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Task {
+    /// Ties the answers to their task (random hex, made by the coordinator's page).
+    pub id: String,
+    pub title: String,
+    pub instructions: String,
+    /// Chips the labellers are asked to label, `[row, col]`; empty: any chips they choose.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub chips: Vec<[usize; 2]>,
+    /// Chips whose class the coordinator knows, to score labellers. They stay in the
+    /// coordinator's copy: task links and files for labellers leave them out.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub reference: Vec<ReferenceChip>,
+    /// The labeller's name, in an answer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub labeller: Option<String>,
+}
+
+/// A chip with a known class.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReferenceChip {
+    pub chip: [usize; 2],
+    pub class: String,
 }
 
 /// The chip grid: square chips of `chip_size` pixels from `origin` (`[x, y]`, the top-left
@@ -134,6 +191,37 @@ impl Default for Fusion {
     }
 }
 
+/// A session kept by the page's autosave: when, and whether it was open in the labelling view.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Autosave {
+    /// Milliseconds since 1970.
+    pub saved_at_ms: f64,
+    #[serde(default)]
+    pub labelling: bool,
+    pub session: Session,
+}
+
+impl Autosave {
+    /// Reads an autosave written by [`Autosave::to_json`], validating its session.
+    pub fn parse(text: &str) -> Result<Autosave, SessionError> {
+        let mut value: serde_json::Value =
+            serde_json::from_str(text).map_err(|e| SessionError::Syntax(e.to_string()))?;
+        let session = Session::parse(&value["session"].take().to_string())?;
+        let saved_at_ms = value["saved_at_ms"].as_f64().unwrap_or(0.0);
+        let labelling = value["labelling"].as_bool().unwrap_or(false);
+        Ok(Autosave {
+            saved_at_ms,
+            labelling,
+            session,
+        })
+    }
+
+    /// Compact JSON.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).expect("sessions serialise")
+    }
+}
+
 /// Why a session file cannot be used.
 #[derive(Debug, Error, PartialEq)]
 pub enum SessionError {
@@ -185,6 +273,17 @@ impl Session {
         serde_json::to_string_pretty(self).expect("sessions serialise")
     }
 
+    /// The session as labellers get it: the task without its reference chips, and no supports.
+    pub fn for_labellers(&self) -> Session {
+        let mut session = self.clone();
+        if let Some(task) = &mut session.task {
+            task.reference.clear();
+            task.labeller = None;
+        }
+        session.classes.iter_mut().for_each(|c| c.supports.clear());
+        session
+    }
+
     /// The classes and supports as labels on the session's grid.
     pub fn labels(&self) -> Labels {
         Labels {
@@ -219,15 +318,10 @@ impl Session {
         if self.grid.origin != [0, 0] {
             return Err("grids not starting at the top-left corner are not supported".into());
         }
-        let sha_ok = |sha: &str| sha.len() == 64 && sha.bytes().all(|b| b.is_ascii_hexdigit());
         if !sha_ok(&self.encoder.weights_sha256) {
             return Err("the encoder's weights sha256 is not 64 hex digits".into());
         }
-        if let DataSource::File { sha256, .. } = &self.source
-            && !sha_ok(sha256)
-        {
-            return Err("the data file's sha256 is not 64 hex digits".into());
-        }
+        check_source(&self.source)?;
         let [low, high] = self.display.range;
         if !low.is_finite() || !high.is_finite() {
             return Err("the display range is not finite".into());
@@ -248,7 +342,38 @@ impl Session {
         {
             return Err("a modality weight is not a non-negative number".into());
         }
-        self.check_classes()
+        self.check_classes()?;
+        self.task
+            .as_ref()
+            .map_or(Ok(()), |task| self.check_task(task))
+    }
+
+    fn check_task(&self, task: &Task) -> Result<(), String> {
+        let short = |text: &str, limit: usize| text.chars().count() <= limit;
+        if task.id.is_empty() || !short(&task.id, 64) || !short(&task.title, 200) {
+            return Err("the task's id or title is empty or too long".into());
+        }
+        if !short(&task.instructions, 5000) {
+            return Err("the task's instructions are longer than 5000 characters".into());
+        }
+        if task.labeller.as_ref().is_some_and(|name| !short(name, 100)) {
+            return Err("the labeller's name is longer than 100 characters".into());
+        }
+        fn unique(cells: impl IntoIterator<Item = [usize; 2]>) -> bool {
+            let mut seen = HashSet::new();
+            cells.into_iter().all(|cell| seen.insert(cell))
+        }
+        if !unique(task.chips.iter().copied()) || !unique(task.reference.iter().map(|r| r.chip)) {
+            return Err("the task lists a chip twice".into());
+        }
+        match task
+            .reference
+            .iter()
+            .find(|r| !self.classes.iter().any(|c| c.name == r.class))
+        {
+            Some(r) => Err(format!("reference chip {:?} names no class", r.chip)),
+            None => Ok(()),
+        }
     }
 
     fn check_classes(&self) -> Result<(), String> {
@@ -269,45 +394,75 @@ impl Session {
     }
 }
 
+fn sha_ok(sha: &str) -> bool {
+    sha.len() == 64 && sha.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+fn check_source(source: &DataSource) -> Result<(), String> {
+    match source {
+        DataSource::File { sha256, .. } if !sha_ok(sha256) => {
+            Err("the data file's sha256 is not 64 hex digits".into())
+        }
+        DataSource::Url { url, sha256, .. } => {
+            let web = url.starts_with("https://") || url.starts_with("http://");
+            match (web && url.len() <= 2048, sha_ok(sha256)) {
+                (false, _) => {
+                    Err("the data URL is not an http(s) address under 2048 characters".into())
+                }
+                (_, false) => Err("the data file's sha256 is not 64 hex digits".into()),
+                _ => Ok(()),
+            }
+        }
+        _ => Ok(()),
+    }
+}
+
+/// A valid session on a 4-column file, for tests.
+#[cfg(test)]
+pub(crate) fn sample() -> Session {
+    use crate::labels::Colour;
+    Session {
+        format: FORMAT.into(),
+        version: VERSION,
+        source: DataSource::File {
+            name: "multi_signal.dm3".into(),
+            size: 1234,
+            sha256: "ab".repeat(32),
+        },
+        grid: GridSettings {
+            chip_size: 64,
+            origin: [0, 0],
+        },
+        encoder: EncoderRef {
+            id: "mobilenet_v2".into(),
+            name: "MobileNetV2".into(),
+            weights_sha256: "cd".repeat(32),
+        },
+        display: DisplaySettings {
+            stretch: Stretch::default(),
+            range: [1.5, 900.0],
+        },
+        view: ViewSettings {
+            overlay_opacity: 0.5,
+            mode: ViewMode::Classes,
+            unassigned_beyond: None,
+        },
+        classes: vec![ClassLabel {
+            name: "vacuum, top".into(),
+            colour: Colour([1, 2, 3]),
+            supports: vec![[0, 0], [1, 3]],
+        }],
+        fusion: Fusion::default(),
+        task: None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::labels::Colour;
 
     fn example() -> Session {
-        Session {
-            format: FORMAT.into(),
-            version: VERSION,
-            source: DataSource::File {
-                name: "multi_signal.dm3".into(),
-                size: 1234,
-                sha256: "ab".repeat(32),
-            },
-            grid: GridSettings {
-                chip_size: 64,
-                origin: [0, 0],
-            },
-            encoder: EncoderRef {
-                id: "mobilenet_v2".into(),
-                name: "MobileNetV2".into(),
-                weights_sha256: "cd".repeat(32),
-            },
-            display: DisplaySettings {
-                stretch: Stretch::default(),
-                range: [1.5, 900.0],
-            },
-            view: ViewSettings {
-                overlay_opacity: 0.5,
-                mode: ViewMode::Classes,
-                unassigned_beyond: None,
-            },
-            classes: vec![ClassLabel {
-                name: "vacuum, top".into(),
-                colour: Colour([1, 2, 3]),
-                supports: vec![[0, 0], [1, 3]],
-            }],
-            fusion: Fusion::default(),
-        }
+        sample()
     }
 
     #[test]
@@ -331,7 +486,7 @@ mod tests {
         let cases = [
             (json.replace("chipscope-session", "other"), "format field"),
             (
-                json.replace("\"version\": 1", "\"version\": 7"),
+                json.replace("\"version\": 2", "\"version\": 7"),
                 "version 7",
             ),
             (json.replace("#010203", "red"), "#rrggbb"),
@@ -354,11 +509,84 @@ mod tests {
                 "unassigned",
             ),
             (edited(|s| s.grid.origin = [3, 0]), "top-left"),
+            (
+                edited(|s| {
+                    s.source = DataSource::Url {
+                        url: "javascript:alert(1)".into(),
+                        name: "x".into(),
+                        size: 1,
+                        sha256: "ab".repeat(32),
+                    }
+                }),
+                "http(s) address",
+            ),
+            (edited(|s| s.task = Some(task())), "names no class"),
+            (
+                edited(|s| {
+                    let mut task = task();
+                    task.reference.clear();
+                    task.chips = vec![[0, 1], [0, 1]];
+                    s.task = Some(task);
+                }),
+                "lists a chip twice",
+            ),
         ];
         for (text, reason) in cases {
             let error = Session::parse(&text).unwrap_err().to_string();
             assert!(error.contains(reason), "{reason:?} not in {error:?}");
         }
+    }
+
+    fn task() -> Task {
+        Task {
+            id: "0123abcd".into(),
+            title: "Phases".into(),
+            instructions: "Label the vacuum.".into(),
+            chips: vec![[0, 1], [0, 2]],
+            reference: vec![ReferenceChip {
+                chip: [0, 2],
+                class: "nothing".into(),
+            }],
+            labeller: Some("Ada".into()),
+        }
+    }
+
+    #[test]
+    fn version_1_files_and_tasks_read() {
+        let v1 = example()
+            .to_json()
+            .replace("\"version\": 2", "\"version\": 1");
+        assert_eq!(Session::parse(&v1).unwrap().source, example().source);
+        let mut session = example();
+        let mut task = task();
+        task.reference[0].class = "vacuum, top".into();
+        session.task = Some(task);
+        session.source = DataSource::Url {
+            url: "https://example.org/a.dm3".into(),
+            name: "a.dm3".into(),
+            size: 1234,
+            sha256: "ab".repeat(32),
+        };
+        assert_eq!(Session::parse(&session.to_json()), Ok(session.clone()));
+        assert_eq!(session.source.identity(), example().source.identity());
+        let for_labellers = session.for_labellers();
+        let task = for_labellers.task.as_ref().unwrap();
+        assert!(task.reference.is_empty() && task.labeller.is_none());
+        assert_eq!(for_labellers.labels().support_count(), 0);
+        assert_eq!(for_labellers.classes[0].name, "vacuum, top");
+    }
+
+    #[test]
+    fn autosaves_round_trip_and_are_validated() {
+        let saved = Autosave {
+            saved_at_ms: 1.7e12,
+            labelling: true,
+            session: example(),
+        };
+        assert_eq!(Autosave::parse(&saved.to_json()), Ok(saved.clone()));
+        let tampered = saved.to_json().replace("#010203", "red");
+        assert!(Autosave::parse(&tampered).is_err());
+        assert!(Autosave::parse("{}").is_err());
     }
 
     #[test]
