@@ -2,16 +2,20 @@
 
 mod classify_bench;
 mod encode;
+mod merge;
 mod segment;
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use chipscope_core::dataset::Dataset;
 use chipscope_core::formats::{decode, tiff::encode_grey16};
 use chipscope_core::grid::ChipGrid;
+use chipscope_core::session::Session;
+use chipscope_core::share::{self, LinkKind};
 use chipscope_core::simulate::{self, CLASS_NAMES, Simulation};
 use clap::{Parser, Subcommand};
 use classify_bench::ClassifyBench;
 use encode::{Backend, BenchPlan};
+use merge::MergeArgs;
 use segment::SegmentArgs;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -97,6 +101,23 @@ enum Command {
     /// classification and one click; one JSON line (scripts/bench-classify.sh puts NumPy/SciPy
     /// and the page beside it).
     BenchClassify(ClassifyBench),
+    /// Merge labellers' answers to a labelling task (session files) by majority vote: prints
+    /// each labeller's agreement with the others and with the task's reference chips, and
+    /// Fleiss' kappa; writes the consensus as a session file.
+    Merge(MergeArgs),
+    /// Print the address that opens a session file in the page (`--task`: the labelling task
+    /// link for labellers, without reference chips or supports) and its length. Commands that
+    /// read a session also take such a link in place of the file.
+    Link {
+        /// Session file.
+        session: PathBuf,
+        /// Where the page is hosted.
+        #[arg(long, default_value = "http://127.0.0.1:8080/")]
+        base: String,
+        /// Make the labelling task's link (the session must hold a task).
+        #[arg(long)]
+        task: bool,
+    },
 }
 
 fn main() -> ExitCode {
@@ -136,6 +157,12 @@ fn main() -> ExitCode {
         }),
         Command::Segment(args) => segment::segment(&args),
         Command::BenchClassify(plan) => classify_bench::run(&plan),
+        Command::Merge(args) => merge::merge(&args),
+        Command::Link {
+            session,
+            base,
+            task,
+        } => link(&session, &base, task),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -153,6 +180,31 @@ fn load(path: &Path) -> Result<Dataset> {
 /// The bytes of the file at `path`.
 fn read_file(path: &Path) -> Result<Vec<u8>> {
     std::fs::read(path).with_context(|| format!("cannot open {}", path.display()))
+}
+
+/// The session file at `path`, parsed and checked.
+fn read_session(path: &Path) -> Result<Session> {
+    if let Some((_, session)) = share::from_fragment(&path.to_string_lossy()) {
+        return session.context("cannot use the session link");
+    }
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read session {}", path.display()))?;
+    Session::parse(&text).with_context(|| format!("cannot use session {}", path.display()))
+}
+
+/// Prints the link that opens `path` (as a labelling task with `task`).
+fn link(path: &Path, base: &str, task: bool) -> Result<()> {
+    let session = read_session(path)?;
+    let (session, kind) = match task {
+        false => (session, LinkKind::Session),
+        true if session.task.is_some() => (session.for_labellers(), LinkKind::Task),
+        true => bail!("{} holds no labelling task", path.display()),
+    };
+    let base = base.split('#').next().unwrap_or(base);
+    let link = format!("{base}#{}", share::fragment(&session, kind));
+    println!("{link}");
+    eprintln!("{} characters", link.len());
+    Ok(())
 }
 
 /// Decodes `bytes`, read from `path` (whose name tells the format).

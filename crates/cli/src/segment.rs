@@ -19,7 +19,7 @@ use chipscope_core::weights::manifest::sha256_hex;
 use clap::Args;
 
 use crate::encode::{self, Backend, embed_with_progress};
-use crate::{decode_file, read_file, simulated_example};
+use crate::{decode_file, read_file, read_session, simulated_example};
 
 /// `chipscope segment`'s arguments.
 #[derive(Args)]
@@ -70,12 +70,6 @@ pub fn segment(args: &SegmentArgs) -> Result<()> {
         args.images.len()
     );
     Ok(())
-}
-
-fn read_session(path: &Path) -> Result<Session> {
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("cannot read session {}", path.display()))?;
-    Session::parse(&text).with_context(|| format!("cannot use session {}", path.display()))
 }
 
 /// Each image's file name without its last extension, refusing two images with the same one.
@@ -155,7 +149,11 @@ fn find_labelled(session: &Session, args: &SegmentArgs) -> Result<Labelled> {
                 name: session.source.describe(),
             });
         }
-        DataSource::File { name, size, sha256 } => (name, *size, sha256),
+        // Data from a URL is looked for like a file: the CLI works offline on local copies.
+        DataSource::File { name, size, sha256 }
+        | DataSource::Url {
+            name, size, sha256, ..
+        } => (name, *size, sha256),
     };
     let recorded = Fingerprint {
         len: size,

@@ -262,7 +262,7 @@ mod segment {
     }
 
     /// A session as the page saves it after the clicks of [`CLASSES`] with MobileNetV2.
-    fn session(source: DataSource) -> Session {
+    pub(super) fn session(source: DataSource) -> Session {
         let example = chipscope_core::simulate::heterostructure(SIZE, 1).dataset;
         let stretch = Stretch::default();
         let range = DisplayRange::of(&example.image, stretch);
@@ -298,10 +298,11 @@ mod segment {
                 })
                 .collect(),
             fusion: session::Fusion::default(),
+            task: None,
         }
     }
 
-    fn example_source() -> DataSource {
+    pub(super) fn example_source() -> DataSource {
         DataSource::Example {
             size: SIZE,
             seed: 1,
@@ -486,5 +487,184 @@ mod segment {
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert!(stderr.contains("would both write sim.csv"), "{stderr}");
         std::fs::remove_dir_all(dir).ok();
+    }
+}
+
+mod merge {
+    use super::segment::{example_source, session};
+    use super::{chipscope, scratch, stdout};
+    use chipscope_core::session::{DataSource, ReferenceChip, Session, Task};
+    use std::path::{Path, PathBuf};
+    use std::process::Output;
+
+    type Cells<'a> = &'a [[usize; 2]];
+
+    /// The example session answering task "5eed", with `labels` for vacuum, the square and the
+    /// hexagonal lattice; the task itself when `labeller` is none.
+    fn answer(labeller: Option<&str>, labels: [Cells; 3]) -> Session {
+        let mut session = session(example_source());
+        for (class, supports) in session.classes.iter_mut().zip(labels) {
+            class.supports = supports.to_vec();
+        }
+        session.task = Some(Task {
+            id: "5eed".into(),
+            title: "Phases".into(),
+            instructions: "Label every chip you can.".into(),
+            chips: vec![],
+            reference: vec![],
+            labeller: labeller.map(String::from),
+        });
+        session
+    }
+
+    /// The task, with vacuum at [0, 0] and the square lattice at [1, 0] known, and three
+    /// answers (the third names nobody, so its file names it): votes per chip (vacuum, square,
+    /// hexagonal) [0, 0] 3-0-0, [0, 1] 2-1-0, [1, 0] 0-2-0, [1, 3] 0-0-3, [2, 0] 0-1-0.
+    fn files(dir: &Path) -> Vec<PathBuf> {
+        let mut task = answer(None, [&[], &[], &[]]);
+        task.task.as_mut().unwrap().reference = vec![
+            ReferenceChip {
+                chip: [0, 0],
+                class: "vacuum".into(),
+            },
+            ReferenceChip {
+                chip: [1, 0],
+                class: "square lattice".into(),
+            },
+        ];
+        let sessions = [
+            ("task", task),
+            (
+                "ada",
+                answer(Some("Ada"), [&[[0, 0], [0, 1]], &[[1, 0]], &[[1, 3]]]),
+            ),
+            (
+                "bob",
+                answer(Some("Bob"), [&[[0, 0]], &[[1, 0], [0, 1]], &[[1, 3]]]),
+            ),
+            (
+                "cy",
+                answer(Some(""), [&[[0, 0], [0, 1]], &[[2, 0]], &[[1, 3]]]),
+            ),
+        ];
+        sessions
+            .iter()
+            .map(|(name, session)| {
+                let path = dir.join(format!("{name}.json"));
+                std::fs::write(&path, session.to_json()).unwrap();
+                path
+            })
+            .collect()
+    }
+
+    fn merge(files: &[PathBuf], extra: &[&str]) -> Output {
+        let mut args = vec!["merge"];
+        args.extend(files.iter().map(|p| p.to_str().unwrap()));
+        args.extend(extra);
+        chipscope(&args)
+    }
+
+    #[test]
+    fn three_answers_merge_into_a_report_a_consensus_session_and_votes() {
+        let dir = scratch("merge");
+        let (out, votes) = (dir.join("merged.json"), dir.join("votes.csv"));
+        let (out_arg, votes_arg) = (out.to_str().unwrap(), votes.to_str().unwrap());
+        let extra = ["--out", out_arg, "--votes", votes_arg, "--min-votes", "2"];
+        let printed = stdout(&merge(&files(&dir), &extra));
+        // κ = (5/6 − 43/121) / (1 − 43/121) = 347/468; per class 239/360, 167/288 and 1.
+        for line in [
+            "task \"Phases\" (id 5eed): 3 answers on the simulated example (256 px, seed 1), \
+             64-px chips",
+            "labeller  chips  agrees with the others  reference\n",
+            "Ada           4  100.0 % (3 of 3)        100.0 % (2 of 2)\n",
+            "Bob           4  75.0 % (3 of 4)         100.0 % (2 of 2)\n",
+            "cy            4  100.0 % (2 of 2)        100.0 % (1 of 1)\n",
+            "Fleiss' kappa over 4 chips labelled by 2 or more: 0.741\n",
+            "  vacuum: 0.664\n  square lattice: 0.580\n  hexagonal lattice: 1.000\n",
+            "consensus: 4 of 5 labelled chips (a strict majority of at least 2 votes)\n",
+        ] {
+            assert!(printed.contains(line), "{line:?} not in\n{printed}");
+        }
+        let merged = Session::parse(&std::fs::read_to_string(&out).unwrap()).unwrap();
+        let supports: Vec<_> = merged.classes.iter().map(|c| c.supports.clone()).collect();
+        assert_eq!(supports, [vec![[0, 0], [0, 1]], vec![[1, 0]], vec![[1, 3]]]);
+        let task = merged.task.unwrap();
+        assert_eq!((task.labeller, task.reference.len()), (None, 2));
+        let csv = std::fs::read_to_string(&votes).unwrap();
+        assert!(
+            csv.starts_with("row,col,votes_vacuum,votes_square lattice,"),
+            "{csv}"
+        );
+        assert!(csv.contains("\n0,1,2,1,0,3,vacuum,0.667\n"), "{csv}");
+        assert!(
+            csv.ends_with("\n2,0,0,1,0,1,square lattice,1.000\n"),
+            "{csv}"
+        );
+        std::fs::remove_dir_all(dir).ok();
+    }
+
+    #[test]
+    fn answers_on_other_data_or_two_tasks_are_refused() {
+        let dir = scratch("merge-errors");
+        let files = files(&dir);
+        let out = dir.join("merged.json");
+        let mut other = Session::parse(&std::fs::read_to_string(&files[2]).unwrap()).unwrap();
+        other.source = DataSource::Example { size: 256, seed: 2 };
+        std::fs::write(&files[2], other.to_json()).unwrap();
+        let twice = [files[0].clone(), files[1].clone(), files[0].clone()];
+        let cases = [
+            (
+                &files[..],
+                "the answer bob (by Bob) was labelled on the simulated example (256 px, seed 2), \
+                 not on the simulated example (256 px, seed 1) like the task",
+            ),
+            (&twice[..], "task.json are both labelling tasks"),
+        ];
+        for (files, reason) in cases {
+            let output = merge(files, &["--out", out.to_str().unwrap()]);
+            let stderr = String::from_utf8_lossy(&output.stderr);
+            assert_eq!(output.status.code(), Some(1), "{stderr}");
+            assert!(stderr.contains(reason), "{reason:?} not in {stderr}");
+            assert!(!out.exists(), "a merge written despite the error");
+        }
+        std::fs::remove_dir_all(dir).ok();
+    }
+}
+
+mod link {
+    use super::segment::{example_source, session};
+    use super::{chipscope, scratch, stdout};
+    use chipscope_core::share::{self, LinkKind};
+
+    #[test]
+    fn a_session_becomes_a_link_that_commands_read_in_place_of_the_file() {
+        let dir = scratch("link");
+        let path = dir.join("session.json");
+        let original = session(example_source());
+        std::fs::write(&path, original.to_json()).unwrap();
+        let printed = stdout(&chipscope(&[
+            "link",
+            path.to_str().unwrap(),
+            "--base",
+            "https://lab.example.org/chipscope/",
+        ]));
+        let link = printed.trim();
+        assert!(link.starts_with("https://lab.example.org/chipscope/#session=1."));
+        assert_eq!(
+            share::from_fragment(link),
+            Some((LinkKind::Session, Ok(original)))
+        );
+        // The link itself is read where a session file is expected.
+        let again = stdout(&chipscope(&[
+            "link",
+            link,
+            "--base",
+            "https://lab.example.org/chipscope/",
+        ]));
+        assert_eq!(again.trim(), link);
+        let no_task = chipscope(&["link", path.to_str().unwrap(), "--task"]);
+        assert_eq!(no_task.status.code(), Some(1));
+        let message = String::from_utf8_lossy(&no_task.stderr);
+        assert!(message.contains("holds no labelling task"), "{message}");
     }
 }

@@ -124,7 +124,7 @@ fn encode_png(
 }
 
 /// Quotes a CSV field when it holds a comma, quote or line break (RFC 4180).
-fn csv_field(text: &str) -> String {
+pub(crate) fn csv_field(text: &str) -> String {
     match text.contains([',', '"', '\n', '\r']) {
         true => format!("\"{}\"", text.replace('"', "\"\"")),
         false => text.to_string(),

@@ -99,6 +99,14 @@ fn hsl(hue: f64, saturation: f64, lightness: f64) -> Colour {
     Colour([byte(r), byte(g), byte(b)])
 }
 
+/// The first palette colour no class in `classes` has.
+pub(crate) fn unused_colour(classes: &[ClassLabel]) -> Colour {
+    (0..)
+        .map(palette_colour)
+        .find(|colour| classes.iter().all(|class| class.colour != *colour))
+        .expect("the palette is endless")
+}
+
 /// One class: its name, colour and support chips in the order they were clicked.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ClassLabel {
@@ -158,10 +166,7 @@ impl Labels {
 
     /// Adds a class named "class N" with the first palette colour not in use; returns its index.
     pub fn add_class(&mut self) -> usize {
-        let colour = (0..)
-            .map(palette_colour)
-            .find(|colour| self.classes.iter().all(|class| class.colour != *colour))
-            .expect("the palette is endless");
+        let colour = unused_colour(&self.classes);
         let number = (1..)
             .find(|n| {
                 let name = format!("class {n}");
