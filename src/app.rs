@@ -2,12 +2,15 @@
 
 use crate::components::{
     backend_badge::BackendBadge, classes_panel::ClassesPanel, contrast::ContrastPanel,
-    dataset_info::DatasetInfo, encoder_panel::EncoderPanel, grid_panel::GridPanel,
-    import::ImportPanel, results_panel::ResultsPanel, viewer::Viewer,
+    crowd_panel::CrowdPanel, dataset_info::DatasetInfo, encoder_panel::EncoderPanel,
+    grid_panel::GridPanel, import::ImportPanel, pending_banner::PendingBanner,
+    results_panel::ResultsPanel, task_panel::TaskPanel, viewer::Viewer,
 };
 use crate::compute::{BackendStatus, select_backend};
 use crate::embedding::EmbeddingState;
 use crate::labelling::LabelState;
+use crate::links::follow_address;
+use crate::session_io::{Page, SessionState, follow_data};
 use chipscope_core::dataset::Dataset;
 use chipscope_core::display::{DisplayRange, Stretch};
 use chipscope_core::grid::ChipGrid;
@@ -108,31 +111,59 @@ pub fn App() -> impl IntoView {
     provide_context(state);
     let embedding = EmbeddingState::new();
     provide_context(embedding);
-    provide_context(LabelState::new(state, embedding));
+    let labels = LabelState::new(state, embedding);
+    provide_context(labels);
+    let sessions = SessionState::default();
+    provide_context(sessions);
+    let page = Page {
+        app: state,
+        embedding,
+        labels,
+        sessions,
+    };
+    follow_data(page);
+    follow_address(page);
     spawn_local(async move { state.backend.set(Some(select_backend().await)) });
+    let labelling = move || sessions.labelling.get();
     view! {
         <header class="top-bar">
             <h1>"Chipscope"</h1>
-            <span class="tagline">"few-shot segmentation of electron micrographs, in your browser"</span>
+            <span class="tagline">{move || match labelling() {
+                true => "labelling task",
+                false => "few-shot segmentation of electron micrographs, in your browser",
+            }}</span>
             <BackendBadge/>
         </header>
-        <main class="layout">
+        <main class="layout" class:labelling=labelling>
             <section class="stage">
-                <ImportPanel/>
+                {move || (!labelling()).then(|| view! { <ImportPanel/> })}
+                <PendingBanner/>
                 {move || state.error.get().map(|message| view! { <p class="error" role="alert" data-testid="error">{message}</p> })}
                 {move || state.busy.get().map(|message| view! { <p class="busy" data-testid="busy">{message}</p> })}
                 <Viewer/>
             </section>
-            <aside class="panels">
-                <DatasetInfo/>
-                <GridPanel/>
-                <ContrastPanel/>
-                <EncoderPanel/>
-            </aside>
-            <aside class="panels">
-                <ClassesPanel/>
-                <ResultsPanel/>
-            </aside>
+            {move || match labelling() {
+                true => view! {
+                    <aside class="panels">
+                        <TaskPanel/>
+                        <ClassesPanel locked=true/>
+                        <ContrastPanel/>
+                    </aside>
+                }.into_any(),
+                false => view! {
+                    <aside class="panels">
+                        <DatasetInfo/>
+                        <GridPanel/>
+                        <ContrastPanel/>
+                        <EncoderPanel/>
+                    </aside>
+                    <aside class="panels">
+                        <ClassesPanel/>
+                        <ResultsPanel/>
+                        <CrowdPanel/>
+                    </aside>
+                }.into_any(),
+            }}
         </main>
     }
 }

@@ -60,8 +60,8 @@ impl LabelState {
     }
 
     /// A click on chip `cell` of the grid on screen: toggles it as a support of the active
-    /// class, starting the embedding if the chips are not embedded yet.
-    pub fn click(&self, app: AppState, embedding: EmbeddingState, cell: Cell) {
+    /// class, and when `classify`, starts the embedding if the chips are not embedded yet.
+    pub fn click(&self, app: AppState, embedding: EmbeddingState, cell: Cell, classify: bool) {
         let Some(grid) = app.grid() else { return };
         let active = self.active.get_untracked();
         let chip_size = grid.chip_size();
@@ -84,7 +84,8 @@ impl LabelState {
                 labels.toggle(cell, active);
             })
         });
-        if !embedding.running.get_untracked()
+        if classify
+            && !embedding.running.get_untracked()
             && embedding
                 .current_key(&app)
                 .and_then(|key| embedding.embeddings(&key))

@@ -4,6 +4,8 @@
 #[cfg(target_arch = "wasm32")]
 mod app;
 #[cfg(target_arch = "wasm32")]
+mod autosave;
+#[cfg(target_arch = "wasm32")]
 mod bench;
 #[cfg(target_arch = "wasm32")]
 mod components;
@@ -15,6 +17,10 @@ mod download;
 mod embedding;
 #[cfg(target_arch = "wasm32")]
 mod labelling;
+#[cfg(target_arch = "wasm32")]
+mod links;
+#[cfg(target_arch = "wasm32")]
+mod net;
 #[cfg(target_arch = "wasm32")]
 mod session_io;
 #[cfg(target_arch = "wasm32")]

@@ -1,19 +1,96 @@
-//! Session files in the page: the session on screen as a [`Session`], and importing one — as
-//! an undoable edit, with a warning when it was made on other data.
+//! Sessions in the page: the session on screen as a [`Session`]; opening one — from a file, a
+//! link or an autosave — with its data (the example simulated again, a URL downloaded, a local
+//! file asked for and checked by sha256); and the autosave that follows every change.
 
 use chipscope_core::session::{
-    DataSource, DisplaySettings, FORMAT, Fusion, GridSettings, Session, VERSION, ViewSettings,
+    Autosave, DataSource, DisplaySettings, FORMAT, Fusion, GridSettings, Session, Task, VERSION,
+    ViewSettings,
 };
+use chipscope_core::share::LinkKind;
 use gloo::file::File;
 use gloo::file::futures::read_as_text;
 use gloo::timers::future::TimeoutFuture;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 
-use crate::app::AppState;
-use crate::components::import::show_example;
+use crate::app::{AppState, Loaded};
+use crate::autosave;
+use crate::components::import::{load_url, show_example};
 use crate::embedding::EmbeddingState;
 use crate::labelling::LabelState;
+
+/// Sessions being opened, the labelling task and the view it asks for.
+#[derive(Clone, Copy)]
+pub struct SessionState {
+    /// A session or autosave waiting for the user: data to open, or a choice to make.
+    pub pending: RwSignal<Option<Pending>>,
+    /// The labelling task of the session on screen, if it is one.
+    pub task: RwSignal<Option<Task>>,
+    /// The focused labelling view, for a labeller who opened a task link.
+    pub labelling: RwSignal<bool>,
+    /// The latest link made, and what it opens, shown for copying by hand.
+    pub link: RwSignal<Option<(LinkKind, String)>>,
+}
+
+/// A session to open, and whether in the focused labelling view.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Opening {
+    pub session: Session,
+    pub labelling: bool,
+}
+
+/// What waits for the user.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Pending {
+    /// The session's data must be opened first (a local file, or a download under way).
+    NeedData(Opening),
+    /// The data now open is not the data the session was made on (`open` names it).
+    OtherData { opening: Opening, open: String },
+    /// Autosaved labels of the open data: restore them or start afresh.
+    Autosave(Autosave),
+    /// At start, with nothing open: the last autosaved session.
+    Resume(Autosave),
+}
+
+/// The page's state, for the functions that touch all of it.
+#[derive(Clone, Copy)]
+pub struct Page {
+    pub app: AppState,
+    pub embedding: EmbeddingState,
+    pub labels: LabelState,
+    pub sessions: SessionState,
+}
+
+impl Page {
+    /// The states provided by the app.
+    pub fn from_context() -> Self {
+        Self {
+            app: expect_context(),
+            embedding: expect_context(),
+            labels: expect_context(),
+            sessions: expect_context(),
+        }
+    }
+
+    /// Whether chip clicks must wait for a choice about autosaved labels.
+    pub fn awaiting_choice(&self) -> bool {
+        self.sessions
+            .pending
+            .with(|p| matches!(p, Some(Pending::Autosave(_))))
+    }
+}
+
+impl Default for SessionState {
+    /// Nothing pending, no task, the full view.
+    fn default() -> Self {
+        Self {
+            pending: RwSignal::new(None),
+            task: RwSignal::new(None),
+            labelling: RwSignal::new(false),
+            link: RwSignal::new(None),
+        }
+    }
+}
 
 /// Whether a dropped or picked file is a session file.
 pub fn is_session_file(name: &str) -> bool {
@@ -21,11 +98,8 @@ pub fn is_session_file(name: &str) -> bool {
 }
 
 /// The session on screen.
-pub fn current_session(
-    app: AppState,
-    embedding: EmbeddingState,
-    labels: LabelState,
-) -> Result<Session, String> {
+pub fn current_session(page: Page) -> Result<Session, String> {
+    let (app, embedding, labels) = (page.app, page.embedding, page.labels);
     let loaded = app.loaded.get_untracked().ok_or("no image is open")?;
     let range = app
         .display_range
@@ -55,16 +129,12 @@ pub fn current_session(
         },
         classes: current.classes,
         fusion: Fusion::default(),
+        task: page.sessions.task.get_untracked(),
     })
 }
 
-/// Reads a session file the user picked or dropped and applies it.
-pub fn import_session_file(
-    app: AppState,
-    embedding: EmbeddingState,
-    labels: LabelState,
-    file: web_sys::File,
-) {
+/// Reads a session file the user picked or dropped and opens it.
+pub fn import_session_file(page: Page, file: web_sys::File) {
     let name = file.name();
     spawn_local(async move {
         let outcome = match read_as_text(&File::from(file)).await {
@@ -72,40 +142,166 @@ pub fn import_session_file(
             Err(error) => Err(format!("the browser could not read the file ({error})")),
         };
         match outcome {
-            Ok(session) => apply(app, embedding, labels, session).await,
-            Err(error) => app.error.set(Some(format!("{name}: {error}"))),
+            Ok(session) => open_session(
+                page,
+                Opening {
+                    session,
+                    labelling: false,
+                },
+            ),
+            Err(error) => page.app.error.set(Some(format!("{name}: {error}"))),
         }
     });
 }
 
-/// Shows `session`: its data (the example is simulated again; a file must be open), grid,
-/// contrast, encoder, classes and view settings; then embeds if needed.
-async fn apply(app: AppState, embedding: EmbeddingState, labels: LabelState, session: Session) {
-    let open_source = app
+/// Opens a session on its own data: at once when that data is open; else the example is
+/// simulated again, a URL downloaded, or the user asked for the local file (checked by sha256
+/// when it arrives, see [`follow_data`]).
+pub fn open_session(page: Page, opening: Opening) {
+    let identity = opening.session.source.identity();
+    let open = page
+        .app
         .loaded
-        .with_untracked(|l| l.as_ref().map(|l| l.source.clone()));
-    if let DataSource::Example { size, seed } = session.source
-        && open_source.as_ref() != Some(&session.source)
-    {
-        show_example(app, size, seed);
-        TimeoutFuture::new(0).await; // let the new image's effects run before the labels land
+        .with_untracked(|l| l.as_ref().map(|l| (l.source.identity(), l.name.clone())));
+    let source = opening.session.source.clone();
+    let pending = match (open, &source) {
+        (Some((open, _)), _) if open == identity => return apply_soon(page, opening),
+        (Some((_, open)), DataSource::File { .. }) => Pending::OtherData { opening, open },
+        _ => Pending::NeedData(opening),
+    };
+    page.sessions.pending.set(Some(pending));
+    match source {
+        DataSource::Example { size, seed } => show_example(page.app, size, seed),
+        DataSource::Url { url, .. } => load_url(page.app, url),
+        DataSource::File { .. } => {}
     }
+}
+
+/// Applies the session waiting on other data to the data that is open.
+pub fn apply_anyway(page: Page) {
+    if let Some(Pending::OtherData { opening, .. }) = page.sessions.pending.get_untracked() {
+        page.sessions.pending.set(None);
+        apply_soon(page, opening);
+    }
+}
+
+/// Puts the autosaved labels on offer back on screen.
+pub fn restore(page: Page, saved: Autosave) {
+    page.sessions.pending.set(None);
+    open_session(
+        page,
+        Opening {
+            session: saved.session,
+            labelling: saved.labelling,
+        },
+    );
+}
+
+/// Follows the data on screen: when new data is shown, a session waiting for it is applied (or
+/// flagged as made on other data) and autosaved labels of it are offered; every later change
+/// of the session is autosaved, except while such an offer waits for an answer.
+pub fn follow_data(page: Page) {
+    Effect::new(move |previous: Option<Option<u64>>| {
+        let loaded = page.app.loaded.get();
+        track_session(page);
+        let id = loaded.as_ref().map(|l| l.id);
+        match loaded {
+            Some(loaded) if previous.flatten() != id => data_shown(page, &loaded),
+            Some(_) if !page.awaiting_choice() => autosave_now(page),
+            _ => {}
+        }
+        id
+    });
+}
+
+/// Subscribes to everything a session records.
+fn track_session(page: Page) {
+    page.labels.history.track();
+    page.labels.opacity.track();
+    page.labels.mode.track();
+    page.labels.unassigned_beyond.track();
+    page.app.chip_size.track();
+    page.app.stretch.track();
+    page.embedding.selected.track();
+    page.embedding.choices.track();
+    page.sessions.task.track();
+    page.sessions.pending.track();
+}
+
+fn data_shown(page: Page, loaded: &Loaded) {
+    let identity = loaded.source.identity();
+    let offer =
+        autosave::read(&identity).filter(|saved| saved.session.labels().support_count() > 0);
+    let pending = page.sessions.pending.get_untracked();
+    let next = match pending {
+        Some(Pending::NeedData(opening) | Pending::OtherData { opening, .. }) => {
+            if opening.session.source.identity() != identity {
+                let open = loaded.name.clone();
+                return page
+                    .sessions
+                    .pending
+                    .set(Some(Pending::OtherData { opening, open }));
+            }
+            let same = offer
+                .as_ref()
+                .is_some_and(|saved| saved.session.classes == opening.session.classes);
+            apply_soon(page, opening);
+            offer.filter(|_| !same)
+        }
+        _ => offer,
+    };
+    page.sessions.pending.set(next.map(Pending::Autosave));
+}
+
+fn autosave_now(page: Page) {
+    let Ok(session) = current_session(page) else {
+        return;
+    };
+    if let Err(error) = autosave::write(&session, page.sessions.labelling.get_untracked()) {
+        page.labels
+            .notice
+            .set(Some(format!("Autosave failed: {error}.")));
+    }
+}
+
+/// Applies `opening` after the effects of a newly shown image have run (they clear its
+/// supports), and once the encoder list has arrived (for at most 10 s), so the session's
+/// encoder can be selected.
+fn apply_soon(page: Page, opening: Opening) {
+    spawn_local(async move {
+        TimeoutFuture::new(0).await;
+        for _ in 0..100 {
+            if page.embedding.choices.with_untracked(|c| !c.is_empty()) {
+                break;
+            }
+            TimeoutFuture::new(100).await;
+        }
+        apply(page, opening);
+    });
+}
+
+/// Shows `session` on the open data: grid, contrast, encoder, classes, view settings and task;
+/// then embeds if needed (not in the labelling view, which only collects labels).
+fn apply(page: Page, Opening { session, labelling }: Opening) {
+    let Page {
+        app,
+        embedding,
+        labels,
+        sessions,
+    } = page;
     let Some(loaded) = app.loaded.get_untracked() else {
-        return app.error.set(Some(format!(
-            "Open the image this session was made on first: {}",
-            session.source.describe()
-        )));
+        return;
     };
     let image = &loaded.dataset.image;
     if let Err(error) = session.grid_on(image.width(), image.height()) {
         return app.error.set(Some(error.to_string()));
     }
     let mut notes = vec![format!(
-        "Session imported: {} classes, {} supports.",
+        "Session opened: {} classes, {} supports.",
         session.classes.len(),
         session.labels().support_count()
     )];
-    if loaded.source != session.source {
+    if loaded.source.identity() != session.source.identity() {
         notes.push(format!(
             "Warning: it was made on {}, not on the open {} — supports are applied by grid position.",
             session.source.describe(),
@@ -115,23 +311,33 @@ async fn apply(app: AppState, embedding: EmbeddingState, labels: LabelState, ses
     app.error.set(None);
     app.chip_size.set(session.grid.chip_size);
     app.stretch.set(session.display.stretch);
-    let known = embedding
-        .choices
-        .with_untracked(|c| c.iter().any(|c| c.id == session.encoder.id));
-    match known {
-        true => embedding.selected.set(session.encoder.id.clone()),
-        false => notes.push(format!(
-            "Warning: the session's encoder {} (weights sha256 {}…) is not loaded here; open that weight file to reproduce it exactly.",
-            session.encoder.name,
-            &session.encoder.weights_sha256[..12]
-        )),
+    if let Some(note) = select_encoder(embedding, &session) {
+        notes.push(note);
     }
     labels.edit(|current| *current = session.labels());
     labels.opacity.set(session.view.overlay_opacity);
     labels.mode.set(session.view.mode);
     labels.unassigned_beyond.set(session.view.unassigned_beyond);
     labels.notice.set(Some(notes.join(" ")));
-    if session.labels().support_count() > 0 {
+    sessions.task.set(session.task.clone());
+    sessions.labelling.set(labelling);
+    if !labelling && session.labels().support_count() > 0 {
         embedding.start(app);
     }
+}
+
+/// Selects the session's encoder, or says why it cannot.
+fn select_encoder(embedding: EmbeddingState, session: &Session) -> Option<String> {
+    let known = embedding
+        .choices
+        .with_untracked(|c| c.iter().any(|c| c.id == session.encoder.id));
+    if known {
+        embedding.selected.set(session.encoder.id.clone());
+        return None;
+    }
+    Some(format!(
+        "Warning: the session's encoder {} (weights sha256 {}…) is not loaded here; open that weight file to reproduce it exactly.",
+        session.encoder.name,
+        &session.encoder.weights_sha256[..12]
+    ))
 }

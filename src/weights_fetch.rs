@@ -1,11 +1,12 @@
 //! Shipped encoder weights from the static site: fetched with progress, checked against the
 //! manifest's sha256, and kept in the browser's Cache API so later visits need no download.
 
+use crate::net::{describe, download, fetch};
 use chipscope_core::weights::manifest::{self, ShippedEncoder};
-use js_sys::{Reflect, Uint8Array};
-use wasm_bindgen::{JsCast, JsValue};
+use js_sys::Uint8Array;
+use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
-use web_sys::{Cache, ReadableStreamDefaultReader, Response};
+use web_sys::{Cache, Response};
 
 /// Where Trunk puts `weights/` in the built site.
 const WEIGHTS_URL: &str = "weights";
@@ -52,45 +53,6 @@ pub async fn weight_file(
     Ok((bytes, Origin::Network))
 }
 
-async fn fetch(url: &str) -> Result<Response, String> {
-    let response: Response = JsFuture::from(leptos::prelude::window().fetch_with_str(url))
-        .await
-        .map_err(|error| format!("cannot fetch {url}: {}", describe(error)))?
-        .unchecked_into();
-    match response.ok() {
-        true => Ok(response),
-        false => Err(format!("cannot fetch {url}: HTTP {}", response.status())),
-    }
-}
-
-/// Streams `url`'s body, reporting progress against `expected` bytes.
-async fn download(
-    url: &str,
-    expected: u64,
-    progress: &impl Fn(u64, u64),
-) -> Result<Vec<u8>, String> {
-    let response = fetch(url).await?;
-    let body = response
-        .body()
-        .ok_or_else(|| format!("{url}: empty response"))?;
-    let reader: ReadableStreamDefaultReader = body.get_reader().unchecked_into();
-    let mut bytes = Vec::with_capacity(expected as usize);
-    loop {
-        let chunk = JsFuture::from(reader.read())
-            .await
-            .map_err(|error| format!("download of {url} failed: {}", describe(error)))?;
-        if Reflect::get(&chunk, &"done".into()).is_ok_and(|done| done.is_truthy()) {
-            break;
-        }
-        let value = Uint8Array::new(&Reflect::get(&chunk, &"value".into()).map_err(describe)?);
-        let start = bytes.len();
-        bytes.resize(start + value.length() as usize, 0);
-        value.copy_to(&mut bytes[start..]);
-        progress(bytes.len() as u64, expected);
-    }
-    Ok(bytes)
-}
-
 /// The Cache API bucket, or `None` where the browser offers none (e.g. an insecure origin).
 async fn open_cache() -> Option<Cache> {
     let caches = leptos::prelude::window().caches().ok()?;
@@ -113,15 +75,4 @@ async fn store(cache: &Cache, url: &str, bytes: &[u8]) {
     if let Ok(response) = Response::new_with_opt_buffer_source(Some(&body)) {
         let _ = JsFuture::from(cache.put_with_str(url, &response)).await;
     }
-}
-
-fn describe(error: JsValue) -> String {
-    error
-        .as_string()
-        .or_else(|| {
-            error
-                .dyn_ref::<js_sys::Error>()
-                .map(|e| String::from(e.message()))
-        })
-        .unwrap_or_else(|| format!("{error:?}"))
 }

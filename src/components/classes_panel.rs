@@ -9,9 +9,9 @@ use chipscope_core::labels::{Cell, Colour, SupportAdvice};
 use leptos::html::Canvas;
 use leptos::prelude::*;
 
-/// The support-set panel.
+/// The support-set panel; `locked` (the labelling view) keeps the task's classes as they are.
 #[component]
-pub fn ClassesPanel() -> impl IntoView {
+pub fn ClassesPanel(#[prop(optional)] locked: bool) -> impl IntoView {
     let app = expect_context::<AppState>();
     let labels = expect_context::<LabelState>();
     let class_count = move || labels.history.with(|h| h.current().classes.len());
@@ -19,14 +19,16 @@ pub fn ClassesPanel() -> impl IntoView {
         <section class="panel" data-testid="classes-panel" class:hidden=move || app.loaded.with(Option::is_none)>
             <h2>"Classes"</h2>
             <ol class="classes">
-                {move || (0..class_count()).map(|index| view! { <ClassRow index/> }).collect_view()}
+                {move || (0..class_count()).map(|index| view! { <ClassRow index locked/> }).collect_view()}
             </ol>
             <div class="row">
-                <button class="button secondary small" data-testid="add-class"
-                    on:click=move |_| {
-                        labels.edit(|l| { l.add_class(); });
-                        labels.active.set(class_count() - 1);
-                    }>"+ Add class"</button>
+                {(!locked).then(|| view! {
+                    <button class="button secondary small" data-testid="add-class"
+                        on:click=move |_| {
+                            labels.edit(|l| { l.add_class(); });
+                            labels.active.set(class_count() - 1);
+                        }>"+ Add class"</button>
+                })}
                 <button class="button secondary small" data-testid="undo"
                     disabled=move || !labels.history.with(|h| h.can_undo())
                     on:click=move |_| labels.undo()>"Undo"</button>
@@ -37,14 +39,15 @@ pub fn ClassesPanel() -> impl IntoView {
             <GridMismatch/>
             {move || labels.notice.get().map(|notice| view! { <p class="hint" data-testid="labels-notice">{notice}</p> })}
             <p class="hint">"Click chips on the image to add them to the active class, click again to remove. Keys: 1–9 pick a class, Ctrl+Z undo, Ctrl+Shift+Z redo."</p>
-            <ClassificationStatus/>
+            {(!locked).then(|| view! { <ClassificationStatus/> })}
         </section>
     }
 }
 
-/// One class: active marker, colour, name, support count and thumbnails, delete.
+/// One class: active marker, colour, name, support count and thumbnails, delete (colour, name
+/// and delete only when not `locked`).
 #[component]
-fn ClassRow(index: usize) -> impl IntoView {
+fn ClassRow(index: usize, locked: bool) -> impl IntoView {
     let labels = expect_context::<LabelState>();
     let class = move || {
         labels
@@ -76,15 +79,17 @@ fn ClassRow(index: usize) -> impl IntoView {
                     <div class="row">
                         <span class="key">{(index < 10).then(|| (index + 1) % 10)}</span>
                         <input type="color" data-testid="class-colour" prop:value=class.colour.to_string()
-                            on:change=move |event| recolour(event_target_value(&event))/>
+                            disabled=locked on:change=move |event| recolour(event_target_value(&event))/>
                         <input type="text" class="class-name" data-testid="class-name" prop:value=class.name.clone()
-                            on:change=move |event| rename(event_target_value(&event))/>
+                            readonly=locked on:change=move |event| rename(event_target_value(&event))/>
                         <span class="count" data-testid="support-count">{supports.len()}</span>
-                        <button class="icon" title="delete class" data-testid="delete-class"
-                            on:click=move |event| {
-                                event.stop_propagation();
-                                labels.edit(|l| { l.classes.remove(index); });
-                            }>"×"</button>
+                        {(!locked).then(|| view! {
+                            <button class="icon" title="delete class" data-testid="delete-class"
+                                on:click=move |event| {
+                                    event.stop_propagation();
+                                    labels.edit(|l| { l.classes.remove(index); });
+                                }>"×"</button>
+                        })}
                     </div>
                     <div class="thumbnails">
                         {supports.into_iter().map(|cell| view! { <SupportThumbnail cell/> }).collect_view()}

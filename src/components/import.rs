@@ -1,10 +1,9 @@
-//! Getting an image in: drag and drop, the file picker, or the simulated example.
+//! Getting an image in: drag and drop, the file picker, a public URL, or the simulated example.
 
 use crate::app::AppState;
 use crate::components::encoder_panel::{is_weight_file, use_weight_file};
-use crate::embedding::EmbeddingState;
-use crate::labelling::LabelState;
-use crate::session_io::{import_session_file, is_session_file};
+use crate::net::download;
+use crate::session_io::{Page, import_session_file, is_session_file};
 use chipscope_core::formats::{accepted_extensions, decode, supported_formats};
 use chipscope_core::session::DataSource;
 use chipscope_core::simulate;
@@ -20,26 +19,23 @@ use web_sys::{DragEvent, HtmlInputElement};
 /// Files above this size are refused before reading: no accepted image needs more.
 const MAX_FILE_BYTES: f64 = 1024.0 * 1024.0 * 1024.0;
 
-/// Drop zone, file picker and example button; `?example` in the URL loads the example at start.
+/// Drop zone, file picker, URL field and example button.
 #[component]
 pub fn ImportPanel() -> impl IntoView {
-    let state = expect_context::<AppState>();
-    let embedding = expect_context::<EmbeddingState>();
-    let labels = expect_context::<LabelState>();
+    let page = Page::from_context();
+    let state = page.app;
     let dragging = RwSignal::new(false);
     let open = move |file: web_sys::File| {
         let name = file.name();
         if is_weight_file(&name) {
-            use_weight_file(state, embedding, file)
+            use_weight_file(state, page.embedding, file)
         } else if is_session_file(&name) {
-            import_session_file(state, embedding, labels, file)
+            import_session_file(page, file)
         } else {
             load_file(state, file)
         }
     };
-    if wants_example() {
-        load_example(state);
-    }
+    let address = RwSignal::new(String::new());
     let on_pick = move |event: leptos::ev::Event| {
         let input: HtmlInputElement = event.target().expect("input event target").unchecked_into();
         if let Some(file) = input.files().and_then(|files| files.get(0)) {
@@ -81,16 +77,20 @@ pub fn ImportPanel() -> impl IntoView {
             <button class="button secondary" data-testid="load-example" on:click=move |_| load_example(state)>
                 "Load example (simulated heterostructure)"
             </button>
+            <form class="row url-form" on:submit=move |event| {
+                event.prevent_default();
+                load_url(state, address.get_untracked());
+            }>
+                <input type="url" placeholder="or the https:// address of a public file" data-testid="url-input"
+                    prop:value=move || address.get() on:input=move |event| address.set(event_target_value(&event))/>
+                <button class="button secondary small" type="submit" data-testid="open-url">"Open URL"</button>
+            </form>
         </div>
     }
 }
 
-fn wants_example() -> bool {
-    let search = window().location().search().unwrap_or_default();
-    web_sys::UrlSearchParams::new_with_str(&search).is_ok_and(|params| params.has("example"))
-}
-
-fn load_example(state: AppState) {
+/// Simulates the example micrograph and shows it, with a busy message meanwhile.
+pub fn load_example(state: AppState) {
     run_busy(
         state,
         "Simulating the example micrograph…".into(),
@@ -108,7 +108,8 @@ pub fn show_example(state: AppState, size: usize, seed: u64) {
     );
 }
 
-fn load_file(state: AppState, file: web_sys::File) {
+/// Reads, decodes and shows an image file the user picked or dropped.
+pub fn load_file(state: AppState, file: web_sys::File) {
     let name = file.name();
     if file.size() > MAX_FILE_BYTES {
         state.error.set(Some(format!(
@@ -125,18 +126,69 @@ fn load_file(state: AppState, file: web_sys::File) {
                 )));
             }
         };
-        state.busy.set(Some(format!("Decoding {name}…")));
-        TimeoutFuture::new(0).await;
         let source = DataSource::File {
             name: name.clone(),
             size: bytes.len() as u64,
             sha256: sha256_hex(&bytes),
         };
-        match decode(&name, &bytes) {
-            Ok(dataset) => state.show(name, dataset, source),
-            Err(error) => state.error.set(Some(format!("{name}: {error}"))),
-        }
+        decode_and_show(state, name, &bytes, source).await;
     });
+}
+
+/// Downloads a file from a public address (relative to the page's own, if not absolute) and
+/// shows it, with progress; CORS refusals, HTTP errors and unsupported formats get a message.
+pub fn load_url(state: AppState, address: String) {
+    let base = window().location().href().unwrap_or_default();
+    let url = match web_sys::Url::new_with_base(address.trim(), &base) {
+        Ok(url) if ["http:", "https:"].contains(&url.protocol().as_str()) => url,
+        _ => {
+            return state.error.set(Some(format!(
+                "{address:?} is not an http(s) address of a file"
+            )));
+        }
+    };
+    let name = file_name(&url);
+    let href = url.href();
+    run_busy(state, format!("Downloading {name}…"), async move {
+        let progress = |received: u64, total: u64| {
+            let percent =
+                (total > 0).then(|| format!(" {:.0} %", received as f64 / total as f64 * 100.0));
+            state.busy.set(Some(format!(
+                "Downloading {name}… {:.1} MB{}",
+                received as f64 / 1e6,
+                percent.unwrap_or_default()
+            )));
+        };
+        let bytes = match download(&href, 0, &progress).await {
+            Ok(bytes) => bytes,
+            Err(error) => return state.error.set(Some(error)),
+        };
+        let source = DataSource::Url {
+            url: href,
+            name: name.clone(),
+            size: bytes.len() as u64,
+            sha256: sha256_hex(&bytes),
+        };
+        decode_and_show(state, name, &bytes, source).await;
+    });
+}
+
+/// The last segment of a URL's path, decoded ("data.dm3"), or its host.
+fn file_name(url: &web_sys::Url) -> String {
+    let path = url.pathname();
+    let last = path.rsplit('/').find(|segment| !segment.is_empty());
+    last.and_then(|segment| js_sys::decode_uri_component(segment).ok())
+        .map(String::from)
+        .unwrap_or_else(|| url.host())
+}
+
+async fn decode_and_show(state: AppState, name: String, bytes: &[u8], source: DataSource) {
+    state.busy.set(Some(format!("Decoding {name}…")));
+    TimeoutFuture::new(0).await;
+    match decode(&name, bytes) {
+        Ok(dataset) => state.show(name, dataset, source),
+        Err(error) => state.error.set(Some(format!("{name}: {error}"))),
+    }
 }
 
 /// Shows `message` while `work` runs, after yielding once so the message is painted first.

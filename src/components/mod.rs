@@ -3,9 +3,12 @@
 pub mod backend_badge;
 pub mod classes_panel;
 pub mod contrast;
+pub mod crowd_panel;
 pub mod dataset_info;
 pub mod encoder_panel;
 pub mod grid_panel;
 pub mod import;
+pub mod pending_banner;
 pub mod results_panel;
+pub mod task_panel;
 pub mod viewer;

@@ -5,13 +5,14 @@ use std::sync::Arc;
 
 use crate::app::AppState;
 use crate::download;
-use crate::embedding::EmbeddingState;
 use crate::labelling::LabelState;
-use crate::session_io::{current_session, import_session_file};
+use crate::links::{copy_link, link_to};
+use crate::session_io::{Page, SessionState, current_session, import_session_file};
 use chipscope_core::classify::Segmentation;
 use chipscope_core::exports::Results;
 use chipscope_core::results::Summary;
 use chipscope_core::session::ViewMode;
+use chipscope_core::share::LinkKind;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 use wasm_bindgen::JsCast;
@@ -216,14 +217,13 @@ enum Export {
     Summary,
 }
 
-/// Session file export and import.
+/// Session file export and import, and the session as a link.
 #[component]
 fn SessionControls() -> impl IntoView {
-    let app = expect_context::<AppState>();
-    let embedding = expect_context::<EmbeddingState>();
-    let labels = expect_context::<LabelState>();
+    let page = Page::from_context();
+    let app = page.app;
     let save = move |_| {
-        let outcome = current_session(app, embedding, labels).and_then(|session| {
+        let outcome = current_session(page).and_then(|session| {
             let stem = app
                 .loaded
                 .with_untracked(|l| l.as_ref().map(|l| l.stem()))
@@ -238,20 +238,52 @@ fn SessionControls() -> impl IntoView {
             app.error.set(Some(error));
         }
     };
+    let copy = move |_| match current_session(page) {
+        Ok(session) => copy_link(
+            page,
+            LinkKind::Session,
+            link_to(&session, LinkKind::Session),
+        ),
+        Err(error) => app.error.set(Some(error)),
+    };
     let on_pick = move |event: leptos::ev::Event| {
         let input: HtmlInputElement = event.target().expect("input event target").unchecked_into();
         if let Some(file) = input.files().and_then(|files| files.get(0)) {
-            import_session_file(app, embedding, labels, file);
+            import_session_file(page, file);
         }
         input.set_value("");
     };
     view! {
         <div class="row wrap">
             <button class="button small" data-testid="export-session" on:click=save>"Save session"</button>
+            <button class="button small" data-testid="copy-link" on:click=copy>"Copy link"</button>
             <label class="button secondary small">
                 "Open session…"
                 <input type="file" accept=".json" data-testid="session-input" on:change=on_pick/>
             </label>
         </div>
+        <LinkField kind=LinkKind::Session/>
+    }
+}
+
+/// The latest link, when it opens a `kind`: selectable, with its length.
+#[component]
+pub fn LinkField(kind: LinkKind) -> impl IntoView {
+    let sessions = expect_context::<SessionState>();
+    move || {
+        let link = sessions.link.get().filter(|(made, _)| *made == kind);
+        link.map(|(_, link)| {
+            let length = format!("{} characters", link.len());
+            view! {
+                <div class="link-field">
+                    <input type="text" readonly data-testid="share-link" prop:value=link
+                        on:focus=move |event| {
+                            let input: HtmlInputElement = event.target().expect("focus target").unchecked_into();
+                            input.select();
+                        }/>
+                    <span class="hint" data-testid="share-link-length">{length}</span>
+                </div>
+            }
+        })
     }
 }

@@ -2,8 +2,8 @@
 //! SVG on top, where clicks pick support chips.
 
 use crate::app::AppState;
-use crate::embedding::EmbeddingState;
 use crate::labelling::LabelState;
+use crate::session_io::Page;
 use chipscope_core::dataset::Image;
 use chipscope_core::display::{DisplayRange, render_rgba};
 use chipscope_core::grid::ChipGrid;
@@ -20,9 +20,8 @@ use web_sys::{CanvasRenderingContext2d, ImageData};
 /// until an image is loaded.
 #[component]
 pub fn Viewer() -> impl IntoView {
-    let state = expect_context::<AppState>();
-    let labels = expect_context::<LabelState>();
-    let embedding = expect_context::<EmbeddingState>();
+    let page = Page::from_context();
+    let (state, labels) = (page.app, page.labels);
     let canvas = NodeRef::<Canvas>::new();
     Effect::new(move |_| {
         let (Some(canvas), Some(loaded), Some(range)) =
@@ -43,14 +42,21 @@ pub fn Viewer() -> impl IntoView {
         })
     };
     let on_click = move |event: MouseEvent| {
-        if let Some(cell) = clicked_cell(&event, state) {
-            labels.click(state, embedding, cell);
+        let Some(cell) = clicked_cell(&event, state) else {
+            return;
+        };
+        if page.awaiting_choice() {
+            return labels.notice.set(Some(
+                "Restore the autosaved labels or start afresh (above) before labelling.".into(),
+            ));
         }
+        let classify = !page.sessions.labelling.get_untracked();
+        labels.click(state, page.embedding, cell, classify);
     };
     view! {
         <div class="viewer" class:empty=move || size().is_none() data-testid="viewer" style=move || fit_style(size())>
             <canvas node_ref=canvas data-testid="image-canvas"/>
-            <SegmentationOverlay/>
+            {move || (!page.sessions.labelling.get()).then(|| view! { <SegmentationOverlay/> })}
             {move || {
                 let (width, height) = size()?;
                 let grid = state.grid()?;
@@ -58,6 +64,7 @@ pub fn Viewer() -> impl IntoView {
                     <svg class="grid-overlay" data-testid="grid-overlay" viewBox=format!("0 0 {width} {height}") preserveAspectRatio="none" on:click=on_click>
                         <path class="cropped" d=cropped_path(&grid, width, height)/>
                         {state.show_grid.get().then(|| view! { <path class="grid-lines" d=grid_path(&grid)/> })}
+                        {asked_marks(page, grid.chip_size())}
                         {support_marks(labels, grid.chip_size())}
                     </svg>
                 })
@@ -101,6 +108,26 @@ fn support_marks(labels: LabelState, chip_size: usize) -> impl IntoView {
             })
             .collect_view()
     })
+}
+
+/// A dashed outline around each chip a labelling task asks for that has no class yet.
+fn asked_marks(page: Page, chip_size: usize) -> impl IntoView {
+    let labels = page.labels.labels();
+    let asked = page.sessions.task.with(|task| {
+        task.as_ref()
+            .map(|task| task.chips.clone())
+            .unwrap_or_default()
+    });
+    asked
+        .into_iter()
+        .filter(|cell| labels.class_of(*cell).is_none())
+        .map(|[row, col]| {
+            view! {
+                <rect class="asked" data-testid="asked-mark"
+                    x=col * chip_size y=row * chip_size width=chip_size height=chip_size/>
+            }
+        })
+        .collect_view()
 }
 
 /// The class (or confidence) of every chip as one pixel per chip, stretched over the grid.
