@@ -81,3 +81,53 @@ export async function screenshot(page, name) {
   await mkdir(artifacts, { recursive: true });
   await page.screenshot({ path: join(artifacts, name), fullPage: true });
 }
+
+/**
+ * Serves `files` (URL path → absolute file path) on another loopback port, so it is another
+ * origin than the app; `cors` adds the header that lets other sites read them.
+ */
+export async function serveFiles(files, { cors }) {
+  const server = createServer(async (request, response) => {
+    const headers = cors ? { 'access-control-allow-origin': '*' } : {};
+    const file = files[new URL(request.url, 'http://x').pathname];
+    try {
+      const body = await readFile(file);
+      response.writeHead(200, { ...headers, 'content-type': 'application/octet-stream', 'content-length': body.length });
+      response.end(body);
+    } catch {
+      response.writeHead(404, headers).end('not found');
+    }
+  });
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address();
+  return { url: `http://127.0.0.1:${port}/`, close: () => new Promise((resolve) => server.close(resolve)) };
+}
+
+export const testid = (id) => `[data-testid="${id}"]`;
+
+/** Clicks the centre of grid cell [row, col] of a `grid` × `grid` chip grid on the image. */
+export async function clickChip(page, [row, col], grid) {
+  const box = await page.locator(testid('grid-overlay')).boundingBox();
+  await page.mouse.click(box.x + ((col + 0.5) / grid) * box.width, box.y + ((row + 0.5) / grid) * box.height);
+}
+
+/** Class name → chip count, as the results table shows it. */
+export async function shares(page) {
+  const rows = page.locator(testid('share-row'));
+  const result = {};
+  for (let i = 0; i < (await rows.count()); i++) {
+    result[await rows.nth(i).getAttribute('data-class')] = Number(await rows.nth(i).getAttribute('data-chips'));
+  }
+  return result;
+}
+
+/** Waits until the counts differ from `previous` (and are not empty). */
+export async function waitForShares(page, previous) {
+  const deadline = Date.now() + 240_000;
+  while (Date.now() < deadline) {
+    const current = await shares(page);
+    if (Object.keys(current).length && JSON.stringify(current) !== JSON.stringify(previous)) return current;
+    await page.waitForTimeout(100);
+  }
+  assert.fail(`the counts never changed from ${JSON.stringify(previous)}`);
+}

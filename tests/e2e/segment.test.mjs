@@ -8,14 +8,16 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { mkdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { repoRoot, artifacts, serveStatic, withPage, screenshot } from './harness.mjs';
+import {
+  repoRoot, artifacts, serveStatic, withPage, screenshot, testid, clickChip as clickCell, waitForShares,
+} from './harness.mjs';
 
 const cli = process.env.CHIPSCOPE_CLI ?? join(process.env.CARGO_TARGET_DIR ?? join(repoRoot, 'target'), 'debug', 'chipscope');
 const testdata = process.env.CHIPSCOPE_TESTDATA ?? join(process.env.HOME, '.cache/chipscope/testdata');
 const dm3 = join(testdata, 'hyperspy/dm3_2D_data/multi_signal.dm3');
 const outDir = join(artifacts, 'segment');
-const testid = (id) => `[data-testid="${id}"]`;
 const GRID = 8; // 512 px image, 64 px chips
+const clickChip = (page, cell) => clickCell(page, cell, GRID);
 let server;
 
 before(async () => {
@@ -34,32 +36,6 @@ async function openDm3(page) {
   await page.locator(testid('chip-number')).dispatchEvent('change');
   await page.locator(`${testid('encoder-select')} option[value="mobilenet_v2"]`).waitFor({ state: 'attached' });
   await page.locator(testid('encoder-select')).selectOption('mobilenet_v2');
-}
-
-/** Clicks the centre of grid cell [row, col] on the image. */
-async function clickChip(page, [row, col]) {
-  const box = await page.locator(testid('grid-overlay')).boundingBox();
-  await page.mouse.click(box.x + ((col + 0.5) / GRID) * box.width, box.y + ((row + 0.5) / GRID) * box.height);
-}
-
-/** Class name → chip count, as the results table shows it. */
-async function shares(page) {
-  const rows = page.locator(testid('share-row'));
-  const result = {};
-  for (let i = 0; i < (await rows.count()); i++) {
-    result[await rows.nth(i).getAttribute('data-class')] = Number(await rows.nth(i).getAttribute('data-chips'));
-  }
-  return result;
-}
-
-async function waitForShares(page, previous) {
-  const deadline = Date.now() + 240_000;
-  while (Date.now() < deadline) {
-    const current = await shares(page);
-    if (Object.keys(current).length && JSON.stringify(current) !== JSON.stringify(previous)) return current;
-    await page.waitForTimeout(100);
-  }
-  assert.fail(`the counts never changed from ${JSON.stringify(previous)}`);
 }
 
 async function download(page, id) {
@@ -163,20 +139,26 @@ test('label a real DM3 file, export everything, and reproduce the CSV with chips
     assert.deepEqual(fromCli, fromPage, 'every chip gets the same class in the page and the CLI');
   });
 
-  // The session opens in a fresh page: on other data with a warning, on the DM3 file exactly.
+  // The session opens in a fresh page: on other data only when asked to (with a warning), and
+  // exactly once its own DM3 file is opened (recognised by sha256).
   await withPage({ webgpu: false, url: server.url }, async ({ page }) => {
     await page.locator(`${testid('backend')}:not([data-backend="pending"])`).waitFor({ timeout: 60_000 });
     await page.locator(testid('load-example')).click();
     await page.locator(testid('dataset-shape')).waitFor();
     await page.setInputFiles(testid('session-input'), sessionPath);
-    const notice = await page.locator(testid('labels-notice')).innerText();
-    assert.match(notice, /Session imported: 3 classes, 8 supports/);
-    assert.match(notice, /Warning: it was made on multi_signal\.dm3/);
+    assert.match(await page.locator(testid('other-data')).innerText(), /made on multi_signal\.dm3 .*but the open example/);
+    await page.locator(testid('apply-anyway')).click();
+    const notice = page.locator(testid('labels-notice'));
+    await notice.filter({ hasText: 'Session opened' }).waitFor();
+    assert.match(await notice.innerText(), /Session opened: 3 classes, 8 supports/);
+    assert.match(await notice.innerText(), /Warning: it was made on multi_signal\.dm3/);
 
-    await page.setInputFiles(testid('file-input'), dm3);
-    await page.locator(testid('dataset-shape')).waitFor();
     await page.setInputFiles(testid('session-input'), sessionPath);
-    assert.doesNotMatch(await page.locator(testid('labels-notice')).innerText(), /Warning/);
+    await page.locator(testid('other-data')).waitFor();
+    await page.setInputFiles(testid('file-input'), dm3);
+    await page.locator(testid('other-data')).waitFor({ state: 'detached' });
+    await notice.filter({ hasText: 'Session opened' }).waitFor();
+    assert.doesNotMatch(await notice.innerText(), /Warning/);
     assert.deepEqual(await waitForShares(page, {}), pageShares);
   });
 });
