@@ -19,6 +19,9 @@ pub fn TaskPanel() -> impl IntoView {
     let name = move || task().and_then(|t| t.labeller).unwrap_or_default();
     let set_name = move |text: String| {
         let text = text.trim().chars().take(100).collect::<String>();
+        if !text.is_empty() {
+            page.app.error.set(None); // the "enter your name" message is answered
+        }
         page.sessions.task.update(|task| {
             if let Some(task) = task {
                 task.labeller = (!text.is_empty()).then_some(text);
