@@ -1,11 +1,13 @@
 //! `chipscope`: the command line over the same library the web app uses.
 
+mod atoms;
 mod classify_bench;
 mod encode;
 mod merge;
 mod segment;
 
 use anyhow::{Context, Result, bail};
+use atoms::AtomsArgs;
 use chipscope_core::dataset::Dataset;
 use chipscope_core::formats::{decode, tiff::encode_grey16};
 use chipscope_core::grid::ChipGrid;
@@ -105,6 +107,9 @@ enum Command {
     /// each labeller's agreement with the others and with the task's reference chips, and
     /// Fleiss' kappa; writes the consensus as a session file.
     Merge(MergeArgs),
+    /// Find the atom columns of an image (Laplacian of Gaussian, then centre of mass and a 2-D
+    /// Gaussian fit per column) and write them as CSV.
+    Atoms(AtomsArgs),
     /// Print the address that opens a session file in the page (`--task`: the labelling task
     /// link for labellers, without reference chips or supports) and its length. Commands that
     /// read a session also take such a link in place of the file.
@@ -163,6 +168,9 @@ fn main() -> ExitCode {
             base,
             task,
         } => link(&session, &base, task),
+        Command::Atoms(args) => {
+            load(args.image()).and_then(|dataset| atoms::atoms(&args, &dataset))
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -180,6 +188,13 @@ fn load(path: &Path) -> Result<Dataset> {
 /// The bytes of the file at `path`.
 fn read_file(path: &Path) -> Result<Vec<u8>> {
     std::fs::read(path).with_context(|| format!("cannot open {}", path.display()))
+}
+
+/// Writes `text` to `path` and says so.
+fn write_text(path: &Path, text: &str) -> Result<()> {
+    std::fs::write(path, text).with_context(|| format!("cannot write {}", path.display()))?;
+    println!("wrote {}", path.display());
+    Ok(())
 }
 
 /// The session file at `path`, parsed and checked.

@@ -4,12 +4,12 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 use chipscope_core::crowd::{self, Answer, LabellerAgreement, Merge};
 use chipscope_core::session::Session;
 use clap::Args;
 
-use crate::read_session;
+use crate::{read_session, write_text};
 
 /// `chipscope merge`'s arguments.
 #[derive(Args)]
@@ -36,9 +36,12 @@ pub fn merge(args: &MergeArgs) -> Result<()> {
     let merged = crowd::merge(&answers, task.as_ref())?;
     let base = task.as_ref().unwrap_or(&answers[0].session);
     report(&merged, base, args.min_votes);
-    write(&args.out, merged.to_session(base, args.min_votes).to_json())?;
+    write_text(
+        &args.out,
+        &merged.to_session(base, args.min_votes).to_json(),
+    )?;
     if let Some(path) = &args.votes {
-        write(path, merged.votes_csv())?;
+        write_text(path, &merged.votes_csv())?;
     }
     Ok(())
 }
@@ -151,10 +154,4 @@ fn count(n: usize, noun: &str) -> String {
         1 => format!("1 {noun}"),
         _ => format!("{n} {noun}s"),
     }
-}
-
-fn write(path: &Path, text: String) -> Result<()> {
-    std::fs::write(path, text).with_context(|| format!("cannot write {}", path.display()))?;
-    println!("wrote {}", path.display());
-    Ok(())
 }

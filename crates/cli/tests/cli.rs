@@ -668,3 +668,70 @@ mod link {
         assert!(message.contains("holds no labelling task"), "{message}");
     }
 }
+
+mod atoms {
+    use super::{chipscope, scratch, stdout};
+
+    /// The simulated example's square lattice (0.39 nm) and hexagonal lattice (0.30 nm) at
+    /// 0.04 nm/px: columns found with the spacing given in nm, written as CSV; bad parameters
+    /// are refused with a message.
+    #[test]
+    fn columns_of_the_simulated_example_are_written_as_csv() {
+        let dir = scratch("atoms");
+        let (tiff, csv) = (dir.join("sim.tif"), dir.join("atoms.csv"));
+        let (tiff_arg, csv_arg) = (tiff.to_str().unwrap(), csv.to_str().unwrap());
+        stdout(&chipscope(&[
+            "simulate", "--size", "256", "--out", tiff_arg,
+        ]));
+        let pdf = dir.join("pdf.csv");
+        let printed = stdout(&chipscope(&[
+            "atoms",
+            tiff_arg,
+            "--spacing-nm",
+            "0.3",
+            "--out",
+            csv_arg,
+            "--chip",
+            "64",
+            "--pdf",
+            pdf.to_str().unwrap(),
+        ]));
+        // 16 chips of 64 px; g(r) to r_max = min(3 × 7.5, 32) = 22.5 px in 7.5/20 px bins.
+        let pdfs = std::fs::read_to_string(&pdf).unwrap();
+        let header = pdfs.lines().next().unwrap();
+        assert!(header.starts_with("row,col,g_0.19,g_0.56,"), "{header}");
+        assert_eq!(header.split(',').count(), 2 + 60);
+        assert_eq!(pdfs.lines().count(), 1 + 16);
+        assert!(printed.contains("spacing 7.50 px"), "{printed}");
+        let text = std::fs::read_to_string(&csv).unwrap();
+        let mut lines = text.lines();
+        assert_eq!(
+            lines.next(),
+            Some("x,y,amplitude,sigma_x,sigma_y,rotation,fit")
+        );
+        let rows: Vec<Vec<f32>> = lines
+            .map(|line| {
+                line.split(',')
+                    .take(6)
+                    .map(|v| v.parse().unwrap())
+                    .collect()
+            })
+            .collect();
+        // About a third of the 256 px field is crystal with one column per 7.5–9.75 px cell.
+        assert!((150..1500).contains(&rows.len()), "{} columns", rows.len());
+        assert!(
+            rows.iter()
+                .all(|r| (0.0..256.0).contains(&r[0]) && (0.0..256.0).contains(&r[1]))
+        );
+
+        for (flag, value, message) in [
+            ("--threshold", "3", "threshold must lie in 0–1"),
+            ("--spacing", "0.5", "at least 2 pixels"),
+        ] {
+            let output = chipscope(&["atoms", tiff_arg, flag, value, "--out", csv_arg]);
+            assert_eq!(output.status.code(), Some(1));
+            let error = String::from_utf8_lossy(&output.stderr);
+            assert!(error.contains(message), "{error}");
+        }
+    }
+}

@@ -4,13 +4,15 @@
 //! Data flows one way through these modules:
 //! [`formats`] decodes a file → [`dataset::Dataset`] → [`grid::ChipGrid`] cuts it into chips →
 //! [`encoders`] embed each chip with a pretrained CNN read by [`weights`] → [`classify`] measures
-//! each chip's distance to the prototypes of the [`labels`] (support sets) → [`results`]
+//! each chip's distance to the prototypes of the [`labels`] (support sets), with [`atoms`]
+//! adding the atom columns found in the image as a further modality → [`results`]
 //! summarises the segmentation and [`exports`] writes it out. A [`session`] file records all
 //! the choices so the page and the CLI reproduce each other; [`share`] packs it into a link and
 //! [`crowd`] merges many labellers' answers to one labelling task. [`display`] maps raw values to
 //! screen grey levels without touching the data, and [`simulate`] makes the example micrograph
 //! with a known label map.
 
+pub mod atoms;
 pub mod classify;
 pub mod crowd;
 pub mod dataset;
