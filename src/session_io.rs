@@ -133,15 +133,19 @@ pub fn current_session(page: Page) -> Result<Session, String> {
     })
 }
 
+/// The session in a file the user picked or dropped, parsed and checked.
+pub async fn read_session_file(file: web_sys::File) -> Result<Session, String> {
+    match read_as_text(&File::from(file)).await {
+        Ok(text) => Session::parse(&text).map_err(|error| error.to_string()),
+        Err(error) => Err(format!("the browser could not read the file ({error})")),
+    }
+}
+
 /// Reads a session file the user picked or dropped and opens it.
 pub fn import_session_file(page: Page, file: web_sys::File) {
     let name = file.name();
     spawn_local(async move {
-        let outcome = match read_as_text(&File::from(file)).await {
-            Ok(text) => Session::parse(&text).map_err(|error| error.to_string()),
-            Err(error) => Err(format!("the browser could not read the file ({error})")),
-        };
-        match outcome {
+        match read_session_file(file).await {
             Ok(session) => open_session(
                 page,
                 Opening {

@@ -4,21 +4,18 @@
 
 use std::sync::Arc;
 
+use crate::components::import::picked_files;
 use crate::components::results_panel::LinkField;
 use crate::download;
 use crate::links::{copy_link, link_to};
-use crate::session_io::{Page, current_session, is_session_file};
+use crate::session_io::{Page, current_session, is_session_file, read_session_file};
 use chipscope_core::crowd::{self, Answer, Merge};
 use chipscope_core::grid::ChipGrid;
 use chipscope_core::labels::Cell;
 use chipscope_core::session::{DataSource, ReferenceChip, Session, Task};
 use chipscope_core::share::{self, LinkKind};
-use gloo::file::File;
-use gloo::file::futures::read_as_text;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
-use wasm_bindgen::JsCast;
-use web_sys::HtmlInputElement;
 
 /// Task making and answer merging.
 #[component]
@@ -182,13 +179,7 @@ fn MergeAnswers() -> impl IntoView {
         })
     });
     let on_pick = move |event: leptos::ev::Event| {
-        let input: HtmlInputElement = event.target().expect("input event target").unchecked_into();
-        if let Some(files) = input.files() {
-            let files: Vec<web_sys::File> =
-                (0..files.length()).filter_map(|i| files.get(i)).collect();
-            read_answers(page, answers, files);
-        }
-        input.set_value("");
+        read_answers(page, answers, picked_files(&event));
     };
     let add_links = move |_| {
         let text = pasted.get_untracked();
@@ -269,13 +260,11 @@ fn read_answers(page: Page, answers: RwSignal<Vec<Answer>>, files: Vec<web_sys::
     spawn_local(async move {
         for file in files {
             let name = file.name();
-            let text = match is_session_file(&name) {
-                true => read_as_text(&File::from(file))
-                    .await
-                    .map_err(|e| e.to_string()),
+            let session = match is_session_file(&name) {
+                true => read_session_file(file).await,
                 false => Err("not a session file (.json)".into()),
             };
-            match text.and_then(|text| Session::parse(&text).map_err(|e| e.to_string())) {
+            match session {
                 Ok(session) => answers.update(|a| {
                     let fallback_name = name.trim_end_matches(".json").to_string();
                     a.push(Answer {

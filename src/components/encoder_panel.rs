@@ -2,6 +2,7 @@
 //! and cancel, and download the result as `.npy`.
 
 use crate::app::AppState;
+use crate::components::import::picked_files;
 use crate::download;
 use crate::embedding::EmbeddingState;
 use chipscope_core::npy;
@@ -9,8 +10,6 @@ use gloo::file::File;
 use gloo::file::futures::read_as_bytes;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
-use wasm_bindgen::JsCast;
-use web_sys::HtmlInputElement;
 
 /// Weight files the page accepts from the user.
 pub const WEIGHT_EXTENSIONS: [&str; 3] = [".pth", ".pt", ".safetensors"];
@@ -43,11 +42,9 @@ pub fn EncoderPanel() -> impl IntoView {
     let app = expect_context::<AppState>();
     let embedding = expect_context::<EmbeddingState>();
     let on_weights = move |event: leptos::ev::Event| {
-        let input: HtmlInputElement = event.target().expect("input event target").unchecked_into();
-        if let Some(file) = input.files().and_then(|files| files.get(0)) {
+        if let Some(file) = picked_files(&event).into_iter().next() {
             use_weight_file(app, embedding, file);
         }
-        input.set_value("");
     };
     let cached = move || {
         embedding.ready.track();

@@ -37,11 +37,9 @@ pub fn ImportPanel() -> impl IntoView {
     };
     let address = RwSignal::new(String::new());
     let on_pick = move |event: leptos::ev::Event| {
-        let input: HtmlInputElement = event.target().expect("input event target").unchecked_into();
-        if let Some(file) = input.files().and_then(|files| files.get(0)) {
+        if let Some(file) = picked_files(&event).into_iter().next() {
             open(file);
         }
-        input.set_value("");
     };
     let on_drop = move |event: DragEvent| {
         event.prevent_default();
@@ -87,6 +85,17 @@ pub fn ImportPanel() -> impl IntoView {
             </form>
         </div>
     }
+}
+
+/// The files chosen in a file input's change `event`; the input is cleared so choosing the
+/// same file again fires again.
+pub fn picked_files(event: &leptos::ev::Event) -> Vec<web_sys::File> {
+    let input: HtmlInputElement = event.target().expect("input event target").unchecked_into();
+    let files = input.files().map_or_else(Vec::new, |files| {
+        (0..files.length()).filter_map(|i| files.get(i)).collect()
+    });
+    input.set_value("");
+    files
 }
 
 /// Simulates the example micrograph and shows it, with a busy message meanwhile.

@@ -2,12 +2,10 @@
 //! made on, a choice when other data is open, or autosaved labels to restore.
 
 use crate::autosave;
-use crate::components::import::load_file;
+use crate::components::import::{load_file, picked_files};
 use crate::session_io::{Opening, Page, Pending, apply_anyway, restore};
 use chipscope_core::session::{Autosave, DataSource, Session};
 use leptos::prelude::*;
-use wasm_bindgen::JsCast;
-use web_sys::HtmlInputElement;
 
 /// The banner over the image, while something is pending.
 #[component]
@@ -61,11 +59,9 @@ fn need_data(page: Page, opening: &Opening) -> impl IntoView {
         contents(session),
     );
     let on_pick = move |event: leptos::ev::Event| {
-        let input: HtmlInputElement = event.target().expect("input event target").unchecked_into();
-        if let Some(file) = input.files().and_then(|files| files.get(0)) {
+        if let Some(file) = picked_files(&event).into_iter().next() {
             load_file(page.app, file);
         }
-        input.set_value("");
     };
     view! {
         <div class="banner" data-testid="need-data">

@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use crate::app::AppState;
+use crate::components::import::picked_files;
 use crate::download;
 use crate::labelling::LabelState;
 use crate::links::{copy_link, link_to};
@@ -247,11 +248,9 @@ fn SessionControls() -> impl IntoView {
         Err(error) => app.error.set(Some(error)),
     };
     let on_pick = move |event: leptos::ev::Event| {
-        let input: HtmlInputElement = event.target().expect("input event target").unchecked_into();
-        if let Some(file) = input.files().and_then(|files| files.get(0)) {
+        if let Some(file) = picked_files(&event).into_iter().next() {
             import_session_file(page, file);
         }
-        input.set_value("");
     };
     view! {
         <div class="row wrap">
