@@ -1,10 +1,20 @@
 //! The page: header with the compute backend, import, image with chip grid, and side panels.
 
+use crate::atoms::AtomState;
 use crate::components::{
-    backend_badge::BackendBadge, classes_panel::ClassesPanel, contrast::ContrastPanel,
-    crowd_panel::CrowdPanel, dataset_info::DatasetInfo, encoder_panel::EncoderPanel,
-    grid_panel::GridPanel, import::ImportPanel, pending_banner::PendingBanner,
-    results_panel::ResultsPanel, task_panel::TaskPanel, viewer::Viewer,
+    atoms_panel::{AtomsPanel, FusionPanel},
+    backend_badge::BackendBadge,
+    classes_panel::ClassesPanel,
+    contrast::ContrastPanel,
+    crowd_panel::CrowdPanel,
+    dataset_info::DatasetInfo,
+    encoder_panel::EncoderPanel,
+    grid_panel::GridPanel,
+    import::ImportPanel,
+    pending_banner::PendingBanner,
+    results_panel::ResultsPanel,
+    task_panel::TaskPanel,
+    viewer::Viewer,
 };
 use crate::compute::{BackendStatus, select_backend};
 use crate::embedding::EmbeddingState;
@@ -111,7 +121,9 @@ pub fn App() -> impl IntoView {
     provide_context(state);
     let embedding = EmbeddingState::new();
     provide_context(embedding);
-    let labels = LabelState::new(state, embedding);
+    let atoms = AtomState::new(state);
+    provide_context(atoms);
+    let labels = LabelState::new(state, embedding, atoms);
     provide_context(labels);
     let sessions = SessionState::default();
     provide_context(sessions);
@@ -119,6 +131,7 @@ pub fn App() -> impl IntoView {
         app: state,
         embedding,
         labels,
+        atoms,
         sessions,
     };
     follow_data(page);
@@ -156,6 +169,8 @@ pub fn App() -> impl IntoView {
                         <GridPanel/>
                         <ContrastPanel/>
                         <EncoderPanel/>
+                        <FusionPanel/>
+                        <AtomsPanel/>
                     </aside>
                     <aside class="panels">
                         <ClassesPanel/>

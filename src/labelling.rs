@@ -1,16 +1,21 @@
 //! The few-shot loop in the page: support sets with undo and redo, and the live segmentation
-//! recomputed from the cached embeddings on every change (never re-embedding).
+//! recomputed from the cached embeddings and the atom columns on every change (never
+//! re-embedding), the modalities fused as the fusion settings say.
 
 use std::sync::Arc;
 
 use chipscope_core::classify::{PrototypeClassifier, Segmentation, class_supports};
+use chipscope_core::encoders::Embeddings;
+use chipscope_core::fusion::{Modality, fuse};
+use chipscope_core::grid::ChipGrid;
 use chipscope_core::labels::{Cell, Labels, Undoable};
-use chipscope_core::session::ViewMode;
+use chipscope_core::session::{Fusion, ViewMode};
 use leptos::ev;
 use leptos::prelude::*;
 use wasm_bindgen::JsCast;
 
 use crate::app::AppState;
+use crate::atoms::{AtomGrid, AtomState};
 use crate::embedding::{EmbeddingKey, EmbeddingState};
 
 /// Support sets and how the result is shown.
@@ -23,6 +28,8 @@ pub struct LabelState {
     pub mode: RwSignal<ViewMode>,
     /// Chips farther than this from every prototype stay unassigned.
     pub unassigned_beyond: RwSignal<Option<f32>>,
+    /// How the image and atom modalities are combined, with their weights.
+    pub fusion: RwSignal<Fusion>,
     /// The latest classification of every chip, when every class has a support.
     pub segmentation: RwSignal<Option<Arc<Segmentation>>>,
     /// How long the latest classification took, in milliseconds.
@@ -34,7 +41,7 @@ pub struct LabelState {
 
 impl LabelState {
     /// Two empty classes; the classification follows labels and embeddings from now on.
-    pub fn new(app: AppState, embedding: EmbeddingState) -> Self {
+    pub fn new(app: AppState, embedding: EmbeddingState, atoms: AtomState) -> Self {
         let state = Self {
             history: RwSignal::new(Undoable::new(Labels::starter(
                 app.chip_size.get_untracked(),
@@ -43,12 +50,13 @@ impl LabelState {
             opacity: RwSignal::new(0.45),
             mode: RwSignal::new(ViewMode::Classes),
             unassigned_beyond: RwSignal::new(None),
+            fusion: RwSignal::new(Fusion::default()),
             segmentation: RwSignal::new(None),
             classify_ms: RwSignal::new(None),
             notice: RwSignal::new(None),
             classifier: StoredValue::new_local(None),
         };
-        Effect::new(move |_| state.reclassify(app, embedding));
+        Effect::new(move |_| state.reclassify(app, embedding, atoms));
         state.clear_supports_on_new_image(app);
         state.listen_to_keys();
         state
@@ -60,7 +68,8 @@ impl LabelState {
     }
 
     /// A click on chip `cell` of the grid on screen: toggles it as a support of the active
-    /// class, and when `classify`, starts the embedding if the chips are not embedded yet.
+    /// class, and when `classify`, starts the embedding if the chips are not embedded yet (and
+    /// the image modality has a weight).
     pub fn click(&self, app: AppState, embedding: EmbeddingState, cell: Cell, classify: bool) {
         let Some(grid) = app.grid() else { return };
         let active = self.active.get_untracked();
@@ -85,6 +94,7 @@ impl LabelState {
             })
         });
         if classify
+            && self.fusion.with_untracked(|f| f.weight("image") > 0.0)
             && !embedding.running.get_untracked()
             && embedding
                 .current_key(&app)
@@ -132,34 +142,58 @@ impl LabelState {
         Some(segmentation.assignments(self.unassigned_beyond.get()))
     }
 
-    /// Classifies every chip when the labels are complete and the chips embedded; the column
-    /// cache of the classifier is kept per embedding set, so a click costs one dot-product
-    /// column.
-    fn reclassify(&self, app: AppState, embedding: EmbeddingState) {
+    /// Classifies every chip when the labels are complete and each weighted modality is
+    /// ready (chips embedded, atom columns found), fusing the modalities; the column cache of
+    /// the image classifier is kept per embedding set, so a click costs one dot-product column.
+    fn reclassify(&self, app: AppState, embedding: EmbeddingState, atoms: AtomState) {
         embedding.ready.track();
         let labels = self.labels();
-        let (Some(key), Some(grid)) = (embedding.current_key(&app), app.grid()) else {
+        let fusion = self.fusion.get();
+        let atom_grid = atoms.grid.get().filter(|_| fusion.weight("atoms") > 0.0);
+        let Some(grid) = app.grid() else {
             return self.segmentation.set(None);
         };
-        let embeddings = embedding.embeddings(&key);
         let inside = |[row, col]: &Cell| *row < grid.rows() && *col < grid.cols();
         let usable = labels.is_ready()
             && labels.chip_size == grid.chip_size()
             && labels.classes.iter().flat_map(|c| &c.supports).all(inside);
-        let (Some(embeddings), true) = (embeddings, usable) else {
+        if !usable {
             return self.segmentation.set(None);
-        };
+        }
         let started = now_ms();
-        let supports = class_supports(&labels, grid.cols(), &embeddings);
-        let segmentation = self.classifier.try_update_value(|slot| {
-            if slot.as_ref().is_none_or(|(cached, _)| *cached != key) {
-                *slot = Some((key.clone(), PrototypeClassifier::new(&embeddings)));
-            }
-            let (_, classifier) = slot.as_mut().expect("just set");
-            classifier.classify(&embeddings, &supports)
-        });
+        let with_image = fusion.weight("image") > 0.0 || atom_grid.is_none();
+        let embeddings = embedding
+            .current_key(&app)
+            .and_then(|key| Some((embedding.embeddings(&key)?, key)))
+            .filter(|_| with_image);
+        let segmentation = match (embeddings, atom_grid) {
+            (Some((embeddings, key)), None) => self.by_image(&labels, &grid, &embeddings, key),
+            (Some((embeddings, key)), Some(atoms)) => self
+                .by_image(&labels, &grid, &embeddings, key)
+                .map(|by_image| fused(&fusion, &labels, &grid, (&embeddings, &by_image), &atoms)),
+            (None, Some(atoms)) if !with_image => Some(by_atoms(&labels, &grid, &atoms)),
+            _ => None,
+        };
         self.classify_ms.set(Some(now_ms() - started));
         self.segmentation.set(segmentation.map(Arc::new));
+    }
+
+    /// The image modality's distances, with the classifier's column cache.
+    fn by_image(
+        &self,
+        labels: &Labels,
+        grid: &ChipGrid,
+        embeddings: &Embeddings,
+        key: EmbeddingKey,
+    ) -> Option<Segmentation> {
+        let supports = class_supports(labels, grid.cols(), embeddings);
+        self.classifier.try_update_value(|slot| {
+            if slot.as_ref().is_none_or(|(cached, _)| *cached != key) {
+                *slot = Some((key, PrototypeClassifier::new(embeddings)));
+            }
+            let (_, classifier) = slot.as_mut().expect("just set");
+            classifier.classify(embeddings, &supports)
+        })
     }
 
     /// A new image keeps the classes but not the supports (they were chips of the old image).
@@ -217,6 +251,39 @@ fn typing_in_a_field(event: &web_sys::KeyboardEvent) -> bool {
         .is_some_and(|element| {
             matches!(element.tag_name().as_str(), "INPUT" | "TEXTAREA" | "SELECT")
         })
+}
+
+/// The atom modality's distances: W1 to the barycenters of the supports' g(r).
+fn by_atoms(labels: &Labels, grid: &ChipGrid, atoms: &AtomGrid) -> Segmentation {
+    let classes = labels.support_indices(grid.cols());
+    atoms.chips.distances(&atoms.chips.prototypes(&classes))
+}
+
+/// Image and atoms fused as `fusion` says.
+fn fused(
+    fusion: &Fusion,
+    labels: &Labels,
+    grid: &ChipGrid,
+    (embeddings, by_image): (&Embeddings, &Segmentation),
+    atoms: &AtomGrid,
+) -> Segmentation {
+    let by_atoms = by_atoms(labels, grid, atoms);
+    let cols = grid.cols();
+    let modalities = [
+        Modality {
+            weight: fusion.weight("image"),
+            chips: embeddings,
+            supports: class_supports(labels, cols, embeddings),
+            distances: by_image,
+        },
+        Modality {
+            weight: fusion.weight("atoms"),
+            chips: &atoms.quantiles,
+            supports: class_supports(labels, cols, &atoms.quantiles),
+            distances: &by_atoms,
+        },
+    ];
+    fuse(fusion.mode, &modalities)
 }
 
 /// A millisecond clock with sub-millisecond resolution.

@@ -4,6 +4,8 @@
 #[cfg(target_arch = "wasm32")]
 mod app;
 #[cfg(target_arch = "wasm32")]
+mod atoms;
+#[cfg(target_arch = "wasm32")]
 mod autosave;
 #[cfg(target_arch = "wasm32")]
 mod bench;

@@ -3,7 +3,7 @@
 //! file asked for and checked by sha256); and the autosave that follows every change.
 
 use chipscope_core::session::{
-    Autosave, DataSource, DisplaySettings, FORMAT, Fusion, GridSettings, Session, Task, VERSION,
+    Autosave, DataSource, DisplaySettings, FORMAT, GridSettings, Session, Task, VERSION,
     ViewSettings,
 };
 use chipscope_core::share::LinkKind;
@@ -14,6 +14,7 @@ use leptos::prelude::*;
 use leptos::task::spawn_local;
 
 use crate::app::{AppState, Loaded};
+use crate::atoms::AtomState;
 use crate::autosave;
 use crate::components::import::{load_url, show_example};
 use crate::embedding::EmbeddingState;
@@ -58,6 +59,7 @@ pub struct Page {
     pub app: AppState,
     pub embedding: EmbeddingState,
     pub labels: LabelState,
+    pub atoms: AtomState,
     pub sessions: SessionState,
 }
 
@@ -68,6 +70,7 @@ impl Page {
             app: expect_context(),
             embedding: expect_context(),
             labels: expect_context(),
+            atoms: expect_context(),
             sessions: expect_context(),
         }
     }
@@ -128,7 +131,8 @@ pub fn current_session(page: Page) -> Result<Session, String> {
             unassigned_beyond: labels.unassigned_beyond.get_untracked(),
         },
         classes: current.classes,
-        fusion: Fusion::default(),
+        fusion: labels.fusion.get_untracked(),
+        atoms: page.atoms.found_here(app).map(|found| found.settings),
         task: page.sessions.task.get_untracked(),
     })
 }
@@ -224,6 +228,8 @@ fn track_session(page: Page) {
     page.labels.opacity.track();
     page.labels.mode.track();
     page.labels.unassigned_beyond.track();
+    page.labels.fusion.track();
+    page.atoms.found.track();
     page.app.chip_size.track();
     page.app.stretch.track();
     page.embedding.selected.track();
@@ -291,6 +297,7 @@ fn apply(page: Page, Opening { session, labelling }: Opening) {
         app,
         embedding,
         labels,
+        atoms,
         sessions,
     } = page;
     let Some(loaded) = app.loaded.get_untracked() else {
@@ -322,10 +329,16 @@ fn apply(page: Page, Opening { session, labelling }: Opening) {
     labels.opacity.set(session.view.overlay_opacity);
     labels.mode.set(session.view.mode);
     labels.unassigned_beyond.set(session.view.unassigned_beyond);
+    labels.fusion.set(session.fusion.clone());
     labels.notice.set(Some(notes.join(" ")));
     sessions.task.set(session.task.clone());
     sessions.labelling.set(labelling);
-    if !labelling && session.labels().support_count() > 0 {
+    if let Some(settings) = session.atoms {
+        atoms.adopt(settings);
+        atoms.find(app);
+    }
+    let needs_image = session.fusion.weight("image") > 0.0 || session.atoms.is_none();
+    if !labelling && needs_image && session.labels().support_count() > 0 {
         embedding.start(app);
     }
 }

@@ -1,5 +1,6 @@
-//! The image on a canvas at full resolution, the segmentation over it, and the chip grid as
-//! SVG on top, where clicks pick support chips.
+//! The image on a canvas at full resolution, the segmentation and the atom columns over it, and
+//! the chip grid as SVG on top, where clicks pick support chips and the pointer picks the chip
+//! whose g(r) is plotted.
 
 use crate::app::AppState;
 use crate::labelling::LabelState;
@@ -53,15 +54,21 @@ pub fn Viewer() -> impl IntoView {
         let classify = !page.sessions.labelling.get_untracked();
         labels.click(state, page.embedding, cell, classify);
     };
+    let on_move = move |event: MouseEvent| {
+        let cell = clicked_cell(&event, state);
+        if cell.is_some() && page.atoms.inspected.get_untracked() != cell {
+            page.atoms.inspected.set(cell);
+        }
+    };
     view! {
         <div class="viewer" class:empty=move || size().is_none() data-testid="viewer" style=move || fit_style(size())>
             <canvas node_ref=canvas data-testid="image-canvas"/>
-            {move || (!page.sessions.labelling.get()).then(|| view! { <SegmentationOverlay/> })}
+            {move || (!page.sessions.labelling.get()).then(|| view! { <SegmentationOverlay/> <AtomsOverlay/> })}
             {move || {
                 let (width, height) = size()?;
                 let grid = state.grid()?;
                 Some(view! {
-                    <svg class="grid-overlay" data-testid="grid-overlay" viewBox=format!("0 0 {width} {height}") preserveAspectRatio="none" on:click=on_click>
+                    <svg class="grid-overlay" data-testid="grid-overlay" viewBox=format!("0 0 {width} {height}") preserveAspectRatio="none" on:click=on_click on:mousemove=on_move>
                         <path class="cropped" d=cropped_path(&grid, width, height)/>
                         {state.show_grid.get().then(|| view! { <path class="grid-lines" d=grid_path(&grid)/> })}
                         {asked_marks(page, grid.chip_size())}
@@ -176,6 +183,67 @@ fn SegmentationOverlay() -> impl IntoView {
             class:hidden=move || style().is_none()
             style=move || style().unwrap_or_default()/>
     }
+}
+
+/// The refined atom columns as dots, on a canvas of the image's size, when shown.
+#[component]
+fn AtomsOverlay() -> impl IntoView {
+    let page = Page::from_context();
+    let canvas = NodeRef::<Canvas>::new();
+    let columns = move || {
+        page.atoms
+            .show
+            .get()
+            .then(|| page.atoms.found_here(page.app))
+            .flatten()
+    };
+    Effect::new(move |_| {
+        let (Some(canvas), Some(found), Some(loaded)) =
+            (canvas.get(), columns(), page.app.loaded.get())
+        else {
+            return;
+        };
+        let image = &loaded.dataset.image;
+        let points: Vec<(f64, f64)> = found
+            .columns
+            .iter()
+            .map(|c| (f64::from(c.x) + 0.5, f64::from(c.y) + 0.5))
+            .collect();
+        if let Err(error) = paint_dots(&canvas, image.width(), image.height(), &points) {
+            page.app.error.set(Some(format!(
+                "the browser could not draw the atom columns: {error:?}"
+            )));
+        }
+    });
+    view! {
+        <canvas node_ref=canvas class="atoms" data-testid="atoms-overlay"
+            class:hidden=move || columns().is_none()/>
+    }
+}
+
+/// Clears `canvas` to `width × height` pixels and marks each point with a small ring.
+fn paint_dots(
+    canvas: &web_sys::HtmlCanvasElement,
+    width: usize,
+    height: usize,
+    points: &[(f64, f64)],
+) -> Result<(), wasm_bindgen::JsValue> {
+    canvas.set_width(width as u32);
+    canvas.set_height(height as u32);
+    let context: CanvasRenderingContext2d = canvas
+        .get_context("2d")?
+        .ok_or("no 2-D canvas context")?
+        .unchecked_into();
+    let radius = (width.max(height) as f64 / 400.0).clamp(1.0, 4.0);
+    context.set_stroke_style_str("#ffd23f");
+    context.set_line_width(radius / 2.0);
+    context.begin_path();
+    for &(x, y) in points {
+        context.move_to(x + radius, y);
+        context.arc(x, y, radius, 0.0, std::f64::consts::TAU)?;
+    }
+    context.stroke();
+    Ok(())
 }
 
 /// Fills the stage's width, or its height for tall images, keeping the image's aspect ratio.

@@ -40,8 +40,11 @@ enum Command {
         #[arg(long)]
         chip: Option<usize>,
     },
-    /// Write the simulated example micrograph as a calibrated 16-bit TIFF.
+    /// Write a simulated micrograph (by default the example) as a calibrated 16-bit TIFF.
     Simulate {
+        /// What to simulate.
+        #[arg(long, value_enum, default_value_t = Scene::Heterostructure)]
+        scene: Scene,
         /// Output TIFF file.
         #[arg(long)]
         out: PathBuf,
@@ -129,11 +132,12 @@ fn main() -> ExitCode {
     let result = match Cli::parse().command {
         Command::Info { file, chip } => info(&file, chip),
         Command::Simulate {
+            scene,
             out,
             labels,
             size,
             seed,
-        } => simulate(&out, labels.as_deref(), size, seed),
+        } => simulate(scene, &out, labels.as_deref(), size, seed),
         Command::Embed {
             image,
             chip,
@@ -233,11 +237,19 @@ fn decode_file(path: &Path, bytes: &[u8]) -> Result<Dataset> {
 
 /// The simulated example micrograph, refusing sizes outside 16–8192 pixels.
 fn simulated_example(size: usize, seed: u64) -> Result<Simulation> {
+    simulated(Scene::Heterostructure, size, seed)
+}
+
+/// A simulated micrograph, refusing sizes outside 16–8192 pixels.
+fn simulated(scene: Scene, size: usize, seed: u64) -> Result<Simulation> {
     anyhow::ensure!(
         (16..=8192).contains(&size),
-        "the simulated example's size must be between 16 and 8192 pixels, not {size}"
+        "the simulated image's size must be between 16 and 8192 pixels, not {size}"
     );
-    Ok(simulate::heterostructure(size, seed))
+    Ok(match scene {
+        Scene::Heterostructure => simulate::heterostructure(size, seed),
+        Scene::Grains => simulate::grains(size, seed),
+    })
 }
 
 fn info(path: &Path, chip: Option<usize>) -> Result<()> {
@@ -268,8 +280,22 @@ fn info(path: &Path, chip: Option<usize>) -> Result<()> {
     Ok(())
 }
 
-fn simulate(out: &Path, labels: Option<&Path>, size: usize, seed: u64) -> Result<()> {
-    let simulation = simulated_example(size, seed)?;
+/// The scenes `chipscope simulate` draws.
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum Scene {
+    /// The example: vacuum, square and hexagonal lattices, amorphous support.
+    Heterostructure,
+    /// Randomly oriented grains of two hexagonal phases 5 % apart in spacing, for the atom
+    /// modality.
+    Grains,
+}
+
+fn simulate(scene: Scene, out: &Path, labels: Option<&Path>, size: usize, seed: u64) -> Result<()> {
+    let simulation = simulated(scene, size, seed)?;
+    let names: &[&str] = match scene {
+        Scene::Heterostructure => &CLASS_NAMES,
+        Scene::Grains => &simulate::GRAIN_PHASES,
+    };
     let dataset = &simulation.dataset;
     let tiff = encode_grey16(&dataset.image, dataset.calibration.as_ref())?;
     std::fs::write(out, tiff).with_context(|| format!("cannot write {}", out.display()))?;
@@ -277,7 +303,7 @@ fn simulate(out: &Path, labels: Option<&Path>, size: usize, seed: u64) -> Result
     if let Some(path) = labels {
         let size = size as u32;
         image_png(path, size, &simulation.labels)?;
-        let legend: Vec<_> = CLASS_NAMES
+        let legend: Vec<_> = names
             .iter()
             .enumerate()
             .map(|(i, name)| format!("{i} = {name}"))

@@ -7,11 +7,13 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail, ensure};
 use burn::tensor::Device;
-use chipscope_core::classify::{PrototypeClassifier, Support};
+use chipscope_core::atoms::{AtomChips, AtomParams, find_atoms};
+use chipscope_core::classify::{PrototypeClassifier, Segmentation, Support};
 use chipscope_core::dataset::{Dataset, Image};
 use chipscope_core::display::DisplayRange;
 use chipscope_core::encoders::{ChipSource, Embeddings, ImageEncoder};
 use chipscope_core::exports::Results;
+use chipscope_core::fusion::{Modality, fuse};
 use chipscope_core::grid::{Chip, ChipGrid};
 use chipscope_core::results::Summary;
 use chipscope_core::session::{DataSource, Session};
@@ -250,8 +252,8 @@ fn short(sha256: &str) -> &str {
     &sha256[..12.min(sha256.len())]
 }
 
-/// The support chips' embeddings: one row of `vectors` per support, classes in order, each
-/// named by its chip index in the labelled grid.
+/// The support chips' vectors in one modality: one row of `vectors` per support, classes in
+/// order, each named by its chip index in the labelled grid.
 struct SupportSet {
     indices: Vec<Vec<usize>>,
     vectors: Embeddings,
@@ -278,6 +280,45 @@ impl SupportSet {
     }
 }
 
+/// The atom modality of a session: its column search, the class prototypes (g(r) barycenters)
+/// and the supports' quantile vectors, all from the labelled image.
+struct AtomModel {
+    params: AtomParams,
+    weight: f32,
+    prototypes: Vec<Option<Vec<f32>>>,
+    supports: SupportSet,
+}
+
+impl AtomModel {
+    /// The model when the session gives the atom modality a weight; refused when it does but
+    /// records no atom settings.
+    fn of(session: &Session, image: &Image, grid: &ChipGrid) -> Result<Option<AtomModel>> {
+        let weight = session.fusion.weight("atoms");
+        if weight <= 0.0 {
+            return Ok(None);
+        }
+        let Some(settings) = session.atoms else {
+            bail!("the session weights the atom modality but records no atom settings");
+        };
+        let params = AtomParams::from(settings);
+        let chips = AtomChips::new(&find_atoms(image, &params), grid, &params);
+        let indices = session.labels().support_indices(grid.cols());
+        let vectors = gather_rows(&chips.quantile_vectors(), indices.iter().flatten());
+        Ok(Some(AtomModel {
+            params,
+            weight,
+            prototypes: chips.prototypes(&indices),
+            supports: SupportSet { indices, vectors },
+        }))
+    }
+
+    /// The atom chips of `image`: their quantile vectors and W1 distances to the prototypes.
+    fn measure(&self, image: &Image, grid: &ChipGrid) -> (Embeddings, Segmentation) {
+        let chips = AtomChips::new(&find_atoms(image, &self.params), grid, &self.params);
+        (chips.quantile_vectors(), chips.distances(&self.prototypes))
+    }
+}
+
 /// Everything shared by the images of one run.
 struct Segmenter {
     session: Session,
@@ -288,6 +329,7 @@ struct Segmenter {
     /// Every chip of the labelled image, when it is among the images too.
     labelled_embeddings: Option<Embeddings>,
     supports: SupportSet,
+    atoms: Option<AtomModel>,
     out: PathBuf,
 }
 
@@ -310,6 +352,7 @@ impl Segmenter {
             grid: &grid,
             range: recorded_range(&session),
         };
+        let atoms = AtomModel::of(&session, image, &grid)?;
         let indices = session.labels().support_indices(grid.cols());
         let all: Vec<Chip> = grid.chips().collect();
         let among_images = labelled
@@ -335,6 +378,7 @@ impl Segmenter {
             labelled_file: labelled.fingerprint,
             labelled_embeddings,
             supports: SupportSet { indices, vectors },
+            atoms,
             out: args.out.clone(),
         })
     }
@@ -374,8 +418,7 @@ impl Segmenter {
             (true, Some(full)) => Cow::Borrowed(full),
             _ => Cow::Owned(self.embed_all(image, &grid, range, path)?),
         };
-        let segmentation =
-            PrototypeClassifier::new(&embeddings).classify(&embeddings, &self.supports.supports());
+        let segmentation = self.classify(image, &grid, &embeddings);
         let assignments = segmentation.assignments(self.session.view.unassigned_beyond);
         let results = Results {
             grid: &grid,
@@ -387,6 +430,32 @@ impl Segmenter {
         let summary = Summary::new(&self.session.classes, &assignments, chip_size, calibration);
         self.write(stem, &results, &summary, image, range)?;
         Ok(summary)
+    }
+
+    /// The image modality's distances, fused with the atom modality's when the session uses it.
+    fn classify(&self, image: &Image, grid: &ChipGrid, embeddings: &Embeddings) -> Segmentation {
+        let supports = self.supports.supports();
+        let by_image = PrototypeClassifier::new(embeddings).classify(embeddings, &supports);
+        let Some(atoms) = &self.atoms else {
+            return by_image;
+        };
+        let (quantiles, by_atoms) = atoms.measure(image, grid);
+        let fusion = &self.session.fusion;
+        let modalities = [
+            Modality {
+                weight: fusion.weight("image"),
+                chips: embeddings,
+                supports,
+                distances: &by_image,
+            },
+            Modality {
+                weight: atoms.weight,
+                chips: &quantiles,
+                supports: atoms.supports.supports(),
+                distances: &by_atoms,
+            },
+        ];
+        fuse(fusion.mode, &modalities)
     }
 
     fn embed_all(

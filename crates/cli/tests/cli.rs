@@ -298,6 +298,7 @@ mod segment {
                 })
                 .collect(),
             fusion: session::Fusion::default(),
+            atoms: None,
             task: None,
         }
     }
@@ -309,7 +310,7 @@ mod segment {
         }
     }
 
-    fn file_source(path: &Path) -> DataSource {
+    pub(super) fn file_source(path: &Path) -> DataSource {
         let bytes = std::fs::read(path).unwrap();
         DataSource::File {
             name: path.file_name().unwrap().to_string_lossy().into_owned(),
@@ -325,7 +326,7 @@ mod segment {
     }
 
     /// `chipscope segment IMAGES --session SESSION --out DIR/out EXTRA…`.
-    fn segment(images: &[&Path], session: &Path, out: &Path, extra: &[&str]) -> Output {
+    pub(super) fn segment(images: &[&Path], session: &Path, out: &Path, extra: &[&str]) -> Output {
         let mut args = vec!["segment"];
         args.extend(images.iter().map(|p| p.to_str().unwrap()));
         args.extend(["--session", session.to_str().unwrap()]);
@@ -468,6 +469,12 @@ mod segment {
                 edited(&|s| s.classes[0].supports = vec![[9, 0]]),
                 vec!["does not fit", "[9, 0] is outside"],
             ),
+            (
+                edited(&|s| {
+                    s.fusion.weights.insert("atoms".into(), 1.0);
+                }),
+                vec!["weights the atom modality but records no atom settings"],
+            ),
         ];
         for (text, reasons) in cases {
             let session = dir.join("session.json");
@@ -486,6 +493,137 @@ mod segment {
         let output = segment(&[&tiff, &same_stem], &session, &out, &[]);
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert!(stderr.contains("would both write sim.csv"), "{stderr}");
+        std::fs::remove_dir_all(dir).ok();
+    }
+}
+
+mod atoms_in_segment {
+    use super::segment::{file_source, segment, session};
+    use super::{chipscope, scratch, stdout};
+    use chipscope_core::labels::{ClassLabel, palette_colour};
+    use chipscope_core::session::{AtomSettings, Fusion, FusionMode, Session};
+    use std::collections::BTreeMap;
+    use std::path::Path;
+
+    const SIZE: usize = 256;
+    const CHIP: usize = 32;
+
+    /// Each chip's majority phase (0 or 1) and whether all its pixels are in it, from the
+    /// label map `chipscope simulate --scene grains --labels` wrote.
+    fn chip_phases(labels: &Path) -> Vec<(usize, bool)> {
+        let map = image::open(labels).unwrap().to_luma8();
+        let cols = SIZE / CHIP;
+        (0..cols * cols)
+            .map(|i| {
+                let (row, col) = (i / cols, i % cols);
+                let ones = (0..CHIP * CHIP)
+                    .filter(|p| {
+                        let (x, y) = (col * CHIP + p % CHIP, row * CHIP + p / CHIP);
+                        map.get_pixel(x as u32, y as u32).0[0] == 1
+                    })
+                    .count();
+                let phase = usize::from(ones * 2 > CHIP * CHIP);
+                (phase, ones == 0 || ones == CHIP * CHIP)
+            })
+            .collect()
+    }
+
+    /// A session on the grains image with three pure support chips per phase.
+    fn grains_session(tiff: &Path, phases: &[(usize, bool)], fusion: Fusion) -> Session {
+        let mut session = session(file_source(tiff));
+        session.grid.chip_size = CHIP;
+        let cols = SIZE / CHIP;
+        session.classes = ["8.0 px", "8.4 px"]
+            .iter()
+            .enumerate()
+            .map(|(k, name)| ClassLabel {
+                name: name.to_string(),
+                colour: palette_colour(k),
+                supports: (0..phases.len())
+                    .filter(|&i| phases[i] == (k, true))
+                    .take(3)
+                    .map(|i| [i / cols, i % cols])
+                    .collect(),
+            })
+            .collect();
+        session.atoms = Some(AtomSettings {
+            spacing_px: 8.0,
+            threshold: 0.2,
+        });
+        session.fusion = fusion;
+        session
+    }
+
+    /// Fraction of the pure chips whose class in `csv` is their phase.
+    fn accuracy(csv: &str, phases: &[(usize, bool)]) -> f64 {
+        let cols = SIZE / CHIP;
+        let (mut right, mut scored) = (0, 0);
+        for line in csv.lines().skip(1) {
+            let fields: Vec<&str> = line.split(',').collect();
+            let (row, col): (usize, usize) =
+                (fields[0].parse().unwrap(), fields[1].parse().unwrap());
+            let (phase, pure) = phases[row * cols + col];
+            if pure {
+                scored += 1;
+                right += usize::from(fields[4] == ["8.0 px", "8.4 px"][phase]);
+            }
+        }
+        right as f64 / scored as f64
+    }
+
+    #[test]
+    fn the_atom_modality_alone_and_fused_segments_two_phase_grains() {
+        let dir = scratch("segment-atoms");
+        let (tiff, labels) = (dir.join("grains.tif"), dir.join("labels.png"));
+        let size = SIZE.to_string();
+        stdout(&chipscope(&[
+            "simulate",
+            "--scene",
+            "grains",
+            "--size",
+            &size,
+            "--out",
+            tiff.to_str().unwrap(),
+            "--labels",
+            labels.to_str().unwrap(),
+        ]));
+        let phases = chip_phases(&labels);
+        let weights = |image: f32, atoms: f32| {
+            BTreeMap::from([("image".to_string(), image), ("atoms".to_string(), atoms)])
+        };
+        let runs = [
+            (
+                "atoms",
+                Fusion {
+                    mode: FusionMode::Concatenate,
+                    weights: weights(0.0, 1.0),
+                },
+            ),
+            (
+                "c1",
+                Fusion {
+                    mode: FusionMode::Concatenate,
+                    weights: weights(1.0, 1.0),
+                },
+            ),
+            (
+                "c2",
+                Fusion {
+                    mode: FusionMode::Distances,
+                    weights: weights(1.0, 1.0),
+                },
+            ),
+        ];
+        for (name, fusion) in runs {
+            let session = dir.join(format!("{name}.json"));
+            std::fs::write(&session, grains_session(&tiff, &phases, fusion).to_json()).unwrap();
+            let out = dir.join(name);
+            stdout(&segment(&[&tiff], &session, &out, &[]));
+            let csv = std::fs::read_to_string(out.join("grains.csv")).unwrap();
+            let accuracy = accuracy(&csv, &phases);
+            eprintln!("{name}: accuracy {accuracy:.3} on the pure chips");
+            assert!(accuracy > 0.95, "{name}: {accuracy}");
+        }
         std::fs::remove_dir_all(dir).ok();
     }
 }

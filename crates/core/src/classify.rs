@@ -210,6 +210,8 @@ fn lane_sums_simd128(a: &[f32], b: &[f32]) -> [f32; LANES] {
 }
 
 /// Every chip's distance to every class prototype, with the nearest class and a confidence.
+/// A chip that a modality cannot measure (an atom modality chip without columns) has NaN
+/// distances: it is left unassigned.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Segmentation {
     classes: usize,
@@ -251,9 +253,18 @@ impl Segmentation {
         self.distances(chip)[self.nearest(chip)]
     }
 
+    /// Whether chip `chip` has a finite distance to some prototype.
+    pub fn is_measured(&self, chip: usize) -> bool {
+        self.nearest_distance(chip).is_finite()
+    }
+
     /// Relative margin between the nearest (d₁) and second-nearest (d₂) prototype,
-    /// (d₂ − d₁) / d₂: 0 on a tie, 1 on the prototype itself; 1 when there is one class.
+    /// (d₂ − d₁) / d₂: 0 on a tie, 1 on the prototype itself; 1 when there is one class; 0 for
+    /// an unmeasured chip.
     pub fn confidence(&self, chip: usize) -> f32 {
+        if !self.is_measured(chip) {
+            return 0.0;
+        }
         let nearest = self.nearest(chip);
         let distances = self.distances(chip);
         let second = (0..self.classes)
@@ -262,18 +273,20 @@ impl Segmentation {
             .min_by(f32::total_cmp);
         match second {
             None => 1.0,
+            Some(second) if second.is_infinite() => 1.0,
             Some(second) if second > 0.0 => (second - distances[nearest]) / second,
             Some(_) => 0.0,
         }
     }
 
     /// The class of every chip; with `unassigned_beyond`, chips farther than that from every
-    /// prototype get none.
+    /// prototype get none, and so do unmeasured chips.
     pub fn assignments(&self, unassigned_beyond: Option<f32>) -> Vec<Option<usize>> {
         (0..self.chip_count())
             .map(|chip| {
                 let nearest = self.nearest(chip);
                 match unassigned_beyond {
+                    _ if !self.is_measured(chip) => None,
                     Some(limit) if self.distances(chip)[nearest] > limit => None,
                     _ => Some(nearest),
                 }
@@ -285,6 +298,7 @@ impl Segmentation {
     pub fn max_nearest_distance(&self) -> f32 {
         (0..self.chip_count())
             .map(|chip| self.nearest_distance(chip))
+            .filter(|d| d.is_finite())
             .fold(0.0, f32::max)
     }
 }
@@ -355,10 +369,7 @@ mod tests {
     use super::*;
 
     fn embeddings(rows: &[&[f32]]) -> Embeddings {
-        Embeddings {
-            dim: rows[0].len(),
-            values: rows.iter().flat_map(|r| r.iter().copied()).collect(),
-        }
+        Embeddings::from_rows(rows)
     }
 
     /// Reference values from NumPy 2.4 (float64):

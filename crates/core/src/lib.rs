@@ -5,7 +5,8 @@
 //! [`formats`] decodes a file → [`dataset::Dataset`] → [`grid::ChipGrid`] cuts it into chips →
 //! [`encoders`] embed each chip with a pretrained CNN read by [`weights`] → [`classify`] measures
 //! each chip's distance to the prototypes of the [`labels`] (support sets), with [`atoms`]
-//! adding the atom columns found in the image as a further modality → [`results`]
+//! adding the atom columns found in the image as a further modality, and [`fusion`] joins the
+//! modalities into one segmentation → [`results`]
 //! summarises the segmentation and [`exports`] writes it out. A [`session`] file records all
 //! the choices so the page and the CLI reproduce each other; [`share`] packs it into a link and
 //! [`crowd`] merges many labellers' answers to one labelling task. [`display`] maps raw values to
@@ -20,6 +21,7 @@ pub mod display;
 pub mod encoders;
 pub mod exports;
 pub mod formats;
+pub mod fusion;
 pub mod grid;
 pub mod labels;
 pub mod npy;

@@ -3,6 +3,7 @@
 //! the encoder, the classes with their support chips, and the display and view settings.
 //! The schema is documented in the README ("Session file").
 
+use crate::atoms::AtomParams;
 use crate::display::Stretch;
 use crate::grid::{ChipGrid, MIN_CHIP_SIZE};
 use crate::labels::{ClassLabel, Labels};
@@ -13,8 +14,9 @@ use thiserror::Error;
 /// The `format` field every session file carries.
 pub const FORMAT: &str = "chipscope-session";
 /// The schema version this build writes and the newest it reads (version 2 added data from a
-/// URL and labelling tasks; version 1 files read unchanged).
-pub const VERSION: u32 = 2;
+/// URL and labelling tasks, version 3 the atom modality's settings; older files read
+/// unchanged).
+pub const VERSION: u32 = 3;
 /// Session files above this size are refused before parsing.
 pub const MAX_BYTES: usize = 16 * 1024 * 1024;
 
@@ -30,6 +32,9 @@ pub struct Session {
     pub view: ViewSettings,
     pub classes: Vec<ClassLabel>,
     pub fusion: Fusion,
+    /// The atom column search, present when the atom modality is in use.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub atoms: Option<AtomSettings>,
     /// Present when the session is a crowd-labelling task or a labeller's answer to one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub task: Option<Task>,
@@ -165,15 +170,52 @@ pub enum ViewMode {
     Confidence,
 }
 
-/// How modalities are combined (only the image modality exists in this version).
+/// The atom column search the atom modality was made with (see [`crate::atoms::AtomParams`]):
+/// the spacing actually used, so every image segmented with the session shares the r grid of
+/// its pair distribution functions.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AtomSettings {
+    /// Expected nearest column spacing, pixels.
+    pub spacing_px: f32,
+    /// Detection threshold relative to the strongest response, 0–1.
+    pub threshold: f32,
+}
+
+impl From<AtomSettings> for AtomParams {
+    fn from(settings: AtomSettings) -> AtomParams {
+        AtomParams {
+            spacing_px: settings.spacing_px,
+            threshold: settings.threshold,
+        }
+    }
+}
+
+impl From<AtomParams> for AtomSettings {
+    fn from(params: AtomParams) -> AtomSettings {
+        AtomSettings {
+            spacing_px: params.spacing_px,
+            threshold: params.threshold,
+        }
+    }
+}
+
+/// How modalities are combined.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Fusion {
     pub mode: FusionMode,
-    /// Weight per modality (`"image"`, later `"spectra"`, `"atoms"`).
+    /// Weight per modality (`"image"`, `"atoms"`); a missing modality has weight 0.
     pub weights: BTreeMap<String, f32>,
 }
 
-/// Concatenated embeddings, or per-modality distances scaled by their maximum and averaged.
+impl Fusion {
+    /// The weight of `modality` (0 when absent).
+    pub fn weight(&self, modality: &str) -> f32 {
+        self.weights.get(modality).copied().unwrap_or(0.0)
+    }
+}
+
+/// Concatenated embeddings (c1), or per-modality distances scaled by their maximum and averaged
+/// (c2); see [`crate::fusion`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum FusionMode {
@@ -342,6 +384,9 @@ impl Session {
         {
             return Err("a modality weight is not a non-negative number".into());
         }
+        if let Some(atoms) = &self.atoms {
+            check_atoms(atoms)?;
+        }
         self.check_classes()?;
         self.task
             .as_ref()
@@ -396,6 +441,16 @@ impl Session {
 
 fn sha_ok(sha: &str) -> bool {
     sha.len() == 64 && sha.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+fn check_atoms(atoms: &AtomSettings) -> Result<(), String> {
+    if !(atoms.spacing_px.is_finite() && (2.0..=512.0).contains(&atoms.spacing_px)) {
+        return Err("the atom spacing is not between 2 and 512 px".into());
+    }
+    if !(atoms.threshold.is_finite() && (0.0..=1.0).contains(&atoms.threshold)) {
+        return Err("the atom threshold is outside 0–1".into());
+    }
+    Ok(())
 }
 
 fn check_source(source: &DataSource) -> Result<(), String> {
@@ -453,6 +508,7 @@ pub(crate) fn sample() -> Session {
             supports: vec![[0, 0], [1, 3]],
         }],
         fusion: Fusion::default(),
+        atoms: None,
         task: None,
     }
 }
@@ -486,7 +542,7 @@ mod tests {
         let cases = [
             (json.replace("chipscope-session", "other"), "format field"),
             (
-                json.replace("\"version\": 2", "\"version\": 7"),
+                json.replace("\"version\": 3", "\"version\": 7"),
                 "version 7",
             ),
             (json.replace("#010203", "red"), "#rrggbb"),
@@ -523,6 +579,24 @@ mod tests {
             (edited(|s| s.task = Some(task())), "names no class"),
             (
                 edited(|s| {
+                    s.atoms = Some(AtomSettings {
+                        spacing_px: 0.5,
+                        threshold: 0.2,
+                    })
+                }),
+                "atom spacing",
+            ),
+            (
+                edited(|s| {
+                    s.atoms = Some(AtomSettings {
+                        spacing_px: 9.0,
+                        threshold: 1.5,
+                    })
+                }),
+                "atom threshold",
+            ),
+            (
+                edited(|s| {
                     let mut task = task();
                     task.reference.clear();
                     task.chips = vec![[0, 1], [0, 1]];
@@ -555,7 +629,7 @@ mod tests {
     fn version_1_files_and_tasks_read() {
         let v1 = example()
             .to_json()
-            .replace("\"version\": 2", "\"version\": 1");
+            .replace("\"version\": 3", "\"version\": 1");
         assert_eq!(Session::parse(&v1).unwrap().source, example().source);
         let mut session = example();
         let mut task = task();
@@ -574,6 +648,22 @@ mod tests {
         assert!(task.reference.is_empty() && task.labeller.is_none());
         assert_eq!(for_labellers.labels().support_count(), 0);
         assert_eq!(for_labellers.classes[0].name, "vacuum, top");
+    }
+
+    #[test]
+    fn atom_settings_and_fusion_weights_round_trip() {
+        let mut session = example();
+        session.atoms = Some(AtomSettings {
+            spacing_px: 9.75,
+            threshold: 0.25,
+        });
+        session.fusion.mode = FusionMode::Distances;
+        session.fusion.weights.insert("atoms".into(), 0.5);
+        let read = Session::parse(&session.to_json()).unwrap();
+        assert_eq!(read, session);
+        assert_eq!(read.fusion.weight("atoms"), 0.5);
+        assert_eq!(example().fusion.weight("atoms"), 0.0);
+        assert!(!example().to_json().contains("atoms"));
     }
 
     #[test]

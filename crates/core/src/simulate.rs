@@ -73,25 +73,12 @@ pub fn heterostructure(size: usize, seed: u64) -> Simulation {
     canvas.draw_square_lattice();
     canvas.draw_hexagonal_lattice();
     canvas.draw_amorphous(&mut rng);
-    let pixels = record(&expected, &mut rng);
+    let note = format!(
+        "simulated HAADF-STEM heterostructure (seed {seed}): vacuum, square {SQUARE_SPACING_NM} nm \
+         and hexagonal {HEXAGONAL_SPACING_NM} nm lattices, amorphous support"
+    );
     Simulation {
-        dataset: Dataset {
-            image: Image::new(size, size, pixels),
-            calibration: Some(Calibration {
-                pixel_size: PIXEL_SIZE_NM,
-                unit: "nm".into(),
-            }),
-            metadata: Metadata {
-                format: "simulation",
-                sample_type: SampleType::U16,
-                channels: 1,
-                notes: vec![format!(
-                    "simulated HAADF-STEM heterostructure (seed {seed}): vacuum, square {SQUARE_SPACING_NM} nm \
-                     and hexagonal {HEXAGONAL_SPACING_NM} nm lattices, amorphous support"
-                )],
-                properties: vec![],
-            },
-        },
+        dataset: recorded(size, &expected, &mut rng, note),
         labels,
     }
 }
@@ -144,19 +131,32 @@ impl Canvas<'_> {
     }
 
     fn draw_hexagonal_lattice(&mut self) {
-        let spacing = HEXAGONAL_SPACING_NM / PIXEL_SIZE_NM;
-        let (sin, cos) = HEXAGONAL_ROTATION_DEG.to_radians().sin_cos();
-        let (a1, a2) = ((spacing, 0.0), (spacing * 0.5, spacing * 3f64.sqrt() / 2.0));
-        let reach = (2.0 * self.size as f64 / spacing).ceil() as i64;
         let centre = self.size as f64 / 2.0;
+        self.draw_lattice(
+            &Lattice::hexagonal(HEXAGONAL_SPACING_NM / PIXEL_SIZE_NM, HEXAGONAL_ROTATION_DEG),
+            (centre, centre),
+            HEXAGONAL,
+            HEXAGONAL_COUNTS,
+        );
+    }
+
+    /// Columns of `peak` counts at every point of `lattice` laid about `centre`, where the
+    /// label map says `region`.
+    fn draw_lattice(&mut self, lattice: &Lattice, centre: (f64, f64), region: u8, peak: f64) {
+        let (sin, cos) = lattice.rotation_deg.to_radians().sin_cos();
+        let (a1, a2) = (lattice.a1, lattice.a2);
+        let reach = (2.0 * self.size as f64 / lattice.spacing).ceil() as i64;
         for i in -reach..=reach {
             for j in -reach..=reach {
                 let (px, py) = (
                     i as f64 * a1.0 + j as f64 * a2.0,
                     i as f64 * a1.1 + j as f64 * a2.1,
                 );
-                let (x, y) = (centre + px * cos - py * sin, centre + px * sin + py * cos);
-                self.column(x, y, HEXAGONAL, HEXAGONAL_COUNTS, COLUMN_SIGMA_PX);
+                let (x, y) = (
+                    centre.0 + px * cos - py * sin,
+                    centre.1 + px * sin + py * cos,
+                );
+                self.column(x, y, region, peak, COLUMN_SIGMA_PX);
             }
         }
     }
@@ -193,6 +193,117 @@ impl Canvas<'_> {
                 self.expected[py * self.size + px] += peak * (-(dx * dx + dy * dy) / two_var).exp();
             }
         }
+    }
+}
+
+/// A 2-D Bravais lattice: its two vectors (pixels), their shortest length, and a rotation.
+struct Lattice {
+    a1: (f64, f64),
+    a2: (f64, f64),
+    spacing: f64,
+    rotation_deg: f64,
+}
+
+impl Lattice {
+    fn hexagonal(spacing: f64, rotation_deg: f64) -> Lattice {
+        Lattice {
+            a1: (spacing, 0.0),
+            a2: (spacing * 0.5, spacing * 3f64.sqrt() / 2.0),
+            spacing,
+            rotation_deg,
+        }
+    }
+
+    /// Columns per square pixel.
+    fn density(&self) -> f64 {
+        1.0 / (self.a1.0 * self.a2.1 - self.a1.1 * self.a2.0).abs()
+    }
+}
+
+/// Names of the phases of [`grains`], indexed by their value in [`Simulation::labels`].
+pub const GRAIN_PHASES: [&str; 2] = ["hexagonal 8.0 px", "hexagonal 8.4 px"];
+/// Nearest column spacing of the two phases of [`grains`], pixels: 5 % apart, as for two
+/// phases with a small lattice mismatch.
+pub const GRAIN_SPACINGS_PX: [f64; 2] = [8.0, 8.4];
+/// Mean grain diameter of [`grains`], pixels.
+const GRAIN_DIAMETER_PX: f64 = 110.0;
+/// Peak counts of a column of the first phase; the sparser second phase has proportionally
+/// brighter columns, so both have the same mean intensity.
+const GRAIN_COLUMN_COUNTS: f64 = 100.0;
+/// Each grain's brightness varies by up to this fraction (thickness and zone-axis tilt).
+const GRAIN_BRIGHTNESS_SPREAD: f64 = 0.3;
+
+/// Simulates a `size × size` polycrystal of two hexagonal phases whose column spacings differ
+/// by 5 % at the same mean intensity: randomly oriented Voronoi grains, alternately of each
+/// phase, each a little brighter or darker (thickness, tilt). Orientation and brightness vary
+/// more within a phase than between the phases, so an image encoder struggles, while the
+/// columns' pair distances (rotation- and intensity-invariant) tell the phases apart: the case
+/// the atom modality is for.
+pub fn grains(size: usize, seed: u64) -> Simulation {
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
+    let count = ((size * size) as f64 / (GRAIN_DIAMETER_PX * GRAIN_DIAMETER_PX)).ceil() as usize;
+    let seeds: Vec<(f64, f64)> = (0..count.clamp(2, 255))
+        .map(|_| {
+            (
+                rng.random::<f64>() * size as f64,
+                rng.random::<f64>() * size as f64,
+            )
+        })
+        .collect();
+    let grain_of: Vec<u8> = (0..size * size)
+        .map(|i| nearest_seed(&seeds, (i % size) as f64, (i / size) as f64))
+        .collect();
+    let mut expected: Vec<f64> = (0..size * size)
+        .map(|i| BACKGROUND_COUNTS[SQUARE as usize] * thickness(i % size, i / size, size))
+        .collect();
+    let mut canvas = Canvas {
+        size,
+        labels: &grain_of,
+        expected: &mut expected,
+    };
+    let first_density = Lattice::hexagonal(GRAIN_SPACINGS_PX[0], 0.0).density();
+    for (grain, &centre) in seeds.iter().enumerate() {
+        let rotation = rng.random::<f64>() * 90.0;
+        let lattice = Lattice::hexagonal(GRAIN_SPACINGS_PX[grain % 2], rotation);
+        let tilt = 1.0 + GRAIN_BRIGHTNESS_SPREAD * (2.0 * rng.random::<f64>() - 1.0);
+        let peak = tilt * GRAIN_COLUMN_COUNTS * first_density / lattice.density();
+        canvas.draw_lattice(&lattice, centre, grain as u8, peak);
+    }
+    let note = format!(
+        "simulated polycrystal (seed {seed}): randomly oriented hexagonal grains with {} or {} px \
+         column spacing and the same mean intensity",
+        GRAIN_SPACINGS_PX[0], GRAIN_SPACINGS_PX[1]
+    );
+    Simulation {
+        dataset: recorded(size, &expected, &mut rng, note),
+        labels: grain_of.iter().map(|&g| g % 2).collect(),
+    }
+}
+
+/// The index of the seed nearest to (`x`, `y`).
+fn nearest_seed(seeds: &[(f64, f64)], x: f64, y: f64) -> u8 {
+    let distance = |&(sx, sy): &(f64, f64)| (sx - x).powi(2) + (sy - y).powi(2);
+    (0..seeds.len())
+        .min_by(|&a, &b| distance(&seeds[a]).total_cmp(&distance(&seeds[b])))
+        .unwrap_or(0) as u8
+}
+
+/// The `size × size` image a 16-bit detector records of the `expected` counts, calibrated, with
+/// `note` saying what it shows.
+fn recorded(size: usize, expected: &[f64], rng: &mut impl Rng, note: String) -> Dataset {
+    Dataset {
+        image: Image::new(size, size, record(expected, rng)),
+        calibration: Some(Calibration {
+            pixel_size: PIXEL_SIZE_NM,
+            unit: "nm".into(),
+        }),
+        metadata: Metadata {
+            format: "simulation",
+            sample_type: SampleType::U16,
+            channels: 1,
+            notes: vec![note],
+            properties: vec![],
+        },
     }
 }
 
@@ -262,6 +373,20 @@ mod tests {
             vacuum < amorphous && amorphous < hexagonal.min(square),
             "{vacuum} {amorphous} {hexagonal} {square}"
         );
+    }
+
+    #[test]
+    fn grains_have_both_phases_at_the_same_mean_intensity() {
+        let simulation = grains(384, 5);
+        let fraction = simulation.labels.iter().filter(|&&l| l == 1).count() as f64
+            / simulation.labels.len() as f64;
+        assert!(
+            (0.2..0.8).contains(&fraction),
+            "hexagonal fraction {fraction}"
+        );
+        let (first, second) = (mean_where(&simulation, 0), mean_where(&simulation, 1));
+        assert!((first / second - 1.0).abs() < 0.05, "{first} vs {second}");
+        assert_eq!(grains(384, 5).dataset.image, simulation.dataset.image);
     }
 
     #[test]

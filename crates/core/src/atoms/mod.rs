@@ -13,12 +13,14 @@
 use crate::dataset::Image;
 
 pub mod log;
+pub mod modality;
 pub mod pdf;
 pub mod refine;
 pub mod spacing;
 pub mod wasserstein;
 
 pub use log::{Blob, detect};
+pub use modality::AtomChips;
 pub use refine::{AtomColumn, Fit, refine};
 pub use spacing::dominant_spacing;
 

@@ -56,6 +56,15 @@ impl Embeddings {
     pub fn row(&self, index: usize) -> &[f32] {
         &self.values[index * self.dim..(index + 1) * self.dim]
     }
+
+    /// Embeddings with the given rows (all of one length), for tests.
+    #[cfg(test)]
+    pub(crate) fn from_rows(rows: &[&[f32]]) -> Embeddings {
+        Embeddings {
+            dim: rows[0].len(),
+            values: rows.iter().flat_map(|r| r.iter().copied()).collect(),
+        }
+    }
 }
 
 /// One step of an encoder's forward pass. The page yields to the browser between steps.

@@ -1,0 +1,287 @@
+//! Fusing the modalities (image, atoms) into one segmentation, in the two ways of the
+//! multimodal pyCHIP report:
+//!
+//! - **c1, concatenate**: each chip's per-modality vectors are joined into one vector and
+//!   classified by one Euclidean distance to the joined prototypes. So that a 2048-d image
+//!   embedding does not drown a 32-d atom vector, each block is first divided by its spread
+//!   (the root mean square distance of the chips to their mean) and multiplied by √(weight / Σ
+//!   weights): a block's share of the squared distance is then its weight.
+//! - **c2, average distances**: each modality measures its own distances (Euclidean for the
+//!   image, Wasserstein for atoms); each table is divided by its largest finite entry and the
+//!   tables are averaged with the weights. A chip a modality cannot measure (NaN) is averaged
+//!   over the other modalities.
+//!
+//! With a single modality both modes give that modality's own distances unchanged, so its
+//! distance scale (and a session's "unassigned beyond" limit) stays as it was.
+
+use crate::classify::{PrototypeClassifier, Segmentation, Support};
+use crate::encoders::Embeddings;
+use crate::session::FusionMode;
+
+/// One modality's view of the chips being segmented.
+#[derive(Clone)]
+pub struct Modality<'a> {
+    /// Relative weight, ≥ 0; a modality of weight 0 is left out.
+    pub weight: f32,
+    /// Every chip's vector (for concatenation).
+    pub chips: &'a Embeddings,
+    /// The supports' vectors, per class, in the same space.
+    pub supports: Vec<Vec<Support<'a>>>,
+    /// The modality's own distances from every chip to every class prototype.
+    pub distances: &'a Segmentation,
+}
+
+/// The fused segmentation of the modalities with a positive weight (all of them if none has).
+///
+/// # Panics
+/// If `modalities` is empty, or they differ in chip or class count.
+pub fn fuse(mode: FusionMode, modalities: &[Modality]) -> Segmentation {
+    assert!(!modalities.is_empty(), "no modality to fuse");
+    let mut used: Vec<&Modality> = modalities.iter().filter(|m| m.weight > 0.0).collect();
+    if used.is_empty() {
+        used = modalities.iter().collect();
+    }
+    if let [only] = used[..] {
+        return only.distances.clone();
+    }
+    match mode {
+        FusionMode::Concatenate => concatenated(&used),
+        FusionMode::Distances => averaged(&used),
+    }
+}
+
+/// c1: one Euclidean distance on the scaled, joined vectors.
+fn concatenated(modalities: &[&Modality]) -> Segmentation {
+    let total: f32 = modalities.iter().map(|m| m.weight).sum();
+    let scales: Vec<f32> = modalities
+        .iter()
+        .map(|m| (m.weight / total).sqrt() / spread(m.chips))
+        .collect();
+    let blocks: Vec<(f32, &Embeddings)> = scales
+        .iter()
+        .copied()
+        .zip(modalities.iter().map(|m| m.chips))
+        .collect();
+    let chips = join(&blocks);
+    let support_vectors = join_supports(modalities, &scales);
+    let classes: Vec<Vec<Support>> = support_vectors
+        .iter()
+        .map(|class| {
+            class
+                .iter()
+                .map(|(id, vector)| Support { id: *id, vector })
+                .collect()
+        })
+        .collect();
+    PrototypeClassifier::new(&chips).classify(&chips, &classes)
+}
+
+/// The root mean square distance of the rows of `vectors` to their mean (1 when it is 0).
+fn spread(vectors: &Embeddings) -> f32 {
+    let count = vectors.count().max(1);
+    let mut mean = vec![0.0f64; vectors.dim];
+    for i in 0..vectors.count() {
+        mean.iter_mut()
+            .zip(vectors.row(i))
+            .for_each(|(m, &v)| *m += f64::from(v));
+    }
+    mean.iter_mut().for_each(|m| *m /= count as f64);
+    let squares: f64 = (0..vectors.count())
+        .map(|i| {
+            vectors
+                .row(i)
+                .iter()
+                .zip(&mean)
+                .map(|(&v, m)| (f64::from(v) - m).powi(2))
+                .sum::<f64>()
+        })
+        .sum();
+    let spread = (squares / count as f64).sqrt() as f32;
+    if spread > 0.0 && spread.is_finite() {
+        spread
+    } else {
+        1.0
+    }
+}
+
+/// Row-wise concatenation of the blocks, each multiplied by its scale.
+fn join(blocks: &[(f32, &Embeddings)]) -> Embeddings {
+    let count = blocks[0].1.count();
+    let dim = blocks.iter().map(|(_, b)| b.dim).sum();
+    let mut values = Vec::with_capacity(count * dim);
+    for i in 0..count {
+        for (scale, block) in blocks {
+            values.extend(block.row(i).iter().map(|v| v * scale));
+        }
+    }
+    Embeddings { dim, values }
+}
+
+/// Each support's joined, scaled vector with its id, per class.
+fn join_supports(modalities: &[&Modality], scales: &[f32]) -> Vec<Vec<(usize, Vec<f32>)>> {
+    let first = &modalities[0].supports;
+    (0..first.len())
+        .map(|class| {
+            (0..first[class].len())
+                .map(|s| {
+                    let vector = modalities
+                        .iter()
+                        .zip(scales)
+                        .flat_map(|(m, scale)| {
+                            m.supports[class][s].vector.iter().map(move |v| v * scale)
+                        })
+                        .collect();
+                    (first[class][s].id, vector)
+                })
+                .collect()
+        })
+        .collect()
+}
+
+/// c2: each table scaled by its largest finite entry, averaged with the weights over the
+/// modalities that measured the chip.
+fn averaged(modalities: &[&Modality]) -> Segmentation {
+    let classes = modalities[0].distances.class_count();
+    let chips = modalities[0].distances.chip_count();
+    let maxima: Vec<f32> = modalities.iter().map(|m| largest(m.distances)).collect();
+    let mut values = Vec::with_capacity(chips * classes);
+    for chip in 0..chips {
+        let measured: Vec<(f32, &[f32], f32)> = modalities
+            .iter()
+            .zip(&maxima)
+            .filter(|(m, _)| m.distances.is_measured(chip))
+            .map(|(m, &max)| (m.weight, m.distances.distances(chip), max))
+            .collect();
+        let weight: f32 = measured.iter().map(|(w, _, _)| w).sum();
+        for class in 0..classes {
+            let sum: f32 = measured
+                .iter()
+                .map(|(w, row, max)| w * row[class] / max)
+                .sum();
+            values.push(if weight > 0.0 { sum / weight } else { f32::NAN });
+        }
+    }
+    Segmentation::from_distances(classes, values)
+}
+
+/// The largest finite distance of the table (1 when there is none or it is 0).
+fn largest(table: &Segmentation) -> f32 {
+    let max = (0..table.chip_count())
+        .flat_map(|chip| table.distances(chip).iter().copied())
+        .filter(|d| d.is_finite())
+        .fold(0.0f32, f32::max);
+    if max > 0.0 { max } else { 1.0 }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn embeddings(rows: &[&[f32]]) -> Embeddings {
+        Embeddings::from_rows(rows)
+    }
+
+    fn table(rows: &[&[f32]]) -> Segmentation {
+        Segmentation::from_distances(
+            rows[0].len(),
+            rows.iter().flat_map(|r| r.to_vec()).collect(),
+        )
+    }
+
+    fn supports<'a>(chips: &'a Embeddings, classes: &[&[usize]]) -> Vec<Vec<Support<'a>>> {
+        classes
+            .iter()
+            .map(|c| c.iter().map(|&i| Support::chip(chips, i)).collect())
+            .collect()
+    }
+
+    #[test]
+    fn one_modality_keeps_its_own_distances() {
+        let chips = embeddings(&[&[0.0], &[3.0]]);
+        let own = table(&[&[0.0, 3.0], &[3.0, 0.0]]);
+        let other = table(&[&[9.0, 9.0], &[9.0, 9.0]]);
+        let image = Modality {
+            weight: 1.0,
+            chips: &chips,
+            supports: supports(&chips, &[&[0], &[1]]),
+            distances: &own,
+        };
+        let atoms = Modality {
+            weight: 0.0,
+            chips: &chips,
+            supports: supports(&chips, &[&[0], &[1]]),
+            distances: &other,
+        };
+        for mode in [FusionMode::Concatenate, FusionMode::Distances] {
+            assert_eq!(fuse(mode, &[image.clone(), atoms.clone()]), own);
+        }
+    }
+
+    /// Worked by hand: image maxima 4, atoms maxima 2 (the NaN chip is skipped); weights 3:1.
+    #[test]
+    fn averaged_distances_scale_by_maximum_and_skip_unmeasured_chips() {
+        let chips = embeddings(&[&[0.0], &[1.0], &[2.0]]);
+        let image = table(&[&[0.0, 4.0], &[2.0, 2.0], &[4.0, 0.0]]);
+        let atoms = table(&[&[2.0, 0.0], &[1.0, 1.0], &[f32::NAN, f32::NAN]]);
+        let s = supports(&chips, &[&[0], &[2]]);
+        let fused = fuse(
+            FusionMode::Distances,
+            &[
+                Modality {
+                    weight: 3.0,
+                    chips: &chips,
+                    supports: s.clone(),
+                    distances: &image,
+                },
+                Modality {
+                    weight: 1.0,
+                    chips: &chips,
+                    supports: s,
+                    distances: &atoms,
+                },
+            ],
+        );
+        // chip 0: (3·0/4 + 1·2/2)/4 = 0.25 and (3·4/4 + 0)/4 = 0.75
+        assert_eq!(fused.distances(0), &[0.25, 0.75]);
+        assert_eq!(fused.distances(1), &[0.5, 0.5]);
+        // chip 2: the image alone, scaled: 1 and 0.
+        assert_eq!(fused.distances(2), &[1.0, 0.0]);
+    }
+
+    /// Two blocks of very different scale: after scaling, each contributes its weight's share
+    /// of the squared distance.
+    #[test]
+    fn concatenation_balances_blocks_by_spread_and_weight() {
+        let image = embeddings(&[&[0.0, 0.0], &[200.0, 0.0], &[0.0, 0.0], &[200.0, 0.0]]);
+        let atoms = embeddings(&[&[0.0], &[0.0], &[2.0], &[2.0]]);
+        let zeros: [&[f32]; 4] = [&[0.0, 0.0]; 4];
+        let (di, da) = (table(&zeros), table(&zeros));
+        let fused = |wi: f32, wa: f32| {
+            fuse(
+                FusionMode::Concatenate,
+                &[
+                    Modality {
+                        weight: wi,
+                        chips: &image,
+                        supports: supports(&image, &[&[0], &[3]]),
+                        distances: &di,
+                    },
+                    Modality {
+                        weight: wa,
+                        chips: &atoms,
+                        supports: supports(&atoms, &[&[0], &[3]]),
+                        distances: &da,
+                    },
+                ],
+            )
+        };
+        // Spreads: image 100, atoms 1. Chip 1 differs from class 0 by the image block only,
+        // chip 2 by the atom block only: each squared distance is 4 × the block's weight share.
+        let even = fused(1.0, 1.0);
+        assert!((even.distances(1)[0] - 2.0f32.sqrt()).abs() < 1e-5);
+        assert!((even.distances(2)[0] - 2.0f32.sqrt()).abs() < 1e-5);
+        let atoms_heavy = fused(1.0, 3.0);
+        assert!((atoms_heavy.distances(1)[0] - 1.0).abs() < 1e-5);
+        assert!((atoms_heavy.distances(2)[0] - 3.0f32.sqrt()).abs() < 1e-5);
+    }
+}
