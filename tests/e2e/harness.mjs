@@ -1,7 +1,7 @@
 // Shared end-to-end harness: a static server for dist/ on 127.0.0.1 (a secure context, as
 // WebGPU needs) and Debian's headless Chromium driven by playwright-core, never a downloaded browser.
 import { createServer } from 'node:http';
-import { readFile, mkdtemp, mkdir } from 'node:fs/promises';
+import { readFile, mkdtemp, mkdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, extname, normalize, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -130,4 +130,18 @@ export async function waitForShares(page, previous) {
     await page.waitForTimeout(100);
   }
   assert.fail(`the counts never changed from ${JSON.stringify(previous)}`);
+}
+
+/** Empties `dir` (the artifacts of one test file), creating it if missing. */
+export async function freshDir(dir) {
+  await rm(dir, { recursive: true, force: true });
+  await mkdir(dir, { recursive: true });
+}
+
+/** Clicks the `id` button and saves the file it downloads into `dir`; resolves to its path. */
+export async function downloadTo(dir, page, id) {
+  const [file] = await Promise.all([page.waitForEvent('download'), page.locator(testid(id)).click()]);
+  const path = join(dir, file.suggestedFilename());
+  await file.saveAs(path);
+  return path;
 }

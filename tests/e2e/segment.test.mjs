@@ -6,10 +6,11 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdir, readFile, rm } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
   repoRoot, artifacts, serveStatic, withPage, screenshot, testid, clickChip as clickCell, waitForShares,
+  downloadTo, freshDir,
 } from './harness.mjs';
 
 const cli = process.env.CHIPSCOPE_CLI ?? join(process.env.CARGO_TARGET_DIR ?? join(repoRoot, 'target'), 'debug', 'chipscope');
@@ -21,8 +22,7 @@ const clickChip = (page, cell) => clickCell(page, cell, GRID);
 let server;
 
 before(async () => {
-  await rm(outDir, { recursive: true, force: true });
-  await mkdir(outDir, { recursive: true });
+  await freshDir(outDir);
   server = await serveStatic(join(repoRoot, 'dist'));
 });
 after(async () => server?.close());
@@ -38,12 +38,7 @@ async function openDm3(page) {
   await page.locator(testid('encoder-select')).selectOption('mobilenet_v2');
 }
 
-async function download(page, id) {
-  const [file] = await Promise.all([page.waitForEvent('download'), page.locator(testid(id)).click()]);
-  const path = join(outDir, file.suggestedFilename());
-  await file.saveAs(path);
-  return path;
-}
+const download = (page, id) => downloadTo(outDir, page, id);
 
 /** The class column of a per-chip CSV, keyed by "row,col". */
 function classesOf(csv) {

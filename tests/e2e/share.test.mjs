@@ -8,11 +8,12 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { deflateRawSync, inflateRawSync } from 'node:zlib';
 import { execFileSync } from 'node:child_process';
-import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
   repoRoot, artifacts, serveStatic, serveFiles, launchBrowser, openPage, withPage, screenshot, testid,
   clickChip, waitForShares,
+  downloadTo, freshDir,
 } from './harness.mjs';
 
 const testdata = process.env.CHIPSCOPE_TESTDATA ?? join(process.env.HOME, '.cache/chipscope/testdata');
@@ -26,8 +27,7 @@ let corsData;
 let closedData;
 
 before(async () => {
-  await rm(outDir, { recursive: true, force: true });
-  await mkdir(outDir, { recursive: true });
+  await freshDir(outDir);
   await writeFile(join(outDir, 'notes.txt'), 'not a micrograph\n');
   execFileSync(cli, ['simulate', '--out', otherImage, '--size', '256', '--seed', '3'], { stdio: 'pipe' });
   const files = { '/multi_signal.dm3': dm3, '/notes.txt': join(outDir, 'notes.txt') };
@@ -68,12 +68,7 @@ async function linkFrom(page, button) {
   return page.locator(testid('share-link')).inputValue();
 }
 
-async function download(page, id) {
-  const [file] = await Promise.all([page.waitForEvent('download'), page.locator(testid(id)).click()]);
-  const path = join(outDir, file.suggestedFilename());
-  await file.saveAs(path);
-  return path;
-}
+const download = (page, id) => downloadTo(outDir, page, id);
 
 /** The session in a link, and a link made from an edited session (as an attacker would). */
 const unpack = (link) => JSON.parse(inflateRawSync(Buffer.from(link.split('#session=1.')[1], 'base64url')));
@@ -276,7 +271,7 @@ test('tampered, oversized and future links are refused and run no script', async
       [`${base}#session=1.${link.split('#session=1.')[1].slice(0, 40)}`, /the link is damaged/],
       [`${base}#session=9.${link.split('#session=1.')[1]}`, /made by a newer Chipscope/],
       [bomb, /unpacks to more than 1 MB/],
-      [pack(base, { ...session, version: 99 }), /version 99; this Chipscope reads version 2/],
+      [pack(base, { ...session, version: 99 }), /version 99; this Chipscope reads version 3/],
       [pack(base, { ...session, grid: { chip_size: 2, origin: [0, 0] } }), /chip size 2 px is too small/],
     ];
     for (const [url, message] of cases) {
