@@ -5,6 +5,7 @@ mod classify_bench;
 mod encode;
 mod merge;
 mod segment;
+mod spec2vec_bench;
 
 use anyhow::{Context, Result, bail};
 use atoms::AtomsArgs;
@@ -19,6 +20,7 @@ use classify_bench::ClassifyBench;
 use encode::{Backend, BenchPlan};
 use merge::MergeArgs;
 use segment::SegmentArgs;
+use spec2vec_bench::Spec2VecBench;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -106,6 +108,9 @@ enum Command {
     /// classification and one click; one JSON line (scripts/bench-classify.sh puts NumPy/SciPy
     /// and the page beside it).
     BenchClassify(ClassifyBench),
+    /// Time spec2vec's word2vec training on a synthetic EDS map's chip documents (see
+    /// scripts/bench-spec2vec.sh for gensim beside it).
+    BenchSpec2vec(Spec2VecBench),
     /// Merge labellers' answers to a labelling task (session files) by majority vote: prints
     /// each labeller's agreement with the others and with the task's reference chips, and
     /// Fleiss' kappa; writes the consensus as a session file.
@@ -166,6 +171,7 @@ fn main() -> ExitCode {
         }),
         Command::Segment(args) => segment::segment(&args),
         Command::BenchClassify(plan) => classify_bench::run(&plan),
+        Command::BenchSpec2vec(plan) => spec2vec_bench::run(&plan),
         Command::Merge(args) => merge::merge(&args),
         Command::Link {
             session,

@@ -29,4 +29,5 @@ pub mod results;
 pub mod session;
 pub mod share;
 pub mod simulate;
+pub mod spectra;
 pub mod weights;

@@ -8,6 +8,7 @@ mod dm;
 mod jpeg;
 mod png;
 mod raster;
+pub mod spectral;
 pub mod tiff;
 
 use crate::dataset::Dataset;

@@ -1,0 +1,34 @@
+//! Readers of spectral files — EDS spectrum images and single spectra — behind one interface,
+//! as [`super::Reader`] is for images. A spectral file may also carry images recorded with
+//! the map (a HAADF or BF survey), which the page offers to use as the image.
+
+use super::DecodeError;
+use crate::dataset::Dataset;
+use crate::spectra::{Spectrum, SpectrumImage};
+
+/// What a spectral file holds.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SpectralFile {
+    /// Name of the file format, e.g. "Bruker BCF".
+    pub format: &'static str,
+    /// The spectrum image, when the file has one.
+    pub map: Option<SpectrumImage>,
+    /// A single spectrum, when that is what the file holds (EMSA).
+    pub spectrum: Option<Spectrum>,
+    /// Images recorded with the map, each with its name in the file ("HAADF", "BF"…).
+    pub images: Vec<(String, Dataset)>,
+    /// Remarks for the user (frames summed, channels binned, detectors merged…).
+    pub notes: Vec<String>,
+}
+
+/// One spectral file format.
+pub trait SpectralReader: Sync {
+    /// Human-readable name, e.g. "JEOL PTS".
+    fn format_name(&self) -> &'static str;
+    /// File name extensions, lower case, without the dot.
+    fn extensions(&self) -> &'static [&'static str];
+    /// Whether `bytes` look like this format (by content, not by name).
+    fn recognises(&self, bytes: &[u8]) -> bool;
+    /// Reads the file, summing every `bin` energy channels of a spectrum image (1: none).
+    fn read(&self, bytes: &[u8], bin: usize) -> Result<SpectralFile, DecodeError>;
+}
