@@ -6,6 +6,7 @@ mod encode;
 mod merge;
 mod segment;
 mod spec2vec_bench;
+mod spectra;
 
 use anyhow::{Context, Result, bail};
 use atoms::AtomsArgs;
@@ -21,6 +22,7 @@ use encode::{Backend, BenchPlan};
 use merge::MergeArgs;
 use segment::SegmentArgs;
 use spec2vec_bench::Spec2VecBench;
+use spectra::SpectraArgs;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -108,6 +110,9 @@ enum Command {
     /// classification and one click; one JSON line (scripts/bench-classify.sh puts NumPy/SciPy
     /// and the page beside it).
     BenchClassify(ClassifyBench),
+    /// Read an EDS spectrum image or spectrum (.emd, .bcf, .pts, .dm3/.dm4, .msa, .rpl + .raw)
+    /// and print its map size, energy axis, counts, memory, images and strongest peaks.
+    Spectra(SpectraArgs),
     /// Time spec2vec's word2vec training on a synthetic EDS map's chip documents (see
     /// scripts/bench-spec2vec.sh for gensim beside it).
     BenchSpec2vec(Spec2VecBench),
@@ -172,6 +177,7 @@ fn main() -> ExitCode {
         Command::Segment(args) => segment::segment(&args),
         Command::BenchClassify(plan) => classify_bench::run(&plan),
         Command::BenchSpec2vec(plan) => spec2vec_bench::run(&plan),
+        Command::Spectra(args) => spectra::spectra(&args),
         Command::Merge(args) => merge::merge(&args),
         Command::Link {
             session,

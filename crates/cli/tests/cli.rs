@@ -873,3 +873,64 @@ mod atoms {
         }
     }
 }
+
+mod spectra {
+    use super::{chipscope, scratch, stdout, testdata};
+
+    #[test]
+    fn a_bruker_map_is_described_and_its_sum_spectrum_written() {
+        let Some(bcf) = testdata("hyperspy/bruker_data/test_TEM.bcf") else {
+            return;
+        };
+        let dir = scratch("spectra");
+        let csv = dir.join("sum.csv");
+        let printed = stdout(&chipscope(&[
+            "spectra",
+            bcf.to_str().unwrap(),
+            "--bin",
+            "2",
+            "--sum",
+            csv.to_str().unwrap(),
+        ]));
+        // rosettasciio 0.15.0 reads 64 × 64 × 2048 and 26 005 counts (tests/spectral_bcf.rs).
+        assert!(printed.contains("format:   Bruker BCF"), "{printed}");
+        assert!(printed.contains("64 × 64 px × 1024 channels"), "{printed}");
+        assert!(printed.contains("26005 in total"), "{printed}");
+        assert!(printed.contains("4.515 keV (Ti Ka"), "{printed}");
+        assert!(printed.contains("image:    HAADF, 64 × 64 px"), "{printed}");
+        let sum = std::fs::read_to_string(&csv).unwrap();
+        assert_eq!(sum.lines().count(), 1 + 1024);
+        let total: f64 = sum
+            .lines()
+            .skip(1)
+            .map(|l| l.split(',').nth(1).unwrap().parse::<f64>().unwrap())
+            .sum();
+        assert_eq!(total, 26005.0);
+        std::fs::remove_dir_all(dir).ok();
+    }
+
+    #[test]
+    fn images_and_lone_ripple_headers_are_refused_with_a_reason() {
+        let dir = scratch("spectra-errors");
+        let tiff = dir.join("sim.tif");
+        stdout(&chipscope(&[
+            "simulate",
+            "--size",
+            "64",
+            "--out",
+            tiff.to_str().unwrap(),
+        ]));
+        let rpl = dir.join("map.rpl");
+        std::fs::write(&rpl, "width 2\nheight 2\ndepth 4\n").unwrap();
+        for (file, reason) in [
+            (&tiff, "matches none of Velox EMD, Bruker BCF"),
+            (&rpl, "its .raw data is needed"),
+        ] {
+            let output = chipscope(&["spectra", file.to_str().unwrap()]);
+            let stderr = String::from_utf8_lossy(&output.stderr);
+            assert_eq!(output.status.code(), Some(1), "{stderr}");
+            assert!(stderr.contains(reason), "{reason:?} not in {stderr}");
+        }
+        std::fs::remove_dir_all(dir).ok();
+    }
+}

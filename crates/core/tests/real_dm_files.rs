@@ -126,11 +126,11 @@ fn spectra_and_spectrum_images_are_recognised_and_refused_with_what_they_are() {
         ),
         (
             "dm4_3D_data/EELS_SI.dm4",
-            "a spectrum image (2 × 2 px × 2048 channels)",
+            "3-D data (2 × 2 × 2048), not a 2-D image",
         ),
         (
             "dm4_2D_data/test-MonarcCL_spectrum-SI.dm4",
-            "a spectrum image (3 × 3 px × 670 channels)",
+            "3-D data (3 × 3 × 670), not a 2-D image",
         ),
     ];
     for (path, what) in cases {

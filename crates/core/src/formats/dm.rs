@@ -62,7 +62,7 @@ impl Reader for DigitalMicrograph {
 
 /// A node of the tag tree. Arrays stay in the file: only their place and element are kept.
 #[derive(Debug)]
-enum Tag {
+pub(super) enum Tag {
     Group(Vec<(String, Tag)>),
     Number(f64),
     /// `len` elements of `element_size` bytes from `offset`; `element` is the simple type, or
@@ -77,25 +77,25 @@ enum Tag {
 }
 
 impl Tag {
-    fn get(&self, label: &str) -> Option<&Tag> {
+    pub(super) fn get(&self, label: &str) -> Option<&Tag> {
         self.children()
             .iter()
             .find(|(name, _)| name == label)
             .map(|(_, tag)| tag)
     }
 
-    fn path(&self, labels: &[&str]) -> Option<&Tag> {
+    pub(super) fn path(&self, labels: &[&str]) -> Option<&Tag> {
         labels.iter().try_fold(self, |tag, label| tag.get(label))
     }
 
-    fn children(&self) -> &[(String, Tag)] {
+    pub(super) fn children(&self) -> &[(String, Tag)] {
         match self {
             Tag::Group(entries) => entries,
             _ => &[],
         }
     }
 
-    fn number(&self) -> Option<f64> {
+    pub(super) fn number(&self) -> Option<f64> {
         match self {
             Tag::Number(value) => Some(*value),
             _ => None,
@@ -103,28 +103,22 @@ impl Tag {
     }
 }
 
-fn corrupt(detail: &str) -> DecodeError {
-    DecodeError::Corrupt {
-        format: FORMAT,
-        detail: detail.to_string(),
-    }
+fn corrupt(detail: impl Into<String>) -> DecodeError {
+    DecodeError::corrupt(FORMAT, detail)
 }
 
-fn unsupported(detail: String) -> DecodeError {
-    DecodeError::Unsupported {
-        format: FORMAT,
-        detail,
-    }
+fn unsupported(detail: impl Into<String>) -> DecodeError {
+    DecodeError::unsupported(FORMAT, detail)
 }
 
 /// A parsed file: its tag tree, with the bytes its arrays point into.
-struct DmFile<'a> {
-    bytes: &'a [u8],
-    little_endian: bool,
-    root: Tag,
+pub(super) struct DmFile<'a> {
+    pub(super) bytes: &'a [u8],
+    pub(super) little_endian: bool,
+    pub(super) root: Tag,
 }
 
-fn parse(bytes: &[u8]) -> Result<DmFile<'_>, DecodeError> {
+pub(super) fn parse(bytes: &[u8]) -> Result<DmFile<'_>, DecodeError> {
     let mut parser = Parser {
         bytes,
         at: 0,
@@ -329,7 +323,7 @@ fn pixel_layout(data_type: u64) -> Option<PixelLayout> {
 }
 
 impl DmFile<'_> {
-    fn image(&self, image: &Tag) -> Result<Dataset, DecodeError> {
+    pub(super) fn image(&self, image: &Tag) -> Result<Dataset, DecodeError> {
         let data = image
             .get("ImageData")
             .ok_or_else(|| corrupt("an image without ImageData"))?;
@@ -462,7 +456,7 @@ impl DmFile<'_> {
     }
 
     /// A string tag: DigitalMicrograph stores text as arrays of UTF-16 code units.
-    fn text(&self, tag: &Tag) -> Option<String> {
+    pub(super) fn text(&self, tag: &Tag) -> Option<String> {
         let &Tag::Array {
             element: UINT16,
             offset,
@@ -495,9 +489,9 @@ fn image_size(data: &Tag) -> Result<(usize, usize), DecodeError> {
         [channels] => Err(unsupported(format!(
             "a single spectrum of {channels} channels, not an image"
         ))),
-        [width, height, channels] => Err(unsupported(format!(
-            "a spectrum image ({width} × {height} px × {channels} channels); spectrum images will \
-             open with the spectral modality"
+        [width, height, depth] => Err(unsupported(format!(
+            "3-D data ({width} × {height} × {depth}), not a 2-D image; a spectrum image is read \
+             as spectra (chipscope spectra)"
         ))),
         _ => Err(unsupported(format!(
             "{}-dimensional data, not a 2-D image",

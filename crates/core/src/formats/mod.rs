@@ -1,13 +1,20 @@
-//! File readers, one module per format behind the [`Reader`] interface.
+//! File readers, one module per format behind the [`Reader`] interface for images, and the
+//! [`spectral::SpectralReader`] interface for spectra and spectrum images.
 //!
 //! [`decode`] recognises a file by its content (never by its name alone), checks the image size
 //! before allocating, and returns one [`Dataset`] or a [`DecodeError`] whose message is meant for
 //! the user.
 
+pub mod bcf;
 mod dm;
+pub mod dm_spectra;
+pub mod emd;
 mod jpeg;
+pub mod msa;
 mod png;
+pub mod pts;
 mod raster;
+pub mod ripple;
 pub mod spectral;
 pub mod tiff;
 
@@ -59,6 +66,24 @@ pub enum DecodeError {
     TooLarge { width: usize, height: usize },
 }
 
+impl DecodeError {
+    /// A damaged or truncated `format` file.
+    pub fn corrupt(format: &'static str, detail: impl Into<String>) -> Self {
+        DecodeError::Corrupt {
+            format,
+            detail: detail.into(),
+        }
+    }
+
+    /// A `format` file using something Chipscope cannot read yet.
+    pub fn unsupported(format: &'static str, detail: impl Into<String>) -> Self {
+        DecodeError::Unsupported {
+            format,
+            detail: detail.into(),
+        }
+    }
+}
+
 /// Decodes `bytes`, found by content; `file_name` only adds a note when its extension disagrees.
 pub fn decode(file_name: &str, bytes: &[u8]) -> Result<Dataset, DecodeError> {
     if bytes.is_empty() {
@@ -79,7 +104,16 @@ pub fn decode(file_name: &str, bytes: &[u8]) -> Result<Dataset, DecodeError> {
 
 /// "PNG, JPEG or TIFF": the formats [`decode`] reads.
 pub fn supported_formats() -> String {
-    let names: Vec<_> = READERS.iter().map(|reader| reader.format_name()).collect();
+    or_list(
+        &READERS
+            .iter()
+            .map(|reader| reader.format_name())
+            .collect::<Vec<_>>(),
+    )
+}
+
+/// "A, B or C".
+fn or_list(names: &[&str]) -> String {
     match names.split_last() {
         Some((last, [])) => last.to_string(),
         Some((last, rest)) => format!("{} or {last}", rest.join(", ")),

@@ -2,7 +2,7 @@
 //! as [`super::Reader`] is for images. A spectral file may also carry images recorded with
 //! the map (a HAADF or BF survey), which the page offers to use as the image.
 
-use super::DecodeError;
+use super::{DecodeError, bcf, dm_spectra, emd, msa, or_list, pts, ripple};
 use crate::dataset::Dataset;
 use crate::spectra::{Spectrum, SpectrumImage};
 
@@ -31,4 +31,39 @@ pub trait SpectralReader: Sync {
     fn recognises(&self, bytes: &[u8]) -> bool;
     /// Reads the file, summing every `bin` energy channels of a spectrum image (1: none).
     fn read(&self, bytes: &[u8], bin: usize) -> Result<SpectralFile, DecodeError>;
+}
+
+/// Every spectral format Chipscope reads, tried in this order.
+pub const SPECTRAL_READERS: &[&dyn SpectralReader] = &[
+    &emd::EmdReader,
+    &bcf::BcfReader,
+    &pts::PtsReader,
+    &dm_spectra::DmSpectralReader,
+    &msa::MsaReader,
+    &ripple::RippleReader,
+];
+
+/// Reads a spectral file recognised by its content, summing every `bin` energy channels of a
+/// spectrum image. A Lispix `.rpl` header needs its `.raw` data: see [`ripple::read_pair`].
+pub fn decode_spectral(bytes: &[u8], bin: usize) -> Result<SpectralFile, DecodeError> {
+    if bytes.is_empty() {
+        return Err(DecodeError::Empty);
+    }
+    let reader = SPECTRAL_READERS
+        .iter()
+        .find(|reader| reader.recognises(bytes))
+        .ok_or_else(|| DecodeError::Unrecognised {
+            supported: spectral_formats(),
+        })?;
+    reader.read(bytes, bin)
+}
+
+/// "Velox EMD, Bruker BCF, … or Lispix ripple".
+pub fn spectral_formats() -> String {
+    or_list(
+        &SPECTRAL_READERS
+            .iter()
+            .map(|r| r.format_name())
+            .collect::<Vec<_>>(),
+    )
 }

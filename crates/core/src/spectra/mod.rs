@@ -154,6 +154,9 @@ pub struct SpectrumImageBuilder {
     bin: usize,
     /// Binned counts of the pixel being added (reused).
     scratch: Vec<u64>,
+    /// The binned channels of `scratch` the pixel being added has counts in, so finishing a
+    /// sparse pixel costs its counts, not the channel count.
+    touched: Vec<usize>,
 }
 
 /// Why a spectrum image could not be built.
@@ -198,6 +201,7 @@ impl SpectrumImageBuilder {
             },
             bin: bin.max(1),
             scratch: vec![0; binned.channels],
+            touched: Vec::new(),
         })
     }
 
@@ -208,7 +212,11 @@ impl SpectrumImageBuilder {
         pairs: impl IntoIterator<Item = (usize, u64)>,
     ) -> Result<(), SpectrumError> {
         for (channel, count) in pairs {
-            if let Some(slot) = self.scratch.get_mut(channel / self.bin) {
+            let binned = channel / self.bin;
+            if let Some(slot) = self.scratch.get_mut(binned) {
+                if *slot == 0 && count > 0 {
+                    self.touched.push(binned);
+                }
                 *slot += count;
             }
         }
@@ -227,14 +235,14 @@ impl SpectrumImageBuilder {
     }
 
     fn flush_pixel(&mut self) -> Result<(), SpectrumError> {
-        for (channel, slot) in self.scratch.iter_mut().enumerate() {
-            if *slot > 0 {
-                let count = u32::try_from(*slot).map_err(|_| SpectrumError::CountOverflow)?;
-                self.image.channels.push(channel as u16);
-                self.image.counts.push(count);
-                *slot = 0;
-            }
+        self.touched.sort_unstable();
+        for &channel in &self.touched {
+            let count = std::mem::take(&mut self.scratch[channel]);
+            let count = u32::try_from(count).map_err(|_| SpectrumError::CountOverflow)?;
+            self.image.channels.push(channel as u16);
+            self.image.counts.push(count);
         }
+        self.touched.clear();
         self.image.offsets.push(self.image.channels.len());
         Ok(())
     }
@@ -327,8 +335,8 @@ impl EventCollector {
         self.events.sort_unstable();
         let mut builder = SpectrumImageBuilder::new(self.width, self.height, self.axis, self.bin)?;
         let mut events = self.events.iter().peekable();
+        let mut pairs = Vec::new();
         for pixel in 0..(self.width * self.height) as u64 {
-            let mut pairs = Vec::new();
             while let Some(&&event) = events.peek() {
                 if event >> 16 != pixel {
                     break;
@@ -336,7 +344,7 @@ impl EventCollector {
                 pairs.push(((event & 0xffff) as usize * self.bin, 1));
                 events.next();
             }
-            builder.push_sparse(pairs)?;
+            builder.push_sparse(pairs.drain(..))?;
         }
         builder.finish(calibration, beam_kv)
     }

@@ -1,0 +1,638 @@
+//! Thermo Fisher (FEI) Velox EMD: an HDF5 file whose `/Data` group holds one subgroup per
+//! item, each named by a UUID: the scanned images (`Image/<id>/Data`, height × width × frame)
+//! and the EDS spectrum streams (`SpectrumStream/<id>/Data`), every item with its metadata as
+//! JSON text (`Metadata`, a byte matrix whose first column is the JSON of the first frame).
+//!
+//! A spectrum stream is a list of 16-bit values: each is the channel of one detected X-ray,
+//! and the value 65 535 closes the current pixel; pixels run in row-major order, frame after
+//! frame. The raster is the images' (the stream's own `AcquisitionSettings` may name another
+//! one), the frame count is `SpectrumImageSettings`' `endFramePosition`, the channel count the
+//! stream's `bincount`, and the energy calibration that of the EDS detector its metadata names.
+//! The map is built pixel after pixel with one cursor per frame (and per detector stream, when
+//! a Super-X records one stream per quadrant): every frame and detector is summed, and nothing
+//! but the streams and the sparse map is held.
+
+use super::spectral::{SpectralFile, SpectralReader};
+use super::{DecodeError, check_size};
+use crate::dataset::{
+    Calibration, Dataset, Image, Metadata, SampleType, normalise_unit, significant,
+};
+use crate::spectra::{EnergyAxis, Spectrum, SpectrumError, SpectrumImage, SpectrumImageBuilder};
+use hdf5_pure::{DType, File};
+use serde_json::Value;
+use std::collections::HashMap;
+
+const FORMAT: &str = "Velox EMD";
+const HDF5_SIGNATURE: &[u8] = b"\x89HDF\r\n\x1a\n";
+/// The value that closes the current pixel in a spectrum stream.
+const PIXEL_END: u16 = u16::MAX;
+
+/// Reads Velox EMD files: the STEM images (HAADF, BF…) and the EDS spectrum image.
+pub struct EmdReader;
+
+impl SpectralReader for EmdReader {
+    fn format_name(&self) -> &'static str {
+        FORMAT
+    }
+
+    fn extensions(&self) -> &'static [&'static str] {
+        &["emd"]
+    }
+
+    /// An HDF5 file naming Velox (its `/Application/Velox` group and `Version` record do).
+    fn recognises(&self, bytes: &[u8]) -> bool {
+        bytes.starts_with(HDF5_SIGNATURE) && bytes.windows(5).any(|w| w == b"Velox")
+    }
+
+    fn read(&self, bytes: &[u8], bin: usize) -> Result<SpectralFile, DecodeError> {
+        let file = open(bytes)?;
+        let mut notes = Vec::new();
+        let images = read_images(&file, &mut notes)?;
+        let raster = images.first().map(|(_, image)| image.raster);
+        let map = read_map(&file, raster, bin, &mut notes)?;
+        let spectrum = match map {
+            Some(_) => None,
+            None => read_spectra(&file, &mut notes)?,
+        };
+        Ok(SpectralFile {
+            format: FORMAT,
+            map,
+            spectrum,
+            images: images
+                .into_iter()
+                .map(|(name, image)| (name, image.dataset))
+                .collect(),
+            notes,
+        })
+    }
+}
+
+/// One `/Data/Image` item as read: the first frame, and the raster it was scanned on.
+struct VeloxImage {
+    dataset: Dataset,
+    /// (width, height).
+    raster: (usize, usize),
+}
+
+fn corrupt(detail: impl Into<String>) -> DecodeError {
+    DecodeError::corrupt(FORMAT, detail)
+}
+
+fn unsupported(detail: impl Into<String>) -> DecodeError {
+    DecodeError::unsupported(FORMAT, detail)
+}
+
+fn hdf5_error(error: hdf5_pure::Error) -> DecodeError {
+    corrupt(error.to_string())
+}
+
+fn spectrum_error(error: SpectrumError) -> DecodeError {
+    match error {
+        SpectrumError::TooManyChannels(_) => unsupported(error.to_string()),
+        _ => corrupt(error.to_string()),
+    }
+}
+
+/// The HDF5 file in `bytes` (copied: the HDF5 reader owns its buffer), refused when shorter
+/// than its superblock says.
+fn open(bytes: &[u8]) -> Result<File, DecodeError> {
+    let file = File::from_bytes(bytes.to_vec()).map_err(hdf5_error)?;
+    let recorded = file.superblock().eof_address;
+    if recorded > bytes.len() as u64 {
+        let detail = format!("{} bytes of the {recorded} its header records", bytes.len());
+        return Err(corrupt(detail));
+    }
+    Ok(file)
+}
+
+/// Names of the subgroups of `path`; none when the group is absent.
+fn subgroups(file: &File, path: &str) -> Result<Vec<String>, DecodeError> {
+    match file.group(path) {
+        Ok(group) => group.groups().map_err(hdf5_error),
+        Err(hdf5_pure::Error::Format(hdf5_pure::FormatError::PathNotFound(_))) => Ok(Vec::new()),
+        Err(error) => Err(hdf5_error(error)),
+    }
+}
+
+/// The JSON of an item's `Metadata` byte matrix: its first column, up to the first NUL.
+fn metadata_json(file: &File, item: &str) -> Result<Value, DecodeError> {
+    let path = format!("{item}/Metadata");
+    let dataset = file.dataset(&path).map_err(hdf5_error)?;
+    let columns = match dataset.shape().map_err(hdf5_error)?[..] {
+        [_, columns] => usize::try_from(columns).unwrap_or(0).max(1),
+        _ => 1,
+    };
+    let matrix = dataset.read_u8().map_err(hdf5_error)?;
+    let text: Vec<u8> = matrix
+        .iter()
+        .step_by(columns)
+        .copied()
+        .take_while(|&b| b != 0)
+        .collect();
+    serde_json::from_slice(&text).map_err(|e| corrupt(format!("{path} is not JSON: {e}")))
+}
+
+/// The JSON of a one-string dataset (`AcquisitionSettings`, `SpectrumImageSettings`).
+fn text_json(file: &File, path: &str) -> Result<Value, DecodeError> {
+    let strings = file
+        .dataset(path)
+        .and_then(|d| d.read_string())
+        .map_err(hdf5_error)?;
+    let text = strings
+        .first()
+        .ok_or_else(|| corrupt(format!("{path} is empty")))?;
+    serde_json::from_str(text.trim_end_matches('\0'))
+        .map_err(|e| corrupt(format!("{path} is not JSON: {e}")))
+}
+
+/// The number at `path` in Velox JSON, which writes numbers as strings ("5", "1.2e-009").
+fn number(json: &Value, path: &[&str]) -> Option<f64> {
+    let value = match path.iter().try_fold(json, |node, key| node.get(key))? {
+        Value::String(text) => text.trim().parse().ok(),
+        other => other.as_f64(),
+    };
+    value.filter(|v: &f64| v.is_finite())
+}
+
+/// The text at `path` in Velox JSON.
+fn text<'a>(json: &'a Value, path: &[&str]) -> Option<&'a str> {
+    path.iter()
+        .try_fold(json, |node, key| node.get(key))?
+        .as_str()
+}
+
+/// The pixel size of an item, in nm, from `BinaryResult`'s `PixelSize` and `PixelUnitX`; a
+/// note when it is missing, not a length or not square.
+fn pixel_size(metadata: &Value) -> (Option<Calibration>, Option<String>) {
+    let result = |key| number(metadata, &["BinaryResult", "PixelSize", key]);
+    let (Some(width), Some(height)) = (result("width"), result("height")) else {
+        return (None, None);
+    };
+    let unit = text(metadata, &["BinaryResult", "PixelUnitX"]).unwrap_or("");
+    let Some(nm) = nanometres_per(unit).filter(|_| width > 0.0) else {
+        return (
+            None,
+            Some(format!(
+                "calibrated in “{unit}”, not a length; sizes in pixels"
+            )),
+        );
+    };
+    if (width - height).abs() > 1e-6 * width {
+        let (x, y) = (significant(width, 4), significant(height, 4));
+        return (
+            None,
+            Some(format!(
+                "pixels of {x} × {y} {unit}, not square; sizes in pixels"
+            )),
+        );
+    }
+    let calibration = Calibration {
+        pixel_size: width * nm,
+        unit: "nm".to_string(),
+    };
+    (Some(calibration), None)
+}
+
+/// Nanometres in one `unit`, for length units.
+fn nanometres_per(unit: &str) -> Option<f64> {
+    Some(match normalise_unit(unit)? {
+        "m" => 1e9,
+        "mm" => 1e6,
+        "µm" => 1e3,
+        "nm" => 1.0,
+        "Å" => 0.1,
+        "pm" => 1e-3,
+        _ => return None,
+    })
+}
+
+/// Acceleration voltage, kV.
+fn beam_kv(metadata: &Value) -> Option<f64> {
+    number(metadata, &["Optics", "AccelerationVoltage"])
+        .filter(|&v| v > 0.0)
+        .map(|volts| volts / 1000.0)
+}
+
+/// Every readable `/Data/Image` item, named by its display label or else its detector; the
+/// unreadable ones are noted.
+fn read_images(
+    file: &File,
+    notes: &mut Vec<String>,
+) -> Result<Vec<(String, VeloxImage)>, DecodeError> {
+    let labels = display_labels(file);
+    let mut images = Vec::new();
+    for id in subgroups(file, "Data/Image")? {
+        let item = format!("Data/Image/{id}");
+        let metadata = metadata_json(file, &item)?;
+        let name = labels
+            .get(&id)
+            .cloned()
+            .or_else(|| detector_name(&metadata))
+            .unwrap_or_else(|| format!("image {}", images.len() + 1));
+        match read_image(file, &item, &metadata)? {
+            Some(image) => images.push((name, image)),
+            None => notes.push(format!("the {name} image is of a kind Chipscope skips")),
+        }
+    }
+    Ok(images)
+}
+
+/// The labels Velox showed the images under ("DF4-A", "iDPC"…), by image id, from the
+/// displays of `/Presentation/Displays/ImageDisplay` (files before Velox 11). Best effort:
+/// whatever cannot be read there is left out.
+fn display_labels(file: &File) -> HashMap<String, String> {
+    let group = "Presentation/Displays/ImageDisplay";
+    let displays = file
+        .group(group)
+        .and_then(|g| g.datasets())
+        .unwrap_or_default();
+    displays
+        .iter()
+        .filter_map(|display| {
+            let json = text_json(file, &format!("{group}/{display}")).ok()?;
+            let id = text(&json, &["dataPath"])?.rsplit('/').next()?.to_string();
+            let label = text(&json, &["display", "label"]).filter(|l| !l.is_empty())?;
+            Some((id, label.to_string()))
+        })
+        .collect()
+}
+
+/// The detector of an image: `BinaryResult.Detector`, else the detector its index names.
+fn detector_name(metadata: &Value) -> Option<String> {
+    let named = text(metadata, &["BinaryResult", "Detector"]).filter(|n| !n.is_empty());
+    let indexed = || {
+        let index = text(metadata, &["BinaryResult", "DetectorIndex"])?;
+        text(
+            metadata,
+            &["Detectors", &format!("Detector-{index}"), "DetectorName"],
+        )
+    };
+    named.or_else(indexed).map(str::to_string)
+}
+
+/// The first frame of an image item; `None` for what is not a grey image (FFTs, DPC pairs).
+fn read_image(
+    file: &File,
+    item: &str,
+    metadata: &Value,
+) -> Result<Option<VeloxImage>, DecodeError> {
+    let data = file.dataset(&format!("{item}/Data")).map_err(hdf5_error)?;
+    let Some(sample_type) = sample_type(&data.dtype().map_err(hdf5_error)?) else {
+        return Ok(None);
+    };
+    let shape = data.shape().map_err(hdf5_error)?;
+    let [height, width, frames] = shape[..] else {
+        return Ok(None);
+    };
+    let size = |n: u64| usize::try_from(n).map_err(|_| corrupt("implausible image size"));
+    let (width, height, frames) = (size(width)?, size(height)?, size(frames)?.max(1));
+    check_size(width, height)?;
+    let values = data.read_f32().map_err(hdf5_error)?;
+    if Some(values.len()) != (width * height).checked_mul(frames) {
+        return Err(corrupt(format!("{item}: data do not match their shape")));
+    }
+    let pixels = values.into_iter().step_by(frames).collect();
+    let (calibration, calibration_note) = pixel_size(metadata);
+    let frame_note = (frames > 1).then(|| format!("frame 1 of {frames} shown"));
+    let properties = beam_kv(metadata)
+        .map(|kv| {
+            (
+                "acceleration voltage".to_string(),
+                format!("{} kV", significant(kv, 4)),
+            )
+        })
+        .into_iter()
+        .chain(
+            text(metadata, &["Instrument", "InstrumentClass"])
+                .map(|class| ("microscope".to_string(), class.to_string())),
+        )
+        .collect();
+    Ok(Some(VeloxImage {
+        dataset: Dataset {
+            image: Image::new(width, height, pixels),
+            calibration,
+            metadata: Metadata {
+                format: FORMAT,
+                sample_type,
+                channels: 1,
+                notes: frame_note.into_iter().chain(calibration_note).collect(),
+                properties,
+            },
+        },
+        raster: (width, height),
+    }))
+}
+
+fn sample_type(dtype: &DType) -> Option<SampleType> {
+    Some(match dtype {
+        DType::U8 => SampleType::U8,
+        DType::U16 => SampleType::U16,
+        DType::U32 => SampleType::U32,
+        DType::U64 => SampleType::U64,
+        DType::I8 => SampleType::I8,
+        DType::I16 => SampleType::I16,
+        DType::I32 => SampleType::I32,
+        DType::I64 => SampleType::I64,
+        DType::F32 => SampleType::F32,
+        DType::F64 => SampleType::F64,
+        _ => return None,
+    })
+}
+
+/// The EDS spectrum image: every spectrum stream, all frames summed, on `raster` (the
+/// images'); `None` when the file has no spectrum image.
+fn read_map(
+    file: &File,
+    raster: Option<(usize, usize)>,
+    bin: usize,
+    notes: &mut Vec<String>,
+) -> Result<Option<SpectrumImage>, DecodeError> {
+    let spectrum_images = subgroups(file, "Data/SpectrumImage")?;
+    let streams = subgroups(file, "Data/SpectrumStream")?;
+    let (Some(first_image), Some(first_stream)) = (spectrum_images.first(), streams.first()) else {
+        return Ok(None);
+    };
+    let first_stream = format!("Data/SpectrumStream/{first_stream}");
+    let settings = text_json(file, &format!("{first_stream}/AcquisitionSettings"))?;
+    let (width, height) = match raster {
+        Some(raster) => raster,
+        None => scan_raster(&settings)?,
+    };
+    check_size(width, height)?;
+    let metadata = metadata_json(file, &first_stream)?;
+    let axis = energy_axis(&settings, &metadata)?;
+    let data: Vec<Vec<u16>> = streams
+        .iter()
+        .map(|id| read_stream(file, &format!("Data/SpectrumStream/{id}"), axis.channels))
+        .collect::<Result<_, _>>()?;
+    let mut builder =
+        SpectrumImageBuilder::new(width, height, axis, bin).map_err(spectrum_error)?;
+    let frames = recorded_frames(file, first_image);
+    let frames_read =
+        add_summed_pixels(&mut builder, &data, width * height, frames).map_err(spectrum_error)?;
+    notes.extend(map_notes(frames_read, streams.len(), bin));
+    let calibration = pixel_size(&metadata).0;
+    builder
+        .finish(calibration, beam_kv(&metadata))
+        .map(Some)
+        .map_err(spectrum_error)
+}
+
+/// The frame count of a spectrum image (`endFramePosition`), when recorded.
+fn recorded_frames(file: &File, spectrum_image: &str) -> Option<usize> {
+    let path = format!("Data/SpectrumImage/{spectrum_image}/SpectrumImageSettings");
+    let settings = text_json(file, &path).ok()?;
+    number(&settings, &["endFramePosition"]).map(|frames| frames as usize)
+}
+
+/// Adds the `pixels` pixels of the map to `builder`, each summed over every frame of every
+/// stream; returns the frames read per stream.
+fn add_summed_pixels(
+    builder: &mut SpectrumImageBuilder,
+    streams: &[Vec<u16>],
+    pixels: usize,
+    frames: Option<usize>,
+) -> Result<usize, SpectrumError> {
+    let mut cursors: Vec<&[u16]> = streams
+        .iter()
+        .flat_map(|stream| split_frames(stream, pixels, frames))
+        .collect();
+    for _ in 0..pixels {
+        let counts = cursors.iter_mut().flat_map(next_pixel);
+        builder.push_sparse(counts.map(|&channel| (usize::from(channel), 1)))?;
+    }
+    Ok(cursors.len() / streams.len().max(1))
+}
+
+/// What was summed or binned to make the map.
+fn map_notes(frames: usize, streams: usize, bin: usize) -> Vec<String> {
+    let mut notes = Vec::new();
+    if frames > 1 {
+        notes.push(format!(
+            "the {frames} frames of the spectrum image were summed"
+        ));
+    }
+    if streams > 1 {
+        notes.push(format!(
+            "the spectrum streams of {streams} EDS detectors were summed"
+        ));
+    }
+    if bin > 1 {
+        notes.push(format!("energy channels binned by {bin}"));
+    }
+    notes
+}
+
+/// The raster named by a stream's `AcquisitionSettings`, for a file without images.
+fn scan_raster(settings: &Value) -> Result<(usize, usize), DecodeError> {
+    let size = |key| number(settings, &["RasterScanDefinition", key]).map(|n| n as usize);
+    size("Width")
+        .zip(size("Height"))
+        .ok_or_else(|| corrupt("the size of the spectrum image is not recorded"))
+}
+
+/// The channels (`bincount`) and the calibration of the EDS detector the stream's metadata
+/// names (`BinaryResult.Detector`, e.g. "SuperXG2", a prefix of each quadrant's name).
+fn energy_axis(settings: &Value, metadata: &Value) -> Result<EnergyAxis, DecodeError> {
+    let channels = number(settings, &["bincount"])
+        .filter(|&n| n >= 1.0)
+        .ok_or_else(|| corrupt("the stream's channel count is missing"))?
+        as usize;
+    let detector = text(metadata, &["BinaryResult", "Detector"]).unwrap_or("");
+    let calibrated = metadata
+        .get("Detectors")
+        .and_then(Value::as_object)
+        .into_iter()
+        .flat_map(|detectors| detectors.values())
+        .filter(|d| text(d, &["DetectorName"]).is_some_and(|name| name.contains(detector)))
+        .find_map(|d| Some((number(d, &["Dispersion"])?, number(d, &["OffsetEnergy"])?)));
+    let (dispersion_ev, offset_ev) = calibrated
+        .filter(|&(dispersion, _)| dispersion > 0.0)
+        .ok_or_else(|| unsupported(format!("no energy calibration for detector “{detector}”")))?;
+    Ok(EnergyAxis {
+        offset_kev: offset_ev / 1000.0,
+        scale_kev: dispersion_ev / 1000.0,
+        channels,
+    })
+}
+
+/// The values of one spectrum stream, checked to be 16-bit and to share the map's channels.
+fn read_stream(file: &File, item: &str, channels: usize) -> Result<Vec<u16>, DecodeError> {
+    let settings = text_json(file, &format!("{item}/AcquisitionSettings"))?;
+    if number(&settings, &["bincount"]) != Some(channels as f64) {
+        return Err(unsupported(
+            "EDS detector streams with different channel counts",
+        ));
+    }
+    let data = file.dataset(&format!("{item}/Data")).map_err(hdf5_error)?;
+    match data.dtype().map_err(hdf5_error)? {
+        DType::U16 => data.read_u16().map_err(hdf5_error),
+        other => Err(unsupported(format!("a spectrum stream of {other} values"))),
+    }
+}
+
+/// Cuts a spectrum stream into its frames, each `pixels` pixels closed by [`PIXEL_END`]; a last
+/// incomplete frame is kept. `frames`, when the file records it, caps the count (values after
+/// the last frame are ignored); without it, a tail holding no closed pixel is dropped.
+fn split_frames(stream: &[u16], pixels: usize, frames: Option<usize>) -> Vec<&[u16]> {
+    let mut parts = Vec::new();
+    let (mut start, mut closed) = (0, 0);
+    for (index, _) in stream.iter().enumerate().filter(|(_, v)| **v == PIXEL_END) {
+        closed += 1;
+        if closed % pixels == 0 {
+            parts.push(&stream[start..=index]);
+            start = index + 1;
+        }
+    }
+    if start < stream.len() {
+        parts.push(&stream[start..]);
+    }
+    parts.truncate(frames.unwrap_or(closed.div_ceil(pixels)));
+    parts
+}
+
+/// The channels counted in the next pixel of a frame, advancing the frame past that pixel.
+fn next_pixel<'a>(frame: &mut &'a [u16]) -> &'a [u16] {
+    let rest: &'a [u16] = frame;
+    match rest.iter().position(|&v| v == PIXEL_END) {
+        Some(end) => {
+            *frame = &rest[end + 1..];
+            &rest[..end]
+        }
+        None => {
+            *frame = &[];
+            rest
+        }
+    }
+}
+
+/// The single spectra of `/Data/Spectrum` (one per EDS detector), summed; for files without
+/// a spectrum image.
+fn read_spectra(file: &File, notes: &mut Vec<String>) -> Result<Option<Spectrum>, DecodeError> {
+    let ids = subgroups(file, "Data/Spectrum")?;
+    let mut sum: Option<Spectrum> = None;
+    for id in &ids {
+        let item = format!("Data/Spectrum/{id}");
+        let metadata = metadata_json(file, &item)?;
+        let counts = file
+            .dataset(&format!("{item}/Data"))
+            .and_then(|d| d.read_f64())
+            .map_err(hdf5_error)?;
+        let settings = serde_json::json!({ "bincount": counts.len().to_string() });
+        let axis = energy_axis(&settings, &metadata)?;
+        match &mut sum {
+            Some(total) if total.axis == axis => {
+                total
+                    .counts
+                    .iter_mut()
+                    .zip(&counts)
+                    .for_each(|(t, c)| *t += c);
+            }
+            Some(_) => return Err(unsupported("single spectra on different energy axes")),
+            None => sum = Some(Spectrum { axis, counts }),
+        }
+    }
+    if ids.len() > 1 {
+        notes.push(format!(
+            "the spectra of {} EDS detectors were summed",
+            ids.len()
+        ));
+    }
+    Ok(sum)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const END: u16 = PIXEL_END;
+
+    #[test]
+    fn streams_split_into_frames_of_closed_pixels() {
+        // Two pixels a frame: frame 0 = [5 | 7 7], frame 1 = [| 9], then a stray tail.
+        let stream = [5, END, 7, 7, END, END, 9, END, 3];
+        let frames = split_frames(&stream, 2, None);
+        assert_eq!(frames, [&[5, END, 7, 7, END][..], &[END, 9, END][..]]);
+        assert_eq!(split_frames(&stream, 2, Some(1)).len(), 1);
+        assert_eq!(split_frames(&stream, 2, Some(5)).len(), 3);
+        // An unfinished last frame is kept.
+        assert_eq!(split_frames(&[1, END, 2], 2, None), [&[1, END, 2][..]]);
+    }
+
+    #[test]
+    fn pixels_are_read_one_after_another() {
+        let stream = [5, END, END, 7, 8];
+        let mut frame = &stream[..];
+        assert_eq!(next_pixel(&mut frame), [5]);
+        assert_eq!(next_pixel(&mut frame), [] as [u16; 0]);
+        assert_eq!(next_pixel(&mut frame), [7, 8]);
+        assert!(frame.is_empty());
+        assert_eq!(next_pixel(&mut frame), [] as [u16; 0]);
+    }
+
+    #[test]
+    fn frames_and_detector_streams_add_up_per_pixel() {
+        let axis = EnergyAxis {
+            offset_kev: 0.0,
+            scale_kev: 0.01,
+            channels: 4,
+        };
+        // Two pixels, two frames per stream; the second stream's last pixel is unclosed.
+        let streams = [
+            vec![1, END, 2, 2, END, 3, END, END],
+            vec![END, 0, END, 1, END, 3],
+        ];
+        let mut builder = SpectrumImageBuilder::new(2, 1, axis, 1).unwrap();
+        assert_eq!(add_summed_pixels(&mut builder, &streams, 2, None), Ok(2));
+        let map = builder.finish(None, None).unwrap();
+        assert_eq!(map.pixel(0, 0).collect::<Vec<_>>(), [(1, 2), (3, 1)]);
+        assert_eq!(
+            map.pixel(1, 0).collect::<Vec<_>>(),
+            [(0, 1), (2, 2), (3, 1)]
+        );
+    }
+
+    #[test]
+    fn velox_numbers_are_strings() {
+        let json: Value = serde_json::from_str(
+            r#"{"BinaryResult": {"PixelSize": {"width": "1.5e-009", "height": "1.5e-009"},
+                "PixelUnitX": "m", "Detector": "HAADF"}, "Optics": {"AccelerationVoltage": 200000}}"#,
+        )
+        .unwrap();
+        let (calibration, note) = pixel_size(&json);
+        let calibration = calibration.unwrap();
+        assert!((calibration.pixel_size - 1.5).abs() < 1e-12 && note.is_none());
+        assert_eq!(calibration.unit, "nm");
+        assert_eq!(beam_kv(&json), Some(200.0));
+        assert_eq!(detector_name(&json).as_deref(), Some("HAADF"));
+    }
+
+    #[test]
+    fn the_energy_axis_comes_from_the_named_detector() {
+        let settings = serde_json::json!({ "bincount": "4096" });
+        let metadata = serde_json::json!({
+            "BinaryResult": { "Detector": "SuperXG2" },
+            "Detectors": {
+                "Detector-0": { "DetectorName": "HAADF" },
+                "Detector-1": { "DetectorName": "SuperXG21", "Dispersion": "5", "OffsetEnergy": "-1000" }
+            }
+        });
+        let axis = energy_axis(&settings, &metadata).unwrap();
+        assert_eq!(axis.channels, 4096);
+        assert!((axis.scale_kev - 0.005).abs() < 1e-12 && (axis.offset_kev + 1.0).abs() < 1e-12);
+        let unnamed = serde_json::json!({ "BinaryResult": { "Detector": "Other" } });
+        assert!(matches!(
+            energy_axis(&settings, &unnamed),
+            Err(DecodeError::Unsupported { .. })
+        ));
+    }
+
+    #[test]
+    fn only_hdf5_files_naming_velox_are_recognised() {
+        let mut bytes = HDF5_SIGNATURE.to_vec();
+        bytes.extend_from_slice(b"\0\0Application\0Velox\0");
+        assert!(EmdReader.recognises(&bytes));
+        assert!(!EmdReader.recognises(&bytes[..12]));
+        assert!(!EmdReader.recognises(b"II*\0Velox"));
+    }
+}
