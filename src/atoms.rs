@@ -72,15 +72,12 @@ impl AtomState {
     pub fn new(app: AppState) -> Self {
         let found: RwSignal<Option<Arc<FoundAtoms>>> = RwSignal::new(None);
         let grid = Memo::new(move |_| {
-            let found = found.get()?;
+            let found = on_screen(found.get()?, app)?;
             let grid = app.grid()?;
-            let here = app.loaded.with(|l| l.as_ref().map(|l| l.id)) == Some(found.image);
-            here.then(|| {
-                let params = AtomParams::from(found.settings);
-                let chips = AtomChips::new(&found.columns, &grid, &params);
-                let quantiles = chips.quantile_vectors();
-                Arc::new(AtomGrid { chips, quantiles })
-            })
+            let params = AtomParams::from(found.settings);
+            let chips = AtomChips::new(&found.columns, &grid, &params);
+            let quantiles = chips.quantile_vectors();
+            Some(Arc::new(AtomGrid { chips, quantiles }))
         });
         Self {
             spacing: RwSignal::new(None),
@@ -95,9 +92,7 @@ impl AtomState {
 
     /// The search of the image on screen, if there is one.
     pub fn found_here(&self, app: AppState) -> Option<Arc<FoundAtoms>> {
-        let found = self.found.get()?;
-        let here = app.loaded.with(|l| l.as_ref().map(|l| l.id)) == Some(found.image);
-        here.then_some(found)
+        on_screen(self.found.get()?, app)
     }
 
     /// Finds the columns of the image on screen with the settings in the panel, after letting
@@ -142,4 +137,10 @@ impl AtomState {
         self.spacing.set(Some(settings.spacing_px));
         self.threshold.set(settings.threshold);
     }
+}
+
+/// `found`, when it is the search of the image on screen.
+fn on_screen(found: Arc<FoundAtoms>, app: AppState) -> Option<Arc<FoundAtoms>> {
+    let here = app.loaded.with(|l| l.as_ref().map(|l| l.id)) == Some(found.image);
+    here.then_some(found)
 }

@@ -10,7 +10,7 @@ use chipscope_core::grid::ChipGrid;
 use chipscope_core::simulate::heterostructure;
 use chipscope_core::spectra::EnergyAxis;
 use chipscope_core::spectra::chips::chip_spectra;
-use chipscope_core::spectra::spec2vec::{Document, Spec2VecParams, Trainer, Vocabulary, document};
+use chipscope_core::spectra::spec2vec::{Document, Spec2VecParams, Trainer, Vocabulary, documents};
 use chipscope_core::spectra::synthetic::{Acquisition, Composition, eds_map};
 use clap::Args;
 
@@ -67,11 +67,7 @@ pub fn run(plan: &Spec2VecBench) -> Result<()> {
     )?;
     let grid = ChipGrid::new(plan.size, plan.size, plan.chip)?;
     let params = Spec2VecParams::default();
-    let vocabulary = Vocabulary::for_axis(&map.axis, params.word_kev);
-    let documents: Vec<Document> = chip_spectra(&map, &grid)
-        .iter()
-        .map(|s| document(s, &map.axis, &vocabulary, params.max_words))
-        .collect();
+    let (vocabulary, documents) = documents(&chip_spectra(&map, &grid), &map.axis, &params);
     let words: usize = documents.iter().map(|d| d.words.len()).sum();
     let started = Instant::now();
     Trainer::new(&documents, vocabulary.words, params).finish();

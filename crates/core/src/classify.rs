@@ -100,13 +100,20 @@ pub fn class_supports<'a>(
     cols: usize,
     embeddings: &'a Embeddings,
 ) -> Vec<Vec<Support<'a>>> {
-    labels
-        .support_indices(cols)
-        .into_iter()
-        .map(|indices| {
-            indices
-                .into_iter()
-                .map(|index| Support::chip(embeddings, index))
+    supports_of(embeddings, &labels.support_indices(cols))
+}
+
+/// The chips `classes[k]` (indices into `embeddings`) as the supports of class k.
+pub fn supports_of<'a>(
+    embeddings: &'a Embeddings,
+    classes: &[Vec<usize>],
+) -> Vec<Vec<Support<'a>>> {
+    classes
+        .iter()
+        .map(|class| {
+            class
+                .iter()
+                .map(|&index| Support::chip(embeddings, index))
                 .collect()
         })
         .collect()

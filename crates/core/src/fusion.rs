@@ -176,6 +176,7 @@ fn largest(table: &Segmentation) -> f32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::classify::supports_of;
 
     fn embeddings(rows: &[&[f32]]) -> Embeddings {
         Embeddings::from_rows(rows)
@@ -189,10 +190,8 @@ mod tests {
     }
 
     fn supports<'a>(chips: &'a Embeddings, classes: &[&[usize]]) -> Vec<Vec<Support<'a>>> {
-        classes
-            .iter()
-            .map(|c| c.iter().map(|&i| Support::chip(chips, i)).collect())
-            .collect()
+        let classes: Vec<Vec<usize>> = classes.iter().map(|c| c.to_vec()).collect();
+        supports_of(chips, &classes)
     }
 
     #[test]

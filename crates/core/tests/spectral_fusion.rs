@@ -7,7 +7,7 @@
 //! the image alone, raw spectra, spec2vec, and both fusion modes with each spectral encoder.
 
 use burn::tensor::Device;
-use chipscope_core::classify::{PrototypeClassifier, Segmentation, Support};
+use chipscope_core::classify::{PrototypeClassifier, Segmentation, supports_of};
 use chipscope_core::display::{DisplayRange, Stretch};
 use chipscope_core::encoders::{ChipSource, Embeddings, ImageEncoder};
 use chipscope_core::fusion::{Modality, fuse};
@@ -15,7 +15,7 @@ use chipscope_core::grid::{Chip, ChipGrid};
 use chipscope_core::session::FusionMode;
 use chipscope_core::simulate::grains;
 use chipscope_core::spectra::chips::{RawSettings, chip_spectra, raw_vectors};
-use chipscope_core::spectra::spec2vec::{Spec2VecParams, Trainer, Vocabulary, document};
+use chipscope_core::spectra::spec2vec::{Spec2VecParams, Trainer, documents};
 use chipscope_core::spectra::synthetic::{Acquisition, Composition, eds_map};
 use chipscope_core::spectra::{EnergyAxis, SpectrumImage};
 use chipscope_core::weights::read_weights;
@@ -59,8 +59,8 @@ fn spectrum_image(classes: &[u8]) -> SpectrumImage {
     eds_map(classes, (SIZE, SIZE), &compositions(), acquisition).unwrap()
 }
 
-/// Each chip's majority class and whether all its pixels have it.
-fn chip_truth(classes: &[u8], grid: &ChipGrid) -> Vec<(usize, bool)> {
+/// Each chip's majority class and the fraction of its pixels in it.
+fn chip_truth(classes: &[u8], grid: &ChipGrid) -> Vec<(usize, f64)> {
     grid.chips()
         .map(|chip| {
             let mut counts = [0usize; CLASSES];
@@ -70,12 +70,12 @@ fn chip_truth(classes: &[u8], grid: &ChipGrid) -> Vec<(usize, bool)> {
                 }
             }
             let majority = (0..CLASSES).max_by_key(|&k| counts[k]).unwrap();
-            (majority, counts[majority] == CHIP * CHIP)
+            (majority, counts[majority] as f64 / (CHIP * CHIP) as f64)
         })
         .collect()
 }
 
-fn draw_supports(truth: &[(usize, bool)], seed: u64) -> Vec<Vec<usize>> {
+fn draw_supports(truth: &[(usize, f64)], seed: u64) -> Vec<Vec<usize>> {
     let mut order: Vec<usize> = (0..truth.len()).collect();
     order.shuffle(&mut Xoshiro256PlusPlus::seed_from_u64(seed));
     (0..CLASSES)
@@ -83,7 +83,7 @@ fn draw_supports(truth: &[(usize, bool)], seed: u64) -> Vec<Vec<usize>> {
             order
                 .iter()
                 .copied()
-                .filter(|&i| truth[i] == (k, true))
+                .filter(|&i| truth[i] == (k, 1.0))
                 .take(SUPPORTS_PER_CLASS)
                 .collect()
         })
@@ -91,24 +91,17 @@ fn draw_supports(truth: &[(usize, bool)], seed: u64) -> Vec<Vec<usize>> {
 }
 
 /// Accuracy over the chips that are at least 75 % one class.
-fn accuracy(segmentation: &Segmentation, truth: &[(usize, bool)], purity: &[bool]) -> f64 {
+fn accuracy(segmentation: &Segmentation, truth: &[(usize, f64)]) -> f64 {
     let assignments = segmentation.assignments(None);
     let scored: Vec<bool> = (0..truth.len())
-        .filter(|&i| purity[i])
+        .filter(|&i| truth[i].1 >= 0.75)
         .map(|i| assignments[i] == Some(truth[i].0))
         .collect();
     scored.iter().filter(|&&ok| ok).count() as f64 / scored.len() as f64
 }
 
-fn supports<'a>(vectors: &'a Embeddings, classes: &[Vec<usize>]) -> Vec<Vec<Support<'a>>> {
-    classes
-        .iter()
-        .map(|c| c.iter().map(|&i| Support::chip(vectors, i)).collect())
-        .collect()
-}
-
 fn by_distance(vectors: &Embeddings, classes: &[Vec<usize>]) -> Segmentation {
-    PrototypeClassifier::new(vectors).classify(vectors, &supports(vectors, classes))
+    PrototypeClassifier::new(vectors).classify(vectors, &supports_of(vectors, classes))
 }
 
 fn embed_image(image: &chipscope_core::dataset::Image, grid: &ChipGrid) -> Embeddings {
@@ -130,27 +123,12 @@ fn embed_image(image: &chipscope_core::dataset::Image, grid: &ChipGrid) -> Embed
         .unwrap()
 }
 
-/// Fraction of each pixel class within 75 % purity, per chip.
-fn purity(classes: &[u8], grid: &ChipGrid) -> Vec<bool> {
-    grid.chips()
-        .map(|chip| {
-            let mut counts = [0usize; CLASSES];
-            for y in chip.row * CHIP..(chip.row + 1) * CHIP {
-                for x in chip.col * CHIP..(chip.col + 1) * CHIP {
-                    counts[classes[y * SIZE + x] as usize] += 1;
-                }
-            }
-            *counts.iter().max().unwrap() * 4 >= CHIP * CHIP * 3
-        })
-        .collect()
-}
-
 #[test]
 fn fusion_beats_each_modality_when_both_carry_signal() {
     let simulation = grains(SIZE, 1);
     let classes = class_map(&simulation.labels);
     let grid = ChipGrid::new(SIZE, SIZE, CHIP).unwrap();
-    let (truth, pure) = (chip_truth(&classes, &grid), purity(&classes, &grid));
+    let truth = chip_truth(&classes, &grid);
     let map = spectrum_image(&classes);
     let spectra = chip_spectra(&map, &grid);
     let raw = raw_vectors(
@@ -162,11 +140,7 @@ fn fusion_beats_each_modality_when_both_carry_signal() {
         },
     );
     let params = Spec2VecParams::default();
-    let vocabulary = Vocabulary::for_axis(&map.axis, params.word_kev);
-    let documents: Vec<_> = spectra
-        .iter()
-        .map(|s| document(s, &map.axis, &vocabulary, params.max_words))
-        .collect();
+    let (vocabulary, documents) = documents(&spectra, &map.axis, &params);
     let spec2vec = Trainer::new(&documents, vocabulary.words, params)
         .finish()
         .embed(&documents, params.intensity_power);
@@ -191,7 +165,7 @@ fn fusion_beats_each_modality_when_both_carry_signal() {
             let modality = |chips, distances| Modality {
                 weight: 1.0,
                 chips,
-                supports: supports(chips, &chosen),
+                supports: supports_of(chips, &chosen),
                 distances,
             };
             fuse(
@@ -209,7 +183,7 @@ fn fusion_beats_each_modality_when_both_carry_signal() {
             fused(&spec2vec, &by_spec2vec, FusionMode::Distances),
         ];
         for (sum, segmentation) in sums.iter_mut().zip(&results) {
-            *sum += accuracy(segmentation, &truth, &pure);
+            *sum += accuracy(segmentation, &truth);
         }
     }
     let means = sums.map(|s| s / DRAWS as f64);

@@ -7,7 +7,7 @@
 
 use burn::tensor::Device;
 use chipscope_core::atoms::{AtomChips, AtomParams, find_atoms};
-use chipscope_core::classify::{PrototypeClassifier, Segmentation, Support};
+use chipscope_core::classify::{PrototypeClassifier, Segmentation, supports_of};
 use chipscope_core::display::{DisplayRange, Stretch};
 use chipscope_core::encoders::{ChipSource, Embeddings, ImageEncoder};
 use chipscope_core::fusion::{Modality, fuse};
@@ -68,13 +68,6 @@ fn accuracy(segmentation: &Segmentation, truth: &[(usize, f64)]) -> f64 {
     scored.iter().filter(|&&ok| ok).count() as f64 / scored.len() as f64
 }
 
-fn supports<'a>(vectors: &'a Embeddings, classes: &[Vec<usize>]) -> Vec<Vec<Support<'a>>> {
-    classes
-        .iter()
-        .map(|c| c.iter().map(|&i| Support::chip(vectors, i)).collect())
-        .collect()
-}
-
 fn embed(
     file: &str,
     dataset_image: &chipscope_core::dataset::Image,
@@ -115,19 +108,19 @@ fn experiment(encoder: &str) -> [f64; 4] {
     for draw in 0..DRAWS {
         let classes = draw_supports(&truth, draw);
         let by_image = PrototypeClassifier::new(&embeddings)
-            .classify(&embeddings, &supports(&embeddings, &classes));
+            .classify(&embeddings, &supports_of(&embeddings, &classes));
         let by_atoms = atoms.distances(&atoms.prototypes(&classes));
         let modalities = [
             Modality {
                 weight: 1.0,
                 chips: &embeddings,
-                supports: supports(&embeddings, &classes),
+                supports: supports_of(&embeddings, &classes),
                 distances: &by_image,
             },
             Modality {
                 weight: 1.0,
                 chips: &quantiles,
-                supports: supports(&quantiles, &classes),
+                supports: supports_of(&quantiles, &classes),
                 distances: &by_atoms,
             },
         ];

@@ -182,10 +182,7 @@ impl SpectrumImageBuilder {
         axis: EnergyAxis,
         bin: usize,
     ) -> Result<Self, SpectrumError> {
-        let binned = axis.binned(bin);
-        if binned.channels > usize::from(u16::MAX) + 1 {
-            return Err(SpectrumError::TooManyChannels(binned.channels));
-        }
+        let binned = binned_axis(&axis, bin)?;
         let mut offsets = Vec::with_capacity(width * height + 1);
         offsets.push(0);
         Ok(Self {
@@ -274,6 +271,15 @@ impl SpectrumImageBuilder {
     }
 }
 
+/// `axis` binned by `bin`, refused when it keeps more channels than a sparse row can name.
+fn binned_axis(axis: &EnergyAxis, bin: usize) -> Result<EnergyAxis, SpectrumError> {
+    let binned = axis.binned(bin);
+    if binned.channels > usize::from(u16::MAX) + 1 {
+        return Err(SpectrumError::TooManyChannels(binned.channels));
+    }
+    Ok(binned)
+}
+
 /// Collects single X-ray events (pixel, channel) in any order — as event-list formats such
 /// as JEOL's `.pts` store them, frame after frame — and turns them into a [`SpectrumImage`].
 /// Memory: 8 bytes per event until [`Self::finish`], which sorts them into the sparse rows.
@@ -295,10 +301,7 @@ impl EventCollector {
         axis: EnergyAxis,
         bin: usize,
     ) -> Result<Self, SpectrumError> {
-        let binned = axis.binned(bin);
-        if binned.channels > usize::from(u16::MAX) + 1 {
-            return Err(SpectrumError::TooManyChannels(binned.channels));
-        }
+        binned_axis(&axis, bin)?;
         Ok(Self {
             width,
             height,

@@ -120,6 +120,20 @@ pub fn document(
     }
 }
 
+/// The vocabulary of `axis` and the document of every chip spectrum, as `params` says.
+pub fn documents(
+    spectra: &[Vec<u64>],
+    axis: &EnergyAxis,
+    params: &Spec2VecParams,
+) -> (Vocabulary, Vec<Document>) {
+    let vocabulary = Vocabulary::for_axis(axis, params.word_kev);
+    let documents = spectra
+        .iter()
+        .map(|counts| document(counts, axis, &vocabulary, params.max_words))
+        .collect();
+    (vocabulary, documents)
+}
+
 /// Learned word vectors.
 #[derive(Clone, Debug, PartialEq)]
 pub struct WordVectors {
