@@ -13,6 +13,7 @@ use crate::components::{
     import::ImportPanel,
     pending_banner::PendingBanner,
     results_panel::ResultsPanel,
+    spectra_panel::SpectraPanel,
     task_panel::TaskPanel,
     viewer::Viewer,
 };
@@ -21,8 +22,10 @@ use crate::embedding::EmbeddingState;
 use crate::labelling::LabelState;
 use crate::links::follow_address;
 use crate::session_io::{Page, SessionState, follow_data};
+use crate::spectra::SpectraState;
 use chipscope_core::dataset::Dataset;
 use chipscope_core::display::{DisplayRange, Stretch};
+use chipscope_core::formats::spectral::SpectralFile;
 use chipscope_core::grid::ChipGrid;
 use chipscope_core::session::DataSource;
 use leptos::prelude::*;
@@ -38,6 +41,8 @@ pub struct Loaded {
     pub dataset: Dataset,
     /// What a session file records as its data source.
     pub source: DataSource,
+    /// The spectrum image of a spectral file (EMD, BCF, PTS) shown by its image.
+    pub spectral: Option<Arc<SpectralFile>>,
 }
 
 impl Loaded {
@@ -66,8 +71,14 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// Shows a freshly decoded dataset with a grid sized for it.
-    pub fn show(&self, name: String, dataset: Dataset, source: DataSource) {
+    /// Shows a freshly decoded dataset, with the spectral file it came from if any, with a
+    /// grid sized for it.
+    pub fn show(
+        &self,
+        name: String,
+        (dataset, spectral): (Dataset, Option<Arc<SpectralFile>>),
+        source: DataSource,
+    ) {
         let (width, height) = (dataset.image.width(), dataset.image.height());
         match ChipGrid::default_chip_size(width, height) {
             Ok(chip) => {
@@ -80,6 +91,7 @@ impl AppState {
                     name,
                     dataset,
                     source,
+                    spectral,
                 })));
             }
             Err(error) => self.error.set(Some(format!("{name}: {error}"))),
@@ -123,8 +135,11 @@ pub fn App() -> impl IntoView {
     provide_context(embedding);
     let atoms = AtomState::new(state);
     provide_context(atoms);
-    let labels = LabelState::new(state, embedding, atoms);
+    let spectra = SpectraState::new(state);
+    provide_context(spectra);
+    let labels = LabelState::new(state, embedding, atoms, spectra);
     provide_context(labels);
+    spectra.follow(labels);
     let sessions = SessionState::default();
     provide_context(sessions);
     let page = Page {
@@ -132,6 +147,7 @@ pub fn App() -> impl IntoView {
         embedding,
         labels,
         atoms,
+        spectra,
         sessions,
     };
     follow_data(page);
@@ -170,6 +186,7 @@ pub fn App() -> impl IntoView {
                         <ContrastPanel/>
                         <EncoderPanel/>
                         <FusionPanel/>
+                        <SpectraPanel/>
                         <AtomsPanel/>
                     </aside>
                     <aside class="panels">

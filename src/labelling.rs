@@ -1,6 +1,7 @@
 //! The few-shot loop in the page: support sets with undo and redo, and the live segmentation
-//! recomputed from the cached embeddings and the atom columns on every change (never
-//! re-embedding), the modalities fused as the fusion settings say.
+//! recomputed on every change from what each modality has ready — the cached embeddings, the
+//! atom columns' g(r), the spectral chips' vectors — never re-embedding, the modalities fused as
+//! the fusion settings say.
 
 use std::sync::Arc;
 
@@ -17,6 +18,7 @@ use wasm_bindgen::JsCast;
 use crate::app::AppState;
 use crate::atoms::{AtomGrid, AtomState};
 use crate::embedding::{EmbeddingKey, EmbeddingState};
+use crate::spectra::SpectraState;
 
 /// Support sets and how the result is shown.
 #[derive(Clone, Copy)]
@@ -28,7 +30,7 @@ pub struct LabelState {
     pub mode: RwSignal<ViewMode>,
     /// Chips farther than this from every prototype stay unassigned.
     pub unassigned_beyond: RwSignal<Option<f32>>,
-    /// How the image and atom modalities are combined, with their weights.
+    /// How the image, atom and spectral modalities are combined, with their weights.
     pub fusion: RwSignal<Fusion>,
     /// The latest classification of every chip, when every class has a support.
     pub segmentation: RwSignal<Option<Arc<Segmentation>>>,
@@ -41,7 +43,12 @@ pub struct LabelState {
 
 impl LabelState {
     /// Two empty classes; the classification follows labels and embeddings from now on.
-    pub fn new(app: AppState, embedding: EmbeddingState, atoms: AtomState) -> Self {
+    pub fn new(
+        app: AppState,
+        embedding: EmbeddingState,
+        atoms: AtomState,
+        spectra: SpectraState,
+    ) -> Self {
         let state = Self {
             history: RwSignal::new(Undoable::new(Labels::starter(
                 app.chip_size.get_untracked(),
@@ -56,7 +63,7 @@ impl LabelState {
             notice: RwSignal::new(None),
             classifier: StoredValue::new_local(None),
         };
-        Effect::new(move |_| state.reclassify(app, embedding, atoms));
+        Effect::new(move |_| state.reclassify(app, embedding, atoms, spectra));
         state.clear_supports_on_new_image(app);
         state.listen_to_keys();
         state
@@ -142,14 +149,25 @@ impl LabelState {
         Some(segmentation.assignments(self.unassigned_beyond.get()))
     }
 
-    /// Classifies every chip when the labels are complete and each weighted modality is
-    /// ready (chips embedded, atom columns found), fusing the modalities; the column cache of
-    /// the image classifier is kept per embedding set, so a click costs one dot-product column.
-    fn reclassify(&self, app: AppState, embedding: EmbeddingState, atoms: AtomState) {
+    /// Classifies every chip when the labels are complete, fusing the weighted modalities that
+    /// are ready (atom columns found, spectral vectors computed) with the image's embeddings —
+    /// which are needed when the image has a weight or nothing else is ready. The column cache
+    /// of the image classifier is kept per embedding set, so a click costs one dot-product
+    /// column.
+    fn reclassify(
+        &self,
+        app: AppState,
+        embedding: EmbeddingState,
+        atoms: AtomState,
+        spectra: SpectraState,
+    ) {
         embedding.ready.track();
         let labels = self.labels();
         let fusion = self.fusion.get();
         let atom_grid = atoms.grid.get().filter(|_| fusion.weight("atoms") > 0.0);
+        let spectral = spectra
+            .current_vectors()
+            .filter(|_| fusion.weight("spectra") > 0.0);
         let Some(grid) = app.grid() else {
             return self.segmentation.set(None);
         };
@@ -161,21 +179,51 @@ impl LabelState {
             return self.segmentation.set(None);
         }
         let started = now_ms();
-        let with_image = fusion.weight("image") > 0.0 || atom_grid.is_none();
-        let embeddings = embedding
-            .current_key(&app)
-            .and_then(|key| Some((embedding.embeddings(&key)?, key)))
-            .filter(|_| with_image);
-        let segmentation = match (embeddings, atom_grid) {
-            (Some((embeddings, key)), None) => self.by_image(&labels, &grid, &embeddings, key),
-            (Some((embeddings, key)), Some(atoms)) => self
-                .by_image(&labels, &grid, &embeddings, key)
-                .map(|by_image| fused(&fusion, &labels, &grid, (&embeddings, &by_image), &atoms)),
-            (None, Some(atoms)) if !with_image => Some(by_atoms(&labels, &grid, &atoms)),
-            _ => None,
+        let with_image =
+            fusion.weight("image") > 0.0 || (atom_grid.is_none() && spectral.is_none());
+        let by_image = match with_image {
+            true => embedding
+                .current_key(&app)
+                .and_then(|key| Some((embedding.embeddings(&key)?, key)))
+                .and_then(|(embeddings, key)| {
+                    let distances = self.by_image(&labels, &grid, &embeddings, key)?;
+                    Some((embeddings, distances))
+                }),
+            false => None,
         };
+        if with_image && by_image.is_none() {
+            return self.segmentation.set(None);
+        }
+        let by_atoms = atom_grid.map(|atoms| {
+            let distances = atom_distances(&labels, &grid, &atoms);
+            (atoms, distances)
+        });
+        let by_spectra = spectral.map(|spectral| {
+            let supports = class_supports(&labels, grid.cols(), &spectral.vectors);
+            let distances =
+                PrototypeClassifier::new(&spectral.vectors).classify(&spectral.vectors, &supports);
+            (spectral, distances)
+        });
+        let cols = grid.cols();
+        let modality = |name: &str, (chips, distances)| Modality {
+            weight: fusion.weight(name),
+            chips,
+            supports: class_supports(&labels, cols, chips),
+            distances,
+        };
+        let mut modalities = Vec::new();
+        if let Some((embeddings, distances)) = &by_image {
+            modalities.push(modality("image", (&**embeddings, distances)));
+        }
+        if let Some((atoms, distances)) = &by_atoms {
+            modalities.push(modality("atoms", (&atoms.quantiles, distances)));
+        }
+        if let Some((spectral, distances)) = &by_spectra {
+            modalities.push(modality("spectra", (&spectral.vectors, distances)));
+        }
+        let segmentation = fuse(fusion.mode, &modalities);
         self.classify_ms.set(Some(now_ms() - started));
-        self.segmentation.set(segmentation.map(Arc::new));
+        self.segmentation.set(Some(Arc::new(segmentation)));
     }
 
     /// The image modality's distances, with the classifier's column cache.
@@ -254,36 +302,9 @@ fn typing_in_a_field(event: &web_sys::KeyboardEvent) -> bool {
 }
 
 /// The atom modality's distances: W1 to the barycenters of the supports' g(r).
-fn by_atoms(labels: &Labels, grid: &ChipGrid, atoms: &AtomGrid) -> Segmentation {
+fn atom_distances(labels: &Labels, grid: &ChipGrid, atoms: &AtomGrid) -> Segmentation {
     let classes = labels.support_indices(grid.cols());
     atoms.chips.distances(&atoms.chips.prototypes(&classes))
-}
-
-/// Image and atoms fused as `fusion` says.
-fn fused(
-    fusion: &Fusion,
-    labels: &Labels,
-    grid: &ChipGrid,
-    (embeddings, by_image): (&Embeddings, &Segmentation),
-    atoms: &AtomGrid,
-) -> Segmentation {
-    let by_atoms = by_atoms(labels, grid, atoms);
-    let cols = grid.cols();
-    let modalities = [
-        Modality {
-            weight: fusion.weight("image"),
-            chips: embeddings,
-            supports: class_supports(labels, cols, embeddings),
-            distances: by_image,
-        },
-        Modality {
-            weight: fusion.weight("atoms"),
-            chips: &atoms.quantiles,
-            supports: class_supports(labels, cols, &atoms.quantiles),
-            distances: &by_atoms,
-        },
-    ];
-    fuse(fusion.mode, &modalities)
 }
 
 /// A millisecond clock with sub-millisecond resolution.

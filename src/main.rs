@@ -26,6 +26,8 @@ mod net;
 #[cfg(target_arch = "wasm32")]
 mod session_io;
 #[cfg(target_arch = "wasm32")]
+mod spectra;
+#[cfg(target_arch = "wasm32")]
 mod weights_fetch;
 
 #[cfg(target_arch = "wasm32")]

@@ -19,6 +19,7 @@ use crate::autosave;
 use crate::components::import::{load_url, show_example};
 use crate::embedding::EmbeddingState;
 use crate::labelling::LabelState;
+use crate::spectra::SpectraState;
 
 /// Sessions being opened, the labelling task and the view it asks for.
 #[derive(Clone, Copy)]
@@ -60,6 +61,7 @@ pub struct Page {
     pub embedding: EmbeddingState,
     pub labels: LabelState,
     pub atoms: AtomState,
+    pub spectra: SpectraState,
     pub sessions: SessionState,
 }
 
@@ -71,6 +73,7 @@ impl Page {
             embedding: expect_context(),
             labels: expect_context(),
             atoms: expect_context(),
+            spectra: expect_context(),
             sessions: expect_context(),
         }
     }
@@ -133,6 +136,7 @@ pub fn current_session(page: Page) -> Result<Session, String> {
         classes: current.classes,
         fusion: labels.fusion.get_untracked(),
         atoms: page.atoms.found_here(app).map(|found| found.settings),
+        spectra: page.spectra.settings(),
         task: page.sessions.task.get_untracked(),
     })
 }
@@ -230,6 +234,9 @@ fn track_session(page: Page) {
     page.labels.unassigned_beyond.track();
     page.labels.fusion.track();
     page.atoms.found.track();
+    page.spectra.loaded.track();
+    page.spectra.encoder.track();
+    page.spectra.elements.track();
     page.app.chip_size.track();
     page.app.stretch.track();
     page.embedding.selected.track();
@@ -297,8 +304,8 @@ fn apply(page: Page, Opening { session, labelling }: Opening) {
         app,
         embedding,
         labels,
-        atoms,
         sessions,
+        ..
     } = page;
     let Some(loaded) = app.loaded.get_untracked() else {
         return;
@@ -330,17 +337,39 @@ fn apply(page: Page, Opening { session, labelling }: Opening) {
     labels.mode.set(session.view.mode);
     labels.unassigned_beyond.set(session.view.unassigned_beyond);
     labels.fusion.set(session.fusion.clone());
-    labels.notice.set(Some(notes.join(" ")));
     sessions.task.set(session.task.clone());
     sessions.labelling.set(labelling);
-    if let Some(settings) = session.atoms {
-        atoms.adopt(settings);
-        atoms.find(app);
-    }
-    let needs_image = session.fusion.weight("image") > 0.0 || session.atoms.is_none();
+    notes.extend(adopt_modalities(page, &session));
+    labels.notice.set(Some(notes.join(" ")));
+    let other_modality = [
+        session.atoms.is_some() && session.fusion.weight("atoms") > 0.0,
+        session.spectra.is_some() && session.fusion.weight("spectra") > 0.0,
+    ];
+    let needs_image = session.fusion.weight("image") > 0.0 || !other_modality.contains(&true);
     if !labelling && needs_image && session.labels().support_count() > 0 {
         embedding.start(app);
     }
+}
+
+/// Takes the session's atom settings (finding the columns again) and spectral settings; says
+/// when its spectrum image is not the one open.
+fn adopt_modalities(page: Page, session: &Session) -> Option<String> {
+    if let Some(settings) = session.atoms {
+        page.atoms.adopt(settings);
+        page.atoms.find(page.app);
+    }
+    let settings = session.spectra.as_ref()?;
+    page.spectra.adopt(settings);
+    let open = page
+        .spectra
+        .loaded
+        .with_untracked(|l| l.as_ref().map(|l| l.source.identity()));
+    (open != Some(settings.source.identity())).then(|| {
+        format!(
+            "Open its spectrum image {} in the Spectra panel to use the spectral modality.",
+            settings.source.describe()
+        )
+    })
 }
 
 /// Selects the session's encoder, or says why it cannot.

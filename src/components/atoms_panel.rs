@@ -1,4 +1,4 @@
-//! The atom modality and the fusion of modalities: the column search's settings and result,
+//! The atom modality and the fusion of modalities (image, atoms, spectra): the column search's settings and result,
 //! the g(r) of the chip under the pointer beside each class prototype, and the fusion mode and
 //! weights (sliders; the overlay follows as they move).
 
@@ -184,6 +184,7 @@ pub fn FusionPanel() -> impl IntoView {
             <h2>"Modalities"</h2>
             {weight("image")}
             {weight("atoms")}
+            {weight("spectra")}
             <div class="row">
                 {mode(FusionMode::Concatenate, "concatenate embeddings (c1)", "fusion-concatenate")}
                 {mode(FusionMode::Distances, "average scaled distances (c2)", "fusion-distances")}
@@ -197,12 +198,18 @@ pub fn FusionPanel() -> impl IntoView {
 fn hint(page: Page) -> String {
     let fusion = page.labels.fusion.get();
     let atoms = fusion.weight("atoms") > 0.0;
+    let spectra = fusion.weight("spectra") > 0.0;
     if atoms && page.atoms.grid.with(Option::is_none) {
         return "Find the atom columns (below) to use the atom modality.".into();
     }
-    match (fusion.weight("image") > 0.0, atoms) {
-        (true, true) => "Both modalities, combined as chosen; a chip without atom columns is classified by the image.".into(),
-        (false, true) => "Atoms only: chips are compared by the Wasserstein distance between their g(r); no embedding needed. Chips without columns stay unassigned.".into(),
-        _ => "The image encoder alone.".into(),
+    if spectra && page.spectra.chips.with(|c| !matches!(c, Some(Ok(_)))) {
+        return "Open a spectrum image of this field of view (Spectra, below) to use the spectral modality.".into();
+    }
+    match (fusion.weight("image") > 0.0, atoms, spectra) {
+        (true, false, false) => "The image encoder alone.".into(),
+        (false, true, false) => "Atoms only: chips are compared by the Wasserstein distance between their g(r); no embedding needed. Chips without columns stay unassigned.".into(),
+        (false, false, true) => "Spectra only: chips are compared by their spectra's vectors; no embedding needed.".into(),
+        (false, false, false) => "No modality has a weight: the image encoder is used.".into(),
+        _ => "Several modalities, combined as chosen; a chip without atom columns is classified by the others.".into(),
     }
 }

@@ -25,7 +25,7 @@ pub fn DatasetInfo() -> impl IntoView {
                         })}
                         <dt>"values"</dt><dd>{dataset.value_summary()}</dd>
                     </dl>
-                    <ul class="notes">
+                    <ul class="notes" data-testid="dataset-notes">
                         {dataset.metadata.notes.iter().map(|note| view! { <li>{note.clone()}</li> }).collect_view()}
                     </ul>
                 </section>

@@ -4,7 +4,7 @@ use crate::app::AppState;
 use crate::components::encoder_panel::{is_weight_file, use_weight_file};
 use crate::net::download;
 use crate::session_io::{Page, import_session_file, is_session_file};
-use chipscope_core::formats::{accepted_extensions, decode, supported_formats};
+use chipscope_core::formats::{accepted_extensions, open, supported_formats};
 use chipscope_core::session::DataSource;
 use chipscope_core::simulate;
 use chipscope_core::weights::manifest::sha256_hex;
@@ -17,7 +17,7 @@ use wasm_bindgen::JsCast;
 use web_sys::{DragEvent, HtmlInputElement};
 
 /// Files above this size are refused before reading: no accepted image needs more.
-const MAX_FILE_BYTES: f64 = 1024.0 * 1024.0 * 1024.0;
+pub const MAX_FILE_BYTES: f64 = 1024.0 * 1024.0 * 1024.0;
 
 /// Drop zone, file picker, URL field and example button.
 #[component]
@@ -67,7 +67,7 @@ pub fn ImportPanel() -> impl IntoView {
             on:dragleave=move |_| dragging.set(false)
             on:drop=on_drop
         >
-            <p>"Drop a micrograph here (" {supported_formats()} "), a session file (.json) or encoder weights (.pth, .safetensors), or "</p>
+            <p>"Drop a micrograph or an EDS map with its image here (" {supported_formats()} "), a session file (.json) or encoder weights (.pth, .safetensors), or "</p>
             <label class="button">
                 "choose a file…"
                 <input type="file" accept=accepted_extensions() data-testid="file-input" on:change=on_pick/>
@@ -112,7 +112,7 @@ pub fn show_example(state: AppState, size: usize, seed: u64) {
     let simulation = simulate::heterostructure(size, seed);
     state.show(
         "example: simulated heterostructure".into(),
-        simulation.dataset,
+        (simulation.dataset, None),
         DataSource::Example { size, seed },
     );
 }
@@ -194,8 +194,11 @@ fn file_name(url: &web_sys::Url) -> String {
 async fn decode_and_show(state: AppState, name: String, bytes: &[u8], source: DataSource) {
     state.busy.set(Some(format!("Decoding {name}…")));
     TimeoutFuture::new(0).await;
-    match decode(&name, bytes) {
-        Ok(dataset) => state.show(name, dataset, source),
+    match open(&name, bytes) {
+        Ok(opened) => {
+            let spectral = opened.spectral.map(std::sync::Arc::new);
+            state.show(name, (opened.dataset, spectral), source)
+        }
         Err(error) => state.error.set(Some(format!("{name}: {error}"))),
     }
 }

@@ -11,5 +11,6 @@ pub mod grid_panel;
 pub mod import;
 pub mod pending_banner;
 pub mod results_panel;
+pub mod spectra_panel;
 pub mod task_panel;
 pub mod viewer;

@@ -1,12 +1,13 @@
-//! The image on a canvas at full resolution, the segmentation and the atom columns over it, and
-//! the chip grid as SVG on top, where clicks pick support chips and the pointer picks the chip
-//! whose g(r) is plotted.
+//! The image on a canvas at full resolution, the segmentation, an element map and the atom
+//! columns over it, and the chip grid as SVG on top, where clicks pick support chips and the
+//! pointer picks the chip whose g(r) is plotted.
 
 use crate::app::AppState;
+use crate::components::spectra_panel::element_map_for_display;
 use crate::labelling::LabelState;
 use crate::session_io::Page;
 use chipscope_core::dataset::Image;
-use chipscope_core::display::{DisplayRange, render_rgba};
+use chipscope_core::display::{DisplayRange, heat_rgba, render_rgba};
 use chipscope_core::grid::ChipGrid;
 use chipscope_core::labels::Cell;
 use chipscope_core::results::{class_map_rgba, confidence_map_rgba};
@@ -63,7 +64,7 @@ pub fn Viewer() -> impl IntoView {
     view! {
         <div class="viewer" class:empty=move || size().is_none() data-testid="viewer" style=move || fit_style(size())>
             <canvas node_ref=canvas data-testid="image-canvas"/>
-            {move || (!page.sessions.labelling.get()).then(|| view! { <SegmentationOverlay/> <AtomsOverlay/> })}
+            {move || (!page.sessions.labelling.get()).then(|| view! { <SegmentationOverlay/> <ElementOverlay/> <AtomsOverlay/> })}
             {move || {
                 let (width, height) = size()?;
                 let grid = state.grid()?;
@@ -218,6 +219,57 @@ fn AtomsOverlay() -> impl IntoView {
     view! {
         <canvas node_ref=canvas class="atoms" data-testid="atoms-overlay"
             class:hidden=move || columns().is_none()/>
+    }
+}
+
+/// The chosen element's map (its line's counts per map pixel, smoothed) in a colour of its
+/// own, on a canvas of the map's size stretched over the image.
+#[component]
+fn ElementOverlay() -> impl IntoView {
+    let page = Page::from_context();
+    let canvas = NodeRef::<Canvas>::new();
+    let shown = move || {
+        let element = page.spectra.map_element.get()?;
+        let (line, counts) = page.spectra.element_map(&element)?;
+        let loaded = page.spectra.loaded.get()?;
+        let map = loaded.map()?;
+        let values = element_map_for_display(map, &counts);
+        Some((
+            map.width,
+            map.height,
+            heat_rgba(&values, element_colour(line.z)),
+            line,
+        ))
+    };
+    Effect::new(move |_| {
+        if let (Some(canvas), Some((width, height, rgba, _))) = (canvas.get(), shown())
+            && let Err(error) = paint(&canvas, width as u32, height as u32, &rgba)
+        {
+            page.app.error.set(Some(format!(
+                "the browser could not draw the element map: {error:?}"
+            )));
+        }
+    });
+    let fits = move || page.spectra.chips.with(|c| matches!(c, Some(Ok(_))));
+    view! {
+        <canvas node_ref=canvas class="element-map" data-testid="element-overlay"
+            class:hidden=move || page.spectra.map_element.with(Option::is_none) || !fits()
+            data-line=move || shown().map(|(.., line)| format!("{} {}", line.element, line.line))/>
+    }
+}
+
+/// A bright colour per element, spread around the hue circle by atomic number.
+fn element_colour(z: u8) -> [u8; 3] {
+    let hue = (f32::from(z) * 0.618_034).fract() * 6.0;
+    let rise = (hue.fract() * 255.0) as u8;
+    let fall = 255 - rise;
+    match hue as u8 {
+        0 => [255, rise, 0],
+        1 => [fall, 255, 0],
+        2 => [0, 255, rise],
+        3 => [0, fall, 255],
+        4 => [rise, 0, 255],
+        _ => [255, 0, fall],
     }
 }
 

@@ -10,7 +10,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
   repoRoot, artifacts, serveStatic, withPage, screenshot, testid, clickChip as clickCell, shares, waitForShares,
-  downloadTo, freshDir,
+  downloadTo, freshDir, classesOf,
 } from './harness.mjs';
 
 const cli = process.env.CHIPSCOPE_CLI ?? join(process.env.CARGO_TARGET_DIR ?? join(repoRoot, 'target'), 'debug', 'chipscope');
@@ -39,15 +39,6 @@ async function foundColumns(page) {
   const text = await status.innerText();
   const [, count, spacing] = text.match(/^(\d+) columns .* spacing ([\d.]+) px/);
   return { count: Number(count), spacing: Number(spacing) };
-}
-
-/** Class per chip from a per-chip CSV, keyed by "row,col". */
-function classesOf(csv) {
-  const [, ...lines] = csv.trim().split('\n');
-  return Object.fromEntries(lines.map((line) => {
-    const [row, col, , , name] = line.split(',');
-    return [`${row},${col}`, name];
-  }));
 }
 
 test('find atom columns, classify by g(r) alone, plot it, and reproduce it in the CLI and a fresh page', async () => {
@@ -107,7 +98,7 @@ test('find atom columns, classify by g(r) alone, plot it, and reproduce it in th
     const csvPath = await download(page, 'export-csv');
     sessionPath = await download(page, 'export-session');
     const session = JSON.parse(await readFile(sessionPath, 'utf8'));
-    assert.equal(session.version, 3);
+    assert.equal(session.version, 4);
     assert.ok(Math.abs(session.atoms.spacing_px - found.spacing) < 0.01);
     assert.equal(session.atoms.threshold, 0.2);
     assert.deepEqual(session.fusion.weights, { image: 0, atoms: 1 });

@@ -145,3 +145,12 @@ export async function downloadTo(dir, page, id) {
   await file.saveAs(path);
   return path;
 }
+
+/** Class per chip from a per-chip CSV, keyed by "row,col". */
+export function classesOf(csv) {
+  const [, ...lines] = csv.trim().split('\n');
+  return Object.fromEntries(lines.map((line) => {
+    const [row, col, , , name] = line.split(',');
+    return [`${row},${col}`, name];
+  }));
+}

@@ -7,11 +7,12 @@ mod merge;
 mod segment;
 mod spec2vec_bench;
 mod spectra;
+mod spectra_memory_bench;
 
 use anyhow::{Context, Result, bail};
 use atoms::AtomsArgs;
 use chipscope_core::dataset::Dataset;
-use chipscope_core::formats::{decode, tiff::encode_grey16};
+use chipscope_core::formats::{Opened, open, tiff::encode_grey16};
 use chipscope_core::grid::ChipGrid;
 use chipscope_core::session::Session;
 use chipscope_core::share::{self, LinkKind};
@@ -23,6 +24,7 @@ use merge::MergeArgs;
 use segment::SegmentArgs;
 use spec2vec_bench::Spec2VecBench;
 use spectra::SpectraArgs;
+use spectra_memory_bench::SpectraMemoryBench;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -38,7 +40,7 @@ struct Cli {
 enum Command {
     /// Print a file's shape, stored type, calibration and chip grid.
     Info {
-        /// Image file: PNG, JPEG, TIFF, DM3 or DM4.
+        /// Image file: PNG, JPEG, TIFF, DM3 or DM4, or a spectrum image (EMD, BCF, PTS) by its image.
         file: PathBuf,
         /// Chip side in pixels (default: chosen from the image size).
         #[arg(long)]
@@ -65,7 +67,7 @@ enum Command {
     /// Embed every chip with a pretrained CNN and write a float32 .npy (chips × dim), chips in
     /// row-major grid order from the top-left, right and bottom remainders cropped.
     Embed {
-        /// Image file: PNG, JPEG, TIFF, DM3 or DM4.
+        /// Image file: PNG, JPEG, TIFF, DM3 or DM4, or a spectrum image (EMD, BCF, PTS) by its image.
         image: PathBuf,
         /// Chip side in pixels.
         #[arg(long)]
@@ -116,6 +118,11 @@ enum Command {
     /// Time spec2vec's word2vec training on a synthetic EDS map's chip documents (see
     /// scripts/bench-spec2vec.sh for gensim beside it).
     BenchSpec2vec(Spec2VecBench),
+    /// Write synthetic JEOL .pts spectrum images (a real file's header, Poisson X-ray events at
+    /// the given counts per pixel), read each back, and print one JSON line per read with the
+    /// sparse map's size and the heap's peak (scripts/bench-spectra-memory.sh puts
+    /// rosettasciio beside it).
+    BenchSpectraMemory(SpectraMemoryBench),
     /// Merge labellers' answers to a labelling task (session files) by majority vote: prints
     /// each labeller's agreement with the others and with the task's reference chips, and
     /// Fleiss' kappa; writes the consensus as a session file.
@@ -177,6 +184,7 @@ fn main() -> ExitCode {
         Command::Segment(args) => segment::segment(&args),
         Command::BenchClassify(plan) => classify_bench::run(&plan),
         Command::BenchSpec2vec(plan) => spec2vec_bench::run(&plan),
+        Command::BenchSpectraMemory(plan) => spectra_memory_bench::run(&plan),
         Command::Spectra(args) => spectra::spectra(&args),
         Command::Merge(args) => merge::merge(&args),
         Command::Link {
@@ -240,11 +248,16 @@ fn link(path: &Path, base: &str, task: bool) -> Result<()> {
 
 /// Decodes `bytes`, read from `path` (whose name tells the format).
 fn decode_file(path: &Path, bytes: &[u8]) -> Result<Dataset> {
+    open_file(path, bytes).map(|opened| opened.dataset)
+}
+
+/// Opens `bytes`, read from `path`, as an image, with the spectrum image of a spectral file.
+fn open_file(path: &Path, bytes: &[u8]) -> Result<Opened> {
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy())
         .unwrap_or_default();
-    decode(&name, bytes).with_context(|| format!("cannot read {}", path.display()))
+    open(&name, bytes).with_context(|| format!("cannot read {}", path.display()))
 }
 
 /// The simulated example micrograph, refusing sizes outside 16–8192 pixels.

@@ -1,6 +1,8 @@
 //! `chipscope segment`: a session saved by the page (its encoder, support chips and settings)
 //! applied to many images, each written out as the page's downloads are, with the same core
-//! calls the page makes.
+//! calls the page makes. Each modality the session weights (image, atoms, spectra) measures
+//! every chip's distance to the class prototypes learned on the labelled data, and the
+//! distances are fused as the session says.
 
 use std::borrow::Cow;
 use std::path::{Path, PathBuf};
@@ -13,22 +15,32 @@ use chipscope_core::dataset::{Dataset, Image};
 use chipscope_core::display::DisplayRange;
 use chipscope_core::encoders::{ChipSource, Embeddings, ImageEncoder};
 use chipscope_core::exports::Results;
+use chipscope_core::formats::spectral::SpectralFile;
 use chipscope_core::fusion::{Modality, fuse};
 use chipscope_core::grid::{Chip, ChipGrid};
 use chipscope_core::results::Summary;
-use chipscope_core::session::{DataSource, Session};
+use chipscope_core::session::{DataSource, Fusion, Session, SpectralSettings};
+use chipscope_core::spectra::SpectrumImage;
+use chipscope_core::spectra::chips::check_match;
+use chipscope_core::spectra::modality::{SpectralChips, SpectralModel};
 use chipscope_core::weights::manifest::sha256_hex;
 use clap::Args;
 
 use crate::encode::{self, Backend, embed_with_progress};
-use crate::{decode_file, read_file, read_session, simulated_example};
+use crate::spectra::read_spectral;
+use crate::{open_file, read_file, read_session, simulated_example};
 
 /// `chipscope segment`'s arguments.
 #[derive(Args)]
 pub struct SegmentArgs {
-    /// Images to segment: PNG, JPEG, TIFF, DM3 or DM4.
+    /// Images to segment: PNG, JPEG, TIFF, DM3 or DM4, or a spectrum-image file with its
+    /// HAADF or counts image (Velox EMD, Bruker BCF, JEOL PTS).
     #[arg(required = true, value_name = "IMAGE")]
     images: Vec<PathBuf>,
+    /// The EDS spectrum image of each IMAGE, in the same order, when the session weights the
+    /// spectral modality (not needed for an IMAGE that is itself a spectrum-image file).
+    #[arg(long, value_name = "FILE")]
+    spectra: Vec<PathBuf>,
     /// Session file saved by the page.
     #[arg(long, value_name = "FILE.json")]
     session: PathBuf,
@@ -53,18 +65,23 @@ pub struct SegmentArgs {
 pub fn segment(args: &SegmentArgs) -> Result<()> {
     let session = read_session(&args.session)?;
     let stems = output_stems(&args.images)?;
+    ensure!(
+        args.spectra.is_empty() || args.spectra.len() == args.images.len(),
+        "give one --spectra FILE per IMAGE, in the same order ({} images, {} spectrum files)",
+        args.images.len(),
+        args.spectra.len()
+    );
     check_classes(&session)?;
     let labelled = find_labelled(&session, args)?;
-    let device = args.backend.device();
-    let encoder = session_encoder(&session, args.encoder.as_deref(), &device)?;
-    let segmenter = Segmenter::prepare(session, labelled, encoder, device, args)?;
+    let segmenter = Segmenter::prepare(session, labelled, args)?;
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("cannot create {}", args.out.display()))?;
     let failed = args
         .images
         .iter()
         .zip(&stems)
-        .filter(|(path, stem)| !segmenter.report(path, stem))
+        .enumerate()
+        .filter(|(i, (path, stem))| !segmenter.report(path, stem, args.spectra.get(*i)))
         .count();
     ensure!(
         failed == 0,
@@ -136,6 +153,8 @@ impl Fingerprint {
 /// The dataset the supports were clicked on.
 struct Labelled {
     dataset: Dataset,
+    /// The spectrum image of a spectral file.
+    spectral: Option<SpectralFile>,
     /// Its file's identity; none for the simulated example.
     fingerprint: Option<Fingerprint>,
     /// How messages name it.
@@ -147,6 +166,7 @@ fn find_labelled(session: &Session, args: &SegmentArgs) -> Result<Labelled> {
         DataSource::Example { size, seed } => {
             return Ok(Labelled {
                 dataset: simulated_example(*size, *seed)?.dataset,
+                spectral: None,
                 fingerprint: None,
                 name: session.source.describe(),
             });
@@ -164,19 +184,26 @@ fn find_labelled(session: &Session, args: &SegmentArgs) -> Result<Labelled> {
     let path = labelled_path(session, &recorded, name, args)?;
     let bytes = read_file(&path)?;
     let fingerprint = Fingerprint::of(&bytes);
-    if fingerprint.sha256 != recorded.sha256 {
+    warn_if_other(&path, &fingerprint, &recorded, &session.source);
+    let opened = open_file(&path, &bytes)?;
+    Ok(Labelled {
+        dataset: opened.dataset,
+        spectral: opened.spectral,
+        fingerprint: Some(fingerprint),
+        name: path.display().to_string(),
+    })
+}
+
+/// Warns when the file at `path` is not the one `source` recorded.
+fn warn_if_other(path: &Path, found: &Fingerprint, recorded: &Fingerprint, source: &DataSource) {
+    if found.sha256 != recorded.sha256 {
         eprintln!(
             "warning: {} is not byte for byte the file the session was made on ({}); its \
              support chips may show something else",
             path.display(),
-            session.source.describe()
+            source.describe()
         );
     }
-    Ok(Labelled {
-        dataset: decode_file(&path, &bytes)?,
-        fingerprint: Some(fingerprint),
-        name: path.display().to_string(),
-    })
 }
 
 /// Where the labelled file is: an IMAGE with its sha256, else `--labelled`, else its recorded
@@ -280,6 +307,120 @@ impl SupportSet {
     }
 }
 
+/// One modality's measurement of an image's chips: their vectors, the supports in the same
+/// space, and the distances to the class prototypes.
+struct Measured<'a> {
+    weight: f32,
+    vectors: Cow<'a, Embeddings>,
+    supports: &'a SupportSet,
+    distances: Segmentation,
+}
+
+impl<'a> Measured<'a> {
+    /// A modality whose distances are Euclidean to the mean of the supports' vectors.
+    fn euclidean(weight: f32, vectors: Cow<'a, Embeddings>, supports: &'a SupportSet) -> Self {
+        let distances = PrototypeClassifier::new(&vectors).classify(&vectors, &supports.supports());
+        Self {
+            weight,
+            vectors,
+            supports,
+            distances,
+        }
+    }
+}
+
+/// The measurements fused as `fusion` says (one modality's distances unchanged).
+fn fused(fusion: &Fusion, measured: &[Measured]) -> Segmentation {
+    let modalities: Vec<Modality> = measured
+        .iter()
+        .map(|m| Modality {
+            weight: m.weight,
+            chips: &m.vectors,
+            supports: m.supports.supports(),
+            distances: &m.distances,
+        })
+        .collect();
+    fuse(fusion.mode, &modalities)
+}
+
+/// Whether the image modality takes part: it has a weight, or no other modality has.
+fn uses_image(fusion: &Fusion) -> bool {
+    fusion.weight("image") > 0.0 || !["atoms", "spectra"].iter().any(|m| fusion.weight(m) > 0.0)
+}
+
+/// The image modality of a session: its encoder and the supports' embeddings.
+struct ImageModel {
+    encoder: ImageEncoder,
+    device: Device,
+    /// Every chip of the labelled image, when it is among the images too.
+    labelled_embeddings: Option<Embeddings>,
+    supports: SupportSet,
+    weight: f32,
+}
+
+impl ImageModel {
+    /// Embeds the supports: every chip of the labelled image when it is also to be segmented,
+    /// else only the support chips.
+    fn of(
+        session: &Session,
+        labelled: &Labelled,
+        grid: &ChipGrid,
+        args: &SegmentArgs,
+    ) -> Result<Self> {
+        let device = args.backend.device();
+        let encoder = session_encoder(session, args.encoder.as_deref(), &device)?;
+        let source = ChipSource {
+            image: &labelled.dataset.image,
+            grid,
+            range: recorded_range(session),
+        };
+        let indices = session.labels().support_indices(grid.cols());
+        let all: Vec<Chip> = grid.chips().collect();
+        let among_images = labelled
+            .fingerprint
+            .as_ref()
+            .is_some_and(|f| args.images.iter().any(|path| f.matches_file(path)));
+        let (vectors, labelled_embeddings) = match among_images {
+            true => {
+                let full = embed_with_progress(&encoder, source, &all, &device, &labelled.name)?;
+                (gather_rows(&full, indices.iter().flatten()), Some(full))
+            }
+            false => {
+                let chips: Vec<Chip> = indices.iter().flatten().map(|&i| all[i]).collect();
+                let label = format!("{} (supports)", labelled.name);
+                let vectors = embed_with_progress(&encoder, source, &chips, &device, &label)?;
+                (vectors, None)
+            }
+        };
+        Ok(Self {
+            encoder,
+            device,
+            labelled_embeddings,
+            supports: SupportSet { indices, vectors },
+            weight: session.fusion.weight("image"),
+        })
+    }
+
+    /// Every chip of `source` embedded (reusing the labelled image's embeddings).
+    fn measure(&self, source: ChipSource, is_labelled: bool, path: &Path) -> Result<Measured<'_>> {
+        let vectors = match (is_labelled, &self.labelled_embeddings) {
+            (true, Some(full)) => Cow::Borrowed(full),
+            _ => {
+                let chips: Vec<Chip> = source.grid.chips().collect();
+                let label = path.display().to_string();
+                Cow::Owned(embed_with_progress(
+                    &self.encoder,
+                    source,
+                    &chips,
+                    &self.device,
+                    &label,
+                )?)
+            }
+        };
+        Ok(Measured::euclidean(self.weight, vectors, &self.supports))
+    }
+}
+
 /// The atom modality of a session: its column search, the class prototypes (g(r) barycenters)
 /// and the supports' quantile vectors, all from the labelled image.
 struct AtomModel {
@@ -313,80 +454,186 @@ impl AtomModel {
     }
 
     /// The atom chips of `image`: their quantile vectors and W1 distances to the prototypes.
-    fn measure(&self, image: &Image, grid: &ChipGrid) -> (Embeddings, Segmentation) {
+    fn measure(&self, image: &Image, grid: &ChipGrid) -> Measured<'_> {
         let chips = AtomChips::new(&find_atoms(image, &self.params), grid, &self.params);
-        (chips.quantile_vectors(), chips.distances(&self.prototypes))
+        Measured {
+            weight: self.weight,
+            vectors: Cow::Owned(chips.quantile_vectors()),
+            supports: &self.supports,
+            distances: chips.distances(&self.prototypes),
+        }
     }
+}
+
+/// The spectral modality of a session: its encoder fitted on the labelled spectrum image
+/// (spec2vec trained on its chips, as the page does) and the supports' vectors.
+struct SpectraModel {
+    weight: f32,
+    model: SpectralModel,
+    supports: SupportSet,
+}
+
+impl SpectraModel {
+    /// The model when the session gives the spectral modality a weight; refused when it does
+    /// but records no spectrum image, or that file cannot be found.
+    fn of(
+        session: &Session,
+        labelled: &Labelled,
+        grid: &ChipGrid,
+        args: &SegmentArgs,
+    ) -> Result<Option<Self>> {
+        let weight = session.fusion.weight("spectra");
+        if weight <= 0.0 {
+            return Ok(None);
+        }
+        let Some(settings) = &session.spectra else {
+            bail!("the session weights the spectral modality but records no spectrum image");
+        };
+        let map = labelled_map(settings, labelled, args)?;
+        let chips = spectral_chips(&map, &labelled.dataset, grid)
+            .with_context(|| format!("the spectrum image does not fit {}", labelled.name))?;
+        let model = SpectralModel::fit(settings.encoder, &chips);
+        let indices = session.labels().support_indices(grid.cols());
+        let vectors = gather_rows(&model.vectors(&chips), indices.iter().flatten());
+        Ok(Some(Self {
+            weight,
+            model,
+            supports: SupportSet { indices, vectors },
+        }))
+    }
+
+    /// The spectral chips of `map` laid on `dataset`'s grid, as vectors with their distances.
+    fn measure(
+        &self,
+        map: &SpectrumImage,
+        dataset: &Dataset,
+        grid: &ChipGrid,
+    ) -> Result<Measured<'_>> {
+        let chips = spectral_chips(map, dataset, grid)?;
+        let vectors = Cow::Owned(self.model.vectors(&chips));
+        Ok(Measured::euclidean(self.weight, vectors, &self.supports))
+    }
+}
+
+/// The chips of `grid` (on `dataset`'s image) laid on `map`, refused when the map does not
+/// show the image's field of view.
+fn spectral_chips(
+    map: &SpectrumImage,
+    dataset: &Dataset,
+    grid: &ChipGrid,
+) -> Result<SpectralChips> {
+    let image = &dataset.image;
+    let pixel_nm = dataset
+        .calibration
+        .as_ref()
+        .filter(|c| c.unit == "nm")
+        .map(|c| c.pixel_size);
+    check_match(map, image.width(), image.height(), pixel_nm)?;
+    Ok(SpectralChips::new(map, grid))
+}
+
+/// The spectrum image the session's supports were labelled with: the labelled file's own, a
+/// `--spectra` file with the recorded sha256, or the recorded name next to the session file.
+fn labelled_map(
+    settings: &SpectralSettings,
+    labelled: &Labelled,
+    args: &SegmentArgs,
+) -> Result<SpectrumImage> {
+    let source = &settings.source;
+    let (DataSource::File { name, size, sha256 }
+    | DataSource::Url {
+        name, size, sha256, ..
+    }) = source
+    else {
+        bail!(
+            "the session's spectrum image is {}, which has none",
+            source.describe()
+        );
+    };
+    let recorded = Fingerprint {
+        len: *size,
+        sha256: sha256.clone(),
+    };
+    if labelled.fingerprint.as_ref() == Some(&recorded)
+        && let Some(map) = labelled.spectral.as_ref().and_then(|file| file.map.clone())
+    {
+        return Ok(map);
+    }
+    let beside = Path::new(name)
+        .file_name()
+        .map(|file| args.session.with_file_name(file))
+        .filter(|path| path.is_file());
+    let path = args
+        .spectra
+        .iter()
+        .find(|path| recorded.matches_file(path))
+        .cloned()
+        .or(beside)
+        .with_context(|| {
+            format!(
+                "the session's supports were labelled with the spectrum image {}, which is \
+                 neither among the --spectra files nor next to {}",
+                source.describe(),
+                args.session.display()
+            )
+        })?;
+    warn_if_other(
+        &path,
+        &Fingerprint::of(&read_file(&path)?),
+        &recorded,
+        source,
+    );
+    map_of(read_spectral(&path, None, 1)?, &path)
+}
+
+/// The spectrum image of a spectral file.
+fn map_of(file: SpectralFile, path: &Path) -> Result<SpectrumImage> {
+    file.map.with_context(|| {
+        format!(
+            "{} holds a single spectrum, not a spectrum image",
+            path.display()
+        )
+    })
 }
 
 /// Everything shared by the images of one run.
 struct Segmenter {
     session: Session,
-    encoder: ImageEncoder,
-    device: Device,
     /// The labelled file's identity; none for the simulated example.
     labelled_file: Option<Fingerprint>,
-    /// Every chip of the labelled image, when it is among the images too.
-    labelled_embeddings: Option<Embeddings>,
-    supports: SupportSet,
+    image: Option<ImageModel>,
     atoms: Option<AtomModel>,
+    spectra: Option<SpectraModel>,
     out: PathBuf,
 }
 
 impl Segmenter {
-    /// Embeds the supports: every chip of the labelled image when it is also to be segmented,
-    /// else only the support chips.
-    fn prepare(
-        session: Session,
-        labelled: Labelled,
-        encoder: ImageEncoder,
-        device: Device,
-        args: &SegmentArgs,
-    ) -> Result<Self> {
+    /// Learns every modality the session uses from the labelled data.
+    fn prepare(session: Session, labelled: Labelled, args: &SegmentArgs) -> Result<Self> {
         let image = &labelled.dataset.image;
         let grid = session
             .grid_on(image.width(), image.height())
             .with_context(|| format!("the session does not fit {}", labelled.name))?;
-        let source = ChipSource {
-            image,
-            grid: &grid,
-            range: recorded_range(&session),
-        };
         let atoms = AtomModel::of(&session, image, &grid)?;
-        let indices = session.labels().support_indices(grid.cols());
-        let all: Vec<Chip> = grid.chips().collect();
-        let among_images = labelled
-            .fingerprint
-            .as_ref()
-            .is_some_and(|f| args.images.iter().any(|path| f.matches_file(path)));
-        let (vectors, labelled_embeddings) = match among_images {
-            true => {
-                let full = embed_with_progress(&encoder, source, &all, &device, &labelled.name)?;
-                (gather_rows(&full, indices.iter().flatten()), Some(full))
-            }
-            false => {
-                let chips: Vec<Chip> = indices.iter().flatten().map(|&i| all[i]).collect();
-                let label = format!("{} (supports)", labelled.name);
-                let vectors = embed_with_progress(&encoder, source, &chips, &device, &label)?;
-                (vectors, None)
-            }
+        let spectra = SpectraModel::of(&session, &labelled, &grid, args)?;
+        let image_model = match uses_image(&session.fusion) {
+            true => Some(ImageModel::of(&session, &labelled, &grid, args)?),
+            false => None,
         };
         Ok(Self {
             session,
-            encoder,
-            device,
             labelled_file: labelled.fingerprint,
-            labelled_embeddings,
-            supports: SupportSet { indices, vectors },
+            image: image_model,
             atoms,
+            spectra,
             out: args.out.clone(),
         })
     }
 
     /// Segments one image and prints its class counts, or reports why it failed; true on
     /// success.
-    fn report(&self, path: &Path, stem: &str) -> bool {
-        match self.segment_image(path, stem) {
+    fn report(&self, path: &Path, stem: &str, spectra: Option<&PathBuf>) -> bool {
+        match self.segment_image(path, stem, spectra) {
             Ok(summary) => {
                 let counts: Vec<String> = summary
                     .rows()
@@ -402,9 +649,10 @@ impl Segmenter {
         }
     }
 
-    fn segment_image(&self, path: &Path, stem: &str) -> Result<Summary> {
+    fn segment_image(&self, path: &Path, stem: &str, spectra: Option<&PathBuf>) -> Result<Summary> {
         let bytes = read_file(path)?;
-        let dataset = decode_file(path, &bytes)?;
+        let opened = open_file(path, &bytes)?;
+        let dataset = &opened.dataset;
         let image = &dataset.image;
         let chip_size = self.session.grid.chip_size;
         let grid = ChipGrid::new(image.width(), image.height(), chip_size)
@@ -414,11 +662,34 @@ impl Segmenter {
             true => recorded_range(&self.session),
             false => DisplayRange::of(image, self.session.display.stretch),
         };
-        let embeddings = match (is_labelled, &self.labelled_embeddings) {
-            (true, Some(full)) => Cow::Borrowed(full),
-            _ => Cow::Owned(self.embed_all(image, &grid, range, path)?),
-        };
-        let segmentation = self.classify(image, &grid, &embeddings);
+        let mut measured = Vec::new();
+        if let Some(model) = &self.image {
+            let source = ChipSource {
+                image,
+                grid: &grid,
+                range,
+            };
+            measured.push(model.measure(source, is_labelled, path)?);
+        }
+        if let Some(atoms) = &self.atoms {
+            measured.push(atoms.measure(image, &grid));
+        }
+        if let Some(model) = &self.spectra {
+            let map = match (spectra, opened.spectral) {
+                (Some(spectra), _) => map_of(read_spectral(spectra, None, 1)?, spectra)?,
+                (None, Some(file)) => map_of(file, path)?,
+                (None, None) => bail!(
+                    "the session weights the spectral modality; give this image's spectrum \
+                     image with --spectra FILE"
+                ),
+            };
+            let spectra_name = spectra.map_or(path, PathBuf::as_path).display();
+            let spectral = model
+                .measure(&map, dataset, &grid)
+                .with_context(|| format!("the spectrum image {spectra_name} does not fit it"))?;
+            measured.push(spectral);
+        }
+        let segmentation = fused(&self.session.fusion, &measured);
         let assignments = segmentation.assignments(self.session.view.unassigned_beyond);
         let results = Results {
             grid: &grid,
@@ -430,45 +701,6 @@ impl Segmenter {
         let summary = Summary::new(&self.session.classes, &assignments, chip_size, calibration);
         self.write(stem, &results, &summary, image, range)?;
         Ok(summary)
-    }
-
-    /// The image modality's distances, fused with the atom modality's when the session uses it.
-    fn classify(&self, image: &Image, grid: &ChipGrid, embeddings: &Embeddings) -> Segmentation {
-        let supports = self.supports.supports();
-        let by_image = PrototypeClassifier::new(embeddings).classify(embeddings, &supports);
-        let Some(atoms) = &self.atoms else {
-            return by_image;
-        };
-        let (quantiles, by_atoms) = atoms.measure(image, grid);
-        let fusion = &self.session.fusion;
-        let modalities = [
-            Modality {
-                weight: fusion.weight("image"),
-                chips: embeddings,
-                supports,
-                distances: &by_image,
-            },
-            Modality {
-                weight: atoms.weight,
-                chips: &quantiles,
-                supports: atoms.supports.supports(),
-                distances: &by_atoms,
-            },
-        ];
-        fuse(fusion.mode, &modalities)
-    }
-
-    fn embed_all(
-        &self,
-        image: &Image,
-        grid: &ChipGrid,
-        range: DisplayRange,
-        path: &Path,
-    ) -> Result<Embeddings> {
-        let source = ChipSource { image, grid, range };
-        let chips: Vec<Chip> = grid.chips().collect();
-        let label = path.display().to_string();
-        embed_with_progress(&self.encoder, source, &chips, &self.device, &label)
     }
 
     /// Writes the five result files of `stem`.

@@ -4,14 +4,14 @@
 //! and the strongest peaks with the X-ray lines near them; `--sum` writes the sum spectrum.
 
 use std::fmt::Write as _;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{Context, Result};
 use chipscope_core::dataset::significant;
 use chipscope_core::formats::ripple::read_pair;
 use chipscope_core::formats::spectral::{SpectralFile, decode_spectral};
-use chipscope_core::spectra::lines::lines_near;
+use chipscope_core::spectra::lines::strongest_peaks;
 use chipscope_core::spectra::{EnergyAxis, SpectrumImage};
 use clap::Args;
 
@@ -78,24 +78,25 @@ pub fn spectra(args: &SpectraArgs) -> Result<()> {
     Ok(())
 }
 
-/// The file decoded, pairing a ripple header with its data file.
 fn read(args: &SpectraArgs) -> Result<SpectralFile> {
-    let bytes = read_file(&args.file)?;
-    let is_ripple = args
-        .file
+    read_spectral(&args.file, args.raw.as_deref(), args.bin)
+}
+
+/// The spectral file at `path` decoded, summing every `bin` channels; a Lispix `.rpl` header
+/// is paired with `raw`, or else the `.raw` beside it.
+pub fn read_spectral(path: &Path, raw: Option<&Path>, bin: usize) -> Result<SpectralFile> {
+    let bytes = read_file(path)?;
+    let is_ripple = path
         .extension()
         .is_some_and(|e| e.eq_ignore_ascii_case("rpl"));
-    let name = args.file.display();
+    let name = path.display();
     if is_ripple {
-        let raw_path = args
-            .raw
-            .clone()
-            .unwrap_or_else(|| args.file.with_extension("raw"));
+        let raw_path = raw.map_or_else(|| path.with_extension("raw"), Path::to_path_buf);
         let raw = read_file(&raw_path)
             .with_context(|| format!("{name} is a Lispix header; its .raw data is needed"))?;
-        return read_pair(&bytes, &raw, args.bin).with_context(|| format!("cannot read {name}"));
+        return read_pair(&bytes, &raw, bin).with_context(|| format!("cannot read {name}"));
     }
-    decode_spectral(&bytes, args.bin).with_context(|| format!("cannot read {name}"))
+    decode_spectral(&bytes, bin).with_context(|| format!("cannot read {name}"))
 }
 
 fn describe_map(map: &SpectrumImage) {
@@ -133,40 +134,11 @@ fn axis_summary(axis: &EnergyAxis) -> String {
     )
 }
 
-/// Half the width over which the sum spectrum is smoothed before peaks are picked, keV
-/// (about half a line's FWHM), and the least distance between two listed peaks.
-const PEAK_HALF_WIDTH_KEV: f64 = 0.05;
-const PEAK_SEPARATION_KEV: f64 = 0.15;
-
-/// The strongest peaks above 0.2 keV of the smoothed sum spectrum, at least 0.15 keV apart,
-/// each with the lines near it.
+/// The strongest peaks of the sum spectrum, each with the lines near it.
 fn print_peaks(sum: &[f64], axis: &EnergyAxis) {
-    let step = axis.scale_kev.abs().max(1e-6);
-    let half = (PEAK_HALF_WIDTH_KEV / step).round() as usize;
-    let smoothed: Vec<f64> = (0..sum.len())
-        .map(|c| {
-            sum[c.saturating_sub(half)..(c + half + 1).min(sum.len())]
-                .iter()
-                .sum()
-        })
-        .collect();
-    let mut candidates: Vec<usize> = (0..sum.len())
-        .filter(|&c| axis.energy(c) > 0.2 && smoothed[c] > 0.0)
-        .collect();
-    candidates.sort_by(|&a, &b| smoothed[b].total_cmp(&smoothed[a]));
-    let mut peaks: Vec<usize> = Vec::new();
-    for channel in candidates {
-        let apart = |p: &usize| (p.abs_diff(channel) as f64) * step >= PEAK_SEPARATION_KEV;
-        if peaks.iter().all(apart) {
-            peaks.push(channel);
-        }
-        if peaks.len() == PEAKS {
-            break;
-        }
-    }
-    for channel in peaks {
-        let kev = axis.energy(channel) + step / 2.0;
-        let names: Vec<String> = lines_near(kev, PEAK_HALF_WIDTH_KEV)
+    for peak in strongest_peaks(sum, axis, PEAKS) {
+        let names: Vec<String> = peak
+            .lines
             .iter()
             .take(3)
             .map(|l| format!("{} {}", l.element, l.line))
@@ -175,7 +147,7 @@ fn print_peaks(sum: &[f64], axis: &EnergyAxis) {
             true => String::new(),
             false => format!(" ({})", names.join(", ")),
         };
-        println!("peak:     {} keV{named}", significant(kev, 4));
+        println!("peak:     {} keV{named}", significant(peak.energy_kev, 4));
     }
 }
 

@@ -123,6 +123,14 @@ pub fn significant(value: f64, digits: usize) -> String {
     }
 }
 
+/// The ("acceleration voltage", "300 kV") property of a beam of `kv` kilovolts.
+pub fn voltage_property(kv: f64) -> (String, String) {
+    (
+        "acceleration voltage".to_string(),
+        format!("{} kV", significant(kv, 4)),
+    )
+}
+
 /// The numeric type of the samples as stored in the file.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SampleType {

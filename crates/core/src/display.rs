@@ -73,6 +73,20 @@ pub fn render_rgba(image: &Image, range: DisplayRange) -> Vec<u8> {
         .collect()
 }
 
+/// `values` as a `colour` overlay: transparent at 0, opaque `colour` from their 99th percentile
+/// up (an element map over the image).
+pub fn heat_rgba(values: &[f32], colour: [u8; 3]) -> Vec<u8> {
+    let top = percentiles(values, 99.0, 99.0).map_or(0.0, |(_, top)| top);
+    let scale = if top > 0.0 { 1.0 / top } else { 0.0 };
+    values
+        .iter()
+        .flat_map(|&v| {
+            let alpha = (v * scale).clamp(0.0, 1.0) * 255.0;
+            [colour[0], colour[1], colour[2], alpha.round() as u8]
+        })
+        .collect()
+}
+
 /// The `low` and `high` percentiles (0–100) of the finite `values`, interpolated linearly between
 /// order statistics as NumPy's default `np.percentile` does.
 pub fn percentiles(values: &[f32], low: f64, high: f64) -> Option<(f32, f32)> {
@@ -100,6 +114,16 @@ fn percentile_of(values: &mut [f32], percent: f64) -> f32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn heat_overlays_fade_from_transparent_to_the_colour() {
+        let values: Vec<f32> = (0..=100).map(|v| v as f32).collect();
+        let rgba = heat_rgba(&values, [255, 0, 128]);
+        assert_eq!(&rgba[..4], [255, 0, 128, 0]);
+        assert_eq!(rgba[4 * 50 + 3], 129, "half of the 99th percentile (99)");
+        assert_eq!(&rgba[4 * 100..], [255, 0, 128, 255]);
+        assert!(heat_rgba(&[0.0; 4], [1, 2, 3]).chunks(4).all(|p| p[3] == 0));
+    }
 
     #[test]
     fn percentiles_match_numpy() {

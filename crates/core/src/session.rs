@@ -7,6 +7,8 @@ use crate::atoms::AtomParams;
 use crate::display::Stretch;
 use crate::grid::{ChipGrid, MIN_CHIP_SIZE};
 use crate::labels::{ClassLabel, Labels};
+use crate::spectra::lines::lines_of;
+use crate::spectra::modality::SpectralEncoder;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashSet};
 use thiserror::Error;
@@ -14,9 +16,9 @@ use thiserror::Error;
 /// The `format` field every session file carries.
 pub const FORMAT: &str = "chipscope-session";
 /// The schema version this build writes and the newest it reads (version 2 added data from a
-/// URL and labelling tasks, version 3 the atom modality's settings; older files read
-/// unchanged).
-pub const VERSION: u32 = 3;
+/// URL and labelling tasks, version 3 the atom modality's settings, version 4 the spectral
+/// modality's; older files read unchanged).
+pub const VERSION: u32 = 4;
 /// Session files above this size are refused before parsing.
 pub const MAX_BYTES: usize = 16 * 1024 * 1024;
 
@@ -35,6 +37,9 @@ pub struct Session {
     /// The atom column search, present when the atom modality is in use.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub atoms: Option<AtomSettings>,
+    /// The spectrum image and its encoder, present when a spectrum image was loaded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spectra: Option<SpectralSettings>,
     /// Present when the session is a crowd-labelling task or a labeller's answer to one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub task: Option<Task>,
@@ -199,11 +204,23 @@ impl From<AtomParams> for AtomSettings {
     }
 }
 
+/// The spectral modality: which spectrum image, how its chips are encoded, and which
+/// elements' lines are marked on the plots.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SpectralSettings {
+    /// The spectrum-image file (the image's own file when the image came with the map).
+    pub source: DataSource,
+    pub encoder: SpectralEncoder,
+    /// Element symbols whose X-ray lines are marked.
+    #[serde(default)]
+    pub elements: Vec<String>,
+}
+
 /// How modalities are combined.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Fusion {
     pub mode: FusionMode,
-    /// Weight per modality (`"image"`, `"atoms"`); a missing modality has weight 0.
+    /// Weight per modality (`"image"`, `"atoms"`, `"spectra"`); a missing modality has weight 0.
     pub weights: BTreeMap<String, f32>,
 }
 
@@ -387,6 +404,9 @@ impl Session {
         if let Some(atoms) = &self.atoms {
             check_atoms(atoms)?;
         }
+        if let Some(spectra) = &self.spectra {
+            check_spectra(spectra)?;
+        }
         self.check_classes()?;
         self.task
             .as_ref()
@@ -453,6 +473,16 @@ fn check_atoms(atoms: &AtomSettings) -> Result<(), String> {
     Ok(())
 }
 
+fn check_spectra(spectra: &SpectralSettings) -> Result<(), String> {
+    check_source(&spectra.source)?;
+    spectra.encoder.check()?;
+    match spectra.elements.iter().find(|e| lines_of(e).is_empty()) {
+        Some(element) => Err(format!("{element:?} is not an element with X-ray lines")),
+        None if spectra.elements.len() > 20 => Err("more than 20 marked elements".into()),
+        None => Ok(()),
+    }
+}
+
 fn check_source(source: &DataSource) -> Result<(), String> {
     match source {
         DataSource::File { sha256, .. } if !sha_ok(sha256) => {
@@ -509,6 +539,7 @@ pub(crate) fn sample() -> Session {
         }],
         fusion: Fusion::default(),
         atoms: None,
+        spectra: None,
         task: None,
     }
 }
@@ -542,7 +573,7 @@ mod tests {
         let cases = [
             (json.replace("chipscope-session", "other"), "format field"),
             (
-                json.replace("\"version\": 3", "\"version\": 7"),
+                json.replace("\"version\": 4", "\"version\": 7"),
                 "version 7",
             ),
             (json.replace("#010203", "red"), "#rrggbb"),
@@ -629,7 +660,7 @@ mod tests {
     fn version_1_files_and_tasks_read() {
         let v1 = example()
             .to_json()
-            .replace("\"version\": 3", "\"version\": 1");
+            .replace("\"version\": 4", "\"version\": 1");
         assert_eq!(Session::parse(&v1).unwrap().source, example().source);
         let mut session = example();
         let mut task = task();
@@ -664,6 +695,28 @@ mod tests {
         assert_eq!(read.fusion.weight("atoms"), 0.5);
         assert_eq!(example().fusion.weight("atoms"), 0.0);
         assert!(!example().to_json().contains("atoms"));
+    }
+
+    #[test]
+    fn spectral_settings_round_trip_and_are_checked() {
+        let mut session = example();
+        session.spectra = Some(SpectralSettings {
+            source: session.source.clone(),
+            encoder: SpectralEncoder::raw(),
+            elements: vec!["Fe".into(), "s".into()],
+        });
+        session.fusion.weights.insert("spectra".into(), 2.0);
+        let json = session.to_json();
+        assert!(json.contains("\"kind\": \"raw\""), "{json}");
+        assert_eq!(Session::parse(&json), Ok(session.clone()));
+        let error = Session::parse(&json.replace("\"Fe\"", "\"Xx\"")).unwrap_err();
+        assert!(
+            error.to_string().contains("\"Xx\" is not an element"),
+            "{error}"
+        );
+        let damaged = json.replace("\"normalise\": true", "\"normalise\": 3");
+        assert!(Session::parse(&damaged).is_err());
+        assert!(!example().to_json().contains("spectra"));
     }
 
     #[test]

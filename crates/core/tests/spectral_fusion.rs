@@ -14,8 +14,8 @@ use chipscope_core::fusion::{Modality, fuse};
 use chipscope_core::grid::{Chip, ChipGrid};
 use chipscope_core::session::FusionMode;
 use chipscope_core::simulate::grains;
-use chipscope_core::spectra::chips::{RawSettings, chip_spectra, raw_vectors};
-use chipscope_core::spectra::spec2vec::{Spec2VecParams, Trainer, documents};
+use chipscope_core::spectra::chips::RawSettings;
+use chipscope_core::spectra::modality::{SpectralChips, SpectralEncoder, SpectralModel};
 use chipscope_core::spectra::synthetic::{Acquisition, Composition, eds_map};
 use chipscope_core::spectra::{EnergyAxis, SpectrumImage};
 use chipscope_core::weights::read_weights;
@@ -130,20 +130,13 @@ fn fusion_beats_each_modality_when_both_carry_signal() {
     let grid = ChipGrid::new(SIZE, SIZE, CHIP).unwrap();
     let truth = chip_truth(&classes, &grid);
     let map = spectrum_image(&classes);
-    let spectra = chip_spectra(&map, &grid);
-    let raw = raw_vectors(
-        &spectra,
-        &map.axis,
-        RawSettings {
-            range_kev: Some((0.2, 10.0)),
-            normalise: true,
-        },
-    );
-    let params = Spec2VecParams::default();
-    let (vocabulary, documents) = documents(&spectra, &map.axis, &params);
-    let spec2vec = Trainer::new(&documents, vocabulary.words, params)
-        .finish()
-        .embed(&documents, params.intensity_power);
+    let chips = SpectralChips::new(&map, &grid);
+    let vectors = |encoder| SpectralModel::fit(encoder, &chips).vectors(&chips);
+    let raw = vectors(SpectralEncoder::Raw(RawSettings {
+        range_kev: Some((0.2, 10.0)),
+        normalise: true,
+    }));
+    let spec2vec = vectors(SpectralEncoder::default());
     let image = embed_image(&simulation.dataset.image, &grid);
 
     let names = [

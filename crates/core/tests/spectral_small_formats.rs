@@ -390,12 +390,14 @@ fn dm_eels_spectrum_image_is_refused_as_intensities() {
             .contains("(8180 values not whole, 14 negative)"),
         "{error}"
     );
-    // The image reader still refuses it as before.
+    // Opened as an image, it is refused for the same reason.
     let image_error = common::read("dm4_3D_data/EELS_SI.dm4")
         .unwrap()
         .unwrap_err();
     assert!(
-        image_error.to_string().contains("3-D data (2 × 2 × 2048)"),
+        image_error
+            .to_string()
+            .contains("(8180 values not whole, 14 negative)"),
         "{image_error}"
     );
 }

@@ -162,6 +162,12 @@ fn scaled_laplace(pixels: &[f32], width: usize, sigma: f32) -> Vec<f32> {
         .collect()
 }
 
+/// SciPy's `gaussian_filter(pixels, sigma)` (reflect mode) of a row-major `width`-wide array.
+pub fn gaussian_smooth(pixels: &[f32], width: usize, sigma: f32) -> Vec<f32> {
+    let kernel = gaussian_kernel(sigma, false);
+    convolve_columns(&convolve_rows(pixels, width, &kernel), width, &kernel)
+}
+
 /// SciPy's 1-D Gaussian kernel of standard deviation `sigma` (radius ⌊4σ + ½⌋): the normalised
 /// Gaussian, or with `second` its second derivative, (x²/σ⁴ − 1/σ²) times it.
 fn gaussian_kernel(sigma: f32, second: bool) -> Vec<f32> {
@@ -315,8 +321,7 @@ mod tests {
     #[test]
     fn filters_match_scipy() {
         let a = ramp();
-        let smooth = gaussian_kernel(1.3, false);
-        let filtered = convolve_columns(&convolve_rows(&a, 7, &smooth), 7, &smooth);
+        let filtered = gaussian_smooth(&a, 7, 1.3);
         let reference_filter: [[f64; 7]; 3] = [
             [
                 1.0924450, 0.9422208, 0.6933533, 0.4326979, 0.2625821, 0.2388006, 0.2913908,

@@ -19,7 +19,9 @@ use roxmltree::{Document, Node};
 
 use super::spectral::{SpectralFile, SpectralReader};
 use super::{DecodeError, check_size};
-use crate::dataset::{Calibration, Dataset, Image, Metadata, SampleType, significant};
+use crate::dataset::{
+    Calibration, Dataset, Image, Metadata, SampleType, significant, voltage_property,
+};
 use crate::spectra::{EnergyAxis, SpectrumImage, SpectrumImageBuilder};
 
 const FORMAT: &str = "Bruker BCF";
@@ -567,11 +569,7 @@ fn images(
     beam_kv: Option<f64>,
     notes: &mut Vec<String>,
 ) -> Result<Vec<(String, Dataset)>, DecodeError> {
-    let voltage = beam_kv.map(|kv| format!("{} kV", significant(kv, 4)));
-    let properties: Vec<_> = voltage
-        .map(|value| ("acceleration voltage".to_string(), value))
-        .into_iter()
-        .collect();
+    let properties: Vec<_> = beam_kv.map(voltage_property).into_iter().collect();
     // The last unnamed one, as Esprit's readers take it.
     let recorded = database
         .children()

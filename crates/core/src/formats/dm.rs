@@ -5,6 +5,7 @@
 use super::{DecodeError, Reader, check_size, raster::grey_from_interleaved};
 use crate::dataset::{
     Calibration, Dataset, Image, Metadata, SampleType, normalise_unit, significant,
+    voltage_property,
 };
 
 const FORMAT: &str = "DigitalMicrograph";
@@ -426,10 +427,7 @@ impl DmFile<'_> {
         let data_bar = tags.and_then(|t| t.get("DataBar"));
         let mut properties = Vec::new();
         if let Some(volts) = number("Voltage").filter(|&v| v > 0.0) {
-            properties.push((
-                "acceleration voltage".to_string(),
-                format!("{} kV", significant(volts / 1000.0, 4)),
-            ));
+            properties.push(voltage_property(volts / 1000.0));
         }
         if let Some(magnification) = number("Indicated Magnification").filter(|&m| m > 0.0) {
             properties.push((
@@ -490,8 +488,7 @@ fn image_size(data: &Tag) -> Result<(usize, usize), DecodeError> {
             "a single spectrum of {channels} channels, not an image"
         ))),
         [width, height, depth] => Err(unsupported(format!(
-            "3-D data ({width} × {height} × {depth}), not a 2-D image; a spectrum image is read \
-             as spectra (chipscope spectra)"
+            "3-D data ({width} × {height} × {depth}), not a 2-D image"
         ))),
         _ => Err(unsupported(format!(
             "{}-dimensional data, not a 2-D image",

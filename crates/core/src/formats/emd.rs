@@ -16,6 +16,7 @@ use super::spectral::{SpectralFile, SpectralReader};
 use super::{DecodeError, check_size};
 use crate::dataset::{
     Calibration, Dataset, Image, Metadata, SampleType, normalise_unit, significant,
+    voltage_property,
 };
 use crate::spectra::{EnergyAxis, Spectrum, SpectrumError, SpectrumImage, SpectrumImageBuilder};
 use hdf5_pure::{DType, File};
@@ -295,12 +296,7 @@ fn read_image(
     let (calibration, calibration_note) = pixel_size(metadata);
     let frame_note = (frames > 1).then(|| format!("frame 1 of {frames} shown"));
     let properties = beam_kv(metadata)
-        .map(|kv| {
-            (
-                "acceleration voltage".to_string(),
-                format!("{} kV", significant(kv, 4)),
-            )
-        })
+        .map(voltage_property)
         .into_iter()
         .chain(
             text(metadata, &["Instrument", "InstrumentClass"])

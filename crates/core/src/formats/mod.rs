@@ -1,9 +1,10 @@
 //! File readers, one module per format behind the [`Reader`] interface for images, and the
 //! [`spectral::SpectralReader`] interface for spectra and spectrum images.
 //!
-//! [`decode`] recognises a file by its content (never by its name alone), checks the image size
-//! before allocating, and returns one [`Dataset`] or a [`DecodeError`] whose message is meant for
-//! the user.
+//! [`open`] recognises a file by its content (never by its name alone), checks the image size
+//! before allocating, and returns one [`Dataset`] — with the spectrum image when the file is an
+//! EDS map (whose HAADF, or else its X-ray counts per pixel, is then the image) — or a
+//! [`DecodeError`] whose message is meant for the user.
 
 pub mod bcf;
 mod dm;
@@ -19,6 +20,7 @@ pub mod spectral;
 pub mod tiff;
 
 use crate::dataset::Dataset;
+use spectral::{SpectralFile, SpectralReader};
 use thiserror::Error;
 
 /// Largest image accepted, in pixels (8192 × 8192): 256 MiB as `f32`, which a browser tab holds.
@@ -84,36 +86,102 @@ impl DecodeError {
     }
 }
 
-/// Decodes `bytes`, found by content; `file_name` only adds a note when its extension disagrees.
-pub fn decode(file_name: &str, bytes: &[u8]) -> Result<Dataset, DecodeError> {
+/// The spectral formats that can be opened as an image too: their survey image, or their map's
+/// counts per pixel (a single spectrum or a header needing its data file cannot).
+const MAP_READERS: &[&dyn SpectralReader] = &[
+    &emd::EmdReader,
+    &bcf::BcfReader,
+    &pts::PtsReader,
+    &dm_spectra::DmSpectralReader,
+];
+
+/// A file opened as an image: the image, and the spectral content when it is an EDS map.
+#[derive(Debug)]
+pub struct Opened {
+    pub dataset: Dataset,
+    pub spectral: Option<SpectralFile>,
+}
+
+/// Opens `bytes`, found by content, as an image: an image file, or a spectrum-image file through
+/// [`SpectralFile::survey`]. `file_name` only adds a note when its extension disagrees.
+pub fn open(file_name: &str, bytes: &[u8]) -> Result<Opened, DecodeError> {
     if bytes.is_empty() {
         return Err(DecodeError::Empty);
     }
-    let reader = READERS
-        .iter()
-        .find(|reader| reader.recognises(bytes))
-        .ok_or_else(|| DecodeError::Unrecognised {
+    let image_reader = READERS.iter().find(|reader| reader.recognises(bytes));
+    let as_image = image_reader.map(|reader| reader.read(bytes));
+    let image_error = match as_image {
+        Some(Ok(mut dataset)) => {
+            let note = extension_note(file_name, *image_reader.expect("it read the file"));
+            dataset.metadata.notes.extend(note);
+            return Ok(Opened {
+                dataset,
+                spectral: None,
+            });
+        }
+        Some(Err(error)) => Some(error),
+        None => None,
+    };
+    match MAP_READERS.iter().find(|reader| reader.recognises(bytes)) {
+        Some(reader) => open_map(reader.read(bytes, 1)?),
+        None => Err(image_error.unwrap_or_else(|| DecodeError::Unrecognised {
             supported: supported_formats(),
-        })?;
-    let mut dataset = reader.read(bytes)?;
-    if let Some(note) = extension_note(file_name, *reader) {
-        dataset.metadata.notes.push(note);
+        })),
     }
-    Ok(dataset)
 }
 
-/// "PNG, JPEG or TIFF": the formats [`decode`] reads.
+/// A spectral file with its survey image.
+fn open_map(file: SpectralFile) -> Result<Opened, DecodeError> {
+    let Some((_, dataset)) = file.survey() else {
+        return Err(DecodeError::unsupported(
+            file.format,
+            "it holds a single spectrum, not an image; open it as a spectrum (the page's Spectra \
+             panel, chipscope spectra)",
+        ));
+    };
+    Ok(Opened {
+        dataset,
+        spectral: Some(file),
+    })
+}
+
+/// Decodes `bytes` as an image (see [`open`]).
+pub fn decode(file_name: &str, bytes: &[u8]) -> Result<Dataset, DecodeError> {
+    open(file_name, bytes).map(|opened| opened.dataset)
+}
+
+/// "PNG, JPEG, …, Velox EMD or JEOL PTS": the formats [`open`] reads (a spectral format
+/// sharing an image format's extensions, such as DM spectrum images, is not named twice).
 pub fn supported_formats() -> String {
-    or_list(
-        &READERS
-            .iter()
-            .map(|reader| reader.format_name())
-            .collect::<Vec<_>>(),
-    )
+    let image_extensions: Vec<&str> = READERS
+        .iter()
+        .flat_map(|r| r.extensions())
+        .copied()
+        .collect();
+    let new_formats = MAP_READERS
+        .iter()
+        .filter(|reader| {
+            !reader
+                .extensions()
+                .iter()
+                .all(|e| image_extensions.contains(e))
+        })
+        .map(|reader| reader.format_name());
+    let names = READERS
+        .iter()
+        .map(|reader| reader.format_name())
+        .chain(new_formats);
+    or_list(&first_of_each(names))
+}
+
+/// The items in order, each only at its first appearance.
+fn first_of_each<'a>(items: impl Iterator<Item = &'a str>) -> Vec<&'a str> {
+    let mut seen = std::collections::HashSet::new();
+    items.filter(|item| seen.insert(*item)).collect()
 }
 
 /// "A, B or C".
-fn or_list(names: &[&str]) -> String {
+pub(crate) fn or_list(names: &[&str]) -> String {
     match names.split_last() {
         Some((last, [])) => last.to_string(),
         Some((last, rest)) => format!("{} or {last}", rest.join(", ")),
@@ -123,9 +191,13 @@ fn or_list(names: &[&str]) -> String {
 
 /// File extensions accepted by the file picker, e.g. ".png,.jpg,…".
 pub fn accepted_extensions() -> String {
-    READERS
+    let extensions = READERS
         .iter()
         .flat_map(|reader| reader.extensions())
+        .chain(MAP_READERS.iter().flat_map(|reader| reader.extensions()))
+        .copied();
+    first_of_each(extensions)
+        .iter()
         .map(|ext| format!(".{ext}"))
         .collect::<Vec<_>>()
         .join(",")
@@ -167,7 +239,7 @@ mod tests {
         let error = decode("notes.tif", b"hello, this is text").unwrap_err();
         assert_eq!(
             error.to_string(),
-            "this is not a file Chipscope can read: its content matches none of PNG, JPEG, TIFF or DigitalMicrograph"
+            "this is not a file Chipscope can read: its content matches none of PNG, JPEG, TIFF, DigitalMicrograph, Velox EMD, Bruker BCF or JEOL PTS"
         );
     }
 
@@ -202,7 +274,9 @@ mod tests {
     #[test]
     fn picker_accepts_every_reader_extension() {
         let accepted = accepted_extensions();
-        for ext in [".png", ".jpg", ".jpeg", ".tif", ".tiff", ".dm3", ".dm4"] {
+        for ext in [
+            ".png", ".jpg", ".jpeg", ".tif", ".tiff", ".dm3", ".dm4", ".emd", ".bcf", ".pts",
+        ] {
             assert!(accepted.contains(ext), "{accepted}");
         }
     }

@@ -14,7 +14,7 @@ use std::ops::Range;
 
 use super::spectral::{SpectralFile, SpectralReader};
 use super::{DecodeError, check_size};
-use crate::dataset::{Calibration, Dataset, Image, Metadata, SampleType, significant};
+use crate::dataset::{Calibration, Dataset, Image, Metadata, SampleType, voltage_property};
 use crate::spectra::{EnergyAxis, EventCollector, SpectrumError};
 
 const FORMAT: &str = "JEOL PTS";
@@ -574,16 +574,7 @@ fn electron_image(
     } else {
         Vec::new()
     };
-    let properties = header
-        .beam_kv
-        .map(|kv| {
-            (
-                "acceleration voltage".to_string(),
-                format!("{} kV", significant(kv, 4)),
-            )
-        })
-        .into_iter()
-        .collect();
+    let properties = header.beam_kv.map(voltage_property).into_iter().collect();
     let dataset = Dataset {
         image: Image::new(header.width, header.height, pixels),
         calibration,

@@ -3,7 +3,7 @@
 //! the map (a HAADF or BF survey), which the page offers to use as the image.
 
 use super::{DecodeError, bcf, dm_spectra, emd, msa, or_list, pts, ripple};
-use crate::dataset::Dataset;
+use crate::dataset::{Dataset, Image, Metadata, SampleType, voltage_property};
 use crate::spectra::{Spectrum, SpectrumImage};
 
 /// What a spectral file holds.
@@ -19,6 +19,45 @@ pub struct SpectralFile {
     pub images: Vec<(String, Dataset)>,
     /// Remarks for the user (frames summed, channels binned, detectors merged…).
     pub notes: Vec<String>,
+}
+
+impl SpectralFile {
+    /// The image to segment the map by, with its name: the file's HAADF (else its first image),
+    /// else the map's X-ray counts per pixel; `None` for a single spectrum.
+    pub fn survey(&self) -> Option<(String, Dataset)> {
+        let haadf = self.images.iter().find(|(name, _)| name.contains("HAADF"));
+        if let Some((name, dataset)) = haadf.or(self.images.first()) {
+            let mut dataset = dataset.clone();
+            dataset.metadata.notes.push(format!(
+                "the {name} image of the {} file, recorded with its spectrum image",
+                self.format
+            ));
+            return Some((name.clone(), dataset));
+        }
+        let map = self.map.as_ref()?;
+        Some(("X-ray counts".to_string(), self.counts_image(map)))
+    }
+
+    /// The map's total X-ray counts per pixel as an image.
+    fn counts_image(&self, map: &SpectrumImage) -> Dataset {
+        let counts = map.window_map(0, map.axis.channels.saturating_sub(1));
+        let pixels = counts.into_iter().map(|n| n as f32).collect();
+        let properties = map.beam_kv.map(voltage_property).into_iter().collect();
+        Dataset {
+            image: Image::new(map.width, map.height, pixels),
+            calibration: map.calibration.clone(),
+            metadata: Metadata {
+                format: self.format,
+                sample_type: SampleType::U32,
+                channels: 1,
+                notes: vec![
+                    "the file holds no electron image: the X-ray counts per pixel are shown"
+                        .to_string(),
+                ],
+                properties,
+            },
+        }
+    }
 }
 
 /// One spectral file format.

@@ -2,6 +2,8 @@
 //! fewer or more pixels than the image over the same field of view), each chip's summed
 //! spectrum, and the raw encoder that uses the chip spectrum itself as the vector.
 
+use serde::{Deserialize, Serialize};
+
 use crate::encoders::Embeddings;
 use crate::grid::ChipGrid;
 use crate::spectra::{EnergyAxis, SpectrumImage};
@@ -91,7 +93,7 @@ pub fn chip_spectra(map: &SpectrumImage, grid: &ChipGrid) -> Vec<Vec<u64>> {
 }
 
 /// How the raw encoder turns a chip spectrum into a vector.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct RawSettings {
     /// Energy range kept, keV (both ends included); `None`: the whole axis.
     pub range_kev: Option<(f64, f64)>,

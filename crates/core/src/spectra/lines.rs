@@ -48,6 +48,74 @@ pub fn lines_near(energy_kev: f64, tolerance_kev: f64) -> Vec<XrayLine> {
     near
 }
 
+/// Half the width over which a spectrum is smoothed before peaks are picked, keV (about half a
+/// line's FWHM), and the least distance between two peaks.
+const PEAK_HALF_WIDTH_KEV: f64 = 0.05;
+const PEAK_SEPARATION_KEV: f64 = 0.15;
+
+/// A peak of a spectrum and the lines that may make it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Peak {
+    pub energy_kev: f64,
+    /// Lines within half a line width, nearest first.
+    pub lines: Vec<XrayLine>,
+}
+
+/// The `count` strongest peaks above 0.2 keV of `spectrum` (on `axis`) smoothed over about half
+/// a line width (ties go to the higher channel count), at least 0.15 keV apart, strongest
+/// first.
+pub fn strongest_peaks(spectrum: &[f64], axis: &super::EnergyAxis, count: usize) -> Vec<Peak> {
+    let step = axis.scale_kev.abs().max(1e-6);
+    let half = (PEAK_HALF_WIDTH_KEV / step).round() as usize;
+    let smoothed: Vec<f64> = (0..spectrum.len())
+        .map(|c| {
+            spectrum[c.saturating_sub(half)..(c + half + 1).min(spectrum.len())]
+                .iter()
+                .sum()
+        })
+        .collect();
+    let mut candidates: Vec<usize> = (0..spectrum.len())
+        .filter(|&c| axis.energy(c) > 0.2 && smoothed[c] > 0.0)
+        .collect();
+    candidates.sort_by(|&a, &b| {
+        let by_smoothed = smoothed[b].total_cmp(&smoothed[a]);
+        by_smoothed.then(spectrum[b].total_cmp(&spectrum[a]))
+    });
+    let mut peaks: Vec<usize> = Vec::new();
+    for channel in candidates {
+        let apart = |p: &usize| (p.abs_diff(channel) as f64) * step >= PEAK_SEPARATION_KEV;
+        if peaks.len() == count {
+            break;
+        }
+        if peaks.iter().all(apart) {
+            peaks.push(channel);
+        }
+    }
+    peaks
+        .into_iter()
+        .map(|channel| {
+            let energy_kev = axis.energy(channel) + step / 2.0;
+            Peak {
+                energy_kev,
+                lines: lines_near(energy_kev, PEAK_HALF_WIDTH_KEV),
+            }
+        })
+        .collect()
+}
+
+/// Width of Mn Kα (5.8987 keV) on a typical silicon drift detector, keV.
+const MN_KA_FWHM_KEV: f64 = 0.130;
+const MN_KA_KEV: f64 = 5.8987;
+
+/// The energy window, keV, over which a line at `energy_kev` is integrated for an element map:
+/// ± one detector FWHM, the FWHM scaling with energy as √(FWHM(Mn Kα)² + 2.5 eV · (E − E(Mn Kα)))
+/// (Fiori and Newbury's model, exspy's default, whose integration window is also 2 FWHM wide).
+pub fn integration_window(energy_kev: f64) -> (f64, f64) {
+    let squared_ev = (MN_KA_FWHM_KEV * 1000.0).powi(2) + 2500.0 * (energy_kev - MN_KA_KEV);
+    let fwhm_kev = squared_ev.max(0.0).sqrt() / 1000.0;
+    (energy_kev - fwhm_kev, energy_kev + fwhm_kev)
+}
+
 /// (Z, symbol, line, energy keV, relative weight).
 const LINES: &[(u8, &str, &str, f64, f64)] = &[
     (4, "Be", "Ka", 0.10258, 1.0),
@@ -299,6 +367,41 @@ const LINES: &[(u8, &str, &str, f64, f64)] = &[
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn peaks_are_found_and_named() {
+        let axis = super::super::EnergyAxis {
+            offset_kev: 0.0,
+            scale_kev: 0.01,
+            channels: 1000,
+        };
+        let mut spectrum = vec![1.0; 1000];
+        for (kev, height) in [(6.40, 50.0), (2.31, 80.0), (6.45, 10.0)] {
+            spectrum[(kev / 0.01) as usize] += height;
+        }
+        let peaks = strongest_peaks(&spectrum, &axis, 2);
+        let energies: Vec<f64> = peaks.iter().map(|p| p.energy_kev).collect();
+        assert_eq!(energies, [2.315, 6.405]);
+        assert_eq!(
+            (peaks[0].lines[0].element, peaks[0].lines[0].line),
+            ("S", "Ka")
+        );
+        assert_eq!(
+            (peaks[1].lines[0].element, peaks[1].lines[0].line),
+            ("Fe", "Ka")
+        );
+    }
+
+    #[test]
+    fn integration_windows_are_one_fwhm_either_side() {
+        // exspy 0.3.2, `exspy._misc.eds.utils.get_FWHM_at_Energy(130, E)`: 0.134770 keV at
+        // Fe Kα (6.4039 keV) and 0.053355 keV at C Kα (0.2774 keV).
+        for (energy, fwhm) in [(6.4039, 0.134770), (0.2774, 0.053355)] {
+            let (low, high) = integration_window(energy);
+            assert!((energy - low - fwhm).abs() < 1e-6, "{energy}: {low}");
+            assert!((high - energy - fwhm).abs() < 1e-6, "{energy}: {high}");
+        }
+    }
 
     #[test]
     fn iron_and_gold_lines() {

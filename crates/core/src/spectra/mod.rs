@@ -13,6 +13,7 @@ use crate::dataset::Calibration;
 
 pub mod chips;
 pub mod lines;
+pub mod modality;
 pub mod spec2vec;
 pub mod synthetic;
 
@@ -166,6 +167,8 @@ pub enum SpectrumError {
     TooManyChannels(usize),
     #[error("a pixel's counts exceed 4 294 967 295 in one channel")]
     CountOverflow,
+    #[error("the spectrum image is {0} pixels wide; Chipscope reads at most 65 536")]
+    TooWide(usize),
     #[error("{pushed} pixels were given for a {width} × {height} map")]
     WrongPixelCount {
         pushed: usize,
@@ -244,6 +247,13 @@ impl SpectrumImageBuilder {
         Ok(())
     }
 
+    /// Makes room for `entries` more (pixel, channel) entries, so a map whose size is known
+    /// ahead is built without regrowing.
+    pub fn reserve(&mut self, entries: usize) {
+        self.image.channels.reserve_exact(entries);
+        self.image.counts.reserve_exact(entries);
+    }
+
     /// Pixels added so far.
     pub fn pixels(&self) -> usize {
         self.image.offsets.len() - 1
@@ -280,17 +290,28 @@ fn binned_axis(axis: &EnergyAxis, bin: usize) -> Result<EnergyAxis, SpectrumErro
     Ok(binned)
 }
 
+/// Unmerged events a map row holds before they are merged, at least.
+const MERGE_AT: usize = 1024;
+
 /// Collects single X-ray events (pixel, channel) in any order — as event-list formats such
 /// as JEOL's `.pts` store them, frame after frame — and turns them into a [`SpectrumImage`].
-/// Memory: 8 bytes per event until [`Self::finish`], which sorts them into the sparse rows.
+///
+/// Memory follows the distinct (pixel, channel) pairs, not the events: each map row keeps its
+/// new events (4 bytes each) and merges them into sorted (pixel and channel, count) runs (8
+/// bytes each) whenever they outnumber the runs, so a dose of 1000 counts per pixel costs about
+/// what the sparse map itself does.
 #[derive(Debug)]
 pub struct EventCollector {
     width: usize,
     height: usize,
     axis: EnergyAxis,
     bin: usize,
-    /// `pixel << 16 | binned channel`, one per event.
-    events: Vec<u64>,
+    /// Per row: new events, `x << 16 | binned channel`.
+    pending: Vec<Vec<u32>>,
+    /// Per row: merged `(x << 16 | binned channel, count)` runs, sorted.
+    merged: Vec<Vec<(u32, u32)>>,
+    events: usize,
+    overflow: bool,
 }
 
 impl EventCollector {
@@ -302,31 +323,75 @@ impl EventCollector {
         bin: usize,
     ) -> Result<Self, SpectrumError> {
         binned_axis(&axis, bin)?;
+        if width > 1 << 16 {
+            return Err(SpectrumError::TooWide(width));
+        }
         Ok(Self {
             width,
             height,
             axis,
             bin: bin.max(1),
-            events: Vec::new(),
+            pending: vec![Vec::new(); height],
+            merged: vec![Vec::new(); height],
+            events: 0,
+            overflow: false,
         })
     }
 
     /// Records one event; events outside the map or the axis are ignored.
     pub fn push(&mut self, x: usize, y: usize, channel: usize) {
         if x < self.width && y < self.height && channel < self.axis.channels {
-            let pixel = (y * self.width + x) as u64;
-            self.events.push(pixel << 16 | (channel / self.bin) as u64);
+            let row = &mut self.pending[y];
+            row.push((x as u32) << 16 | (channel / self.bin) as u32);
+            self.events += 1;
+            if row.len() >= MERGE_AT.max(self.merged[y].len()) {
+                self.merge_row(y);
+            }
         }
     }
 
     /// Events recorded so far.
     pub fn len(&self) -> usize {
-        self.events.len()
+        self.events
     }
 
     /// Whether no event was recorded.
     pub fn is_empty(&self) -> bool {
-        self.events.is_empty()
+        self.events == 0
+    }
+
+    /// Merges row `y`'s new events into its runs.
+    fn merge_row(&mut self, y: usize) {
+        let pending = &mut self.pending[y];
+        pending.sort_unstable();
+        let mut runs: Vec<(u32, u32)> = Vec::new();
+        for &key in pending.iter() {
+            match runs.last_mut() {
+                Some((last, count)) if *last == key => *count += 1,
+                _ => runs.push((key, 1)),
+            }
+        }
+        pending.clear();
+        let old = std::mem::take(&mut self.merged[y]);
+        let mut merged = Vec::with_capacity(old.len() + runs.len());
+        let (mut a, mut b) = (old.into_iter().peekable(), runs.into_iter().peekable());
+        loop {
+            let next = match (a.peek().copied(), b.peek().copied()) {
+                (Some((key, old)), Some((other, new))) if key == other => {
+                    a.next();
+                    b.next();
+                    let count = old.checked_add(new);
+                    self.overflow |= count.is_none();
+                    (key, count.unwrap_or(u32::MAX))
+                }
+                (Some(old), Some(new)) if old.0 < new.0 => a.next().expect("peeked"),
+                (_, Some(_)) => b.next().expect("peeked"),
+                (Some(_), None) => a.next().expect("peeked"),
+                (None, None) => break,
+            };
+            merged.push(next);
+        }
+        self.merged[y] = merged;
     }
 
     /// The map of all events, with its pixel size and beam voltage.
@@ -335,19 +400,24 @@ impl EventCollector {
         calibration: Option<Calibration>,
         beam_kv: Option<f64>,
     ) -> Result<SpectrumImage, SpectrumError> {
-        self.events.sort_unstable();
+        (0..self.height).for_each(|y| self.merge_row(y));
+        if self.overflow {
+            return Err(SpectrumError::CountOverflow);
+        }
         let mut builder = SpectrumImageBuilder::new(self.width, self.height, self.axis, self.bin)?;
-        let mut events = self.events.iter().peekable();
-        let mut pairs = Vec::new();
-        for pixel in 0..(self.width * self.height) as u64 {
-            while let Some(&&event) = events.peek() {
-                if event >> 16 != pixel {
-                    break;
+        builder.reserve(self.merged.iter().map(Vec::len).sum());
+        for y in 0..self.height {
+            self.pending[y] = Vec::new();
+            let runs = std::mem::take(&mut self.merged[y]);
+            let mut runs = runs.iter().peekable();
+            for x in 0..self.width as u32 {
+                let mut pairs = Vec::new();
+                while let Some(&&(key, count)) = runs.peek().filter(|(key, _)| key >> 16 == x) {
+                    pairs.push(((key & 0xffff) as usize * self.bin, u64::from(count)));
+                    runs.next();
                 }
-                pairs.push(((event & 0xffff) as usize * self.bin, 1));
-                events.next();
+                builder.push_sparse(pairs)?;
             }
-            builder.push_sparse(pairs.drain(..))?;
         }
         builder.finish(calibration, beam_kv)
     }
@@ -414,6 +484,29 @@ mod tests {
         builder.push_dense(&[1u8, 0, 1, 0]).unwrap();
         builder.push_dense(&[0u8, 0, 0, 2]).unwrap();
         assert_eq!(from_events, builder.finish(None, None).unwrap());
+    }
+
+    #[test]
+    fn many_events_are_merged_per_row_into_the_same_map() {
+        // 20 000 events over a 3 × 2 map of 8 channels binned by 2, in a scrambled order, so
+        // every row merges many times; the counts must equal a dense tally.
+        let (width, height) = (3, 2);
+        let mut events = EventCollector::new(width, height, axis(8), 2).unwrap();
+        let mut dense = vec![[0u64; 8]; width * height];
+        for i in 0..20_000usize {
+            let (x, y, channel) = ((i * 7) % width, (i * 11 / 3) % height, (i * 13) % 8);
+            events.push(x, y, channel);
+            dense[y * width + x][channel] += 1;
+        }
+        assert_eq!(events.len(), 20_000);
+        let mut builder = SpectrumImageBuilder::new(width, height, axis(8), 2).unwrap();
+        dense
+            .iter()
+            .for_each(|pixel| builder.push_dense(pixel).unwrap());
+        assert_eq!(
+            events.finish(None, None).unwrap(),
+            builder.finish(None, None).unwrap()
+        );
     }
 
     #[test]

@@ -13,9 +13,12 @@ use crate::encoders::Embeddings;
 use crate::spectra::EnergyAxis;
 use rand::{Rng, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;
+use serde::{Deserialize, Serialize};
 
-/// How documents are made from chip spectra and how word2vec is trained.
-#[derive(Clone, Copy, Debug, PartialEq)]
+/// How documents are made from chip spectra and how word2vec is trained (fields missing from a
+/// session file take their defaults).
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Spec2VecParams {
     /// Width of an energy word, keV.
     pub word_kev: f64,

@@ -1,0 +1,290 @@
+//! The spectral modality: every chip's summed spectrum, turned into a vector by the raw encoder
+//! or by spec2vec, and classified like image embeddings (Euclidean distance to the mean of the
+//! supports' vectors); and each class's mean spectrum, for the plots.
+
+use serde::{Deserialize, Serialize};
+
+use super::chips::{RawSettings, chip_spectra, raw_vectors};
+use super::spec2vec::{
+    Document, Spec2VecParams, Trainer, Vocabulary, WordVectors, document, documents,
+};
+use super::{EnergyAxis, SpectrumImage};
+use crate::encoders::Embeddings;
+use crate::grid::ChipGrid;
+
+/// How chip spectra become vectors.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum SpectralEncoder {
+    /// The chip spectrum itself.
+    Raw(RawSettings),
+    /// spec2vec word vectors trained on the chips of the data at hand.
+    Spec2vec(Spec2VecParams),
+}
+
+impl Default for SpectralEncoder {
+    /// spec2vec with its defaults.
+    fn default() -> Self {
+        SpectralEncoder::Spec2vec(Spec2VecParams::default())
+    }
+}
+
+impl SpectralEncoder {
+    /// The raw encoder normalised to total counts over the whole axis.
+    pub fn raw() -> Self {
+        SpectralEncoder::Raw(RawSettings {
+            range_kev: None,
+            normalise: true,
+        })
+    }
+
+    /// Checks the settings, as a session file may hold anything.
+    pub fn check(&self) -> Result<(), String> {
+        match self {
+            SpectralEncoder::Raw(raw) => match raw.range_kev {
+                Some((low, high)) if !(low.is_finite() && high.is_finite() && low < high) => {
+                    Err("the raw encoder's energy range is not a range".into())
+                }
+                _ => Ok(()),
+            },
+            SpectralEncoder::Spec2vec(params) => check_spec2vec(params),
+        }
+    }
+}
+
+fn check_spec2vec(p: &Spec2VecParams) -> Result<(), String> {
+    let within =
+        |value: f64, low: f64, high: f64| value.is_finite() && (low..=high).contains(&value);
+    let checks = [
+        (
+            within(p.word_kev, 0.001, 1.0),
+            "word width is not 1–1000 eV",
+        ),
+        (
+            within(p.max_words as f64, 1.0, 1024.0),
+            "words per chip are not 1–1024",
+        ),
+        (
+            within(p.dim as f64, 2.0, 512.0),
+            "vector length is not 2–512",
+        ),
+        (within(p.window as f64, 1.0, 64.0), "window is not 1–64"),
+        (
+            within(p.negative as f64, 1.0, 64.0),
+            "negative samples are not 1–64",
+        ),
+        (within(p.epochs as f64, 1.0, 500.0), "epochs are not 1–500"),
+        (
+            within(f64::from(p.learning_rate), 1e-6, 1.0)
+                && within(
+                    f64::from(p.min_learning_rate),
+                    0.0,
+                    f64::from(p.learning_rate),
+                ),
+            "learning rates are not 0 < min ≤ start ≤ 1",
+        ),
+        (
+            within(p.sample, 0.0, 1.0),
+            "subsampling threshold is not 0–1",
+        ),
+        (
+            within(f64::from(p.intensity_power), 0.0, 4.0),
+            "intensity power is not 0–4",
+        ),
+    ];
+    match checks.iter().find(|(ok, _)| !ok) {
+        Some((_, what)) => Err(format!("the spec2vec {what}")),
+        None => Ok(()),
+    }
+}
+
+/// Every chip's spectrum on one energy axis, in grid order.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SpectralChips {
+    pub axis: EnergyAxis,
+    pub spectra: Vec<Vec<u64>>,
+}
+
+impl SpectralChips {
+    /// The chips of `grid` (an image's) laid on `map` (see [`chip_spectra`]).
+    pub fn new(map: &SpectrumImage, grid: &ChipGrid) -> Self {
+        Self {
+            axis: map.axis,
+            spectra: chip_spectra(map, grid),
+        }
+    }
+
+    /// The spec2vec vocabulary and every chip's document.
+    pub fn documents(&self, params: &Spec2VecParams) -> (Vocabulary, Vec<Document>) {
+        documents(&self.spectra, &self.axis, params)
+    }
+
+    /// The mean spectrum (counts per chip) of the chips assigned to each of `classes` classes;
+    /// `None` for a class without chips.
+    pub fn class_means(
+        &self,
+        assignments: &[Option<usize>],
+        classes: usize,
+    ) -> Vec<Option<Vec<f64>>> {
+        let mut sums = vec![vec![0.0f64; self.axis.channels]; classes];
+        let mut counts = vec![0usize; classes];
+        for (spectrum, class) in self.spectra.iter().zip(assignments) {
+            let Some(class) = class.filter(|&c| c < classes) else {
+                continue;
+            };
+            counts[class] += 1;
+            sums[class]
+                .iter_mut()
+                .zip(spectrum)
+                .for_each(|(sum, &n)| *sum += n as f64);
+        }
+        sums.into_iter()
+            .zip(counts)
+            .map(|(sum, count)| {
+                (count > 0).then(|| sum.into_iter().map(|s| s / count as f64).collect())
+            })
+            .collect()
+    }
+}
+
+/// A spectral encoder ready to turn chips into vectors: spec2vec's word vectors once trained.
+#[derive(Clone, Debug, PartialEq)]
+pub enum SpectralModel {
+    Raw(RawSettings),
+    Spec2vec {
+        params: Spec2VecParams,
+        vocabulary: Vocabulary,
+        words: WordVectors,
+    },
+}
+
+impl SpectralModel {
+    /// `encoder` fitted to `chips`: spec2vec is trained on their documents in one go (the page
+    /// trains in slices with a [`Trainer`] and builds [`SpectralModel::Spec2vec`] itself).
+    pub fn fit(encoder: SpectralEncoder, chips: &SpectralChips) -> Self {
+        match encoder {
+            SpectralEncoder::Raw(settings) => SpectralModel::Raw(settings),
+            SpectralEncoder::Spec2vec(params) => {
+                let (vocabulary, documents) = chips.documents(&params);
+                let words = Trainer::new(&documents, vocabulary.words, params).finish();
+                SpectralModel::Spec2vec {
+                    params,
+                    vocabulary,
+                    words,
+                }
+            }
+        }
+    }
+
+    /// Every chip's vector.
+    pub fn vectors(&self, chips: &SpectralChips) -> Embeddings {
+        match self {
+            SpectralModel::Raw(settings) => raw_vectors(&chips.spectra, &chips.axis, *settings),
+            SpectralModel::Spec2vec {
+                params,
+                vocabulary,
+                words,
+            } => {
+                let documents: Vec<Document> = chips
+                    .spectra
+                    .iter()
+                    .map(|counts| document(counts, &chips.axis, vocabulary, params.max_words))
+                    .collect();
+                words.embed(&documents, params.intensity_power)
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::spectra::SpectrumImageBuilder;
+
+    /// A 4 × 2 map on 4 channels: the left half has counts in channel 1, the right in 3 (one map
+    /// pixel per chip of a 64 × 32 image in 16-px chips).
+    fn two_halves() -> SpectrumImage {
+        let axis = EnergyAxis {
+            offset_kev: 0.0,
+            scale_kev: 1.0,
+            channels: 4,
+        };
+        let mut builder = SpectrumImageBuilder::new(4, 2, axis, 1).unwrap();
+        for _ in 0..2 {
+            for x in 0..4 {
+                builder
+                    .push_sparse([(if x < 2 { 1 } else { 3 }, 5)])
+                    .unwrap();
+            }
+        }
+        builder.finish(None, None).unwrap()
+    }
+
+    #[test]
+    fn class_means_average_the_assigned_chips() {
+        let grid = ChipGrid::new(64, 32, 16).unwrap();
+        let chips = SpectralChips::new(&two_halves(), &grid);
+        let assignments = [
+            Some(0),
+            Some(0),
+            Some(1),
+            None,
+            Some(0),
+            Some(0),
+            None,
+            None,
+        ];
+        let means = chips.class_means(&assignments, 3);
+        assert_eq!(means[0], Some(vec![0.0, 5.0, 0.0, 0.0]));
+        assert_eq!(means[1], Some(vec![0.0, 0.0, 0.0, 5.0]));
+        assert_eq!(means[2], None);
+    }
+
+    #[test]
+    fn raw_and_spec2vec_models_separate_the_halves() {
+        let grid = ChipGrid::new(64, 32, 16).unwrap();
+        let chips = SpectralChips::new(&two_halves(), &grid);
+        let distance = |v: &Embeddings, a: usize, b: usize| -> f32 {
+            v.row(a)
+                .iter()
+                .zip(v.row(b))
+                .map(|(x, y)| (x - y).powi(2))
+                .sum()
+        };
+        let params = Spec2VecParams {
+            word_kev: 1.0,
+            dim: 8,
+            ..Spec2VecParams::default()
+        };
+        for encoder in [SpectralEncoder::raw(), SpectralEncoder::Spec2vec(params)] {
+            let vectors = SpectralModel::fit(encoder, &chips).vectors(&chips);
+            assert_eq!(vectors.count(), 8);
+            assert!(distance(&vectors, 0, 5) < 1e-9, "{encoder:?}");
+            assert!(distance(&vectors, 0, 3) > 0.1, "{encoder:?}");
+        }
+    }
+
+    #[test]
+    fn settings_round_trip_and_are_checked() {
+        let encoder = SpectralEncoder::default();
+        let json = serde_json::to_string(&encoder).unwrap();
+        assert!(json.contains("\"kind\":\"spec2vec\""), "{json}");
+        assert_eq!(
+            serde_json::from_str::<SpectralEncoder>(&json).unwrap(),
+            encoder
+        );
+        let partial: SpectralEncoder =
+            serde_json::from_str(r#"{"kind":"spec2vec","dim":32}"#).unwrap();
+        assert_eq!(partial.check(), Ok(()));
+        let bad = SpectralEncoder::Spec2vec(Spec2VecParams {
+            dim: 0,
+            ..Spec2VecParams::default()
+        });
+        assert!(bad.check().unwrap_err().contains("vector length"));
+        let raw = SpectralEncoder::Raw(RawSettings {
+            range_kev: Some((5.0, 1.0)),
+            normalise: true,
+        });
+        assert!(raw.check().is_err());
+    }
+}
