@@ -107,8 +107,14 @@ export const testid = (id) => `[data-testid="${id}"]`;
 
 /** Clicks the centre of grid cell [row, col] of a `grid` × `grid` chip grid on the image. */
 export async function clickChip(page, [row, col], grid) {
-  const box = await page.locator(testid('grid-overlay')).boundingBox();
-  await page.mouse.click(box.x + ((col + 0.5) / grid) * box.width, box.y + ((row + 0.5) / grid) * box.height);
+  await clickImageAt(page, (col + 0.5) / grid, (row + 0.5) / grid);
+}
+
+/** Clicks the image at fractions (`fx`, `fy`) of its width and height, scrolled into view. */
+export async function clickImageAt(page, fx, fy) {
+  const overlay = page.locator(testid('grid-overlay'));
+  const box = await overlay.boundingBox();
+  await overlay.click({ position: { x: fx * box.width, y: fy * box.height } });
 }
 
 /** Class name → chip count, as the results table shows it. */

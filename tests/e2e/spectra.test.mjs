@@ -16,7 +16,7 @@ import { readFile, access } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
   repoRoot, artifacts, serveStatic, withPage, screenshot, testid, shares, waitForShares, downloadTo, freshDir,
-  classesOf,
+  classesOf, clickImageAt,
 } from './harness.mjs';
 
 const cli = process.env.CHIPSCOPE_CLI ?? join(process.env.CARGO_TARGET_DIR ?? join(repoRoot, 'target'), 'debug', 'chipscope');
@@ -36,11 +36,7 @@ const download = (page, id) => downloadTo(outDir, page, id);
 
 /** Clicks chip [row, col] of `chip`-px chips on an image of `width × height` pixels. */
 async function clickChip(page, [row, col], chip, [width, height]) {
-  const box = await page.locator(testid('grid-overlay')).boundingBox();
-  await page.mouse.click(
-    box.x + (((col + 0.5) * chip) / width) * box.width,
-    box.y + (((row + 0.5) * chip) / height) * box.height,
-  );
+  await clickImageAt(page, ((col + 0.5) * chip) / width, ((row + 0.5) * chip) / height);
 }
 
 /** Names the classes and clicks their supports, the first class's key pressed first. */
