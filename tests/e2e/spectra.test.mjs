@@ -12,7 +12,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { readFile, access } from 'node:fs/promises';
+import { readFile, writeFile, access } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
   repoRoot, artifacts, serveStatic, withPage, screenshot, testid, shares, waitForShares, downloadTo, freshDir,
@@ -183,7 +183,7 @@ test('a Bruker map opened beside another image is refused, its BSE image taken, 
   });
 });
 
-test('a Velox EMD opens as its HAADF with its map; EMSA and Lispix files open in the Spectra panel', async (t) => {
+test('a Velox EMD opens as its HAADF with its map; EMSA and Lispix files open in the Spectra panel, bad ones get a message', async (t) => {
   const emd = join(outDir, 'fei_SI_SuperX-HAADF_10frames_10x50.emd');
   const zip = join(testdata, 'emd_files', 'fei_emd_files.zip');
   if (!(await exists(zip))) return t.skip('Velox test files not fetched');
@@ -205,5 +205,14 @@ test('a Velox EMD opens as its HAADF with its map; EMSA and Lispix files open in
 
     await page.setInputFiles(testid('spectra-input'), [`${ripple}.rpl`, `${ripple}.raw`]);
     await page.locator(`${testid("spectra-status")}:has-text("Lispix ripple spectrum image, 3 × 2 px × 4 channels")`).waitFor();
+
+    // Bad input gets a message and the spectra already open stay.
+    const notes = join(outDir, 'notes.bcf');
+    await writeFile(notes, 'plain text, not a spectrum image');
+    await page.setInputFiles(testid('spectra-input'), notes);
+    await page.locator(`${testid('error')}:has-text("notes.bcf: this is not a file Chipscope can read")`).waitFor();
+    await page.setInputFiles(testid('spectra-input'), `${ripple}.rpl`);
+    await page.locator(`${testid('error')}:has-text("needs its .raw data")`).waitFor();
+    await page.locator(`${testid("spectra-status")}:has-text("Lispix ripple spectrum image")`).waitFor();
   });
 });
