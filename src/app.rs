@@ -55,6 +55,12 @@ impl Loaded {
     }
 }
 
+/// A number no other load in this page has, so caches can tell two loads apart.
+pub fn next_load_id() -> u64 {
+    static LOADS: AtomicU64 = AtomicU64::new(0);
+    LOADS.fetch_add(1, Ordering::Relaxed)
+}
+
 /// View state shared by the panels; everything else is derived through `chipscope-core`.
 #[derive(Clone, Copy)]
 pub struct AppState {
@@ -84,8 +90,7 @@ impl AppState {
             Ok(chip) => {
                 self.chip_size.set(chip);
                 self.error.set(None);
-                static LOADS: AtomicU64 = AtomicU64::new(0);
-                let id = LOADS.fetch_add(1, Ordering::Relaxed);
+                let id = next_load_id();
                 self.loaded.set(Some(Arc::new(Loaded {
                     id,
                     name,

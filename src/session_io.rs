@@ -341,12 +341,7 @@ fn apply(page: Page, Opening { session, labelling }: Opening) {
     sessions.labelling.set(labelling);
     notes.extend(adopt_modalities(page, &session));
     labels.notice.set(Some(notes.join(" ")));
-    let other_modality = [
-        session.atoms.is_some() && session.fusion.weight("atoms") > 0.0,
-        session.spectra.is_some() && session.fusion.weight("spectra") > 0.0,
-    ];
-    let needs_image = session.fusion.weight("image") > 0.0 || !other_modality.contains(&true);
-    if !labelling && needs_image && session.labels().support_count() > 0 {
+    if !labelling && session.uses_image() && session.labels().support_count() > 0 {
         embedding.start(app);
     }
 }

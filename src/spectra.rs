@@ -3,13 +3,11 @@
 //! slices with a progress bar), the elements marked on the plots and the element map shown.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use chipscope_core::encoders::Embeddings;
 use chipscope_core::formats::spectral::SpectralFile;
 use chipscope_core::session::{DataSource, SpectralSettings};
 use chipscope_core::spectra::SpectrumImage;
-use chipscope_core::spectra::chips::check_match;
 use chipscope_core::spectra::lines::{XrayLine, integration_window, lines_of, strongest_peaks};
 use chipscope_core::spectra::modality::{SpectralChips, SpectralEncoder, SpectralModel};
 use chipscope_core::spectra::spec2vec::Trainer;
@@ -17,7 +15,7 @@ use gloo::timers::future::TimeoutFuture;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 
-use crate::app::AppState;
+use crate::app::{AppState, next_load_id};
 use crate::labelling::{LabelState, now_ms};
 
 /// Elements suggested from the strongest peaks of a newly opened spectrum image.
@@ -38,9 +36,8 @@ pub struct LoadedSpectra {
 impl LoadedSpectra {
     /// The spectral file `file`, named `name`, read from `source`.
     pub fn new(name: String, source: DataSource, file: Arc<SpectralFile>) -> Self {
-        static LOADS: AtomicU64 = AtomicU64::new(0);
         Self {
-            id: LOADS.fetch_add(1, Ordering::Relaxed),
+            id: next_load_id(),
             name,
             source,
             file,
@@ -97,20 +94,18 @@ impl SpectraState {
             let loaded = loaded.get()?;
             let map = loaded.map()?;
             let grid = app.grid()?;
-            let fits = app.loaded.with(|image| {
-                let dataset = &image.as_ref()?.dataset;
-                let pixel_nm = dataset
-                    .calibration
-                    .as_ref()
-                    .filter(|c| c.unit == "nm")
-                    .map(|c| c.pixel_size);
-                let (width, height) = (dataset.image.width(), dataset.image.height());
-                Some(check_match(map, width, height, pixel_nm))
+            let chips = app.loaded.with(|image| {
+                Some(SpectralChips::for_image(
+                    map,
+                    &image.as_ref()?.dataset,
+                    &grid,
+                ))
             })?;
-            Some(match fits {
-                Ok(()) => Ok(Arc::new(SpectralChips::new(map, &grid))),
-                Err(error) => Err(format!("{}: {error}", loaded.name)),
-            })
+            Some(
+                chips
+                    .map(Arc::new)
+                    .map_err(|error| format!("{}: {error}", loaded.name)),
+            )
         });
         let state = Self {
             loaded,
@@ -129,14 +124,9 @@ impl SpectraState {
 
     /// Shows `spectra` as the spectrum image, suggesting elements from its strongest peaks.
     pub fn open(&self, spectra: LoadedSpectra) {
-        let sum = match (&spectra.file.map, &spectra.file.spectrum) {
-            (Some(map), _) => Some((sum_as_f64(map), map.axis)),
-            (None, Some(spectrum)) => Some((spectrum.counts.clone(), spectrum.axis)),
-            (None, None) => None,
-        };
-        if let Some((sum, axis)) = sum {
+        if let Some(sum) = spectra.file.sum_spectrum() {
             let mut elements: Vec<String> = Vec::new();
-            for peak in strongest_peaks(&sum, &axis, SUGGESTED_ELEMENTS) {
+            for peak in strongest_peaks(&sum.counts, &sum.axis, SUGGESTED_ELEMENTS) {
                 let element = peak.lines.first().map(|line| line.element.to_string());
                 if let Some(element) = element.filter(|e| !elements.contains(e)) {
                     elements.push(element);
@@ -330,9 +320,4 @@ impl SpectraState {
             id
         });
     }
-}
-
-/// The map's sum spectrum as floats.
-pub fn sum_as_f64(map: &SpectrumImage) -> Vec<f64> {
-    map.sum_spectrum().into_iter().map(|n| n as f64).collect()
 }

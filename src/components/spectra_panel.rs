@@ -21,7 +21,7 @@ use leptos::task::spawn_local;
 
 use crate::components::import::{MAX_FILE_BYTES, picked_files};
 use crate::session_io::Page;
-use crate::spectra::{LoadedSpectra, SpectraState, sum_as_f64};
+use crate::spectra::{LoadedSpectra, SpectraState};
 
 /// Width and height of the spectrum plot, in SVG units, and the most points a curve has.
 const PLOT: (f64, f64) = (300.0, 130.0);
@@ -314,13 +314,9 @@ fn SpectrumPlot() -> impl IntoView {
     let (spectra, labels) = (page.spectra, page.labels);
     let sum = Memo::new(move |_| {
         let loaded = spectra.loaded.get()?;
-        let file = &loaded.file;
-        let beam = file.map.as_ref().and_then(|m| m.beam_kv);
-        match (&file.map, &file.spectrum) {
-            (Some(map), _) => Some((map.axis, sum_as_f64(map), beam)),
-            (None, Some(spectrum)) => Some((spectrum.axis, spectrum.counts.clone(), beam)),
-            (None, None) => None,
-        }
+        let beam = loaded.map().and_then(|m| m.beam_kv);
+        let sum = loaded.file.sum_spectrum()?;
+        Some((sum.axis, sum.counts, beam))
     });
     move || {
         let (axis, sum, beam) = sum.get()?;

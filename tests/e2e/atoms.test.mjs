@@ -10,7 +10,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
   repoRoot, artifacts, serveStatic, withPage, screenshot, testid, clickChip as clickCell, shares, waitForShares,
-  downloadTo, freshDir, classesOf,
+  downloadTo, freshDir, classesOf, segmentInCli, differingChips,
 } from './harness.mjs';
 
 const cli = process.env.CHIPSCOPE_CLI ?? join(process.env.CARGO_TARGET_DIR ?? join(repoRoot, 'target'), 'debug', 'chipscope');
@@ -106,10 +106,8 @@ test('find atom columns, classify by g(r) alone, plot it, and reproduce it in th
     const fromPage = classesOf(await readFile(csvPath, 'utf8'));
     assert.equal(fromPage['7,1'], 'square');
     assert.equal(fromPage['7,14'], 'hexagonal');
-    const cliOut = join(outDir, 'cli');
-    execFileSync(cli, ['segment', tiff, '--session', sessionPath, '--out', cliOut], { stdio: 'pipe' });
-    const fromCli = classesOf(await readFile(join(cliOut, 'example.csv'), 'utf8'));
-    const differing = Object.keys(fromPage).filter((chip) => fromPage[chip] !== fromCli[chip]);
+    const fromCli = await segmentInCli(cli, tiff, sessionPath, join(outDir, 'cli'));
+    const differing = differingChips(fromPage, fromCli);
     assert.ok(differing.length <= 2, `page and CLI differ on ${differing}`);
   });
 

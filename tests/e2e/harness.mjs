@@ -3,7 +3,8 @@
 import { createServer } from 'node:http';
 import { readFile, mkdtemp, mkdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join, extname, normalize, dirname } from 'node:path';
+import { join, extname, normalize, dirname, basename } from 'node:path';
+import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import assert from 'node:assert/strict';
 import { chromium } from 'playwright-core';
@@ -159,4 +160,16 @@ export function classesOf(csv) {
     const [row, col, , , name] = line.split(',');
     return [`${row},${col}`, name];
   }));
+}
+
+/** Runs `cli segment IMAGE --session SESSION --out OUT` and returns its CSV's class per chip. */
+export async function segmentInCli(cli, image, session, out) {
+  execFileSync(cli, ['segment', image, '--session', session, '--out', out], { stdio: 'pipe' });
+  const stem = basename(image).replace(/\.[^.]*$/, '');
+  return classesOf(await readFile(join(out, `${stem}.csv`), 'utf8'));
+}
+
+/** The chips ("row,col") whose classes differ between two results of `classesOf`. */
+export function differingChips(a, b) {
+  return Object.keys(a).filter((chip) => a[chip] !== b[chip]);
 }

@@ -16,7 +16,7 @@ import { readFile, writeFile, access } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
   repoRoot, artifacts, serveStatic, withPage, screenshot, testid, shares, waitForShares, downloadTo, freshDir,
-  classesOf, clickImageAt,
+  classesOf, clickImageAt, segmentInCli, differingChips,
 } from './harness.mjs';
 
 const cli = process.env.CHIPSCOPE_CLI ?? join(process.env.CARGO_TARGET_DIR ?? join(repoRoot, 'target'), 'debug', 'chipscope');
@@ -133,10 +133,8 @@ test('a JEOL map segments by its spectra, raw and spec2vec, in the page, the CLI
 
     // The same session in the CLI, on the same file: spec2vec trained natively with the same
     // seed gives the page's classes.
-    const cliOut = join(outDir, 'cli');
-    execFileSync(cli, ['segment', pts, '--session', sessionPath, '--out', cliOut], { stdio: 'pipe' });
-    const fromCli = classesOf(await readFile(join(cliOut, 'View000_0000006.csv'), 'utf8'));
-    const differing = Object.keys(spec2vec).filter((chip) => spec2vec[chip] !== fromCli[chip]);
+    const fromCli = await segmentInCli(cli, pts, sessionPath, join(outDir, 'cli'));
+    const differing = differingChips(spec2vec, fromCli);
     assert.ok(differing.length <= 2, `page and CLI differ on ${differing}`);
   });
 

@@ -8,7 +8,7 @@ use std::time::Instant;
 use anyhow::{Context, Result, bail};
 use chipscope_core::atoms::pdf::{RGrid, chip_pdfs};
 use chipscope_core::atoms::{AtomColumn, AtomParams, Fit, find_atoms};
-use chipscope_core::dataset::Dataset;
+use chipscope_core::dataset::{Calibration, Dataset};
 use chipscope_core::grid::ChipGrid;
 use clap::Args;
 
@@ -103,12 +103,12 @@ fn params(args: &AtomsArgs, dataset: &Dataset) -> Result<AtomParams> {
         params.spacing_px = spacing;
     }
     if let Some(nm) = args.spacing_nm {
-        let calibration = dataset
+        let pixel_nm = dataset
             .calibration
             .as_ref()
-            .filter(|c| c.unit == "nm")
+            .and_then(Calibration::pixel_nm)
             .context("--spacing-nm needs an image calibrated in nm; give --spacing in pixels")?;
-        params.spacing_px = (nm / calibration.pixel_size) as f32;
+        params.spacing_px = (nm / pixel_nm) as f32;
     }
     if let Some(threshold) = args.threshold {
         params.threshold = threshold;

@@ -21,13 +21,12 @@ use chipscope_core::grid::{Chip, ChipGrid};
 use chipscope_core::results::Summary;
 use chipscope_core::session::{DataSource, Fusion, Session, SpectralSettings};
 use chipscope_core::spectra::SpectrumImage;
-use chipscope_core::spectra::chips::check_match;
 use chipscope_core::spectra::modality::{SpectralChips, SpectralModel};
 use chipscope_core::weights::manifest::sha256_hex;
 use clap::Args;
 
 use crate::encode::{self, Backend, embed_with_progress};
-use crate::spectra::read_spectral;
+use crate::spectra::{decode_spectral_file, read_spectral};
 use crate::{open_file, read_file, read_session, simulated_example};
 
 /// `chipscope segment`'s arguments.
@@ -343,11 +342,6 @@ fn fused(fusion: &Fusion, measured: &[Measured]) -> Segmentation {
     fuse(fusion.mode, &modalities)
 }
 
-/// Whether the image modality takes part: it has a weight, or no other modality has.
-fn uses_image(fusion: &Fusion) -> bool {
-    fusion.weight("image") > 0.0 || !["atoms", "spectra"].iter().any(|m| fusion.weight(m) > 0.0)
-}
-
 /// The image modality of a session: its encoder and the supports' embeddings.
 struct ImageModel {
     encoder: ImageEncoder,
@@ -490,7 +484,7 @@ impl SpectraModel {
             bail!("the session weights the spectral modality but records no spectrum image");
         };
         let map = labelled_map(settings, labelled, args)?;
-        let chips = spectral_chips(&map, &labelled.dataset, grid)
+        let chips = SpectralChips::for_image(&map, &labelled.dataset, grid)
             .with_context(|| format!("the spectrum image does not fit {}", labelled.name))?;
         let model = SpectralModel::fit(settings.encoder, &chips);
         let indices = session.labels().support_indices(grid.cols());
@@ -509,27 +503,10 @@ impl SpectraModel {
         dataset: &Dataset,
         grid: &ChipGrid,
     ) -> Result<Measured<'_>> {
-        let chips = spectral_chips(map, dataset, grid)?;
+        let chips = SpectralChips::for_image(map, dataset, grid)?;
         let vectors = Cow::Owned(self.model.vectors(&chips));
         Ok(Measured::euclidean(self.weight, vectors, &self.supports))
     }
-}
-
-/// The chips of `grid` (on `dataset`'s image) laid on `map`, refused when the map does not
-/// show the image's field of view.
-fn spectral_chips(
-    map: &SpectrumImage,
-    dataset: &Dataset,
-    grid: &ChipGrid,
-) -> Result<SpectralChips> {
-    let image = &dataset.image;
-    let pixel_nm = dataset
-        .calibration
-        .as_ref()
-        .filter(|c| c.unit == "nm")
-        .map(|c| c.pixel_size);
-    check_match(map, image.width(), image.height(), pixel_nm)?;
-    Ok(SpectralChips::new(map, grid))
 }
 
 /// The spectrum image the session's supports were labelled with: the labelled file's own, a
@@ -577,13 +554,9 @@ fn labelled_map(
                 args.session.display()
             )
         })?;
-    warn_if_other(
-        &path,
-        &Fingerprint::of(&read_file(&path)?),
-        &recorded,
-        source,
-    );
-    map_of(read_spectral(&path, None, 1)?, &path)
+    let bytes = read_file(&path)?;
+    warn_if_other(&path, &Fingerprint::of(&bytes), &recorded, source);
+    map_of(decode_spectral_file(&path, &bytes, None, 1)?, &path)
 }
 
 /// The spectrum image of a spectral file.
@@ -616,7 +589,7 @@ impl Segmenter {
             .with_context(|| format!("the session does not fit {}", labelled.name))?;
         let atoms = AtomModel::of(&session, image, &grid)?;
         let spectra = SpectraModel::of(&session, &labelled, &grid, args)?;
-        let image_model = match uses_image(&session.fusion) {
+        let image_model = match session.uses_image() {
             true => Some(ImageModel::of(&session, &labelled, &grid, args)?),
             false => None,
         };

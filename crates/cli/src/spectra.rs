@@ -43,26 +43,15 @@ pub fn spectra(args: &SpectraArgs) -> Result<()> {
     let seconds = started.elapsed().as_secs_f64();
     println!("file:     {}", args.file.display());
     println!("format:   {} (read in {seconds:.2} s)", file.format);
-    let sum = match (&file.map, &file.spectrum) {
-        (Some(map), _) => {
-            describe_map(map);
-            map.sum_spectrum().iter().map(|&n| n as f64).collect()
-        }
-        (None, Some(spectrum)) => {
-            println!("spectrum: {}", axis_summary(&spectrum.axis));
-            spectrum.counts.clone()
-        }
-        (None, None) => Vec::new(),
-    };
-    let axis = file
-        .map
-        .as_ref()
-        .map(|m| m.axis)
-        .or(file.spectrum.as_ref().map(|s| s.axis));
-    if let Some(axis) = axis {
-        print_peaks(&sum, &axis);
+    match (&file.map, &file.spectrum) {
+        (Some(map), _) => describe_map(map),
+        (None, Some(spectrum)) => println!("spectrum: {}", axis_summary(&spectrum.axis)),
+        (None, None) => {}
+    }
+    if let Some(sum) = file.sum_spectrum() {
+        print_peaks(&sum.counts, &sum.axis);
         if let Some(path) = &args.sum {
-            write_text(path, &sum_csv(&sum, &axis))?;
+            write_text(path, &sum_csv(&sum.counts, &sum.axis))?;
         }
     }
     for (name, image) in &file.images {
@@ -85,7 +74,16 @@ fn read(args: &SpectraArgs) -> Result<SpectralFile> {
 /// The spectral file at `path` decoded, summing every `bin` channels; a Lispix `.rpl` header
 /// is paired with `raw`, or else the `.raw` beside it.
 pub fn read_spectral(path: &Path, raw: Option<&Path>, bin: usize) -> Result<SpectralFile> {
-    let bytes = read_file(path)?;
+    decode_spectral_file(path, &read_file(path)?, raw, bin)
+}
+
+/// The spectral file `bytes`, read from `path`, decoded as [`read_spectral`] does.
+pub fn decode_spectral_file(
+    path: &Path,
+    bytes: &[u8],
+    raw: Option<&Path>,
+    bin: usize,
+) -> Result<SpectralFile> {
     let is_ripple = path
         .extension()
         .is_some_and(|e| e.eq_ignore_ascii_case("rpl"));
@@ -94,9 +92,9 @@ pub fn read_spectral(path: &Path, raw: Option<&Path>, bin: usize) -> Result<Spec
         let raw_path = raw.map_or_else(|| path.with_extension("raw"), Path::to_path_buf);
         let raw = read_file(&raw_path)
             .with_context(|| format!("{name} is a Lispix header; its .raw data is needed"))?;
-        return read_pair(&bytes, &raw, bin).with_context(|| format!("cannot read {name}"));
+        return read_pair(bytes, &raw, bin).with_context(|| format!("cannot read {name}"));
     }
-    decode_spectral(&bytes, bin).with_context(|| format!("cannot read {name}"))
+    decode_spectral(bytes, bin).with_context(|| format!("cannot read {name}"))
 }
 
 fn describe_map(map: &SpectrumImage) {

@@ -86,6 +86,13 @@ pub struct Calibration {
     pub unit: String,
 }
 
+impl Calibration {
+    /// The pixel size in nm, when the calibration is in nm.
+    pub fn pixel_nm(&self) -> Option<f64> {
+        (self.unit == "nm").then_some(self.pixel_size)
+    }
+}
+
 impl fmt::Display for Calibration {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{} {}/px", significant(self.pixel_size, 4), self.unit)

@@ -343,6 +343,15 @@ impl Session {
         session
     }
 
+    /// Whether segmenting with the session needs the image embeddings: the image has a weight,
+    /// or no other modality with its settings has one.
+    pub fn uses_image(&self) -> bool {
+        let weighs = |modality: &str| self.fusion.weight(modality) > 0.0;
+        let others = (self.atoms.is_some() && weighs("atoms"))
+            || (self.spectra.is_some() && weighs("spectra"));
+        weighs("image") || !others
+    }
+
     /// The classes and supports as labels on the session's grid.
     pub fn labels(&self) -> Labels {
         Labels {
@@ -717,6 +726,21 @@ mod tests {
         let damaged = json.replace("\"normalise\": true", "\"normalise\": 3");
         assert!(Session::parse(&damaged).is_err());
         assert!(!example().to_json().contains("spectra"));
+    }
+
+    #[test]
+    fn the_image_is_used_unless_another_modality_with_settings_weighs() {
+        let mut session = example();
+        assert!(session.uses_image());
+        session.fusion.weights = BTreeMap::from([("image".into(), 0.0), ("atoms".into(), 1.0)]);
+        assert!(session.uses_image(), "atoms weighted but without settings");
+        session.atoms = Some(AtomSettings {
+            spacing_px: 8.0,
+            threshold: 0.2,
+        });
+        assert!(!session.uses_image());
+        session.fusion.weights.insert("image".into(), 0.5);
+        assert!(session.uses_image());
     }
 
     #[test]

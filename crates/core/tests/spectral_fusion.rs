@@ -6,22 +6,19 @@
 //! alone reaches at most half of the chips and fusion must use both. Chip accuracy is printed for
 //! the image alone, raw spectra, spec2vec, and both fusion modes with each spectral encoder.
 
-use burn::tensor::Device;
-use chipscope_core::classify::{PrototypeClassifier, Segmentation, supports_of};
-use chipscope_core::display::{DisplayRange, Stretch};
-use chipscope_core::encoders::{ChipSource, Embeddings, ImageEncoder};
+mod experiment;
+
+use chipscope_core::classify::{Segmentation, supports_of};
+use chipscope_core::encoders::Embeddings;
 use chipscope_core::fusion::{Modality, fuse};
-use chipscope_core::grid::{Chip, ChipGrid};
+use chipscope_core::grid::ChipGrid;
 use chipscope_core::session::FusionMode;
 use chipscope_core::simulate::grains;
 use chipscope_core::spectra::chips::RawSettings;
 use chipscope_core::spectra::modality::{SpectralChips, SpectralEncoder, SpectralModel};
 use chipscope_core::spectra::synthetic::{Acquisition, Composition, eds_map};
 use chipscope_core::spectra::{EnergyAxis, SpectrumImage};
-use chipscope_core::weights::read_weights;
-use rand::SeedableRng;
-use rand::seq::SliceRandom;
-use rand_xoshiro::Xoshiro256PlusPlus;
+use experiment::{accuracy, by_distance, chip_truth, draw_supports, embed};
 
 const SIZE: usize = 512;
 const CHIP: usize = 32;
@@ -59,76 +56,12 @@ fn spectrum_image(classes: &[u8]) -> SpectrumImage {
     eds_map(classes, (SIZE, SIZE), &compositions(), acquisition).unwrap()
 }
 
-/// Each chip's majority class and the fraction of its pixels in it.
-fn chip_truth(classes: &[u8], grid: &ChipGrid) -> Vec<(usize, f64)> {
-    grid.chips()
-        .map(|chip| {
-            let mut counts = [0usize; CLASSES];
-            for y in chip.row * CHIP..(chip.row + 1) * CHIP {
-                for x in chip.col * CHIP..(chip.col + 1) * CHIP {
-                    counts[classes[y * SIZE + x] as usize] += 1;
-                }
-            }
-            let majority = (0..CLASSES).max_by_key(|&k| counts[k]).unwrap();
-            (majority, counts[majority] as f64 / (CHIP * CHIP) as f64)
-        })
-        .collect()
-}
-
-fn draw_supports(truth: &[(usize, f64)], seed: u64) -> Vec<Vec<usize>> {
-    let mut order: Vec<usize> = (0..truth.len()).collect();
-    order.shuffle(&mut Xoshiro256PlusPlus::seed_from_u64(seed));
-    (0..CLASSES)
-        .map(|k| {
-            order
-                .iter()
-                .copied()
-                .filter(|&i| truth[i] == (k, 1.0))
-                .take(SUPPORTS_PER_CLASS)
-                .collect()
-        })
-        .collect()
-}
-
-/// Accuracy over the chips that are at least 75 % one class.
-fn accuracy(segmentation: &Segmentation, truth: &[(usize, f64)]) -> f64 {
-    let assignments = segmentation.assignments(None);
-    let scored: Vec<bool> = (0..truth.len())
-        .filter(|&i| truth[i].1 >= 0.75)
-        .map(|i| assignments[i] == Some(truth[i].0))
-        .collect();
-    scored.iter().filter(|&&ok| ok).count() as f64 / scored.len() as f64
-}
-
-fn by_distance(vectors: &Embeddings, classes: &[Vec<usize>]) -> Segmentation {
-    PrototypeClassifier::new(vectors).classify(vectors, &supports_of(vectors, classes))
-}
-
-fn embed_image(image: &chipscope_core::dataset::Image, grid: &ChipGrid) -> Embeddings {
-    let path = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../weights/mobilenet_v2.safetensors"
-    );
-    let weights = read_weights(&std::fs::read(path).unwrap()).unwrap();
-    let device = Device::flex();
-    let encoder = ImageEncoder::from_weights(&weights, &device).unwrap();
-    let source = ChipSource {
-        image,
-        grid,
-        range: DisplayRange::of(image, Stretch::default()),
-    };
-    let chips: Vec<Chip> = grid.chips().collect();
-    encoder
-        .embed_chips(source, &chips, 16, &device, |_| {})
-        .unwrap()
-}
-
 #[test]
 fn fusion_beats_each_modality_when_both_carry_signal() {
     let simulation = grains(SIZE, 1);
     let classes = class_map(&simulation.labels);
     let grid = ChipGrid::new(SIZE, SIZE, CHIP).unwrap();
-    let truth = chip_truth(&classes, &grid);
+    let truth = chip_truth(&classes, &grid, CLASSES);
     let map = spectrum_image(&classes);
     let chips = SpectralChips::new(&map, &grid);
     let vectors = |encoder| SpectralModel::fit(encoder, &chips).vectors(&chips);
@@ -137,7 +70,7 @@ fn fusion_beats_each_modality_when_both_carry_signal() {
         normalise: true,
     }));
     let spec2vec = vectors(SpectralEncoder::default());
-    let image = embed_image(&simulation.dataset.image, &grid);
+    let image = embed("mobilenet_v2", &simulation.dataset.image, &grid);
 
     let names = [
         "image",
@@ -150,7 +83,7 @@ fn fusion_beats_each_modality_when_both_carry_signal() {
     ];
     let mut sums = [0.0; 7];
     for draw in 0..DRAWS {
-        let chosen = draw_supports(&truth, draw);
+        let chosen = draw_supports(&truth, CLASSES, SUPPORTS_PER_CLASS, draw);
         let by_image = by_distance(&image, &chosen);
         let by_raw = by_distance(&raw, &chosen);
         let by_spec2vec = by_distance(&spec2vec, &chosen);

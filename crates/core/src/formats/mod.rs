@@ -108,20 +108,22 @@ pub fn open(file_name: &str, bytes: &[u8]) -> Result<Opened, DecodeError> {
     if bytes.is_empty() {
         return Err(DecodeError::Empty);
     }
-    let image_reader = READERS.iter().find(|reader| reader.recognises(bytes));
-    let as_image = image_reader.map(|reader| reader.read(bytes));
-    let image_error = match as_image {
-        Some(Ok(mut dataset)) => {
-            let note = extension_note(file_name, *image_reader.expect("it read the file"));
-            dataset.metadata.notes.extend(note);
-            return Ok(Opened {
-                dataset,
-                spectral: None,
-            });
+    let mut image_error = None;
+    if let Some(reader) = READERS.iter().find(|reader| reader.recognises(bytes)) {
+        match reader.read(bytes) {
+            Ok(mut dataset) => {
+                dataset
+                    .metadata
+                    .notes
+                    .extend(extension_note(file_name, *reader));
+                return Ok(Opened {
+                    dataset,
+                    spectral: None,
+                });
+            }
+            Err(error) => image_error = Some(error),
         }
-        Some(Err(error)) => Some(error),
-        None => None,
-    };
+    }
     match MAP_READERS.iter().find(|reader| reader.recognises(bytes)) {
         Some(reader) => open_map(reader.read(bytes, 1)?),
         None => Err(image_error.unwrap_or_else(|| DecodeError::Unrecognised {

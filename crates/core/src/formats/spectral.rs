@@ -38,6 +38,17 @@ impl SpectralFile {
         Some(("X-ray counts".to_string(), self.counts_image(map)))
     }
 
+    /// The map's sum spectrum, or the file's single spectrum.
+    pub fn sum_spectrum(&self) -> Option<Spectrum> {
+        match (&self.map, &self.spectrum) {
+            (Some(map), _) => Some(Spectrum {
+                axis: map.axis,
+                counts: map.sum_spectrum().into_iter().map(|n| n as f64).collect(),
+            }),
+            (None, spectrum) => spectrum.clone(),
+        }
+    }
+
     /// The map's total X-ray counts per pixel as an image.
     fn counts_image(&self, map: &SpectrumImage) -> Dataset {
         let counts = map.window_map(0, map.axis.channels.saturating_sub(1));

@@ -4,6 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::dataset::Calibration;
 use crate::encoders::Embeddings;
 use crate::grid::ChipGrid;
 use crate::spectra::{EnergyAxis, SpectrumImage};
@@ -34,7 +35,7 @@ pub enum MismatchError {
 
 /// Checks that `map` covers the same field of view as an `image_width × image_height` image
 /// (of pixel size `image_pixel_nm`, when known): same aspect ratio, and the same width in nm
-/// when both are calibrated.
+/// when both are calibrated in nm.
 pub fn check_match(
     map: &SpectrumImage,
     image_width: usize,
@@ -51,11 +52,7 @@ pub fn check_match(
             map_height: map.height,
         });
     }
-    let map_pixel_nm = map
-        .calibration
-        .as_ref()
-        .filter(|c| c.unit == "nm")
-        .map(|c| c.pixel_size);
+    let map_pixel_nm = map.calibration.as_ref().and_then(Calibration::pixel_nm);
     if let (Some(image_pixel), Some(map_pixel)) = (image_pixel_nm, map_pixel_nm) {
         let (image_nm, map_nm) = (
             image_pixel * image_width as f64,
@@ -130,7 +127,6 @@ pub fn raw_vectors(spectra: &[Vec<u64>], axis: &EnergyAxis, settings: RawSetting
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::dataset::Calibration;
     use crate::spectra::SpectrumImageBuilder;
 
     fn axis() -> EnergyAxis {

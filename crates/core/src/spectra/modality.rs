@@ -4,11 +4,12 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::chips::{RawSettings, chip_spectra, raw_vectors};
+use super::chips::{MismatchError, RawSettings, check_match, chip_spectra, raw_vectors};
 use super::spec2vec::{
     Document, Spec2VecParams, Trainer, Vocabulary, WordVectors, document, documents,
 };
 use super::{EnergyAxis, SpectrumImage};
+use crate::dataset::{Calibration, Dataset};
 use crate::encoders::Embeddings;
 use crate::grid::ChipGrid;
 
@@ -112,6 +113,19 @@ impl SpectralChips {
             axis: map.axis,
             spectra: chip_spectra(map, grid),
         }
+    }
+
+    /// The chips of `grid` on `dataset`'s image laid on `map`, refused when the map does not
+    /// show the image's field of view ([`check_match`]).
+    pub fn for_image(
+        map: &SpectrumImage,
+        dataset: &Dataset,
+        grid: &ChipGrid,
+    ) -> Result<Self, MismatchError> {
+        let image = &dataset.image;
+        let pixel_nm = dataset.calibration.as_ref().and_then(Calibration::pixel_nm);
+        check_match(map, image.width(), image.height(), pixel_nm)?;
+        Ok(Self::new(map, grid))
     }
 
     /// The spec2vec vocabulary and every chip's document.

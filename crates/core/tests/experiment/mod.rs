@@ -1,0 +1,95 @@
+//! What the multimodal experiments share (`two_phases.rs`, `spectral_fusion.rs`): the true
+//! class of every chip from a label map, random support draws among pure chips, the accuracy on
+//! chips that are mostly one class, and the chips embedded by a shipped encoder.
+
+use burn::tensor::Device;
+use chipscope_core::classify::{PrototypeClassifier, Segmentation, supports_of};
+use chipscope_core::dataset::Image;
+use chipscope_core::display::{DisplayRange, Stretch};
+use chipscope_core::encoders::{ChipSource, Embeddings, ImageEncoder};
+use chipscope_core::grid::{Chip, ChipGrid};
+use chipscope_core::weights::read_weights;
+use rand::SeedableRng;
+use rand::seq::SliceRandom;
+use rand_xoshiro::Xoshiro256PlusPlus;
+
+/// Chips at least this pure count in the accuracy (region boundaries cross the others).
+const MIN_PURITY: f64 = 0.75;
+
+/// Every chip's majority class among `classes` in the row-major `labels` of the grid's image,
+/// and the fraction of its pixels in that class (a tie goes to the lower class).
+pub fn chip_truth(labels: &[u8], grid: &ChipGrid, classes: usize) -> Vec<(usize, f64)> {
+    let (width, _) = grid.image_size();
+    let size = grid.chip_size();
+    grid.chips()
+        .map(|chip| {
+            let mut counts = vec![0usize; classes];
+            for y in chip.row * size..(chip.row + 1) * size {
+                for x in chip.col * size..(chip.col + 1) * size {
+                    counts[labels[y * width + x] as usize] += 1;
+                }
+            }
+            let majority = (0..classes)
+                .max_by_key(|&k| (counts[k], std::cmp::Reverse(k)))
+                .expect("at least one class");
+            (majority, counts[majority] as f64 / (size * size) as f64)
+        })
+        .collect()
+}
+
+/// `per_class` pure chips of each of `classes` classes, drawn at random with `seed`.
+pub fn draw_supports(
+    truth: &[(usize, f64)],
+    classes: usize,
+    per_class: usize,
+    seed: u64,
+) -> Vec<Vec<usize>> {
+    let mut order: Vec<usize> = (0..truth.len()).collect();
+    order.shuffle(&mut Xoshiro256PlusPlus::seed_from_u64(seed));
+    (0..classes)
+        .map(|class| {
+            order
+                .iter()
+                .copied()
+                .filter(|&i| truth[i] == (class, 1.0))
+                .take(per_class)
+                .collect()
+        })
+        .collect()
+}
+
+/// Every chip classified by Euclidean distance to the mean of the `classes`' support rows.
+pub fn by_distance(vectors: &Embeddings, classes: &[Vec<usize>]) -> Segmentation {
+    PrototypeClassifier::new(vectors).classify(vectors, &supports_of(vectors, classes))
+}
+
+/// The fraction of the chips at least [`MIN_PURITY`] one class that are classified as it.
+pub fn accuracy(segmentation: &Segmentation, truth: &[(usize, f64)]) -> f64 {
+    let assignments = segmentation.assignments(None);
+    let scored: Vec<bool> = (0..truth.len())
+        .filter(|&i| truth[i].1 >= MIN_PURITY)
+        .map(|i| assignments[i] == Some(truth[i].0))
+        .collect();
+    scored.iter().filter(|&&ok| ok).count() as f64 / scored.len() as f64
+}
+
+/// Every chip of `grid` on `image` embedded by the shipped encoder `weights/<file>.safetensors`
+/// on the CPU, in the default contrast.
+pub fn embed(file: &str, image: &Image, grid: &ChipGrid) -> Embeddings {
+    let path = format!(
+        "{}/../../weights/{file}.safetensors",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let weights = read_weights(&std::fs::read(path).unwrap()).unwrap();
+    let device = Device::flex();
+    let encoder = ImageEncoder::from_weights(&weights, &device).unwrap();
+    let source = ChipSource {
+        image,
+        grid,
+        range: DisplayRange::of(image, Stretch::default()),
+    };
+    let chips: Vec<Chip> = grid.chips().collect();
+    encoder
+        .embed_chips(source, &chips, 16, &device, |_| {})
+        .unwrap()
+}
