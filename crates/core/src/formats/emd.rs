@@ -46,7 +46,7 @@ impl SpectralReader for EmdReader {
     }
 
     fn read(&self, bytes: &[u8], bin: usize) -> Result<SpectralFile, DecodeError> {
-        let file = open(bytes)?;
+        let file = open_hdf5(bytes, FORMAT)?;
         let mut notes = Vec::new();
         let images = read_images(&file, &mut notes)?;
         let raster = images.first().map(|(_, image)| image.raster);
@@ -94,14 +94,15 @@ fn spectrum_error(error: SpectrumError) -> DecodeError {
     }
 }
 
-/// The HDF5 file in `bytes` (copied: the HDF5 reader owns its buffer), refused when shorter
-/// than its superblock says.
-fn open(bytes: &[u8]) -> Result<File, DecodeError> {
-    let file = File::from_bytes(bytes.to_vec()).map_err(hdf5_error)?;
+/// The HDF5 file in `bytes` (copied: the HDF5 reader owns its buffer), refused as a damaged
+/// `format` file when it is shorter than its superblock records. Both EMD flavours use it.
+pub(super) fn open_hdf5(bytes: &[u8], format: &'static str) -> Result<File, DecodeError> {
+    let damaged = |error: hdf5_pure::Error| DecodeError::corrupt(format, error.to_string());
+    let file = File::from_bytes(bytes.to_vec()).map_err(damaged)?;
     let recorded = file.superblock().eof_address;
     if recorded > bytes.len() as u64 {
         let detail = format!("{} bytes of the {recorded} its header records", bytes.len());
-        return Err(corrupt(detail));
+        return Err(DecodeError::corrupt(format, detail));
     }
     Ok(file)
 }

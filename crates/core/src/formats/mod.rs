@@ -10,13 +10,18 @@ pub mod bcf;
 mod dm;
 pub mod dm_spectra;
 pub mod emd;
+mod emd_berkeley;
+mod jeol_img;
+mod jeol_tree;
 mod jpeg;
+mod mrc;
 pub mod msa;
 mod png;
 pub mod pts;
 mod raster;
 pub mod ripple;
 pub mod spectral;
+pub mod tia;
 pub mod tiff;
 
 use crate::dataset::Dataset;
@@ -39,7 +44,16 @@ pub trait Reader: Sync {
 }
 
 /// Every reader, in the order they are tried.
-pub const READERS: &[&dyn Reader] = &[&png::PNG, &jpeg::JPEG, &tiff::Tiff, &dm::DigitalMicrograph];
+pub const READERS: &[&dyn Reader] = &[
+    &png::PNG,
+    &jpeg::JPEG,
+    &tiff::Tiff,
+    &dm::DigitalMicrograph,
+    &emd_berkeley::BerkeleyEmd,
+    &tia::Tia,
+    &jeol_img::JeolImage,
+    &mrc::Mrc,
+];
 
 /// Why a file could not be read; the message is written for the microscopist.
 #[derive(Debug, Error, PartialEq)]
@@ -66,6 +80,11 @@ pub enum DecodeError {
         limit_mpx = MAX_PIXELS / 1_000_000
     )]
     TooLarge { width: usize, height: usize },
+    #[error(
+        "choose one image, with its TIA .emi or the spectrum image of the same view, or a \
+         single file ({0})"
+    )]
+    Companions(String),
 }
 
 impl DecodeError {
@@ -93,6 +112,7 @@ const MAP_READERS: &[&dyn SpectralReader] = &[
     &bcf::BcfReader,
     &pts::PtsReader,
     &dm_spectra::DmSpectralReader,
+    &tia::TiaSpectra,
 ];
 
 /// A file opened as an image: the image, and the spectral content when it is an EDS map.
@@ -132,6 +152,96 @@ pub fn open(file_name: &str, bytes: &[u8]) -> Result<Opened, DecodeError> {
     }
 }
 
+/// Opens a TIA `.ser` as [`open`] does, with the acquisition facts (beam voltage,
+/// magnification, microscope, date) of the `.emi` file TIA wrote beside it.
+pub fn open_with_emi(ser_name: &str, ser: &[u8], emi: &[u8]) -> Result<Opened, DecodeError> {
+    let index = tia::emi_name(ser_name).map_or(0, |(_, index)| index);
+    if tia::TiaSpectra.recognises(ser) {
+        return open_map(tia::read_spectra_with_emi(ser, emi, index, 1)?);
+    }
+    Ok(Opened {
+        dataset: tia::read_image_with_emi(ser, emi, index)?,
+        spectral: None,
+    })
+}
+
+/// Files chosen together, sorted by what they hold.
+#[derive(Debug)]
+pub struct Together {
+    /// Which file is the image, and the image opened.
+    pub image: usize,
+    pub opened: Opened,
+    /// A spectrum image chosen with it — the `.pts` map beside a JEOL `.img` — and its file.
+    pub spectra: Option<(usize, SpectralFile)>,
+}
+
+/// Opens files chosen together, each recognised by its content: one image with its
+/// companions — a TIA `.emi` (the acquisition facts of a `.ser`), a spectrum image of the same
+/// view (a JEOL `.img` with its `.pts`, an image with any EDS map) — or a single file as
+/// [`open`] does.
+pub fn open_together(files: &[(&str, &[u8])]) -> Result<Together, DecodeError> {
+    let emi = files
+        .iter()
+        .find(|(_, bytes)| tia::is_emi(bytes) && !tia::Tia.recognises(bytes));
+    let mut images = Vec::new();
+    let mut maps = Vec::new();
+    for (index, (name, bytes)) in files.iter().enumerate() {
+        if emi.is_some_and(|(emi_name, _)| emi_name == name) {
+            continue;
+        }
+        let opened = match emi {
+            Some((_, emi)) if tia::Tia.recognises(bytes) => open_with_emi(name, bytes, emi),
+            _ => open(name, bytes),
+        }
+        .map_err(|error| name_error(name, error))?;
+        match opened.spectral {
+            Some(_) => maps.push((index, opened)),
+            None => images.push((index, opened)),
+        }
+    }
+    match (images.len(), maps.len()) {
+        (0, 1) => {
+            let (image, opened) = maps.remove(0);
+            Ok(Together {
+                image,
+                opened,
+                spectra: None,
+            })
+        }
+        (1, 0 | 1) => {
+            let (image, opened) = images.remove(0);
+            let spectra = maps
+                .pop()
+                .and_then(|(index, map)| Some((index, map.spectral?)));
+            Ok(Together {
+                image,
+                opened,
+                spectra,
+            })
+        }
+        _ => Err(DecodeError::Companions(format!(
+            "{} images and {} spectrum images were chosen",
+            images.len(),
+            maps.len()
+        ))),
+    }
+}
+
+/// `error` with the name of the file it is about in its detail, for errors among several files.
+fn name_error(name: &str, error: DecodeError) -> DecodeError {
+    match error {
+        DecodeError::Corrupt { format, detail } => DecodeError::Corrupt {
+            format,
+            detail: format!("{name}: {detail}"),
+        },
+        DecodeError::Unsupported { format, detail } => DecodeError::Unsupported {
+            format,
+            detail: format!("{name}: {detail}"),
+        },
+        other => DecodeError::Companions(format!("{name}: {other}")),
+    }
+}
+
 /// A spectral file with its survey image.
 fn open_map(file: SpectralFile) -> Result<Opened, DecodeError> {
     let Some((_, dataset)) = file.survey() else {
@@ -152,28 +262,18 @@ pub fn decode(file_name: &str, bytes: &[u8]) -> Result<Dataset, DecodeError> {
     open(file_name, bytes).map(|opened| opened.dataset)
 }
 
-/// "PNG, JPEG, …, Velox EMD or JEOL PTS": the formats [`open`] reads (a spectral format
-/// sharing an image format's extensions, such as DM spectrum images, is not named twice).
+/// "PNG, JPEG, …, Velox EMD or JEOL PTS": the formats [`open`] reads (a spectral format read
+/// by an image format's reader too, such as DM spectrum images or TIA spectra, is not named
+/// twice).
 pub fn supported_formats() -> String {
-    let image_extensions: Vec<&str> = READERS
-        .iter()
-        .flat_map(|r| r.extensions())
-        .copied()
-        .collect();
+    let image_formats: Vec<&str> = READERS.iter().map(|r| r.format_name()).collect();
     let new_formats = MAP_READERS
         .iter()
-        .filter(|reader| {
-            !reader
-                .extensions()
-                .iter()
-                .all(|e| image_extensions.contains(e))
-        })
-        .map(|reader| reader.format_name());
-    let names = READERS
-        .iter()
         .map(|reader| reader.format_name())
-        .chain(new_formats);
-    or_list(&first_of_each(names))
+        .filter(|name| !image_formats.iter().any(|image| name.starts_with(image)));
+    or_list(&first_of_each(
+        image_formats.iter().copied().chain(new_formats),
+    ))
 }
 
 /// The items in order, each only at its first appearance.
@@ -241,7 +341,7 @@ mod tests {
         let error = decode("notes.tif", b"hello, this is text").unwrap_err();
         assert_eq!(
             error.to_string(),
-            "this is not a file Chipscope can read: its content matches none of PNG, JPEG, TIFF, DigitalMicrograph, Velox EMD, Bruker BCF or JEOL PTS"
+            "this is not a file Chipscope can read: its content matches none of PNG, JPEG, TIFF, DigitalMicrograph, Berkeley EMD, FEI TIA, JEOL IMG, MRC, Velox EMD, Bruker BCF or JEOL PTS"
         );
     }
 
@@ -270,6 +370,33 @@ mod tests {
             }
             .to_string()
             .contains("67 megapixels")
+        );
+    }
+
+    #[test]
+    fn files_chosen_together_are_sorted_by_content() {
+        let png = |value: u8| {
+            let mut bytes = Vec::new();
+            image::GrayImage::from_pixel(16, 16, image::Luma([value]))
+                .write_to(
+                    &mut std::io::Cursor::new(&mut bytes),
+                    image::ImageFormat::Png,
+                )
+                .unwrap();
+            bytes
+        };
+        let (a, b) = (png(1), png(2));
+        let one = open_together(&[("a.png", &a)]).unwrap();
+        assert_eq!((one.image, one.spectra.is_none()), (0, true));
+        let error = open_together(&[("a.png", &a), ("b.png", &b)]).unwrap_err();
+        assert!(
+            error.to_string().contains("2 images and 0 spectrum images"),
+            "{error}"
+        );
+        let error = open_together(&[("a.png", &a), ("c.png", b"junk")]).unwrap_err();
+        assert!(
+            error.to_string().contains("c.png: this is not a file"),
+            "{error}"
         );
     }
 

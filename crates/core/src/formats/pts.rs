@@ -12,6 +12,7 @@
 
 use std::ops::Range;
 
+use super::jeol_tree::Node;
 use super::spectral::{SpectralFile, SpectralReader};
 use super::{DecodeError, check_size};
 use crate::dataset::{Calibration, Dataset, Image, Metadata, SampleType, voltage_property};
@@ -23,10 +24,6 @@ const MAGIC: [u8; 4] = 304u32.to_le_bytes();
 const NAME: &[u8; 8] = b"PTTDFILE";
 /// Bytes between the tree's recorded offset and its first node.
 const TREE_SKIP: usize = 12;
-/// Nesting deeper than this is taken for a damaged file (real trees nest about 6 deep).
-const MAX_DEPTH: usize = 64;
-const OPEN: u8 = 1;
-const CLOSE: u8 = 0xff;
 /// Scan positions and energies are 12-bit: positions span 0..4096 over the field, and there
 /// are 4096 energy channels.
 const FULL_SCALE: usize = 4096;
@@ -49,7 +46,7 @@ impl SpectralReader for PtsReader {
 
     fn read(&self, bytes: &[u8], bin: usize) -> Result<SpectralFile, DecodeError> {
         let layout = Layout::parse(bytes)?;
-        let tree = Node::parse_tree(&bytes[layout.tree])?;
+        let tree = Node::parse_tree(&bytes[layout.tree], FORMAT)?;
         let header = MapHeader::from_tree(&tree)?;
         let stream = &bytes[layout.stream];
         let scan = Scan::new(header.width, header.height)?;
@@ -145,138 +142,6 @@ fn stream_end(start: usize, recorded: usize, file_len: usize) -> Option<usize> {
         Some(end) if end <= file_len => Some(end),
         _ if recorded == file_len && start <= file_len => Some(file_len),
         _ => None,
-    }
-}
-
-/// A node of the tag tree: a name, an optional typed value, and children. Each node is
-/// written as mark 1, name length (i32) and name, value type and byte length (i32 each), the
-/// value, its children, and mark 0xff.
-#[derive(Debug)]
-struct Node<'a> {
-    name: &'a [u8],
-    kind: u32,
-    value: &'a [u8],
-    children: Vec<Node<'a>>,
-}
-
-impl<'a> Node<'a> {
-    /// The whole tree, as the children of a nameless root.
-    fn parse_tree(bytes: &'a [u8]) -> Result<Node<'a>, DecodeError> {
-        let mut parser = TreeParser { bytes, at: 0 };
-        let children = parser.children(0)?;
-        Ok(Node {
-            name: &[],
-            kind: 0,
-            value: &[],
-            children,
-        })
-    }
-
-    /// The child named `name`; the last one when several are (as a later entry overrides an
-    /// earlier one for JEOL's own readers).
-    fn child(&self, name: &str) -> Option<&Node<'a>> {
-        self.children
-            .iter()
-            .rev()
-            .find(|node| unpadded(node.name) == name.as_bytes())
-    }
-
-    fn path(&self, names: &[&str]) -> Option<&Node<'a>> {
-        names.iter().try_fold(self, |node, name| node.child(name))
-    }
-
-    /// The first element of a numeric value.
-    fn number(&self) -> Option<f64> {
-        let value = self.value;
-        Some(match self.kind {
-            1 | 6 | 11 | 65552 | 65553 => f64::from(*value.first()?),
-            2 | 7 | 14 => f64::from(u16::from_le_bytes(first(value)?)),
-            3 | 8 => f64::from(i32::from_le_bytes(first(value)?)),
-            4 | 9 => f64::from(f32::from_le_bytes(first(value)?)),
-            5 | 10 => f64::from_le_bytes(first(value)?),
-            _ => return None,
-        })
-    }
-
-    /// The first string of a text value (strings are separated by NUL bytes).
-    fn text(&self) -> Option<String> {
-        matches!(self.kind, 12 | 13 | 20).then(|| {
-            let first = self.value.split(|&b| b == 0).next().unwrap_or_default();
-            String::from_utf8_lossy(first).into_owned()
-        })
-    }
-}
-
-fn first<const N: usize>(value: &[u8]) -> Option<[u8; N]> {
-    value.get(..N)?.try_into().ok()
-}
-
-/// A name without its NUL padding. Names are otherwise compared exactly: the page that holds
-/// the scan size has a "ScanSize\xde" (128 in the sample file) before the "ScanSize" (178)
-/// that gives the field, as rosettasciio reads it.
-fn unpadded(name: &[u8]) -> &[u8] {
-    let end = name
-        .iter()
-        .rposition(|&b| b != 0)
-        .map_or(0, |last| last + 1);
-    &name[..end]
-}
-
-/// Reads the tag tree; every read is bounds-checked, so a damaged tree is an error.
-struct TreeParser<'a> {
-    bytes: &'a [u8],
-    at: usize,
-}
-
-impl<'a> TreeParser<'a> {
-    fn take(&mut self, len: usize) -> Result<&'a [u8], DecodeError> {
-        let end = self
-            .at
-            .checked_add(len)
-            .filter(|&end| end <= self.bytes.len())
-            .ok_or_else(|| corrupt("the header's tag tree ends early"))?;
-        let slice = &self.bytes[self.at..end];
-        self.at = end;
-        Ok(slice)
-    }
-
-    fn length(&mut self) -> Result<usize, DecodeError> {
-        let bytes = self.take(4)?;
-        Ok(u32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]) as usize)
-    }
-
-    /// Nodes up to the mark that closes their parent (or the end of the tree at the top).
-    fn children(&mut self, depth: usize) -> Result<Vec<Node<'a>>, DecodeError> {
-        if depth > MAX_DEPTH {
-            return Err(corrupt("the header's tags are nested too deeply"));
-        }
-        let mut nodes = Vec::new();
-        while self.bytes.get(self.at) == Some(&OPEN) {
-            self.at += 1;
-            nodes.push(self.node(depth)?);
-        }
-        Ok(nodes)
-    }
-
-    fn node(&mut self, depth: usize) -> Result<Node<'a>, DecodeError> {
-        let name_len = self.length()?;
-        let name = self.take(name_len)?;
-        let kind = self.length()? as u32;
-        let value_len = self.length()?;
-        let value = self.take(value_len)?;
-        let children = self.children(depth + 1)?;
-        if self.take(1)? != [CLOSE] {
-            return Err(corrupt(format!(
-                "a tag of the header ({}) is not closed",
-                String::from_utf8_lossy(unpadded(name))
-            )));
-        }
-        Ok(Node {
-            name,
-            kind,
-            value,
-            children,
-        })
     }
 }
 
@@ -592,6 +457,7 @@ fn electron_image(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::formats::jeol_tree::{CLOSE, OPEN};
 
     /// One tag-tree node as the file writes it.
     fn node(name: &str, kind: u32, value: &[u8], children: &[Vec<u8>]) -> Vec<u8> {
@@ -739,7 +605,7 @@ mod tests {
             ),
         ]
         .concat();
-        let tree = Node::parse_tree(&bytes).unwrap();
+        let tree = Node::parse_tree(&bytes, FORMAT).unwrap();
         assert_eq!(tree.path(&["A", "B"]).and_then(Node::number), Some(7.0));
         assert_eq!(
             tree.path(&["A", "C"]).and_then(Node::text).as_deref(),
@@ -753,13 +619,16 @@ mod tests {
     fn damaged_trees_are_errors() {
         let bytes = group("A", &[node("B", 2, &7u16.to_le_bytes(), &[])]);
         for len in 1..bytes.len() {
-            assert!(Node::parse_tree(&bytes[..len]).is_err(), "cut at {len}");
+            assert!(
+                Node::parse_tree(&bytes[..len], FORMAT).is_err(),
+                "cut at {len}"
+            );
         }
         let mut unclosed = bytes.clone();
         *unclosed.last_mut().unwrap() = 2;
-        assert!(Node::parse_tree(&unclosed).is_err());
+        assert!(Node::parse_tree(&unclosed, FORMAT).is_err());
         let deep = (0..100).fold(Vec::new(), |inner, _| group("A", &[inner]));
-        assert!(Node::parse_tree(&deep).is_err());
+        assert!(Node::parse_tree(&deep, FORMAT).is_err());
     }
 
     #[test]

@@ -334,7 +334,7 @@ impl SampleFormat {
     }
 
     /// The value of the sample stored in `raw` (exactly [`Self::size`] bytes).
-    fn value(&self, raw: &[u8]) -> f64 {
+    pub(super) fn value(&self, raw: &[u8]) -> f64 {
         let byte = |bits: u64, &b: &u8| bits << 8 | u64::from(b);
         let bits = if self.little_endian {
             raw.iter().rev().fold(0, byte)

@@ -2,7 +2,7 @@
 //! as [`super::Reader`] is for images. A spectral file may also carry images recorded with
 //! the map (a HAADF or BF survey), which the page offers to use as the image.
 
-use super::{DecodeError, bcf, dm_spectra, emd, msa, or_list, pts, ripple};
+use super::{DecodeError, bcf, dm_spectra, emd, msa, or_list, pts, ripple, tia};
 use crate::dataset::{Dataset, Image, Metadata, SampleType, voltage_property};
 use crate::spectra::{Spectrum, SpectrumImage};
 
@@ -89,6 +89,7 @@ pub const SPECTRAL_READERS: &[&dyn SpectralReader] = &[
     &bcf::BcfReader,
     &pts::PtsReader,
     &dm_spectra::DmSpectralReader,
+    &tia::TiaSpectra,
     &msa::MsaReader,
     &ripple::RippleReader,
 ];

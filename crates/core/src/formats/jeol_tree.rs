@@ -1,0 +1,155 @@
+//! JEOL's typed tag tree, the header of Analysis Station files (`.pts` spectrum images,
+//! `.img` and `.map` images).
+
+use super::DecodeError;
+
+/// Nesting deeper than this is taken for a damaged file (real trees nest about 6 deep).
+const MAX_DEPTH: usize = 64;
+pub(super) const OPEN: u8 = 1;
+pub(super) const CLOSE: u8 = 0xff;
+
+/// A node of the tag tree: a name, an optional typed value, and children. Each node is
+/// written as mark 1, name length (i32) and name, value type and byte length (i32 each), the
+/// value, its children, and mark 0xff.
+#[derive(Debug)]
+pub(super) struct Node<'a> {
+    pub(super) name: &'a [u8],
+    pub(super) kind: u32,
+    pub(super) value: &'a [u8],
+    pub(super) children: Vec<Node<'a>>,
+}
+
+impl<'a> Node<'a> {
+    /// The whole tree, as the children of a nameless root.
+    pub(super) fn parse_tree(
+        bytes: &'a [u8],
+        format: &'static str,
+    ) -> Result<Node<'a>, DecodeError> {
+        let mut parser = TreeParser {
+            bytes,
+            at: 0,
+            format,
+        };
+        let children = parser.children(0)?;
+        Ok(Node {
+            name: &[],
+            kind: 0,
+            value: &[],
+            children,
+        })
+    }
+
+    /// The child named `name`; the last one when several are (as a later entry overrides an
+    /// earlier one for JEOL's own readers).
+    pub(super) fn child(&self, name: &str) -> Option<&Node<'a>> {
+        self.children
+            .iter()
+            .rev()
+            .find(|node| unpadded(node.name) == name.as_bytes())
+    }
+
+    pub(super) fn path(&self, names: &[&str]) -> Option<&Node<'a>> {
+        names.iter().try_fold(self, |node, name| node.child(name))
+    }
+
+    /// The first element of a numeric value.
+    pub(super) fn number(&self) -> Option<f64> {
+        let value = self.value;
+        Some(match self.kind {
+            1 | 6 | 11 | 65552 | 65553 => f64::from(*value.first()?),
+            2 | 7 | 14 => f64::from(u16::from_le_bytes(first(value)?)),
+            3 | 8 => f64::from(i32::from_le_bytes(first(value)?)),
+            4 | 9 => f64::from(f32::from_le_bytes(first(value)?)),
+            5 | 10 => f64::from_le_bytes(first(value)?),
+            _ => return None,
+        })
+    }
+
+    /// The first string of a text value (strings are separated by NUL bytes).
+    pub(super) fn text(&self) -> Option<String> {
+        matches!(self.kind, 12 | 13 | 20).then(|| {
+            let first = self.value.split(|&b| b == 0).next().unwrap_or_default();
+            String::from_utf8_lossy(first).into_owned()
+        })
+    }
+}
+
+pub(super) fn first<const N: usize>(value: &[u8]) -> Option<[u8; N]> {
+    value.get(..N)?.try_into().ok()
+}
+
+/// A name without its NUL padding. Names are otherwise compared exactly: the page that holds
+/// the scan size has a "ScanSize\xde" (128 in the sample file) before the "ScanSize" (178)
+/// that gives the field, as rosettasciio reads it.
+pub(super) fn unpadded(name: &[u8]) -> &[u8] {
+    let end = name
+        .iter()
+        .rposition(|&b| b != 0)
+        .map_or(0, |last| last + 1);
+    &name[..end]
+}
+
+/// Reads the tag tree; every read is bounds-checked, so a damaged tree is an error.
+struct TreeParser<'a> {
+    bytes: &'a [u8],
+    at: usize,
+    format: &'static str,
+}
+
+impl<'a> TreeParser<'a> {
+    fn take(&mut self, len: usize) -> Result<&'a [u8], DecodeError> {
+        let end = self
+            .at
+            .checked_add(len)
+            .filter(|&end| end <= self.bytes.len())
+            .ok_or_else(|| DecodeError::corrupt(self.format, "the header's tag tree ends early"))?;
+        let slice = &self.bytes[self.at..end];
+        self.at = end;
+        Ok(slice)
+    }
+
+    fn length(&mut self) -> Result<usize, DecodeError> {
+        let bytes = self.take(4)?;
+        Ok(u32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]) as usize)
+    }
+
+    /// Nodes up to the mark that closes their parent (or the end of the tree at the top).
+    fn children(&mut self, depth: usize) -> Result<Vec<Node<'a>>, DecodeError> {
+        if depth > MAX_DEPTH {
+            return Err(DecodeError::corrupt(
+                self.format,
+                "the header's tags are nested too deeply",
+            ));
+        }
+        let mut nodes = Vec::new();
+        while self.bytes.get(self.at) == Some(&OPEN) {
+            self.at += 1;
+            nodes.push(self.node(depth)?);
+        }
+        Ok(nodes)
+    }
+
+    fn node(&mut self, depth: usize) -> Result<Node<'a>, DecodeError> {
+        let name_len = self.length()?;
+        let name = self.take(name_len)?;
+        let kind = self.length()? as u32;
+        let value_len = self.length()?;
+        let value = self.take(value_len)?;
+        let children = self.children(depth + 1)?;
+        if self.take(1)? != [CLOSE] {
+            return Err(DecodeError::corrupt(
+                self.format,
+                format!(
+                    "a tag of the header ({}) is not closed",
+                    String::from_utf8_lossy(unpadded(name))
+                ),
+            ));
+        }
+        Ok(Node {
+            name,
+            kind,
+            value,
+            children,
+        })
+    }
+}

@@ -1,0 +1,870 @@
+//! FEI / Thermo Fisher TIA (TEM Imaging & Analysis) series files, `.ser`, with the metadata of
+//! the `.emi` file TIA writes beside them (`name.emi` for `name_1.ser`, `name_2.ser`…).
+//!
+//! A `.ser` is little-endian: a header (byte order 0x4949, series id 0x0197, version 0x0210 with
+//! 32-bit offsets or 0x0220 with 64-bit ones, the element kind — 0x4120 spectra, 0x4122 images —
+//! the tag kind, total and valid element counts, the offset of the offset table and the number
+//! of series dimensions), one record per series dimension (size, calibration offset, delta and
+//! reference element, description and unit), then anywhere in the file the table of data
+//! offsets and the elements. An image element holds its x and y calibration (offset, delta in
+//! metres, reference element), a data type and its size, then its pixels, x fastest and the
+//! bottom row first; a spectrum element holds its energy calibration (eV), data type, length and
+//! values. A series of images (frames, or a diffraction pattern per scan point) and a series of
+//! spectra laid on a scan (a spectrum image) are elements along the series dimensions.
+//!
+//! The `.emi` is a binary file whose metadata are XML `<ObjectInfo>` blocks, one per `.ser`;
+//! only its acquisition facts are read (high tension, magnification, microscope, mode, date).
+
+use super::ripple::{DenseCube, SampleFormat, SampleKind};
+use super::spectral::{SpectralFile, SpectralReader};
+use super::{DecodeError, Reader, check_size};
+use crate::dataset::{Calibration, Dataset, Image, Metadata, SampleType, voltage_property};
+use crate::spectra::{EnergyAxis, Spectrum, SpectrumImageBuilder};
+
+const FORMAT: &str = "FEI TIA";
+const MAGIC: [u8; 4] = [0x49, 0x49, 0x97, 0x01];
+const IMAGES: u32 = 0x4122;
+const SPECTRA: u32 = 0x4120;
+/// Dimensions a series may have: TIA writes at most two (a scan), one for frame series.
+const MAX_DIMENSIONS: usize = 8;
+/// A pixel larger than this, in metres, is no length: TIA stores diffraction patterns' deltas
+/// in 1/m (about 10⁸ and more) in the same field, and the `.emi`'s mode names "Diffraction" for
+/// STEM images too, so the magnitude is the reliable tell.
+const MAX_PIXEL_METRES: f64 = 1e-3;
+
+/// Reads the image content of TIA `.ser` files: the first image of the series.
+pub struct Tia;
+
+impl Reader for Tia {
+    fn format_name(&self) -> &'static str {
+        FORMAT
+    }
+
+    fn extensions(&self) -> &'static [&'static str] {
+        &["ser"]
+    }
+
+    fn recognises(&self, bytes: &[u8]) -> bool {
+        recognises(bytes)
+    }
+
+    fn read(&self, bytes: &[u8]) -> Result<Dataset, DecodeError> {
+        read_image(bytes, None)
+    }
+}
+
+/// Reads TIA `.ser` files of spectra: a spectrum image, or a single spectrum.
+pub struct TiaSpectra;
+
+impl SpectralReader for TiaSpectra {
+    fn format_name(&self) -> &'static str {
+        FORMAT
+    }
+
+    fn extensions(&self) -> &'static [&'static str] {
+        &["ser"]
+    }
+
+    fn recognises(&self, bytes: &[u8]) -> bool {
+        recognises(bytes) && Series::parse(bytes).is_ok_and(|s| s.element_kind == SPECTRA)
+    }
+
+    fn read(&self, bytes: &[u8], bin: usize) -> Result<SpectralFile, DecodeError> {
+        read_spectra(bytes, bin, None)
+    }
+}
+
+fn recognises(bytes: &[u8]) -> bool {
+    bytes.starts_with(&MAGIC)
+}
+
+/// The `.emi` file's name for a `.ser` file: `scan_1.ser` → `scan.emi`, with the index (0 for
+/// `_1`) of the `.ser`'s metadata block in it; `None` for a name not ending in `_<n>.ser`.
+pub fn emi_name(ser_name: &str) -> Option<(String, usize)> {
+    let stem = ser_name
+        .strip_suffix(".ser")
+        .or_else(|| ser_name.strip_suffix(".SER"))?;
+    let (base, number) = stem.rsplit_once('_')?;
+    let index = number.parse::<usize>().ok()?.checked_sub(1)?;
+    Some((format!("{base}.emi"), index))
+}
+
+/// Whether `bytes` look like a TIA `.emi` file (they hold the XML metadata TIA writes).
+pub fn is_emi(bytes: &[u8]) -> bool {
+    bytes.windows(12).any(|w| w == b"<ObjectInfo>")
+}
+
+/// Reads a `.ser` image with the acquisition facts of block `index` of its `.emi` file.
+pub fn read_image_with_emi(ser: &[u8], emi: &[u8], index: usize) -> Result<Dataset, DecodeError> {
+    read_image(ser, Some(EmiFacts::parse(emi, index)))
+}
+
+/// Reads a `.ser` of spectra with the acquisition facts of block `index` of its `.emi` file.
+pub fn read_spectra_with_emi(
+    ser: &[u8],
+    emi: &[u8],
+    index: usize,
+    bin: usize,
+) -> Result<SpectralFile, DecodeError> {
+    read_spectra(ser, bin, Some(EmiFacts::parse(emi, index)))
+}
+
+fn corrupt(detail: impl Into<String>) -> DecodeError {
+    DecodeError::corrupt(FORMAT, detail)
+}
+
+fn unsupported(detail: impl Into<String>) -> DecodeError {
+    DecodeError::unsupported(FORMAT, detail)
+}
+
+/// A little-endian reader over the file that turns every short read into a damaged-file error.
+struct Cursor<'a> {
+    bytes: &'a [u8],
+    at: usize,
+}
+
+impl<'a> Cursor<'a> {
+    fn at(bytes: &'a [u8], at: usize) -> Self {
+        Cursor { bytes, at }
+    }
+
+    fn take<const N: usize>(&mut self) -> Result<[u8; N], DecodeError> {
+        let slice = self.slice(N)?;
+        Ok(slice.try_into().expect("slice of N bytes"))
+    }
+
+    fn slice(&mut self, len: usize) -> Result<&'a [u8], DecodeError> {
+        let end = self
+            .at
+            .checked_add(len)
+            .filter(|&end| end <= self.bytes.len())
+            .ok_or_else(|| corrupt(format!("the file ends early (at byte {})", self.at)))?;
+        let slice = &self.bytes[self.at..end];
+        self.at = end;
+        Ok(slice)
+    }
+
+    fn u16(&mut self) -> Result<u16, DecodeError> {
+        self.take().map(u16::from_le_bytes)
+    }
+
+    fn u32(&mut self) -> Result<u32, DecodeError> {
+        self.take().map(u32::from_le_bytes)
+    }
+
+    fn u64(&mut self) -> Result<u64, DecodeError> {
+        self.take().map(u64::from_le_bytes)
+    }
+
+    fn f64(&mut self) -> Result<f64, DecodeError> {
+        self.take().map(f64::from_le_bytes)
+    }
+
+    /// A file offset or count, which must fit this machine's addresses.
+    fn index(&mut self, wide: bool) -> Result<usize, DecodeError> {
+        let value = if wide {
+            self.u64()?
+        } else {
+            u64::from(self.u32()?)
+        };
+        usize::try_from(value).map_err(|_| corrupt(format!("an offset of {value} bytes")))
+    }
+}
+
+/// One series dimension: its size and, for scans, the step between points.
+#[derive(Debug)]
+struct Dimension {
+    size: usize,
+    delta: f64,
+    unit: String,
+}
+
+/// The header and the data offsets of a `.ser` file.
+#[derive(Debug)]
+struct Series<'a> {
+    bytes: &'a [u8],
+    element_kind: u32,
+    /// Elements the acquisition planned, and those it recorded.
+    total: usize,
+    valid: usize,
+    dimensions: Vec<Dimension>,
+    /// Where each recorded element starts.
+    offsets: Vec<usize>,
+}
+
+impl<'a> Series<'a> {
+    fn parse(bytes: &'a [u8]) -> Result<Series<'a>, DecodeError> {
+        let mut cursor = Cursor::at(bytes, 0);
+        if cursor.take::<4>()? != MAGIC {
+            return Err(corrupt("it does not start as a TIA series file"));
+        }
+        let wide = match cursor.u16()? {
+            0x0210 => false,
+            0x0220 => true,
+            version => return Err(unsupported(format!("series version {version:#06x}"))),
+        };
+        let element_kind = cursor.u32()?;
+        if ![IMAGES, SPECTRA].contains(&element_kind) {
+            return Err(unsupported(format!("element kind {element_kind:#06x}")));
+        }
+        let _tag_kind = cursor.u32()?;
+        let total = cursor.index(false)?;
+        let valid = cursor.index(false)?;
+        let table = cursor.index(wide)?;
+        let count = cursor.index(false)?;
+        if count > MAX_DIMENSIONS {
+            return Err(corrupt(format!("{count} series dimensions")));
+        }
+        let dimensions = (0..count)
+            .map(|_| Dimension::parse(&mut cursor))
+            .collect::<Result<_, _>>()?;
+        if valid > total {
+            return Err(corrupt(format!("{valid} of {total} elements recorded")));
+        }
+        let offsets = Self::offsets(bytes, table, valid, wide)?;
+        Ok(Series {
+            bytes,
+            element_kind,
+            total,
+            valid,
+            dimensions,
+            offsets,
+        })
+    }
+
+    /// The offsets of the `valid` recorded elements, checked to lie in the file before any is
+    /// kept (so a huge count cannot allocate more than the file holds).
+    fn offsets(
+        bytes: &[u8],
+        table: usize,
+        valid: usize,
+        wide: bool,
+    ) -> Result<Vec<usize>, DecodeError> {
+        let width = if wide { 8 } else { 4 };
+        let end = valid
+            .checked_mul(width)
+            .and_then(|len| len.checked_add(table))
+            .filter(|&end| end <= bytes.len())
+            .ok_or_else(|| corrupt("the table of data offsets lies beyond the end of the file"))?;
+        let mut cursor = Cursor::at(&bytes[..end], table);
+        (0..valid).map(|_| cursor.index(wide)).collect()
+    }
+
+    /// A cursor at element `index`.
+    fn element(&self, index: usize) -> Result<Cursor<'a>, DecodeError> {
+        match self.offsets.get(index) {
+            Some(&at) if at < self.bytes.len() => Ok(Cursor::at(self.bytes, at)),
+            _ => Err(corrupt(format!(
+                "element {} lies beyond the file",
+                index + 1
+            ))),
+        }
+    }
+
+    /// "the acquisition stopped after 7 of 25 …" when fewer elements were recorded.
+    fn stopped_note(&self, what: &str) -> Option<String> {
+        (self.valid < self.total).then(|| {
+            format!(
+                "the acquisition stopped after {} of {} {what}",
+                self.valid, self.total
+            )
+        })
+    }
+}
+
+impl Dimension {
+    fn parse(cursor: &mut Cursor) -> Result<Dimension, DecodeError> {
+        let size = cursor.index(false)?;
+        let _offset = cursor.f64()?;
+        let delta = cursor.f64()?;
+        let _element = cursor.u32()?;
+        let description_len = cursor.index(false)?;
+        cursor.slice(description_len)?;
+        let unit_len = cursor.index(false)?;
+        let unit = String::from_utf8_lossy(cursor.slice(unit_len)?).into_owned();
+        Ok(Dimension { size, delta, unit })
+    }
+}
+
+/// How TIA stores a sample: its data type code, as the type users see and how to read it.
+#[derive(Clone, Copy, Debug)]
+struct Samples {
+    sample_type: SampleType,
+    format: SampleFormat,
+    /// Complex: two values (real, imaginary) of `format` per sample.
+    complex: bool,
+}
+
+impl Samples {
+    fn from_code(code: u16) -> Result<Samples, DecodeError> {
+        use SampleKind::{Float, Signed, Unsigned};
+        let (sample_type, kind, size, complex) = match code {
+            1 => (SampleType::U8, Unsigned, 1, false),
+            2 => (SampleType::U16, Unsigned, 2, false),
+            3 => (SampleType::U32, Unsigned, 4, false),
+            4 => (SampleType::I8, Signed, 1, false),
+            5 => (SampleType::I16, Signed, 2, false),
+            6 => (SampleType::I32, Signed, 4, false),
+            7 => (SampleType::F32, Float, 4, false),
+            8 => (SampleType::F64, Float, 8, false),
+            9 => (SampleType::F32, Float, 4, true),
+            10 => (SampleType::F64, Float, 8, true),
+            _ => return Err(corrupt(format!("unknown data type {code}"))),
+        };
+        let format = SampleFormat::new(kind, size, true).expect("valid TIA sample formats");
+        Ok(Samples {
+            sample_type,
+            format,
+            complex,
+        })
+    }
+
+    /// Bytes per sample.
+    fn size(&self) -> usize {
+        self.format.size() * if self.complex { 2 } else { 1 }
+    }
+
+    /// The value of the sample in `raw` ([`Self::size`] bytes): the modulus for complex ones.
+    fn value(&self, raw: &[u8]) -> f64 {
+        let part = self.format.size();
+        if self.complex {
+            let (re, im) = raw.split_at(part);
+            self.format.value(re).hypot(self.format.value(im))
+        } else {
+            self.format.value(raw)
+        }
+    }
+}
+
+/// The header of an image element: its calibration and pixels.
+struct ImageElement<'a> {
+    delta_x: f64,
+    delta_y: f64,
+    width: usize,
+    height: usize,
+    samples: Samples,
+    data: &'a [u8],
+}
+
+impl<'a> ImageElement<'a> {
+    fn parse(cursor: &mut Cursor<'a>) -> Result<ImageElement<'a>, DecodeError> {
+        let _offset_x = cursor.f64()?;
+        let delta_x = cursor.f64()?;
+        let _element_x = cursor.u32()?;
+        let _offset_y = cursor.f64()?;
+        let delta_y = cursor.f64()?;
+        let _element_y = cursor.u32()?;
+        let samples = Samples::from_code(cursor.u16()?)?;
+        let width = cursor.index(false)?;
+        let height = cursor.index(false)?;
+        check_size(width, height)?;
+        let len = (width * height)
+            .checked_mul(samples.size())
+            .ok_or_else(|| corrupt("an image larger than memory"))?;
+        let data = cursor.slice(len)?;
+        Ok(ImageElement {
+            delta_x,
+            delta_y,
+            width,
+            height,
+            samples,
+            data,
+        })
+    }
+
+    /// The pixels top row first (TIA stores the bottom row first).
+    fn image(&self) -> Image {
+        let size = self.samples.size();
+        let row_bytes = self.width * size;
+        let pixels = self
+            .data
+            .chunks_exact(row_bytes)
+            .rev()
+            .flat_map(|row| row.chunks_exact(size))
+            .map(|raw| self.samples.value(raw) as f32)
+            .collect();
+        Image::new(self.width, self.height, pixels)
+    }
+
+    /// The pixel size in nm, or why there is none.
+    fn calibration(&self) -> Result<Calibration, &'static str> {
+        pixel_calibration(self.delta_x, self.delta_y)
+    }
+}
+
+/// A length calibration from x and y steps in metres, or the reason there is none.
+fn pixel_calibration(delta_x: f64, delta_y: f64) -> Result<Calibration, &'static str> {
+    let (x, y) = (delta_x.abs(), delta_y.abs());
+    if !(x.is_finite() && x > 0.0) {
+        return Err("the file records no pixel size");
+    }
+    if x > MAX_PIXEL_METRES {
+        return Err("the calibration is in reciprocal space (a diffraction pattern), not a length");
+    }
+    if (x - y).abs() > 1e-6 * x {
+        return Err("the x and y pixel sizes differ");
+    }
+    Ok(Calibration {
+        pixel_size: x * 1e9,
+        unit: "nm".to_string(),
+    })
+}
+
+fn read_image(bytes: &[u8], emi: Option<EmiFacts>) -> Result<Dataset, DecodeError> {
+    let series = Series::parse(bytes)?;
+    if series.element_kind == SPECTRA {
+        return Err(unsupported(
+            "it holds spectra, not an image; open it as a spectrum image (the page's Spectra \
+             panel, chipscope spectra)",
+        ));
+    }
+    if series.valid == 0 {
+        return Err(corrupt("no image was recorded"));
+    }
+    let element = ImageElement::parse(&mut series.element(0)?)?;
+    let mut notes = Vec::new();
+    if series.valid > 1 {
+        notes.push(format!(
+            "the file holds {} images; the first was read",
+            series.valid
+        ));
+    }
+    notes.extend(series.stopped_note("images"));
+    let calibration = element
+        .calibration()
+        .map_err(|why| notes.push(format!("{why}; sizes are in pixels")))
+        .ok();
+    if element.samples.complex {
+        notes.push("complex values: their modulus is shown".to_string());
+    }
+    let emi = emi.unwrap_or_default();
+    notes.extend(emi.note);
+    Ok(Dataset {
+        image: element.image(),
+        calibration,
+        metadata: Metadata {
+            format: FORMAT,
+            sample_type: element.samples.sample_type,
+            channels: 1,
+            notes,
+            properties: emi.properties,
+        },
+    })
+}
+
+/// The header of a spectrum element and its values.
+struct SpectrumElement<'a> {
+    offset_ev: f64,
+    delta_ev: f64,
+    samples: Samples,
+    channels: usize,
+    data: &'a [u8],
+}
+
+impl<'a> SpectrumElement<'a> {
+    fn parse(cursor: &mut Cursor<'a>) -> Result<SpectrumElement<'a>, DecodeError> {
+        let offset_ev = cursor.f64()?;
+        let delta_ev = cursor.f64()?;
+        let _element = cursor.u32()?;
+        let samples = Samples::from_code(cursor.u16()?)?;
+        if samples.complex {
+            return Err(unsupported("complex spectra"));
+        }
+        let channels = cursor.index(false)?;
+        let len = channels
+            .checked_mul(samples.size())
+            .ok_or_else(|| corrupt(format!("a spectrum of {channels} channels")))?;
+        let data = cursor.slice(len)?;
+        Ok(SpectrumElement {
+            offset_ev,
+            delta_ev,
+            samples,
+            channels,
+            data,
+        })
+    }
+
+    fn axis(&self) -> Result<EnergyAxis, DecodeError> {
+        EnergyAxis::in_unit(self.offset_ev, self.delta_ev, "eV", self.channels)
+            .filter(|_| self.delta_ev.is_finite() && self.delta_ev > 0.0 && self.channels > 0)
+            .ok_or_else(|| corrupt("a spectrum without a valid energy axis"))
+    }
+
+    /// The values as a dense cube of one pixel.
+    fn cube(&self) -> Result<DenseCube<'a>, DecodeError> {
+        DenseCube::new(
+            self.data,
+            self.samples.format,
+            [1, 1, self.channels],
+            [0, 0, 1],
+        )
+        .ok_or_else(|| corrupt("an empty spectrum"))
+    }
+}
+
+fn read_spectra(
+    bytes: &[u8],
+    bin: usize,
+    emi: Option<EmiFacts>,
+) -> Result<SpectralFile, DecodeError> {
+    let series = Series::parse(bytes)?;
+    if series.element_kind != SPECTRA {
+        return Err(unsupported(
+            "it holds images, not spectra; open it as the image",
+        ));
+    }
+    let emi = emi.unwrap_or_default();
+    let scan: Vec<&Dimension> = series.dimensions.iter().filter(|d| d.size > 1).collect();
+    match (series.valid, scan.as_slice()) {
+        (0, _) => Err(corrupt("no spectrum was recorded")),
+        (_, [x, y]) => spectrum_image(&series, (x, y), bin, emi),
+        (1, _) => single_spectrum(&series, emi),
+        (count, _) => Err(unsupported(format!(
+            "it holds a line scan or a list of {count} spectra, not a spectrum image"
+        ))),
+    }
+}
+
+fn single_spectrum(series: &Series, emi: EmiFacts) -> Result<SpectralFile, DecodeError> {
+    let element = SpectrumElement::parse(&mut series.element(0)?)?;
+    let spectrum = Spectrum {
+        axis: element.axis()?,
+        counts: element.cube()?.spectrum(0, 0),
+    };
+    Ok(SpectralFile {
+        format: FORMAT,
+        map: None,
+        spectrum: Some(spectrum),
+        images: Vec::new(),
+        notes: emi.note.into_iter().collect(),
+    })
+}
+
+/// The spectra of a scan, element `i` at pixel (`i % width`, `i / width`) as TIA scans row by
+/// row; pixels the acquisition did not reach hold no counts.
+fn spectrum_image(
+    series: &Series,
+    (x, y): (&Dimension, &Dimension),
+    bin: usize,
+    emi: EmiFacts,
+) -> Result<SpectralFile, DecodeError> {
+    let (width, height) = (x.size, y.size);
+    check_size(width, height)?;
+    if series.valid > width * height {
+        return Err(corrupt(format!(
+            "{} spectra for a {width} × {height} scan",
+            series.valid
+        )));
+    }
+    let first = SpectrumElement::parse(&mut series.element(0)?)?;
+    let axis = first.axis()?;
+    let refused = |error: crate::spectra::SpectrumError| unsupported(error.to_string());
+    let mut builder = SpectrumImageBuilder::new(width, height, axis, bin).map_err(refused)?;
+    for index in 0..width * height {
+        if index >= series.valid {
+            builder.push_sparse([]).map_err(refused)?;
+            continue;
+        }
+        let element = SpectrumElement::parse(&mut series.element(index)?)?;
+        if element.channels != first.channels {
+            return Err(corrupt(
+                "spectra of different lengths in one spectrum image",
+            ));
+        }
+        let cube = element.cube()?;
+        let survey = cube.survey();
+        if survey.fractional > 0 || survey.negative > 0 {
+            return Err(unsupported(
+                "its spectrum image holds intensities, not counts, as EELS does; Chipscope's \
+                 spectral tools work on EDS counts",
+            ));
+        }
+        let counts = cube.spectrum(0, 0).into_iter().map(|v| v as u64);
+        builder
+            .push_sparse(counts.enumerate().filter(|&(_, n)| n > 0))
+            .map_err(refused)?;
+    }
+    let calibration = (x.unit == "meters" && y.unit == "meters")
+        .then(|| pixel_calibration(x.delta, y.delta).ok())
+        .flatten();
+    let map = builder.finish(calibration, emi.beam_kv).map_err(refused)?;
+    let mut notes: Vec<String> = series.stopped_note("spectra").into_iter().collect();
+    notes.extend(emi.note);
+    if bin > 1 {
+        notes.push(format!("energy channels binned by {bin}"));
+    }
+    Ok(SpectralFile {
+        format: FORMAT,
+        map: Some(map),
+        spectrum: None,
+        images: Vec::new(),
+        notes,
+    })
+}
+
+/// What a `.emi` block says about the acquisition.
+#[derive(Debug, Default)]
+struct EmiFacts {
+    properties: Vec<(String, String)>,
+    beam_kv: Option<f64>,
+    /// Why the metadata could not be used, when they could not.
+    note: Option<String>,
+}
+
+impl EmiFacts {
+    /// The facts of block `index` of an `.emi` file's XML metadata.
+    fn parse(emi: &[u8], index: usize) -> EmiFacts {
+        match object_info(emi, index).and_then(|xml| Self::from_xml(&xml)) {
+            Some(facts) => facts,
+            None => EmiFacts {
+                note: Some(format!(
+                    "the .emi file holds no readable metadata for series {}; only the .ser's \
+                     own header was read",
+                    index + 1
+                )),
+                ..EmiFacts::default()
+            },
+        }
+    }
+
+    fn from_xml(xml: &str) -> Option<EmiFacts> {
+        let document = roxmltree::Document::parse(xml).ok()?;
+        let mut facts = EmiFacts::default();
+        for data in document.descendants().filter(|n| n.has_tag_name("Data")) {
+            let field = |name: &str| {
+                data.children()
+                    .find(|n| n.has_tag_name(name))
+                    .and_then(|n| n.text())
+                    .map(str::trim)
+                    .unwrap_or_default()
+            };
+            facts.add(field("Label"), field("Value"), field("Unit"));
+        }
+        if let Some(date) = document
+            .descendants()
+            .find(|n| n.has_tag_name("AcquireDate"))
+            .and_then(|n| n.text())
+        {
+            facts.push("acquisition date", date.trim().to_string());
+        }
+        const ORDER: [&str; 5] = [
+            "acceleration voltage",
+            "magnification",
+            "mode",
+            "microscope",
+            "acquisition date",
+        ];
+        facts
+            .properties
+            .sort_by_key(|(name, _)| ORDER.iter().position(|known| known == name));
+        Some(facts)
+    }
+
+    fn add(&mut self, label: &str, value: &str, unit: &str) {
+        match label {
+            "High tension" => {
+                let kv = value.parse::<f64>().ok().filter(|kv| *kv > 0.0);
+                if let Some(kv) = kv.filter(|_| unit == "kV") {
+                    self.beam_kv = Some(kv);
+                    self.properties.push(voltage_property(kv));
+                }
+            }
+            "Magnification" if !value.is_empty() => self.push("magnification", format!("{value}×")),
+            "Microscope" if !value.is_empty() => {
+                let name = value.trim_start_matches("Microscope ");
+                self.push("microscope", name.to_string())
+            }
+            "Mode" if !value.is_empty() => self.push("mode", value.to_string()),
+            _ => {}
+        }
+    }
+
+    fn push(&mut self, name: &str, value: String) {
+        self.properties.push((name.to_string(), value));
+    }
+}
+
+/// The text of the `index`-th `<ObjectInfo>…</ObjectInfo>` block.
+fn object_info(emi: &[u8], index: usize) -> Option<String> {
+    const OPEN: &[u8] = b"<ObjectInfo>";
+    const CLOSE: &[u8] = b"</ObjectInfo>";
+    let mut rest = emi;
+    for block in 0.. {
+        let start = find(rest, OPEN)?;
+        let len = find(&rest[start..], CLOSE)? + CLOSE.len();
+        if block == index {
+            return Some(String::from_utf8_lossy(&rest[start..start + len]).into_owned());
+        }
+        rest = &rest[start + len..];
+    }
+    None
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A version-0x0210 series of `elements`, each given as its bytes, with `dims` sizes.
+    fn series(kind: u32, dims: &[usize], total: usize, elements: &[Vec<u8>]) -> Vec<u8> {
+        let mut bytes = MAGIC.to_vec();
+        bytes.extend(0x0210u16.to_le_bytes());
+        bytes.extend(kind.to_le_bytes());
+        bytes.extend(0x4152u32.to_le_bytes());
+        bytes.extend((total as u32).to_le_bytes());
+        bytes.extend((elements.len() as u32).to_le_bytes());
+        let table_at = bytes.len();
+        bytes.extend(0u32.to_le_bytes());
+        bytes.extend((dims.len() as u32).to_le_bytes());
+        for &size in dims {
+            bytes.extend((size as u32).to_le_bytes());
+            bytes.extend(0f64.to_le_bytes());
+            bytes.extend(2e-9f64.to_le_bytes());
+            bytes.extend(0u32.to_le_bytes());
+            bytes.extend(0u32.to_le_bytes());
+            bytes.extend(6u32.to_le_bytes());
+            bytes.extend(b"meters");
+        }
+        let table = bytes.len() as u32;
+        bytes[table_at..table_at + 4].copy_from_slice(&table.to_le_bytes());
+        let mut at = bytes.len() + 8 * elements.len();
+        let mut offsets = Vec::new();
+        for element in elements {
+            offsets.extend((at as u32).to_le_bytes());
+            at += element.len();
+        }
+        bytes.extend(offsets);
+        bytes.extend(vec![0u8; 4 * elements.len()]);
+        elements.iter().for_each(|e| bytes.extend(e));
+        bytes
+    }
+
+    /// An image element of u16 pixels, stored bottom row first.
+    fn image_element(width: u32, height: u32, delta: f64, rows_bottom_first: &[u16]) -> Vec<u8> {
+        let mut bytes = Vec::new();
+        for _ in 0..2 {
+            bytes.extend(0f64.to_le_bytes());
+            bytes.extend(delta.to_le_bytes());
+            bytes.extend(0u32.to_le_bytes());
+        }
+        bytes.extend(2u16.to_le_bytes());
+        bytes.extend(width.to_le_bytes());
+        bytes.extend(height.to_le_bytes());
+        rows_bottom_first
+            .iter()
+            .for_each(|v| bytes.extend(v.to_le_bytes()));
+        bytes
+    }
+
+    fn spectrum_element(counts: &[i32]) -> Vec<u8> {
+        let mut bytes = Vec::new();
+        bytes.extend(0f64.to_le_bytes());
+        bytes.extend(10f64.to_le_bytes());
+        bytes.extend(0u32.to_le_bytes());
+        bytes.extend(6u16.to_le_bytes());
+        bytes.extend((counts.len() as u32).to_le_bytes());
+        counts.iter().for_each(|v| bytes.extend(v.to_le_bytes()));
+        bytes
+    }
+
+    #[test]
+    fn an_image_is_read_top_row_first_with_its_calibration() {
+        let element = image_element(3, 2, 2e-10, &[4, 5, 6, 1, 2, 3]);
+        let bytes = series(IMAGES, &[1], 1, &[element]);
+        let dataset = Tia.read(&bytes).unwrap();
+        assert_eq!(dataset.image.pixels(), &[1.0, 2.0, 3.0, 4.0, 5.0, 6.0]);
+        assert_eq!(dataset.metadata.sample_type, SampleType::U16);
+        let calibration = dataset.calibration.unwrap();
+        assert!((calibration.pixel_size - 0.2).abs() < 1e-12);
+        assert_eq!(calibration.unit, "nm");
+    }
+
+    #[test]
+    fn a_frame_series_gives_its_first_frame_and_diffraction_no_length() {
+        let frames = [
+            image_element(1, 1, 1e8, &[7]),
+            image_element(1, 1, 1e8, &[8]),
+        ];
+        let dataset = Tia.read(&series(IMAGES, &[3], 3, &frames)).unwrap();
+        assert_eq!(dataset.image.pixels(), &[7.0]);
+        assert_eq!(dataset.calibration, None);
+        assert_eq!(
+            dataset.metadata.notes,
+            [
+                "the file holds 2 images; the first was read",
+                "the acquisition stopped after 2 of 3 images",
+                "the calibration is in reciprocal space (a diffraction pattern), not a length; \
+                 sizes are in pixels"
+            ]
+        );
+    }
+
+    #[test]
+    fn spectra_on_a_scan_are_a_spectrum_image() {
+        let pixels: Vec<Vec<u8>> = (0..6).map(|i| spectrum_element(&[i, 0, 2])).collect();
+        let bytes = series(SPECTRA, &[3, 2], 6, &pixels);
+        assert!(TiaSpectra.recognises(&bytes));
+        let file = TiaSpectra.read(&bytes, 1).unwrap();
+        let map = file.map.unwrap();
+        assert_eq!((map.width, map.height, map.axis.channels), (3, 2, 3));
+        assert_eq!(map.pixel(2, 1).collect::<Vec<_>>(), [(0, 5), (2, 2)]);
+        assert!((map.axis.scale_kev - 0.01).abs() < 1e-12);
+        assert!((map.calibration.unwrap().pixel_size - 2.0).abs() < 1e-9);
+        let error = Tia.read(&bytes).unwrap_err().to_string();
+        assert!(error.contains("it holds spectra, not an image"), "{error}");
+    }
+
+    #[test]
+    fn negative_counts_and_line_scans_are_refused() {
+        let pixels: Vec<Vec<u8>> = (0..4).map(|_| spectrum_element(&[-1, 2])).collect();
+        let error = TiaSpectra
+            .read(&series(SPECTRA, &[2, 2], 4, &pixels), 1)
+            .unwrap_err();
+        assert!(error.to_string().contains("intensities, not counts"));
+        let line = series(SPECTRA, &[4], 4, &pixels);
+        let error = TiaSpectra.read(&line, 1).unwrap_err();
+        assert!(error.to_string().contains("line scan"), "{error}");
+    }
+
+    #[test]
+    fn damaged_files_are_errors_never_panics() {
+        let element = image_element(3, 2, 2e-10, &[4, 5, 6, 1, 2, 3]);
+        let bytes = series(IMAGES, &[1], 1, &[element]);
+        for cut in 0..bytes.len() {
+            assert!(Tia.read(&bytes[..cut]).is_err(), "cut at {cut}");
+        }
+        let mut huge = bytes.clone();
+        huge[14..18].copy_from_slice(&u32::MAX.to_le_bytes());
+        huge[18..22].copy_from_slice(&u32::MAX.to_le_bytes());
+        assert!(Tia.read(&huge).is_err());
+    }
+
+    #[test]
+    fn emi_names_and_facts() {
+        assert_eq!(emi_name("scan_2.ser"), Some(("scan.emi".into(), 1)));
+        assert_eq!(emi_name("scan.ser"), None);
+        let emi = b"\0\0<ObjectInfo><a/></ObjectInfo>junk<ObjectInfo><ExperimentalDescription>\
+            <Root><Data><Label>High tension</Label><Value>300</Value><Unit>kV</Unit></Data>\
+            <Data><Label>Microscope</Label><Value>Microscope Titan</Value><Unit></Unit></Data>\
+            </Root></ExperimentalDescription><AcquireDate>Thu Jan 01 2015</AcquireDate>\
+            </ObjectInfo>";
+        assert!(is_emi(emi));
+        let facts = EmiFacts::parse(emi, 1);
+        assert_eq!(facts.beam_kv, Some(300.0));
+        assert_eq!(
+            facts.properties,
+            [
+                voltage_property(300.0),
+                ("microscope".to_string(), "Titan".to_string()),
+                (
+                    "acquisition date".to_string(),
+                    "Thu Jan 01 2015".to_string()
+                )
+            ]
+        );
+        assert!(EmiFacts::parse(emi, 5).note.is_some());
+    }
+}
