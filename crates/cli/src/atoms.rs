@@ -17,7 +17,7 @@ use crate::write_text;
 /// `chipscope atoms`'s arguments.
 #[derive(Args)]
 pub struct AtomsArgs {
-    /// Image file: PNG, JPEG, TIFF, DM3 or DM4, or a spectrum image (EMD, BCF, PTS) by its image.
+    /// Image file: any format `chipscope info` reads (PNG, JPEG, TIFF, DM3/DM4, TIA, JEOL, MRC, EMD…).
     image: PathBuf,
     /// CSV to write: x, y (pixels), amplitude, sigma_x, sigma_y (pixels), rotation (radians),
     /// fit (gaussian or centre_of_mass).

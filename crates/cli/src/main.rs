@@ -12,7 +12,7 @@ mod spectra_memory_bench;
 use anyhow::{Context, Result, bail};
 use atoms::AtomsArgs;
 use chipscope_core::dataset::Dataset;
-use chipscope_core::formats::{Opened, open, tiff::encode_grey16};
+use chipscope_core::formats::{Opened, open, open_with_emi, tia, tiff::encode_grey16};
 use chipscope_core::grid::ChipGrid;
 use chipscope_core::session::Session;
 use chipscope_core::share::{self, LinkKind};
@@ -40,7 +40,8 @@ struct Cli {
 enum Command {
     /// Print a file's shape, stored type, calibration and chip grid.
     Info {
-        /// Image file: PNG, JPEG, TIFF, DM3 or DM4, or a spectrum image (EMD, BCF, PTS) by its image.
+        /// Any file Chipscope reads as an image (see the README's table of formats); an image
+        /// too small to chip is described, and the grid said not to fit.
         file: PathBuf,
         /// Chip side in pixels (default: chosen from the image size).
         #[arg(long)]
@@ -67,7 +68,7 @@ enum Command {
     /// Embed every chip with a pretrained CNN and write a float32 .npy (chips × dim), chips in
     /// row-major grid order from the top-left, right and bottom remainders cropped.
     Embed {
-        /// Image file: PNG, JPEG, TIFF, DM3 or DM4, or a spectrum image (EMD, BCF, PTS) by its image.
+        /// Image file: any format `chipscope info` reads (PNG, JPEG, TIFF, DM3/DM4, TIA, JEOL, MRC, EMD…).
         image: PathBuf,
         /// Chip side in pixels.
         #[arg(long)]
@@ -251,13 +252,36 @@ fn decode_file(path: &Path, bytes: &[u8]) -> Result<Dataset> {
     open_file(path, bytes).map(|opened| opened.dataset)
 }
 
-/// Opens `bytes`, read from `path`, as an image, with the spectrum image of a spectral file.
+/// Opens `bytes`, read from `path`, as an image, with the spectrum image of a spectral file
+/// (and, for a TIA `.ser`, the acquisition facts of the `.emi` file beside it).
 fn open_file(path: &Path, bytes: &[u8]) -> Result<Opened> {
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy())
-        .unwrap_or_default();
-    open(&name, bytes).with_context(|| format!("cannot read {}", path.display()))
+    let name = file_name(path);
+    let opened = match emi_beside(path)? {
+        Some(emi) => open_with_emi(&name, bytes, &emi),
+        None => open(&name, bytes),
+    };
+    opened.with_context(|| format!("cannot read {}", path.display()))
+}
+
+/// The last component of `path`, as text.
+fn file_name(path: &Path) -> String {
+    path.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+/// The `.emi` metadata TIA writes beside a `.ser` (`scan.emi` for `scan_1.ser`), when the file
+/// at `path` is one and the `.emi` is there.
+fn emi_beside(path: &Path) -> Result<Option<Vec<u8>>> {
+    let Some((emi_name, _)) = tia::emi_name(&file_name(path)) else {
+        return Ok(None);
+    };
+    let emi_path = path.with_file_name(emi_name);
+    if !emi_path.is_file() {
+        return Ok(None);
+    }
+    let bytes = read_file(&emi_path)?;
+    Ok(tia::is_emi(&bytes).then_some(bytes))
 }
 
 /// The simulated example micrograph, refusing sizes outside 16–8192 pixels.
@@ -296,12 +320,14 @@ fn info(path: &Path, chip: Option<usize>) -> Result<()> {
     for note in &dataset.metadata.notes {
         println!("note:        {note}");
     }
-    let chip = match chip {
-        Some(size) => size,
-        None => ChipGrid::default_chip_size(width, height)?,
-    };
-    let grid = ChipGrid::new(width, height, chip)?;
-    println!("chip grid:   {chip} px chips, {}", grid.summary());
+    // A chip size the user asked for must fit; an image too small for any chip is described.
+    match chip.map_or_else(|| ChipGrid::default_chip_size(width, height), Ok) {
+        Ok(size) => {
+            let grid = ChipGrid::new(width, height, size)?;
+            println!("chip grid:   {size} px chips, {}", grid.summary());
+        }
+        Err(error) => println!("chip grid:   none fits: {error}"),
+    }
     Ok(())
 }
 

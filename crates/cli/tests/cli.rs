@@ -104,6 +104,36 @@ fn bad_input_fails_with_a_message_not_a_panic() {
     std::fs::remove_dir_all(dir).ok();
 }
 
+#[test]
+fn info_reads_a_ser_with_its_emi_and_describes_images_too_small_to_chip() {
+    let Some(ser) = testdata("hyperspy/FEI_old/16x16_STEM_BF_DF_acquire_1.ser") else {
+        return;
+    };
+    let info = stdout(&chipscope(&["info", ser.to_str().unwrap()]));
+    assert!(
+        info.contains("format:      FEI TIA (16-bit unsigned integer, grey)"),
+        "{info}"
+    );
+    assert!(info.contains("calibration: 21.51 nm/px"), "{info}");
+    assert!(
+        info.contains("acquisition: acceleration voltage 200 kV; magnification 10000×"),
+        "{info}"
+    );
+    assert!(
+        info.contains("chip grid:   8 px chips, 2 rows × 2 columns"),
+        "{info}"
+    );
+    let map = testdata("hyperspy/FEI_new/16x16-diffraction_imagel_5x5x256x256_EDS_1.ser").unwrap();
+    let info = stdout(&chipscope(&["info", map.to_str().unwrap()]));
+    assert!(info.contains("shape:       5 × 5 px"), "{info}");
+    assert!(
+        info.contains(
+            "chip grid:   none fits: the image (5 × 5 px) is smaller than the smallest chip (8 px)"
+        ),
+        "{info}"
+    );
+}
+
 /// A file of HyperSpy's test data or of the fetched weights (see `scripts/fetch-testdata.sh`).
 fn testdata(path: &str) -> Option<std::path::PathBuf> {
     let root = std::env::var_os("CHIPSCOPE_TESTDATA")
