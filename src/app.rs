@@ -26,7 +26,7 @@ use crate::spectra::SpectraState;
 use chipscope_core::dataset::Dataset;
 use chipscope_core::display::{DisplayRange, Stretch};
 use chipscope_core::formats::spectral::SpectralFile;
-use chipscope_core::grid::ChipGrid;
+use chipscope_core::grid::{ChipGrid, MIN_CHIP_SIZE};
 use chipscope_core::session::DataSource;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
@@ -86,21 +86,18 @@ impl AppState {
         source: DataSource,
     ) {
         let (width, height) = (dataset.image.width(), dataset.image.height());
-        match ChipGrid::default_chip_size(width, height) {
-            Ok(chip) => {
-                self.chip_size.set(chip);
-                self.error.set(None);
-                let id = next_load_id();
-                self.loaded.set(Some(Arc::new(Loaded {
-                    id,
-                    name,
-                    dataset,
-                    source,
-                    spectral,
-                })));
-            }
-            Err(error) => self.error.set(Some(format!("{name}: {error}"))),
-        }
+        // An image too small for any chip is still shown and described; the grid panel says why
+        // it cannot be segmented.
+        let chip = ChipGrid::default_chip_size(width, height).unwrap_or(MIN_CHIP_SIZE);
+        self.chip_size.set(chip);
+        self.error.set(None);
+        self.loaded.set(Some(Arc::new(Loaded {
+            id: next_load_id(),
+            name,
+            dataset,
+            source,
+            spectral,
+        })));
     }
 
     /// The chip grid over the current image, if one is loaded and the chip size fits it.

@@ -8,20 +8,29 @@ use leptos::prelude::*;
 #[component]
 pub fn GridPanel() -> impl IntoView {
     let state = expect_context::<AppState>();
+    // None before an image is open; the reason no chip fits for an image that is too small.
     let max_chip = Memo::new(move |_| {
         state.loaded.with(|loaded| {
             let image = &loaded.as_ref()?.dataset.image;
-            ChipGrid::max_chip_size(image.width(), image.height()).ok()
+            Some(ChipGrid::max_chip_size(image.width(), image.height()).map_err(|e| e.to_string()))
         })
     });
     let set_chip = move |text: String| {
-        if let (Ok(size), Some(max)) = (text.trim().parse::<usize>(), max_chip.get_untracked()) {
+        if let (Ok(size), Some(Ok(max))) = (text.trim().parse::<usize>(), max_chip.get_untracked())
+        {
             state.chip_size.set(size.clamp(MIN_CHIP_SIZE, max));
         }
     };
     move || {
-        max_chip.get().map(|max| {
-            view! {
+        max_chip.get().map(|max| match max {
+            Err(why) => view! {
+                <section class="panel" data-testid="grid-panel">
+                    <h2>"Chip grid"</h2>
+                    <p class="hint" data-testid="no-grid">{format!("No chip grid fits: {why}. The image can be viewed but not segmented.")}</p>
+                </section>
+            }
+            .into_any(),
+            Ok(max) => view! {
                 <section class="panel" data-testid="grid-panel">
                     <h2>"Chip grid"</h2>
                     <label class="row">
@@ -47,6 +56,7 @@ pub fn GridPanel() -> impl IntoView {
                     <p class="hint">{format!("From the top-left corner; the right and bottom remainders are cropped. {MIN_CHIP_SIZE}–{max} px.")}</p>
                 </section>
             }
+            .into_any(),
         })
     }
 }

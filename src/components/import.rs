@@ -4,7 +4,10 @@ use crate::app::AppState;
 use crate::components::encoder_panel::{is_weight_file, use_weight_file};
 use crate::net::download;
 use crate::session_io::{Page, import_session_file, is_session_file};
-use chipscope_core::formats::{accepted_extensions, open, supported_formats};
+use crate::spectra::LoadedSpectra;
+use chipscope_core::formats::{
+    Together, accepted_extensions, open, open_together, supported_formats,
+};
 use chipscope_core::session::DataSource;
 use chipscope_core::simulate;
 use chipscope_core::weights::manifest::sha256_hex;
@@ -25,35 +28,25 @@ pub fn ImportPanel() -> impl IntoView {
     let page = Page::from_context();
     let state = page.app;
     let dragging = RwSignal::new(false);
-    let open = move |file: web_sys::File| {
-        let name = file.name();
-        if is_weight_file(&name) {
-            use_weight_file(state, page.embedding, file)
-        } else if is_session_file(&name) {
-            import_session_file(page, file)
-        } else {
-            load_file(state, file)
+    let open = move |mut files: Vec<web_sys::File>| match files.len() {
+        0 => state
+            .error
+            .set(Some("nothing to open: drop an image file".into())),
+        1 if is_weight_file(&files[0].name()) => {
+            use_weight_file(state, page.embedding, files.remove(0))
         }
+        1 if is_session_file(&files[0].name()) => import_session_file(page, files.remove(0)),
+        _ => load_files(page, files),
     };
     let address = RwSignal::new(String::new());
-    let on_pick = move |event: leptos::ev::Event| {
-        if let Some(file) = picked_files(&event).into_iter().next() {
-            open(file);
-        }
-    };
+    let on_pick = move |event: leptos::ev::Event| open(picked_files(&event));
     let on_drop = move |event: DragEvent| {
         event.prevent_default();
         dragging.set(false);
-        match event
-            .data_transfer()
-            .and_then(|data| data.files())
-            .and_then(|files| files.get(0))
-        {
-            Some(file) => open(file),
-            None => state
-                .error
-                .set(Some("nothing to open: drop an image file".into())),
-        }
+        let files = event.data_transfer().and_then(|data| data.files());
+        open(files.map_or_else(Vec::new, |files| {
+            (0..files.length()).filter_map(|i| files.get(i)).collect()
+        }))
     };
     view! {
         <div
@@ -67,10 +60,10 @@ pub fn ImportPanel() -> impl IntoView {
             on:dragleave=move |_| dragging.set(false)
             on:drop=on_drop
         >
-            <p>"Drop a micrograph or an EDS map with its image here (" {supported_formats()} "), a session file (.json) or encoder weights (.pth, .safetensors), or "</p>
+            <p>"Drop a micrograph or an EDS map with its image here (" {supported_formats()} "), with its companion if it has one (a TIA .ser with its .emi, a JEOL .img with the .pts of the same view), a session file (.json) or encoder weights (.pth, .safetensors), or "</p>
             <label class="button">
                 "choose a file…"
-                <input type="file" accept=accepted_extensions() data-testid="file-input" on:change=on_pick/>
+                <input type="file" multiple accept=accepted_extensions() data-testid="file-input" on:change=on_pick/>
             </label>
             <button class="button secondary" data-testid="load-example" on:click=move |_| load_example(state)>
                 "Load example (simulated heterostructure)"
@@ -117,31 +110,80 @@ pub fn show_example(state: AppState, size: usize, seed: u64) {
     );
 }
 
-/// Reads, decodes and shows an image file the user picked or dropped.
-pub fn load_file(state: AppState, file: web_sys::File) {
-    let name = file.name();
-    if file.size() > MAX_FILE_BYTES {
+/// Reads, decodes and shows the files the user picked or dropped together: an image, with its
+/// TIA `.emi` or the spectrum image of the same view (which opens in the Spectra panel).
+pub fn load_files(page: Page, files: Vec<web_sys::File>) {
+    let state = page.app;
+    if let Some(big) = files.iter().find(|file| file.size() > MAX_FILE_BYTES) {
         state.error.set(Some(format!(
-            "{name}: the file is larger than 1 GiB; crop or bin it first"
+            "{}: the file is larger than 1 GiB; crop or bin it first",
+            big.name()
         )));
         return;
     }
-    run_busy(state, format!("Reading {name}…"), async move {
-        let bytes = match read_as_bytes(&File::from(file)).await {
-            Ok(bytes) => bytes,
-            Err(error) => {
-                return state.error.set(Some(format!(
-                    "{name}: the browser could not read the file ({error})"
-                )));
+    let names: Vec<String> = files.iter().map(|file| file.name()).collect();
+    run_busy(
+        state,
+        format!("Reading {}…", names.join(", ")),
+        async move {
+            let mut contents = Vec::new();
+            for (file, name) in files.into_iter().zip(&names) {
+                match read_as_bytes(&File::from(file)).await {
+                    Ok(bytes) => contents.push(bytes),
+                    Err(error) => {
+                        return state.error.set(Some(format!(
+                            "{name}: the browser could not read the file ({error})"
+                        )));
+                    }
+                }
             }
-        };
-        let source = DataSource::File {
-            name: name.clone(),
-            size: bytes.len() as u64,
-            sha256: sha256_hex(&bytes),
-        };
-        decode_and_show(state, name, &bytes, source).await;
-    });
+            state
+                .busy
+                .set(Some(format!("Decoding {}…", names.join(", "))));
+            TimeoutFuture::new(0).await;
+            let chosen: Vec<(&str, &[u8])> = names
+                .iter()
+                .map(String::as_str)
+                .zip(contents.iter().map(Vec::as_slice))
+                .collect();
+            match open_together(&chosen) {
+                Ok(together) => show_together(page, together, &chosen),
+                Err(error) if chosen.len() == 1 => {
+                    state.error.set(Some(format!("{}: {error}", names[0])))
+                }
+                Err(error) => state.error.set(Some(error.to_string())),
+            }
+        },
+    );
+}
+
+/// Shows the image of files opened together, and the spectrum image chosen with it.
+fn show_together(page: Page, together: Together, files: &[(&str, &[u8])]) {
+    let source = |index: usize| {
+        let (name, bytes) = files[index];
+        (name.to_string(), file_source(name, bytes))
+    };
+    let (name, image_source) = source(together.image);
+    let spectral = together.opened.spectral.map(std::sync::Arc::new);
+    page.app
+        .show(name, (together.opened.dataset, spectral), image_source);
+    if let Some((index, file)) = together.spectra {
+        let (name, map_source) = source(index);
+        page.spectra.open(LoadedSpectra::new(
+            name,
+            map_source,
+            std::sync::Arc::new(file),
+        ));
+    }
+}
+
+/// A local file as a session records it.
+fn file_source(name: &str, bytes: &[u8]) -> DataSource {
+    DataSource::File {
+        name: name.to_string(),
+        size: bytes.len() as u64,
+        sha256: sha256_hex(bytes),
+    }
 }
 
 /// Downloads a file from a public address (relative to the page's own, if not absolute) and

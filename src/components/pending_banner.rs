@@ -2,7 +2,7 @@
 //! made on, a choice when other data is open, or autosaved labels to restore.
 
 use crate::autosave;
-use crate::components::import::{load_file, picked_files};
+use crate::components::import::{load_files, picked_files};
 use crate::session_io::{Opening, Page, Pending, apply_anyway, restore};
 use chipscope_core::session::{Autosave, DataSource, Session};
 use leptos::prelude::*;
@@ -58,17 +58,13 @@ fn need_data(page: Page, opening: &Opening) -> impl IntoView {
         session.source.describe(),
         contents(session),
     );
-    let on_pick = move |event: leptos::ev::Event| {
-        if let Some(file) = picked_files(&event).into_iter().next() {
-            load_file(page.app, file);
-        }
-    };
+    let on_pick = move |event: leptos::ev::Event| load_files(page, picked_files(&event));
     view! {
         <div class="banner" data-testid="need-data">
             <p>{text}</p>
             <label class="button small">
                 "choose the file…"
-                <input type="file" data-testid="need-data-input" on:change=on_pick/>
+                <input type="file" multiple data-testid="need-data-input" on:change=on_pick/>
             </label>
             <button class="button secondary small" on:click=move |_| page.sessions.pending.set(None)>"Dismiss"</button>
         </div>

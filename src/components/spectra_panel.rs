@@ -40,12 +40,12 @@ pub fn SpectraPanel() -> impl IntoView {
             <h2>"Spectra (EDS)"</h2>
             <label class="button small">
                 "open a spectrum image…"
-                <input type="file" multiple accept=".emd,.bcf,.pts,.dm3,.dm4,.msa,.ema,.rpl,.raw"
+                <input type="file" multiple accept=".emd,.bcf,.pts,.ser,.dm3,.dm4,.msa,.ema,.rpl,.raw"
                     data-testid="spectra-input" on:change=on_pick/>
             </label>
             {move || match spectra.loaded.get() {
                 None => view! {
-                    <p class="hint">"An EDS spectrum image (Velox EMD, Bruker BCF, JEOL PTS, DigitalMicrograph, Lispix .rpl with its .raw) or a single EMSA spectrum. A spectral file opened as the image brings its map along."</p>
+                    <p class="hint">"An EDS spectrum image (Velox EMD, Bruker BCF, JEOL PTS, FEI TIA .ser, DigitalMicrograph, Lispix .rpl with its .raw) or a single EMSA spectrum. A spectral file opened as the image brings its map along."</p>
                 }.into_any(),
                 Some(loaded) => view! { <LoadedView loaded/> }.into_any(),
             }}
