@@ -15,25 +15,13 @@
 
 mod common;
 
+use common::{pixel_sum, property};
+
 use chipscope_core::dataset::{Dataset, SampleType};
 use chipscope_core::formats::{DecodeError, decode, open};
-use std::io::Read;
 
 fn read(name: &str) -> Option<Result<Dataset, DecodeError>> {
     common::read(&format!("emd_files/{name}"))
-}
-
-fn pixel_sum(dataset: &Dataset) -> f64 {
-    dataset.image.pixels().iter().map(|&v| f64::from(v)).sum()
-}
-
-fn property<'a>(dataset: &'a Dataset, name: &str) -> Option<&'a str> {
-    dataset
-        .metadata
-        .properties
-        .iter()
-        .find(|(n, _)| n == name)
-        .map(|(_, v)| v.as_str())
 }
 
 fn assert_nm_per_pixel(dataset: &Dataset, expected: f64) {
@@ -268,17 +256,10 @@ fn truncated_files_give_an_error_not_a_panic() {
 
 #[test]
 fn velox_files_are_still_read_by_the_velox_reader() {
-    let Some(archive) = common::bytes("emd_files/fei_emd_files.zip") else {
-        return;
-    };
-    let mut archive = zip::ZipArchive::new(std::io::Cursor::new(archive)).unwrap();
     for name in ["fei_emd_image.emd", "fei_emd_si.emd"] {
-        let mut bytes = Vec::new();
-        archive
-            .by_name(name)
-            .unwrap()
-            .read_to_end(&mut bytes)
-            .unwrap();
+        let Some(bytes) = common::zipped(name) else {
+            return;
+        };
         let opened = open(name, &bytes).unwrap();
         assert_eq!(opened.dataset.metadata.format, "Velox EMD", "{name}");
         assert!(opened.spectral.is_some(), "{name}");

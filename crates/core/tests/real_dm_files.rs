@@ -7,21 +7,10 @@
 
 mod common;
 
-use chipscope_core::dataset::{Dataset, SampleType};
+use common::{pixel_sum, property};
+
+use chipscope_core::dataset::SampleType;
 use chipscope_core::formats::{DecodeError, decode};
-
-fn pixel_sum(dataset: &Dataset) -> f64 {
-    dataset.image.pixels().iter().map(|&v| f64::from(v)).sum()
-}
-
-fn property<'a>(dataset: &'a Dataset, name: &str) -> Option<&'a str> {
-    dataset
-        .metadata
-        .properties
-        .iter()
-        .find(|(n, _)| n == name)
-        .map(|(_, v)| v.as_str())
-}
 
 #[test]
 fn stem_image_with_calibration_voltage_and_a_second_signal() {

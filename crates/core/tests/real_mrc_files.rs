@@ -4,8 +4,11 @@
 //! sum and pixels, and `voxel_size`. Pixel (x, y) of the 7 × 5 images holds the script's
 //! `value(x, y)`, recomputed here.
 
+mod common;
+
 use chipscope_core::dataset::{Dataset, SampleType};
 use chipscope_core::formats::{DecodeError, decode};
+use common::pixel_sum;
 use std::path::PathBuf;
 
 fn fixture_bytes(name: &str) -> Vec<u8> {
@@ -17,10 +20,6 @@ fn fixture_bytes(name: &str) -> Vec<u8> {
 
 fn read(name: &str) -> Dataset {
     decode(name, &fixture_bytes(name)).unwrap_or_else(|e| panic!("{name}: {e}"))
-}
-
-fn pixel_sum(dataset: &Dataset) -> f64 {
-    dataset.image.pixels().iter().map(|&v| f64::from(v)).sum()
 }
 
 /// Asserts the size, type, 1.5 Å (0.15 nm) calibration and every pixel against `value(x, y)`.

@@ -18,14 +18,12 @@
 
 mod common;
 
+use common::pixel_sum;
+
 use chipscope_core::dataset::{Dataset, SampleType};
 use chipscope_core::formats::spectral::{SpectralReader, decode_spectral};
 use chipscope_core::formats::tia::{self, TiaSpectra};
 use chipscope_core::formats::{DecodeError, open, open_with_emi};
-
-fn pixel_sum(dataset: &Dataset) -> f64 {
-    dataset.image.pixels().iter().map(|&v| f64::from(v)).sum()
-}
 
 fn assert_close(actual: f64, expected: f64, what: &str) {
     let tolerance = 1e-9 * expected.abs().max(1.0);

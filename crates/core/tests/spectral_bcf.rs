@@ -24,7 +24,6 @@
 //! cubes, so no reference overflowed. rosettasciio names the overview image "Ch 1" as the
 //! map's own; Chipscope calls it "Ch 1 (overview)".
 
-#[allow(dead_code)] // this file needs only `common::bytes`
 mod common;
 
 use chipscope_core::formats::DecodeError;

@@ -13,31 +13,16 @@
 //! `fei_example_tem_stack.emd` (outside the zip) they are `data[0].ravel()` and the x axis'
 //! scale (8.172883192297851 pm), and for `fei_example_dpc_titles.emd` the signals' titles.
 
-#[allow(dead_code)] // this file needs only `common::bytes`
 mod common;
 
 use chipscope_core::dataset::SampleType;
 use chipscope_core::formats::emd::EmdReader;
 use chipscope_core::formats::spectral::{SpectralFile, SpectralReader};
 use chipscope_core::spectra::SpectrumImage;
-use std::io::Read;
 use std::time::Instant;
 
-/// The bytes of `name` inside `emd_files/fei_emd_files.zip`; `None` when the files are absent.
-fn zipped(name: &str) -> Option<Vec<u8>> {
-    let archive = common::bytes("emd_files/fei_emd_files.zip")?;
-    let mut archive = zip::ZipArchive::new(std::io::Cursor::new(archive)).unwrap();
-    let mut bytes = Vec::new();
-    archive
-        .by_name(name)
-        .unwrap()
-        .read_to_end(&mut bytes)
-        .unwrap();
-    Some(bytes)
-}
-
 fn read(name: &str, bin: usize) -> Option<SpectralFile> {
-    let bytes = zipped(name)?;
+    let bytes = common::zipped(name)?;
     assert!(EmdReader.recognises(&bytes), "{name} not recognised");
     let started = Instant::now();
     let file = EmdReader.read(&bytes, bin).unwrap();
@@ -378,7 +363,7 @@ fn ncem_emd_files_are_not_taken_for_velox() {
 
 #[test]
 fn truncated_files_are_refused_without_panicking() {
-    let Some(bytes) = zipped("fei_SI_SuperX-HAADF_10frames_10x50.emd") else {
+    let Some(bytes) = common::zipped("fei_SI_SuperX-HAADF_10frames_10x50.emd") else {
         return;
     };
     let len = bytes.len();
@@ -412,7 +397,7 @@ fn truncated_files_are_refused_without_panicking() {
 
 #[test]
 fn damaged_structures_do_not_panic() {
-    let Some(bytes) = zipped("fei_emd_si.emd") else {
+    let Some(bytes) = common::zipped("fei_emd_si.emd") else {
         return;
     };
     // The HDF5 B-tree nodes, symbol-table nodes and local heaps that lead to the datasets.

@@ -9,7 +9,6 @@
 //! values in row-major order from `h = 0` (`fingerprint` below).
 
 // Only `common::bytes` is used here; `common::read` serves the image-format tests.
-#[allow(dead_code)]
 mod common;
 
 use chipscope_core::formats::pts::PtsReader;

@@ -5,8 +5,8 @@ use super::DecodeError;
 
 /// Nesting deeper than this is taken for a damaged file (real trees nest about 6 deep).
 const MAX_DEPTH: usize = 64;
-pub(super) const OPEN: u8 = 1;
-pub(super) const CLOSE: u8 = 0xff;
+const OPEN: u8 = 1;
+const CLOSE: u8 = 0xff;
 
 /// A node of the tag tree: a name, an optional typed value, and children. Each node is
 /// written as mark 1, name length (i32) and name, value type and byte length (i32 each), the
@@ -81,7 +81,7 @@ pub(super) fn first<const N: usize>(value: &[u8]) -> Option<[u8; N]> {
 /// A name without its NUL padding. Names are otherwise compared exactly: the page that holds
 /// the scan size has a "ScanSize\xde" (128 in the sample file) before the "ScanSize" (178)
 /// that gives the field, as rosettasciio reads it.
-pub(super) fn unpadded(name: &[u8]) -> &[u8] {
+fn unpadded(name: &[u8]) -> &[u8] {
     let end = name
         .iter()
         .rposition(|&b| b != 0)
@@ -152,4 +152,19 @@ impl<'a> TreeParser<'a> {
             children,
         })
     }
+}
+
+/// One node as the files write it: mark, name, value type and bytes, children, closing mark.
+#[cfg(test)]
+pub(super) fn encode_node(name: &str, kind: u32, value: &[u8], children: &[Vec<u8>]) -> Vec<u8> {
+    let mut bytes = vec![OPEN];
+    let name = [name.as_bytes(), b"\0"].concat();
+    bytes.extend((name.len() as u32).to_le_bytes());
+    bytes.extend(&name);
+    bytes.extend(kind.to_le_bytes());
+    bytes.extend((value.len() as u32).to_le_bytes());
+    bytes.extend(value);
+    children.iter().for_each(|child| bytes.extend(child));
+    bytes.push(CLOSE);
+    bytes
 }

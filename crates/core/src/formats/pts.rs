@@ -457,21 +457,7 @@ fn electron_image(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::formats::jeol_tree::{CLOSE, OPEN};
-
-    /// One tag-tree node as the file writes it.
-    fn node(name: &str, kind: u32, value: &[u8], children: &[Vec<u8>]) -> Vec<u8> {
-        let mut bytes = vec![OPEN];
-        let name = [name.as_bytes(), b"\0"].concat();
-        bytes.extend((name.len() as u32).to_le_bytes());
-        bytes.extend(&name);
-        bytes.extend(kind.to_le_bytes());
-        bytes.extend((value.len() as u32).to_le_bytes());
-        bytes.extend(value);
-        children.iter().for_each(|child| bytes.extend(child));
-        bytes.push(CLOSE);
-        bytes
-    }
+    use crate::formats::jeol_tree::encode_node as node;
 
     fn group(name: &str, children: &[Vec<u8>]) -> Vec<u8> {
         node(name, 0, &[], children)
