@@ -87,7 +87,7 @@ pub fn EncoderPanel() -> impl IntoView {
             </label>
             <div class="row">
                 <button class="button" data-testid="embed"
-                    disabled=move || embedding.running.get() || app.loaded.with(Option::is_none) || app.backend.with(Option::is_none)
+                    disabled=move || embedding.running.get() || chip_count() == 0 || app.backend.with(Option::is_none)
                     on:click=move |_| embedding.start(app)>
                     {move || format!("Embed {} chips", chip_count())}
                 </button>

@@ -110,7 +110,7 @@ test('a damaged or wrong file gives a clear message and keeps the page working',
     await page.setInputFiles(testid('file-input'), truncated);
     await expectText(page, 'error', /^truncated\.tif: the TIFF file is damaged or truncated \(the file ends early\)$/);
     await page.setInputFiles(testid('file-input'), { name: 'notes.png', mimeType: 'image/png', buffer: Buffer.from('not an image') });
-    await expectText(page, 'error', /^notes\.png: this is not a file Chipscope can read: its content matches none of PNG, JPEG, TIFF, DigitalMicrograph, Velox EMD, Bruker BCF or JEOL PTS$/);
+    await expectText(page, 'error', /^notes\.png: this is not a file Chipscope can read: its content matches none of PNG, JPEG, TIFF, DigitalMicrograph, Berkeley EMD, FEI TIA, JEOL IMG, MRC, Velox EMD, Bruker BCF or JEOL PTS$/);
     await page.setInputFiles(testid('file-input'), { name: 'empty.tif', mimeType: 'image/tiff', buffer: Buffer.alloc(0) });
     await expectText(page, 'error', /^empty\.tif: the file is empty \(0 bytes\)$/);
     await page.setInputFiles(testid('file-input'), tiff16);

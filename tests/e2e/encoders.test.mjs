@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { repoRoot, serveStatic, withPage, launchBrowser, openPage, screenshot } from './harness.mjs';
+import { repoRoot, serveStatic, withPage, launchBrowser, openPage, screenshot, selectEncoder } from './harness.mjs';
 
 const testdata = process.env.CHIPSCOPE_TESTDATA ?? join(process.env.HOME, '.cache/chipscope/testdata');
 const stemImage = join(testdata, 'hyperspy/dm3_2D_data/multi_signal.dm3');
@@ -57,12 +57,6 @@ async function loadStemImage(page, chipSize) {
   await page.locator(testid('dataset-shape')).waitFor();
   await page.locator(testid('chip-number')).fill(String(chipSize));
   await page.locator(testid('chip-number')).dispatchEvent('change');
-}
-
-async function selectEncoder(page, id) {
-  const select = page.locator(testid('encoder-select'));
-  await page.locator(`${testid('encoder-select')} option[value="${id}"]`).waitFor({ state: 'attached' });
-  await select.selectOption(id);
 }
 
 /** Embeds all chips and returns the downloaded embeddings and the status line. */

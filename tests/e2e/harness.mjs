@@ -1,7 +1,7 @@
 // Shared end-to-end harness: a static server for dist/ on 127.0.0.1 (a secure context, as
 // WebGPU needs) and Debian's headless Chromium driven by playwright-core, never a downloaded browser.
 import { createServer } from 'node:http';
-import { readFile, mkdtemp, mkdir, rm } from 'node:fs/promises';
+import { readFile, mkdtemp, mkdir, rm, access } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, extname, normalize, dirname, basename } from 'node:path';
 import { execFileSync } from 'node:child_process';
@@ -172,4 +172,49 @@ export async function segmentInCli(cli, image, session, out) {
 /** The chips ("row,col") whose classes differ between two results of `classesOf`. */
 export function differingChips(a, b) {
   return Object.keys(a).filter((chip) => a[chip] !== b[chip]);
+}
+
+/** Whether a file exists (test data may not have been fetched). */
+export async function exists(path) {
+  return access(path).then(() => true, () => false);
+}
+
+/** Sets the chip size through the number field. */
+export async function setChipSize(page, size) {
+  await page.locator(testid('chip-number')).fill(String(size));
+  await page.locator(testid('chip-number')).dispatchEvent('change');
+}
+
+/** Picks encoder `id` in the Embeddings panel once it is offered. */
+export async function selectEncoder(page, id) {
+  await page.locator(`${testid('encoder-select')} option[value="${id}"]`).waitFor({ state: 'attached' });
+  await page.locator(testid('encoder-select')).selectOption(id);
+}
+
+/**
+ * Names the classes after the keys of `supports` ({ class: [[row, col]…] }) and clicks their
+ * supports — chips of `chip` px on an image of `[width, height]` px — each class's key first.
+ */
+export async function labelChips(page, supports, chip, [width, height]) {
+  const names = Object.keys(supports);
+  while ((await page.locator(testid('class-name')).count()) < names.length) {
+    await page.locator(testid('add-class')).click();
+  }
+  for (const [i, name] of names.entries()) {
+    await page.locator(testid('class-name')).nth(i).fill(name);
+    await page.locator(testid('class-name')).nth(i).dispatchEvent('change');
+  }
+  for (const [i, name] of names.entries()) {
+    await page.keyboard.press(String(i + 1));
+    for (const [row, col] of supports[name]) {
+      await clickImageAt(page, ((col + 0.5) * chip) / width, ((row + 0.5) * chip) / height);
+    }
+  }
+}
+
+/** The chips of `expected` ({ class: [[row, col]…] }) that `classes` gets wrong. */
+export function wrongChips(classes, expected) {
+  return Object.entries(expected).flatMap(([name, cells]) => cells
+    .filter(([row, col]) => classes[`${row},${col}`] !== name)
+    .map(([row, col]) => `[${row}, ${col}] ${classes[`${row},${col}`]} (not ${name})`));
 }

@@ -12,11 +12,11 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { readFile, writeFile, access } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
   repoRoot, artifacts, serveStatic, withPage, screenshot, testid, shares, waitForShares, downloadTo, freshDir,
-  classesOf, clickImageAt, segmentInCli, differingChips,
+  classesOf, segmentInCli, differingChips, exists, setChipSize, labelChips, wrongChips,
 } from './harness.mjs';
 
 const cli = process.env.CHIPSCOPE_CLI ?? join(process.env.CARGO_TARGET_DIR ?? join(repoRoot, 'target'), 'debug', 'chipscope');
@@ -33,43 +33,6 @@ before(async () => {
 after(async () => server?.close());
 
 const download = (page, id) => downloadTo(outDir, page, id);
-
-/** Clicks chip [row, col] of `chip`-px chips on an image of `width × height` pixels. */
-async function clickChip(page, [row, col], chip, [width, height]) {
-  await clickImageAt(page, ((col + 0.5) * chip) / width, ((row + 0.5) * chip) / height);
-}
-
-/** Names the classes and clicks their supports, the first class's key pressed first. */
-async function label(page, supports, chip, size) {
-  const names = Object.keys(supports);
-  while ((await page.locator(testid('class-name')).count()) < names.length) {
-    await page.locator(testid('add-class')).click();
-  }
-  for (const [i, name] of names.entries()) {
-    await page.locator(testid('class-name')).nth(i).fill(name);
-    await page.locator(testid('class-name')).nth(i).dispatchEvent('change');
-  }
-  for (const [i, name] of names.entries()) {
-    await page.keyboard.press(String(i + 1));
-    for (const cell of supports[name]) await clickChip(page, cell, chip, size);
-  }
-}
-
-async function setChipSize(page, size) {
-  await page.locator(testid('chip-number')).fill(String(size));
-  await page.locator(testid('chip-number')).dispatchEvent('change');
-}
-
-/** The chips of `expected` ({ class: [[row, col]…] }) that `classes` gets wrong. */
-function wrongChips(classes, expected) {
-  return Object.entries(expected).flatMap(([name, cells]) => cells
-    .filter(([row, col]) => classes[`${row},${col}`] !== name)
-    .map(([row, col]) => `[${row}, ${col}] ${classes[`${row},${col}`]} (not ${name})`));
-}
-
-async function exists(path) {
-  return access(path).then(() => true, () => false);
-}
 
 // JEOL map, 32-px chips: element windows (C Kα, S Kα, Fe Kα ± 0.15 keV) per chip put vacuum in
 // the top left, carbon in the bottom right and an Fe–S band between them.
@@ -97,7 +60,7 @@ test('a JEOL map segments by its spectra, raw and spec2vec, in the page, the CLI
 
     await setChipSize(page, 32);
     await page.locator(testid('weight-image')).fill('0');
-    await label(page, JEOL_SUPPORTS, 32, [512, 512]);
+    await labelChips(page, JEOL_SUPPORTS, 32, [512, 512]);
     pageShares = await waitForShares(page, {});
     assert.equal(Object.values(pageShares).reduce((a, b) => a + b, 0), 256, JSON.stringify(pageShares));
     assert.equal(await page.locator(testid('embedded')).count(), 0, 'nothing was embedded');
@@ -173,7 +136,7 @@ test('a Bruker map opened beside another image is refused, its BSE image taken, 
 
     await setChipSize(page, 8);
     await page.locator(testid('weight-image')).fill('0');
-    await label(page, P45_SUPPORTS, 8, [100, 75]);
+    await labelChips(page, P45_SUPPORTS, 8, [100, 75]);
     await waitForShares(page, {});
     const classes = classesOf(await readFile(await download(page, 'export-csv'), 'utf8'));
     assert.deepEqual(wrongChips(classes, P45_EXPECTED), []);

@@ -32,8 +32,9 @@ use crate::{open_file, read_file, read_session, simulated_example};
 /// `chipscope segment`'s arguments.
 #[derive(Args)]
 pub struct SegmentArgs {
-    /// Images to segment: PNG, JPEG, TIFF, DM3 or DM4, or a spectrum-image file with its
-    /// HAADF or counts image (Velox EMD, Bruker BCF, JEOL PTS).
+    /// Images to segment: any format `chipscope info` reads (PNG, JPEG, TIFF, DM3/DM4, TIA,
+    /// JEOL IMG, MRC, Berkeley EMD), or a spectrum-image file with its HAADF or counts image
+    /// (Velox EMD, Bruker BCF, JEOL PTS, TIA).
     #[arg(required = true, value_name = "IMAGE")]
     images: Vec<PathBuf>,
     /// The EDS spectrum image of each IMAGE, in the same order, when the session weights the
