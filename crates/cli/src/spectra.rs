@@ -10,12 +10,13 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 use chipscope_core::dataset::significant;
 use chipscope_core::formats::ripple::read_pair;
-use chipscope_core::formats::spectral::{SpectralFile, decode_spectral};
+use chipscope_core::formats::spectral::{SpectralFile, SpectralReader, decode_spectral};
+use chipscope_core::formats::tia::{self, TiaSpectra};
 use chipscope_core::spectra::lines::strongest_peaks;
 use chipscope_core::spectra::{EnergyAxis, SpectrumImage};
 use clap::Args;
 
-use crate::{read_file, write_text};
+use crate::{emi_beside, file_name, read_file, write_text};
 
 /// Peaks listed with their nearby lines.
 const PEAKS: usize = 5;
@@ -71,7 +72,8 @@ fn read(args: &SpectraArgs) -> Result<SpectralFile> {
     read_spectral(&args.file, args.raw.as_deref(), args.bin)
 }
 
-/// The spectral file at `path` decoded, summing every `bin` channels; a Lispix `.rpl` header
+/// The spectral file at `path` decoded, summing every `bin` channels (a TIA `.ser` with the
+/// `.emi` beside it when there is one); a Lispix `.rpl` header
 /// is paired with `raw`, or else the `.raw` beside it.
 pub fn read_spectral(path: &Path, raw: Option<&Path>, bin: usize) -> Result<SpectralFile> {
     decode_spectral_file(path, &read_file(path)?, raw, bin)
@@ -94,7 +96,14 @@ pub fn decode_spectral_file(
             .with_context(|| format!("{name} is a Lispix header; its .raw data is needed"))?;
         return read_pair(bytes, &raw, bin).with_context(|| format!("cannot read {name}"));
     }
-    decode_spectral(bytes, bin).with_context(|| format!("cannot read {name}"))
+    let decoded = match emi_beside(path)? {
+        Some(emi) if TiaSpectra.recognises(bytes) => {
+            let index = tia::emi_name(&file_name(path)).map_or(0, |(_, index)| index);
+            tia::read_spectra_with_emi(bytes, &emi, index, bin)
+        }
+        _ => decode_spectral(bytes, bin),
+    };
+    decoded.with_context(|| format!("cannot read {name}"))
 }
 
 fn describe_map(map: &SpectrumImage) {

@@ -85,6 +85,11 @@ pub enum DecodeError {
          single file ({0})"
     )]
     Companions(String),
+    #[error("{name}: {error}")]
+    InFile {
+        name: String,
+        error: Box<DecodeError>,
+    },
 }
 
 impl DecodeError {
@@ -193,7 +198,13 @@ pub fn open_together(files: &[(&str, &[u8])]) -> Result<Together, DecodeError> {
             Some((_, emi)) if tia::Tia.recognises(bytes) => open_with_emi(name, bytes, emi),
             _ => open(name, bytes),
         }
-        .map_err(|error| name_error(name, error))?;
+        .map_err(|error| match files.len() {
+            1 => error,
+            _ => DecodeError::InFile {
+                name: name.to_string(),
+                error: Box::new(error),
+            },
+        })?;
         match opened.spectral {
             Some(_) => maps.push((index, opened)),
             None => images.push((index, opened)),
@@ -224,21 +235,6 @@ pub fn open_together(files: &[(&str, &[u8])]) -> Result<Together, DecodeError> {
             images.len(),
             maps.len()
         ))),
-    }
-}
-
-/// `error` with the name of the file it is about in its detail, for errors among several files.
-fn name_error(name: &str, error: DecodeError) -> DecodeError {
-    match error {
-        DecodeError::Corrupt { format, detail } => DecodeError::Corrupt {
-            format,
-            detail: format!("{name}: {detail}"),
-        },
-        DecodeError::Unsupported { format, detail } => DecodeError::Unsupported {
-            format,
-            detail: format!("{name}: {detail}"),
-        },
-        other => DecodeError::Companions(format!("{name}: {other}")),
     }
 }
 
@@ -395,9 +391,11 @@ mod tests {
         );
         let error = open_together(&[("a.png", &a), ("c.png", b"junk")]).unwrap_err();
         assert!(
-            error.to_string().contains("c.png: this is not a file"),
+            error.to_string().starts_with("c.png: this is not a file"),
             "{error}"
         );
+        let alone = open_together(&[("c.png", b"junk")]).unwrap_err();
+        assert_eq!(alone, open("c.png", b"junk").unwrap_err());
     }
 
     #[test]
