@@ -5,7 +5,7 @@
 //! non-negative counts (EDS); EELS or cathodoluminescence intensities are refused with a reason.
 
 use super::dm::{self, DmFile, Tag};
-use super::ripple::{DenseCube, SampleFormat, SampleKind};
+use super::samples::{DenseCube, SampleFormat, SampleKind};
 use super::spectral::{SpectralFile, SpectralReader};
 use super::{DecodeError, Reader, check_size};
 use crate::dataset::{Calibration, Dataset, normalise_unit};

@@ -20,6 +20,7 @@ mod png;
 pub mod pts;
 mod raster;
 pub mod ripple;
+mod samples;
 pub mod spectral;
 pub mod tia;
 pub mod tiff;

@@ -15,7 +15,7 @@
 //! The `.emi` is a binary file whose metadata are XML `<ObjectInfo>` blocks, one per `.ser`;
 //! only its acquisition facts are read (high tension, magnification, microscope, mode, date).
 
-use super::ripple::{DenseCube, SampleFormat, SampleKind};
+use super::samples::{DenseCube, SampleFormat, SampleKind};
 use super::spectral::{SpectralFile, SpectralReader};
 use super::{DecodeError, Reader, check_size};
 use crate::dataset::{Calibration, Dataset, Image, Metadata, SampleType, voltage_property};
