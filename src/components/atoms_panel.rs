@@ -2,7 +2,7 @@
 //! the g(r) of the chip under the pointer beside each class prototype, and the fusion mode and
 //! weights (sliders; the overlay follows as they move).
 
-use chipscope_core::session::FusionMode;
+use chipscope_core::fusion::FusionMode;
 use leptos::prelude::*;
 
 use crate::session_io::Page;

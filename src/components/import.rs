@@ -8,9 +8,9 @@ use crate::spectra::LoadedSpectra;
 use chipscope_core::formats::{
     Together, accepted_extensions, open, open_together, supported_formats,
 };
+use chipscope_core::hashing::sha256_hex;
 use chipscope_core::session::DataSource;
 use chipscope_core::simulate;
-use chipscope_core::weights::manifest::sha256_hex;
 use gloo::file::File;
 use gloo::file::futures::read_as_bytes;
 use gloo::timers::future::TimeoutFuture;

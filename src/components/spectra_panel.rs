@@ -7,13 +7,13 @@ use std::sync::Arc;
 
 use chipscope_core::formats::ripple::read_pair;
 use chipscope_core::formats::spectral::{SpectralFile, decode_spectral};
+use chipscope_core::hashing::sha256_hex;
 use chipscope_core::session::DataSource;
 use chipscope_core::spectra::chips::RawSettings;
 use chipscope_core::spectra::lines::lines_of;
 use chipscope_core::spectra::modality::SpectralEncoder;
 use chipscope_core::spectra::spec2vec::Spec2VecParams;
 use chipscope_core::spectra::{EnergyAxis, SpectrumImage};
-use chipscope_core::weights::manifest::sha256_hex;
 use gloo::file::File;
 use gloo::file::futures::read_as_bytes;
 use leptos::prelude::*;

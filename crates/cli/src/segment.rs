@@ -18,11 +18,11 @@ use chipscope_core::exports::Results;
 use chipscope_core::formats::spectral::SpectralFile;
 use chipscope_core::fusion::{Modality, fuse};
 use chipscope_core::grid::{Chip, ChipGrid};
+use chipscope_core::hashing::sha256_hex;
 use chipscope_core::results::Summary;
 use chipscope_core::session::{DataSource, Fusion, Session, SpectralSettings};
 use chipscope_core::spectra::SpectrumImage;
 use chipscope_core::spectra::modality::{SpectralChips, SpectralModel};
-use chipscope_core::weights::manifest::sha256_hex;
 use clap::Args;
 
 use crate::encode::{self, Backend, embed_with_progress};

@@ -351,7 +351,7 @@ mod segment {
         DataSource::File {
             name: path.file_name().unwrap().to_string_lossy().into_owned(),
             size: bytes.len() as u64,
-            sha256: manifest::sha256_hex(&bytes),
+            sha256: chipscope_core::hashing::sha256_hex(&bytes),
         }
     }
 
@@ -536,8 +536,9 @@ mod segment {
 mod atoms_in_segment {
     use super::segment::{file_source, segment, session};
     use super::{chipscope, scratch, stdout};
+    use chipscope_core::fusion::FusionMode;
     use chipscope_core::labels::{ClassLabel, palette_colour};
-    use chipscope_core::session::{AtomSettings, Fusion, FusionMode, Session};
+    use chipscope_core::session::{AtomSettings, Fusion, Session};
     use std::collections::BTreeMap;
     use std::path::Path;
 
@@ -667,7 +668,8 @@ mod atoms_in_segment {
 mod spectra_in_segment {
     use super::segment::{class_labels, file_source, segment, session};
     use super::{scratch, stdout, testdata};
-    use chipscope_core::session::{Fusion, FusionMode, Session, SpectralSettings};
+    use chipscope_core::fusion::FusionMode;
+    use chipscope_core::session::{Fusion, Session, SpectralSettings};
     use chipscope_core::spectra::modality::SpectralEncoder;
     use std::collections::BTreeMap;
     use std::path::Path;

@@ -16,7 +16,16 @@
 
 use crate::classify::{PrototypeClassifier, Segmentation, Support};
 use crate::encoders::Embeddings;
-use crate::session::FusionMode;
+use serde::{Deserialize, Serialize};
+
+/// Concatenated embeddings (c1), or per-modality distances scaled by their maximum and averaged
+/// (c2); a session records the choice.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FusionMode {
+    Concatenate,
+    Distances,
+}
 
 /// One modality's view of the chips being segmented.
 #[derive(Clone)]

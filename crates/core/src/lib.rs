@@ -11,7 +11,8 @@
 //! the choices so the page and the CLI reproduce each other; [`share`] packs it into a link and
 //! [`crowd`] merges many labellers' answers to one labelling task. [`display`] maps raw values to
 //! screen grey levels without touching the data, and [`simulate`] makes the example micrograph
-//! with a known label map.
+//! with a known label map. [`hashing`] gives the sha256 by which sessions recognise their data
+//! and weight files are checked.
 
 pub mod atoms;
 pub mod classify;
@@ -23,6 +24,7 @@ pub mod exports;
 pub mod formats;
 pub mod fusion;
 pub mod grid;
+pub mod hashing;
 pub mod labels;
 pub mod npy;
 pub mod results;

@@ -5,6 +5,7 @@
 
 use crate::atoms::AtomParams;
 use crate::display::Stretch;
+use crate::fusion::FusionMode;
 use crate::grid::{ChipGrid, MIN_CHIP_SIZE};
 use crate::labels::{ClassLabel, Labels};
 use crate::spectra::lines::lines_of;
@@ -229,15 +230,6 @@ impl Fusion {
     pub fn weight(&self, modality: &str) -> f32 {
         self.weights.get(modality).copied().unwrap_or(0.0)
     }
-}
-
-/// Concatenated embeddings (c1), or per-modality distances scaled by their maximum and averaged
-/// (c2); see [`crate::fusion`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum FusionMode {
-    Concatenate,
-    Distances,
 }
 
 impl Default for Fusion {

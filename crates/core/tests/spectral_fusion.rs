@@ -10,9 +10,9 @@ mod experiment;
 
 use chipscope_core::classify::{Segmentation, supports_of};
 use chipscope_core::encoders::Embeddings;
+use chipscope_core::fusion::FusionMode;
 use chipscope_core::fusion::{Modality, fuse};
 use chipscope_core::grid::ChipGrid;
-use chipscope_core::session::FusionMode;
 use chipscope_core::simulate::grains;
 use chipscope_core::spectra::chips::RawSettings;
 use chipscope_core::spectra::modality::{SpectralChips, SpectralEncoder, SpectralModel};

@@ -9,9 +9,9 @@ mod experiment;
 
 use chipscope_core::atoms::{AtomChips, AtomParams, find_atoms};
 use chipscope_core::classify::supports_of;
+use chipscope_core::fusion::FusionMode;
 use chipscope_core::fusion::{Modality, fuse};
 use chipscope_core::grid::ChipGrid;
-use chipscope_core::session::FusionMode;
 use chipscope_core::simulate::{GRAIN_SPACINGS_PX, grains};
 use experiment::{accuracy, by_distance, chip_truth, draw_supports, embed};
 

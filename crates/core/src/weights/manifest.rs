@@ -1,8 +1,8 @@
 //! `weights/manifest.json`: the encoders we ship, where each weight file came from, and the
 //! sha256 every copy is checked against before use.
 
+use crate::hashing::sha256_hex;
 use serde::Deserialize;
-use sha2::{Digest, Sha256};
 
 /// One shipped encoder.
 #[derive(Clone, Debug, Deserialize, PartialEq)]
@@ -38,14 +38,6 @@ pub fn parse(json: &str) -> Result<Vec<ShippedEncoder>, String> {
     serde_json::from_str(json).map_err(|error| format!("weights/manifest.json is invalid: {error}"))
 }
 
-/// Lower-case hex sha256 of `bytes`.
-pub fn sha256_hex(bytes: &[u8]) -> String {
-    Sha256::digest(bytes)
-        .iter()
-        .map(|byte| format!("{byte:02x}"))
-        .collect()
-}
-
 impl ShippedEncoder {
     /// Checks that `bytes` are this encoder's weight file, byte for byte.
     pub fn verify(&self, bytes: &[u8]) -> Result<(), String> {
@@ -67,14 +59,6 @@ impl ShippedEncoder {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn sha256_of_abc_is_the_fips_180_example() {
-        assert_eq!(
-            sha256_hex(b"abc"),
-            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
-        );
-    }
 
     #[test]
     fn the_repository_manifest_lists_both_encoders_and_their_files_match() {
