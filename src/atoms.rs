@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use chipscope_core::atoms::{AtomChips, AtomColumn, AtomParams, Fit, find_atoms};
-use chipscope_core::encoders::Embeddings;
+use chipscope_core::embeddings::Embeddings;
 use chipscope_core::labels::Cell;
 use chipscope_core::session::AtomSettings;
 use gloo::timers::future::TimeoutFuture;

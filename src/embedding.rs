@@ -13,7 +13,8 @@ use std::collections::HashMap;
 use std::rc::Rc;
 
 use burn::tensor::Tensor;
-use chipscope_core::encoders::{ChipSource, Embeddings, ImageEncoder};
+use chipscope_core::embeddings::Embeddings;
+use chipscope_core::encoders::{ChipSource, ImageEncoder};
 use chipscope_core::grid::Chip;
 use chipscope_core::hashing::sha256_hex;
 use chipscope_core::session::EncoderRef;

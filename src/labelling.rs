@@ -6,7 +6,7 @@
 use std::sync::Arc;
 
 use chipscope_core::classify::{PrototypeClassifier, Segmentation, class_supports};
-use chipscope_core::encoders::Embeddings;
+use chipscope_core::embeddings::Embeddings;
 use chipscope_core::fusion::{Modality, fuse};
 use chipscope_core::grid::ChipGrid;
 use chipscope_core::labels::{Cell, Labels, Undoable};

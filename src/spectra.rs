@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use chipscope_core::encoders::Embeddings;
+use chipscope_core::embeddings::Embeddings;
 use chipscope_core::formats::spectral::SpectralFile;
 use chipscope_core::session::{DataSource, SpectralSettings};
 use chipscope_core::spectra::SpectrumImage;

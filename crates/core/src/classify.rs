@@ -7,7 +7,7 @@
 //! products x·s over all chips. A click adds one support, so it costs one column (chips × dim
 //! multiply-adds) and a pass over the cached columns; removing a support costs no dot product.
 
-use crate::encoders::Embeddings;
+use crate::embeddings::Embeddings;
 use crate::labels::Labels;
 use std::collections::HashMap;
 

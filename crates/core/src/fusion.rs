@@ -15,7 +15,7 @@
 //! distance scale (and a session's "unassigned beyond" limit) stays as it was.
 
 use crate::classify::{PrototypeClassifier, Segmentation, Support};
-use crate::encoders::Embeddings;
+use crate::embeddings::Embeddings;
 use serde::{Deserialize, Serialize};
 
 /// Concatenated embeddings (c1), or per-modality distances scaled by their maximum and averaged

@@ -3,7 +3,8 @@
 //!
 //! Data flows one way through these modules:
 //! [`formats`] decodes a file → [`dataset::Dataset`] → [`grid::ChipGrid`] cuts it into chips →
-//! [`encoders`] embed each chip with a pretrained CNN read by [`weights`] → [`classify`] measures
+//! [`encoders`] embed each chip with a pretrained CNN read by [`weights`] into
+//! [`embeddings::Embeddings`] (the chips × dim matrix every modality fills) → [`classify`] measures
 //! each chip's distance to the prototypes of the [`labels`] (support sets), with [`atoms`]
 //! adding the atom columns found in the image as a further modality, and [`fusion`] joins the
 //! modalities into one segmentation → [`results`]
@@ -19,6 +20,7 @@ pub mod classify;
 pub mod crowd;
 pub mod dataset;
 pub mod display;
+pub mod embeddings;
 pub mod encoders;
 pub mod exports;
 pub mod formats;

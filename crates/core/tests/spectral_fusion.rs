@@ -9,7 +9,7 @@
 mod experiment;
 
 use chipscope_core::classify::{Segmentation, supports_of};
-use chipscope_core::encoders::Embeddings;
+use chipscope_core::embeddings::Embeddings;
 use chipscope_core::fusion::FusionMode;
 use chipscope_core::fusion::{Modality, fuse};
 use chipscope_core::grid::ChipGrid;

@@ -12,7 +12,7 @@ use super::pdf::{RGrid, chip_pdfs};
 use super::wasserstein::{barycenter, distances};
 use super::{AtomColumn, AtomParams};
 use crate::classify::Segmentation;
-use crate::encoders::Embeddings;
+use crate::embeddings::Embeddings;
 use crate::grid::ChipGrid;
 
 /// Levels of the quantile vector used in concatenated fusion.

@@ -12,6 +12,7 @@ pub mod resnet;
 
 pub use preprocess::ChipSource;
 
+use crate::embeddings::Embeddings;
 use burn::tensor::{Device, Tensor};
 
 use crate::grid::Chip;
@@ -37,34 +38,6 @@ pub enum EncoderError {
     },
     #[error("the compute backend failed: {0}")]
     Execution(String),
-}
-
-/// Chip embeddings in grid order: `count × dim` values, one row per chip.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Embeddings {
-    pub dim: usize,
-    pub values: Vec<f32>,
-}
-
-impl Embeddings {
-    /// Number of embedded chips.
-    pub fn count(&self) -> usize {
-        self.values.len().checked_div(self.dim).unwrap_or(0)
-    }
-
-    /// The embedding of chip `index`.
-    pub fn row(&self, index: usize) -> &[f32] {
-        &self.values[index * self.dim..(index + 1) * self.dim]
-    }
-
-    /// Embeddings with the given rows (all of one length), for tests.
-    #[cfg(test)]
-    pub(crate) fn from_rows(rows: &[&[f32]]) -> Embeddings {
-        Embeddings {
-            dim: rows[0].len(),
-            values: rows.iter().flat_map(|r| r.iter().copied()).collect(),
-        }
-    }
 }
 
 /// One step of an encoder's forward pass. The page yields to the browser between steps.

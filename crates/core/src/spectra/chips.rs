@@ -5,7 +5,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::dataset::Calibration;
-use crate::encoders::Embeddings;
+use crate::embeddings::Embeddings;
 use crate::grid::ChipGrid;
 use crate::spectra::{EnergyAxis, SpectrumImage};
 

@@ -10,7 +10,7 @@ use super::spec2vec::{
 };
 use super::{EnergyAxis, SpectrumImage};
 use crate::dataset::{Calibration, Dataset};
-use crate::encoders::Embeddings;
+use crate::embeddings::Embeddings;
 use crate::grid::ChipGrid;
 
 /// How chip spectra become vectors.

@@ -9,7 +9,7 @@
 //! window per position and a learning rate decaying linearly over all epochs. [`Trainer`] runs
 //! it a slice at a time so the page can show progress and stay responsive.
 
-use crate::encoders::Embeddings;
+use crate::embeddings::Embeddings;
 use crate::spectra::EnergyAxis;
 use rand::{Rng, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;
