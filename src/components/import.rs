@@ -43,10 +43,9 @@ pub fn ImportPanel() -> impl IntoView {
     let on_drop = move |event: DragEvent| {
         event.prevent_default();
         dragging.set(false);
-        let files = event.data_transfer().and_then(|data| data.files());
-        open(files.map_or_else(Vec::new, |files| {
-            (0..files.length()).filter_map(|i| files.get(i)).collect()
-        }))
+        open(file_list(
+            event.data_transfer().and_then(|data| data.files()),
+        ))
     };
     view! {
         <div
@@ -84,11 +83,16 @@ pub fn ImportPanel() -> impl IntoView {
 /// same file again fires again.
 pub fn picked_files(event: &leptos::ev::Event) -> Vec<web_sys::File> {
     let input: HtmlInputElement = event.target().expect("input event target").unchecked_into();
-    let files = input.files().map_or_else(Vec::new, |files| {
-        (0..files.length()).filter_map(|i| files.get(i)).collect()
-    });
+    let files = file_list(input.files());
     input.set_value("");
     files
+}
+
+/// The files of a browser `FileList` (none when there is no list).
+fn file_list(files: Option<web_sys::FileList>) -> Vec<web_sys::File> {
+    files.map_or_else(Vec::new, |files| {
+        (0..files.length()).filter_map(|i| files.get(i)).collect()
+    })
 }
 
 /// Simulates the example micrograph and shows it, with a busy message meanwhile.
@@ -161,7 +165,7 @@ pub fn load_files(page: Page, files: Vec<web_sys::File>) {
 fn show_together(page: Page, together: Together, files: &[(&str, &[u8])]) {
     let source = |index: usize| {
         let (name, bytes) = files[index];
-        (name.to_string(), file_source(name, bytes))
+        (name.to_string(), DataSource::of_file(name, bytes))
     };
     let (name, image_source) = source(together.image);
     let spectral = together.opened.spectral.map(std::sync::Arc::new);
@@ -174,15 +178,6 @@ fn show_together(page: Page, together: Together, files: &[(&str, &[u8])]) {
             map_source,
             std::sync::Arc::new(file),
         ));
-    }
-}
-
-/// A local file as a session records it.
-fn file_source(name: &str, bytes: &[u8]) -> DataSource {
-    DataSource::File {
-        name: name.to_string(),
-        size: bytes.len() as u64,
-        sha256: sha256_hex(bytes),
     }
 }
 

@@ -7,7 +7,6 @@ use std::sync::Arc;
 
 use chipscope_core::formats::ripple::read_pair;
 use chipscope_core::formats::spectral::{SpectralFile, decode_spectral};
-use chipscope_core::hashing::sha256_hex;
 use chipscope_core::session::DataSource;
 use chipscope_core::spectra::chips::RawSettings;
 use chipscope_core::spectra::lines::lines_of;
@@ -455,11 +454,7 @@ async fn read_spectral(
         Some(header) => read_pair(&bytes(header).await?, &data, 1),
         None => decode_spectral(&data, 1),
     };
-    let source = DataSource::File {
-        name,
-        size: data.len() as u64,
-        sha256: sha256_hex(&data),
-    };
+    let source = DataSource::of_file(&name, &data);
     Ok((file.map_err(|error| error.to_string())?, source))
 }
 

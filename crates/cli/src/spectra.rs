@@ -98,8 +98,7 @@ pub fn decode_spectral_file(
     }
     let decoded = match emi_beside(path)? {
         Some(emi) if TiaSpectra.recognises(bytes) => {
-            let index = tia::emi_name(&file_name(path)).map_or(0, |(_, index)| index);
-            tia::read_spectra_with_emi(bytes, &emi, index, bin)
+            tia::read_spectra_with_emi(&file_name(path), bytes, &emi, bin)
         }
         _ => decode_spectral(bytes, bin),
     };

@@ -7,6 +7,7 @@ use crate::atoms::AtomParams;
 use crate::display::Stretch;
 use crate::fusion::FusionMode;
 use crate::grid::{ChipGrid, MIN_CHIP_SIZE};
+use crate::hashing::sha256_hex;
 use crate::labels::{ClassLabel, Labels};
 use crate::spectra::lines::lines_of;
 use crate::spectra::modality::SpectralEncoder;
@@ -68,6 +69,15 @@ pub enum DataSource {
 }
 
 impl DataSource {
+    /// A local file's source: its name, size and sha256.
+    pub fn of_file(name: &str, bytes: &[u8]) -> DataSource {
+        DataSource::File {
+            name: name.to_string(),
+            size: bytes.len() as u64,
+            sha256: sha256_hex(bytes),
+        }
+    }
+
     /// "multi_signal.dm3 (1.2 MB, sha256 3f2a…)".
     pub fn describe(&self) -> String {
         match self {

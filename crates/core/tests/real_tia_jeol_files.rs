@@ -175,7 +175,7 @@ fn emi_metadata_are_added_to_its_ser() {
         Some(("16x16_STEM_BF_DF_acquire.emi".to_string(), 0))
     );
     assert!(tia::is_emi(&emi) && !tia::is_emi(&ser));
-    let dataset = tia::read_image_with_emi(&ser, &emi, 0).unwrap();
+    let dataset = tia::read_image_with_emi("16x16_STEM_BF_DF_acquire_1.ser", &ser, &emi).unwrap();
     assert_close(pixel_sum(&dataset), 131.0, "sum");
     let properties = &dataset.metadata.properties;
     assert!(properties.contains(&("acceleration voltage".into(), "200 kV".into())));

@@ -161,12 +161,11 @@ pub fn open(file_name: &str, bytes: &[u8]) -> Result<Opened, DecodeError> {
 /// Opens a TIA `.ser` as [`open`] does, with the acquisition facts (beam voltage,
 /// magnification, microscope, date) of the `.emi` file TIA wrote beside it.
 pub fn open_with_emi(ser_name: &str, ser: &[u8], emi: &[u8]) -> Result<Opened, DecodeError> {
-    let index = tia::emi_name(ser_name).map_or(0, |(_, index)| index);
     if tia::TiaSpectra.recognises(ser) {
-        return open_map(tia::read_spectra_with_emi(ser, emi, index, 1)?);
+        return open_map(tia::read_spectra_with_emi(ser_name, ser, emi, 1)?);
     }
     Ok(Opened {
-        dataset: tia::read_image_with_emi(ser, emi, index)?,
+        dataset: tia::read_image_with_emi(ser_name, ser, emi)?,
         spectral: None,
     })
 }

@@ -94,19 +94,21 @@ pub fn is_emi(bytes: &[u8]) -> bool {
     bytes.windows(12).any(|w| w == b"<ObjectInfo>")
 }
 
-/// Reads a `.ser` image with the acquisition facts of block `index` of its `.emi` file.
-pub fn read_image_with_emi(ser: &[u8], emi: &[u8], index: usize) -> Result<Dataset, DecodeError> {
-    read_image(ser, Some(EmiFacts::parse(emi, index)))
+/// Reads the `.ser` image `ser_name` with the acquisition facts its `.emi` file holds for it
+/// (the block its `_<n>` names; the first for another name).
+pub fn read_image_with_emi(ser_name: &str, ser: &[u8], emi: &[u8]) -> Result<Dataset, DecodeError> {
+    read_image(ser, Some(EmiFacts::for_ser(ser_name, emi)))
 }
 
-/// Reads a `.ser` of spectra with the acquisition facts of block `index` of its `.emi` file.
+/// Reads the `.ser` of spectra `ser_name` with the acquisition facts its `.emi` file holds for
+/// it, as [`read_image_with_emi`] does.
 pub fn read_spectra_with_emi(
+    ser_name: &str,
     ser: &[u8],
     emi: &[u8],
-    index: usize,
     bin: usize,
 ) -> Result<SpectralFile, DecodeError> {
-    read_spectra(ser, bin, Some(EmiFacts::parse(emi, index)))
+    read_spectra(ser, bin, Some(EmiFacts::for_ser(ser_name, emi)))
 }
 
 fn corrupt(detail: impl Into<String>) -> DecodeError {
@@ -612,6 +614,12 @@ struct EmiFacts {
 }
 
 impl EmiFacts {
+    /// The facts of the `.emi` block that belongs to the `.ser` file `ser_name`.
+    fn for_ser(ser_name: &str, emi: &[u8]) -> EmiFacts {
+        let index = emi_name(ser_name).map_or(0, |(_, index)| index);
+        Self::parse(emi, index)
+    }
+
     /// The facts of block `index` of an `.emi` file's XML metadata.
     fn parse(emi: &[u8], index: usize) -> EmiFacts {
         match object_info(emi, index).and_then(|xml| Self::from_xml(&xml)) {
