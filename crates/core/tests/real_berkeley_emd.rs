@@ -18,7 +18,7 @@ mod common;
 use common::{pixel_sum, property};
 
 use chipscope_core::dataset::{Dataset, SampleType};
-use chipscope_core::formats::{DecodeError, decode, open};
+use chipscope_core::formats::{DecodeError, Limits, decode, open};
 
 fn read(name: &str) -> Option<Result<Dataset, DecodeError>> {
     common::read(&format!("emd_files/{name}"))
@@ -260,7 +260,7 @@ fn velox_files_are_still_read_by_the_velox_reader() {
         let Some(bytes) = common::zipped(name) else {
             return;
         };
-        let opened = open(name, &bytes).unwrap();
+        let opened = open(name, &bytes, &Limits::default()).unwrap();
         assert_eq!(opened.dataset.metadata.format, "Velox EMD", "{name}");
         assert!(opened.spectral.is_some(), "{name}");
     }
@@ -272,7 +272,7 @@ fn velox_files_are_still_read_by_the_velox_reader() {
         let Some(bytes) = common::bytes(&format!("emd_files/{name}")) else {
             return;
         };
-        match open(name, &bytes) {
+        match open(name, &bytes, &Limits::default()) {
             Ok(opened) => assert_eq!(opened.dataset.metadata.format, "Velox EMD", "{name}"),
             Err(error) => assert!(!error.to_string().contains("Berkeley"), "{name}: {error}"),
         }

@@ -21,9 +21,15 @@ mod common;
 use common::pixel_sum;
 
 use chipscope_core::dataset::{Dataset, SampleType};
-use chipscope_core::formats::spectral::{SpectralReader, decode_spectral};
-use chipscope_core::formats::tia::{self, TiaSpectra};
-use chipscope_core::formats::{DecodeError, open, open_with_emi};
+use chipscope_core::formats::tia::{self, TIA};
+use chipscope_core::formats::{
+    DecodeError, Limits, Select, decode_spectral, open as open_with, open_with_emi,
+};
+
+/// Opens `bytes` as the page does, within the default limits.
+fn open(name: &str, bytes: &[u8]) -> Result<chipscope_core::formats::Opened, DecodeError> {
+    open_with(name, bytes, &Limits::default())
+}
 
 fn assert_close(actual: f64, expected: f64, what: &str) {
     let tolerance = 1e-9 * expected.abs().max(1.0);
@@ -175,7 +181,13 @@ fn emi_metadata_are_added_to_its_ser() {
         Some(("16x16_STEM_BF_DF_acquire.emi".to_string(), 0))
     );
     assert!(tia::is_emi(&emi) && !tia::is_emi(&ser));
-    let dataset = tia::read_image_with_emi("16x16_STEM_BF_DF_acquire_1.ser", &ser, &emi).unwrap();
+    let dataset = tia::read_image_with_emi(
+        "16x16_STEM_BF_DF_acquire_1.ser",
+        &ser,
+        &emi,
+        &Limits::default(),
+    )
+    .unwrap();
     assert_close(pixel_sum(&dataset), 131.0, "sum");
     let properties = &dataset.metadata.properties;
     assert!(properties.contains(&("acceleration voltage".into(), "200 kV".into())));
@@ -183,7 +195,13 @@ fn emi_metadata_are_added_to_its_ser() {
     assert!(properties.contains(&("microscope".into(), "Tecnai 200 kV D2267 SuperTwin".into())));
     let alone = open("16x16_STEM_BF_DF_acquire_1.ser", &ser).unwrap();
     assert_eq!(alone.dataset.metadata.properties, []);
-    let together = open_with_emi("16x16_STEM_BF_DF_acquire_1.ser", &ser, &emi).unwrap();
+    let together = open_with_emi(
+        "16x16_STEM_BF_DF_acquire_1.ser",
+        &ser,
+        &emi,
+        &Limits::default(),
+    )
+    .unwrap();
     assert_eq!(&together.dataset.metadata.properties, properties);
 }
 
@@ -193,8 +211,8 @@ fn spectrum_image_of_counts() {
     else {
         return;
     };
-    assert!(TiaSpectra.recognises(&bytes));
-    let file = decode_spectral(&bytes, 1).unwrap();
+    assert!(TIA.offers(&bytes, Select::Spectra));
+    let file = decode_spectral(&bytes, 1, &Limits::default()).unwrap();
     let map = file.map.unwrap();
     assert_eq!((map.width, map.height, map.axis.channels), (5, 5, 4000));
     assert_close(map.axis.scale_kev, 0.005, "scale");
@@ -222,13 +240,20 @@ fn spectra_with_negative_values_line_scans_and_single_spectra() {
     let Some(old_map) = common::bytes("FEI_old/16x16-spectrum_image-5x5x1024_1.ser") else {
         return;
     };
-    let error = decode_spectral(&old_map, 1).unwrap_err().to_string();
+    let error = decode_spectral(&old_map, 1, &Limits::default())
+        .unwrap_err()
+        .to_string();
     assert!(error.contains("intensities, not counts"), "{error}");
     let line = common::bytes("FEI_old/16x16-line_profile_horizontal_10x1024_1.ser").unwrap();
-    let error = decode_spectral(&line, 1).unwrap_err().to_string();
+    let error = decode_spectral(&line, 1, &Limits::default())
+        .unwrap_err()
+        .to_string();
     assert!(error.contains("line scan"), "{error}");
     let eels = common::bytes("FEI_old/X - Au NP EELS_2.ser").unwrap();
-    let spectrum = decode_spectral(&eels, 1).unwrap().spectrum.unwrap();
+    let spectrum = decode_spectral(&eels, 1, &Limits::default())
+        .unwrap()
+        .spectrum
+        .unwrap();
     assert_eq!(spectrum.axis.channels, 2048);
     assert_close(spectrum.axis.offset_kev, 2.16, "offset");
     assert_close(spectrum.counts.iter().sum(), 1_073_886.0, "sum");

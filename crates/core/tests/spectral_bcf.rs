@@ -27,8 +27,8 @@
 mod common;
 
 use chipscope_core::formats::DecodeError;
-use chipscope_core::formats::bcf::BcfReader;
-use chipscope_core::formats::spectral::{SpectralFile, SpectralReader};
+use chipscope_core::formats::bcf::BCF;
+use chipscope_core::formats::spectral::SpectralFile;
 use std::time::Instant;
 
 struct Expected {
@@ -219,7 +219,7 @@ fn path(file: &str) -> String {
 /// Reads `file`, printing the time taken and the map's memory.
 fn read_timed(file: &str, bytes: &[u8], bin: usize) -> SpectralFile {
     let start = Instant::now();
-    let read = BcfReader.read(bytes, bin).unwrap();
+    let read = BCF.read_spectra(bytes, bin).unwrap();
     let map = read.map.as_ref().unwrap();
     println!(
         "{file} (bin {bin}): {} × {} × {} read in {:.1} ms; sparse map {} bytes",
@@ -304,7 +304,7 @@ fn every_file_matches_rosettasciio() {
         let Some(bytes) = common::bytes(&path(expected.file)) else {
             return;
         };
-        assert!(BcfReader.recognises(&bytes));
+        assert!(BCF.recognises(&bytes));
         let read = read_timed(expected.file, &bytes, 1);
         assert_eq!(read.format, "Bruker BCF");
         println!(
@@ -323,7 +323,7 @@ fn test_tem_holds_a_calibrated_haadf_image_and_a_200_kv_map() {
     let Some(bytes) = common::bytes("bruker_data/test_TEM.bcf") else {
         return;
     };
-    let read = BcfReader.read(&bytes, 1).unwrap();
+    let read = BCF.read_spectra(&bytes, 1).unwrap();
     let (name, haadf) = &read.images[0];
     assert_eq!(name, "HAADF");
     assert_eq!(
@@ -365,7 +365,7 @@ fn files_with_ebsd_data_note_what_was_left_out() {
     let Some(bytes) = common::bytes("bruker_data/bcf-edx-ebsd.bcf") else {
         return;
     };
-    let read = BcfReader.read(&bytes, 1).unwrap();
+    let read = BCF.read_spectra(&bytes, 1).unwrap();
     assert_eq!(
         read.notes,
         [
@@ -386,7 +386,7 @@ fn a_container_without_eds_data_is_refused_with_a_reason() {
         .position(|w| w == b"HeaderData\0")
         .unwrap();
     bytes[at + 9] = b'X';
-    let error = BcfReader.read(&bytes, 1).unwrap_err();
+    let error = BCF.read_spectra(&bytes, 1).unwrap_err();
     assert!(matches!(error, DecodeError::Unsupported { .. }));
     assert_eq!(
         error.to_string(),
@@ -400,9 +400,9 @@ fn other_files_are_not_recognised() {
     let Some(bytes) = common::bytes("bruker_data/Nope.bcf") else {
         return;
     };
-    assert!(!BcfReader.recognises(&bytes));
+    assert!(!BCF.recognises(&bytes));
     assert!(matches!(
-        BcfReader.read(&bytes, 1),
+        BCF.read_spectra(&bytes, 1),
         Err(DecodeError::Corrupt { .. })
     ));
 }
@@ -418,15 +418,15 @@ fn truncated_files_fail_without_panicking() {
         let Some(bytes) = common::bytes(&path(file)) else {
             return;
         };
-        let whole = BcfReader.read(&bytes, 1).unwrap();
+        let whole = BCF.read_spectra(&bytes, 1).unwrap();
         for len in (0..7).map(|k| bytes.len() * k / 7) {
-            let error = BcfReader.read(&bytes[..len], 1).unwrap_err();
+            let error = BCF.read_spectra(&bytes[..len], 1).unwrap_err();
             assert!(matches!(error, DecodeError::Corrupt { .. }), "{error}");
             println!("{file} cut to {len} bytes: {error}");
         }
         for short in (1..40_000).step_by(4999) {
             let len = bytes.len() - short;
-            match BcfReader.read(&bytes[..len], 1) {
+            match BCF.read_spectra(&bytes[..len], 1) {
                 Ok(read) => assert!(read == whole, "{file} cut to {len} bytes"),
                 Err(error) => assert!(matches!(error, DecodeError::Corrupt { .. }), "{error}"),
             }
@@ -448,7 +448,7 @@ fn damaged_files_never_panic() {
         for at in (0..20).map(|k| bytes.len() * k / 20) {
             let mut damaged = bytes.clone();
             damaged[at..at + 16].iter_mut().for_each(|b| *b ^= 0xA5);
-            errors += usize::from(BcfReader.read(&damaged, 1).is_err());
+            errors += usize::from(BCF.read_spectra(&damaged, 1).is_err());
         }
         println!("{file}: 20 damaged copies, {errors} refused");
     }

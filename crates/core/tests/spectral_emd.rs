@@ -16,16 +16,16 @@
 mod common;
 
 use chipscope_core::dataset::SampleType;
-use chipscope_core::formats::emd::EmdReader;
-use chipscope_core::formats::spectral::{SpectralFile, SpectralReader};
+use chipscope_core::formats::emd::VELOX_EMD;
+use chipscope_core::formats::spectral::SpectralFile;
 use chipscope_core::spectra::SpectrumImage;
 use std::time::Instant;
 
 fn read(name: &str, bin: usize) -> Option<SpectralFile> {
     let bytes = common::zipped(name)?;
-    assert!(EmdReader.recognises(&bytes), "{name} not recognised");
+    assert!(VELOX_EMD.recognises(&bytes), "{name} not recognised");
     let started = Instant::now();
-    let file = EmdReader.read(&bytes, bin).unwrap();
+    let file = VELOX_EMD.read_spectra(&bytes, bin).unwrap();
     eprintln!(
         "{name} (bin {bin}): {} bytes read in {:?}; images {:?}; notes {:?}",
         bytes.len(),
@@ -324,7 +324,7 @@ fn image_stack_and_dpc_images_outside_the_zip() {
     let Some(bytes) = common::bytes("emd_files/fei_example_tem_stack.emd") else {
         return;
     };
-    let file = EmdReader.read(&bytes, 1).unwrap();
+    let file = VELOX_EMD.read_spectra(&bytes, 1).unwrap();
     let [(name, stack)] = &file.images[..] else {
         panic!("expected one image");
     };
@@ -340,7 +340,7 @@ fn image_stack_and_dpc_images_outside_the_zip() {
     let Some(bytes) = common::bytes("emd_files/fei_example_dpc_titles.emd") else {
         return;
     };
-    let file = EmdReader.read(&bytes, 1).unwrap();
+    let file = VELOX_EMD.read_spectra(&bytes, 1).unwrap();
     let mut names: Vec<_> = file.images.iter().map(|(name, _)| name.as_str()).collect();
     names.sort_unstable();
     // rosettasciio names the three "DF4" A-C, B-D and Filtered iDPC, from Velox's operations.
@@ -358,7 +358,7 @@ fn ncem_emd_files_are_not_taken_for_velox() {
     let Some(bytes) = common::bytes("emd_files/example_image.emd") else {
         return;
     };
-    assert!(!EmdReader.recognises(&bytes));
+    assert!(!VELOX_EMD.recognises(&bytes));
 }
 
 #[test]
@@ -372,7 +372,7 @@ fn truncated_files_are_refused_without_panicking() {
         .chain([len - 1, len - 100, 4096, 100, 9])
         .collect();
     for &cut in &cuts {
-        let result = EmdReader.read(&bytes[..cut], 1);
+        let result = VELOX_EMD.read_spectra(&bytes[..cut], 1);
         assert!(result.is_err(), "cut at {cut} of {len} was read");
     }
     // The same cuts with the superblock's end-of-file address (bytes 40..48 of a version-0
@@ -382,7 +382,7 @@ fn truncated_files_are_refused_without_panicking() {
         if let Some(eof) = cut_bytes.get_mut(40..48) {
             eof.copy_from_slice(&(cut as u64).to_le_bytes());
         }
-        let result = EmdReader.read(&cut_bytes, 1);
+        let result = VELOX_EMD.read_spectra(&cut_bytes, 1);
         eprintln!(
             "cut at {cut}, end rewritten: {:?}",
             result.as_ref().map(|_| "read")
@@ -419,7 +419,7 @@ fn damaged_structures_do_not_panic() {
         let mut damaged = bytes.clone();
         let at = structures[next() % structures.len()] + next() % 48;
         damaged[at] ^= (next() as u8) | 1;
-        refused += usize::from(EmdReader.read(&damaged, 1).is_err());
+        refused += usize::from(VELOX_EMD.read_spectra(&damaged, 1).is_err());
     }
     eprintln!(
         "{} HDF5 structures; {refused} of 60 damaged copies refused, the others read",

@@ -11,8 +11,8 @@
 // Only `common::bytes` is used here; `common::read` serves the image-format tests.
 mod common;
 
-use chipscope_core::formats::pts::PtsReader;
-use chipscope_core::formats::spectral::{SpectralFile, SpectralReader};
+use chipscope_core::formats::pts::PTS;
+use chipscope_core::formats::spectral::SpectralFile;
 use chipscope_core::spectra::SpectrumImage;
 use std::time::Instant;
 
@@ -34,8 +34,8 @@ fn per_pixel_totals(map: &SpectrumImage) -> impl Iterator<Item = u64> + '_ {
 
 fn read(path: &str, bin: usize) -> Option<SpectralFile> {
     let bytes = common::bytes(path)?;
-    assert!(PtsReader.recognises(&bytes), "{path}");
-    Some(PtsReader.read(&bytes, bin).unwrap())
+    assert!(PTS.recognises(&bytes), "{path}");
+    Some(PTS.read_spectra(&bytes, bin).unwrap())
 }
 
 fn assert_close(value: f64, expected: f64, tolerance: f64) {
@@ -52,7 +52,7 @@ fn summed_frames_match_rosettasciio() {
         return;
     };
     let start = Instant::now();
-    let file = PtsReader.read(&bytes, 1).unwrap();
+    let file = PTS.read_spectra(&bytes, 1).unwrap();
     let elapsed = start.elapsed();
     let map = file.map.as_ref().unwrap();
     println!(
@@ -251,7 +251,7 @@ fn truncated_files_are_damaged_not_a_panic() {
             .into_iter()
             .chain(sevenths)
         {
-            let result = PtsReader.read(&bytes[..cut], 1);
+            let result = PTS.read_spectra(&bytes[..cut], 1);
             assert!(result.is_err(), "{path} cut at {cut} of {len}");
         }
     }
@@ -267,6 +267,6 @@ fn other_jeol_files_are_not_taken_for_pts() {
         let Some(bytes) = common::bytes(path) else {
             return;
         };
-        assert!(!PtsReader.recognises(&bytes), "{path}");
+        assert!(!PTS.recognises(&bytes), "{path}");
     }
 }

@@ -19,11 +19,11 @@
 
 mod common;
 
-use chipscope_core::formats::DecodeError;
-use chipscope_core::formats::dm_spectra::DmSpectralReader;
-use chipscope_core::formats::msa::MsaReader;
-use chipscope_core::formats::ripple::{RippleReader, read_pair};
-use chipscope_core::formats::spectral::{SpectralFile, SpectralReader};
+use chipscope_core::formats::dm::DM;
+use chipscope_core::formats::msa::MSA;
+use chipscope_core::formats::ripple::{RIPPLE, read_pair};
+use chipscope_core::formats::spectral::SpectralFile;
+use chipscope_core::formats::{DecodeError, Limits, Select};
 use chipscope_core::spectra::{EnergyAxis, Spectrum};
 use std::time::Instant;
 
@@ -83,8 +83,8 @@ fn msa_xy_spectrum_matches_rosettasciio() {
         let Some(bytes) = common::bytes(&format!("msa_files/{name}")) else {
             return;
         };
-        assert!(MsaReader.recognises(&bytes));
-        let file = MsaReader.read(&bytes, 1).unwrap();
+        assert!(MSA.recognises(&bytes));
+        let file = MSA.read_spectra(&bytes, 1).unwrap();
         assert_eq!(file.format, "EMSA/MSA");
         assert_eq!(file.notes, ["the header announces 20 points; 21 were read"]);
         let spectrum = spectrum_of(file);
@@ -102,7 +102,7 @@ fn msa_y_spectrum_matches_rosettasciio() {
     let Some(bytes) = common::bytes("msa_files/example2.msa") else {
         return;
     };
-    let file = MsaReader.read(&bytes, 1).unwrap();
+    let file = MSA.read_spectra(&bytes, 1).unwrap();
     assert!(file.notes.is_empty(), "{:?}", file.notes);
     let spectrum = spectrum_of(file);
     // rsciio: 80 values, offset 200 eV, scale 10 eV.
@@ -119,7 +119,7 @@ fn msa_without_unit_is_read_in_ev_with_a_note() {
     let Some(bytes) = common::bytes("msa_files/minimum_metadata.msa") else {
         return;
     };
-    let file = MsaReader.read(&bytes, 1).unwrap();
+    let file = MSA.read_spectra(&bytes, 1).unwrap();
     assert_eq!(file.notes, ["the file gives no energy unit: eV assumed"]);
     let spectrum = spectrum_of(file);
     // rsciio: 1 value (0.0), offset 0, scale 1, no unit.
@@ -133,7 +133,7 @@ fn truncated_msa_files_are_damaged_not_a_panic() {
         return;
     };
     // The last 40 bytes hold the end of the data and #ENDOFDATA.
-    assert_cuts_are_corrupt(&bytes, bytes.len() - 40, |cut| MsaReader.read(cut, 1));
+    assert_cuts_are_corrupt(&bytes, bytes.len() - 40, |cut| MSA.read_spectra(cut, 1));
 }
 
 #[test]
@@ -145,7 +145,7 @@ fn other_formats_are_not_taken_for_msa() {
         let Some(bytes) = common::bytes(path) else {
             return;
         };
-        assert!(!MsaReader.recognises(&bytes), "{path}");
+        assert!(!MSA.recognises(&bytes), "{path}");
     }
 }
 
@@ -168,8 +168,8 @@ fn ripple_single_spectra_match_rosettasciio() {
             let Some((rpl, raw)) = ripple_pair(&stem) else {
                 return;
             };
-            assert!(RippleReader.recognises(&rpl), "{stem}");
-            let file = read_pair(&rpl, &raw, 1).unwrap();
+            assert!(RIPPLE.recognises(&rpl), "{stem}");
+            let file = read_pair(&rpl, &raw, 1, &Limits::default()).unwrap();
             assert!(file.notes.is_empty(), "{stem}: {:?}", file.notes);
             let spectrum = spectrum_of(file);
             // rsciio: [0, 1, 2], offset 0.5 eV, scale 100 eV.
@@ -188,7 +188,7 @@ fn ripple_line_and_map_match_rosettasciio() {
             let Some((rpl, raw)) = ripple_pair(&stem) else {
                 return;
             };
-            let file = read_pair(&rpl, &raw, 1).unwrap();
+            let file = read_pair(&rpl, &raw, 1, &Limits::default()).unwrap();
             let line = file.map.expect("a map");
             assert_eq!((line.width, line.height), (2, 1), "{stem}");
             assert_axis(&line.axis, 0.001, 0.2, 3);
@@ -209,7 +209,10 @@ fn ripple_line_and_map_match_rosettasciio() {
             let Some((rpl, raw)) = ripple_pair(&stem) else {
                 return;
             };
-            let map = read_pair(&rpl, &raw, 1).unwrap().map.expect("a map");
+            let map = read_pair(&rpl, &raw, 1, &Limits::default())
+                .unwrap()
+                .map
+                .expect("a map");
             assert_eq!((map.width, map.height), (3, 2), "{stem}");
             assert_axis(&map.axis, 0.0015, 0.3, 4);
             assert!(map.calibration.is_none());
@@ -237,12 +240,12 @@ fn ripple_image_order_is_read_with_strides() {
         let Some((rpl, raw)) = ripple_pair(&stem) else {
             return;
         };
-        let error = read_pair(&rpl, &raw, 1).unwrap_err();
+        let error = read_pair(&rpl, &raw, 1, &Limits::default()).unwrap_err();
         assert!(error.to_string().contains("a stack of 2 images"), "{error}");
         let text = String::from_utf8(rpl)
             .unwrap()
             .replace("depth-units\tm", "depth-units\teV");
-        let map = read_pair(text.as_bytes(), &raw, 1)
+        let map = read_pair(text.as_bytes(), &raw, 1, &Limits::default())
             .unwrap()
             .map
             .expect("a map");
@@ -263,7 +266,7 @@ fn ripple_single_images_are_refused_with_a_reason() {
     let Some((rpl, raw)) = ripple_pair("test_ripple_sdim-2_ndim-0_uint16") else {
         return;
     };
-    let error = read_pair(&rpl, &raw, 1).unwrap_err();
+    let error = read_pair(&rpl, &raw, 1, &Limits::default()).unwrap_err();
     assert!(matches!(error, DecodeError::Unsupported { .. }), "{error}");
     println!("{error}");
 }
@@ -273,7 +276,7 @@ fn ripple_header_alone_asks_for_its_raw_file() {
     let Some((rpl, _)) = ripple_pair("test_ripple_sdim-1_ndim-2_uint16") else {
         return;
     };
-    let error = RippleReader.read(&rpl, 1).unwrap_err();
+    let error = RIPPLE.read_spectra(&rpl, 1).unwrap_err();
     assert!(
         error.to_string().contains("together with its .raw file"),
         "{error}"
@@ -287,8 +290,12 @@ fn truncated_ripple_files_are_damaged_not_a_panic() {
     };
     // Keys are sorted, so the header's sevenths lose 'width', and the last cut falls inside it.
     let width_line = rpl.windows(7).position(|w| w == b"\nwidth\t").unwrap();
-    assert_cuts_are_corrupt(&rpl, width_line + 3, |cut| read_pair(cut, &raw, 1));
-    assert_cuts_are_corrupt(&raw, raw.len() - 1, |cut| read_pair(&rpl, cut, 1));
+    assert_cuts_are_corrupt(&rpl, width_line + 3, |cut| {
+        read_pair(cut, &raw, 1, &Limits::default())
+    });
+    assert_cuts_are_corrupt(&raw, raw.len() - 1, |cut| {
+        read_pair(&rpl, cut, 1, &Limits::default())
+    });
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -299,8 +306,8 @@ fn dm_eds_spectrum_matches_rosettasciio() {
     let Some(bytes) = common::bytes("dm3_1D_data/test-EDS_spectrum.dm3") else {
         return;
     };
-    assert!(DmSpectralReader.recognises(&bytes));
-    let file = DmSpectralReader.read(&bytes, 1).unwrap();
+    assert!(DM.offers(&bytes, Select::Spectra));
+    let file = DM.read_spectra(&bytes, 1).unwrap();
     assert!(file.notes.is_empty(), "{:?}", file.notes);
     let spectrum = spectrum_of(file);
     // rsciio: 4096 channels, offset −0.47799998168647306 keV, scale 0.004999999888241291 keV.
@@ -323,7 +330,7 @@ fn dm_eels_spectrum_keeps_its_intensities() {
     let Some(bytes) = common::bytes("dm3_1D_data/test-EELS_spectrum.dm3") else {
         return;
     };
-    let spectrum = spectrum_of(DmSpectralReader.read(&bytes, 1).unwrap());
+    let spectrum = spectrum_of(DM.read_spectra(&bytes, 1).unwrap());
     // rsciio: 2048 channels, offset −100 eV, scale 0.5 eV; float32 intensities.
     assert_axis(&spectrum.axis, -0.1, 0.0005, 2048);
     let (sum, weighted, argmax, _) = summary(&spectrum.counts);
@@ -353,8 +360,8 @@ fn dm_uncalibrated_spectra_of_every_real_type() {
             let Some(bytes) = common::bytes(&path) else {
                 return;
             };
-            assert!(DmSpectralReader.recognises(&bytes), "{path}");
-            let file = DmSpectralReader.read(&bytes, 1).unwrap();
+            assert!(DM.offers(&bytes, Select::Spectra), "{path}");
+            let file = DM.read_spectra(&bytes, 1).unwrap();
             assert_eq!(file.notes, ["the spectral axis has no unit: eV assumed"]);
             let spectrum = spectrum_of(file);
             assert_axis(&spectrum.axis, 0.0, 0.001, 2);
@@ -365,7 +372,7 @@ fn dm_uncalibrated_spectra_of_every_real_type() {
             let Some(bytes) = common::bytes(&path) else {
                 return;
             };
-            let error = DmSpectralReader.read(&bytes, 1).unwrap_err();
+            let error = DM.read_spectra(&bytes, 1).unwrap_err();
             assert!(
                 matches!(error, DecodeError::Unsupported { .. }),
                 "{path}: {error}"
@@ -379,8 +386,8 @@ fn dm_eels_spectrum_image_is_refused_as_intensities() {
     let Some(bytes) = common::bytes("dm4_3D_data/EELS_SI.dm4") else {
         return;
     };
-    assert!(DmSpectralReader.recognises(&bytes));
-    let error = DmSpectralReader.read(&bytes, 1).unwrap_err();
+    assert!(DM.offers(&bytes, Select::Spectra));
+    let error = DM.read_spectra(&bytes, 1).unwrap_err();
     println!("EELS_SI.dm4: {error}");
     // rsciio: 8180 of the 8192 values are not whole, 14 are negative.
     assert!(matches!(error, DecodeError::Unsupported { .. }));
@@ -419,7 +426,7 @@ fn dm_spectrum_image_of_counts_matches_rosettasciio() {
         return;
     };
     let start = Instant::now();
-    let file = DmSpectralReader.read(&bytes, 1).unwrap();
+    let file = DM.read_spectra(&bytes, 1).unwrap();
     println!("EELS_SI.dm4 as counts read in {:?}", start.elapsed());
     assert!(file.notes.is_empty(), "{:?}", file.notes);
     assert!(file.images.is_empty());
@@ -459,7 +466,7 @@ fn dm_spectrum_image_of_counts_matches_rosettasciio() {
         ]
     );
 
-    let binned = DmSpectralReader.read(&bytes, 4).unwrap().map.unwrap();
+    let binned = DM.read_spectra(&bytes, 4).unwrap().map.unwrap();
     assert_axis(&binned.axis, 0.3, 0.004, 512);
     assert_eq!(
         binned.sum_spectrum()[..4],
@@ -478,8 +485,8 @@ fn dm_cathodoluminescence_is_refused_for_its_wavelength_axis() {
         let Some(bytes) = common::bytes(path) else {
             return;
         };
-        assert!(DmSpectralReader.recognises(&bytes), "{path}");
-        let error = DmSpectralReader.read(&bytes, 1).unwrap_err();
+        assert!(DM.offers(&bytes, Select::Spectra), "{path}");
+        let error = DM.read_spectra(&bytes, 1).unwrap_err();
         println!("{path}: {error}");
         assert!(
             error.to_string().contains("in nm, not an energy"),
@@ -499,8 +506,8 @@ fn dm_images_and_image_stacks_are_left_to_the_image_reader() {
         let Some(bytes) = common::bytes(path) else {
             return;
         };
-        assert!(!DmSpectralReader.recognises(&bytes), "{path}");
-        let error = DmSpectralReader.read(&bytes, 1).unwrap_err();
+        assert!(!DM.offers(&bytes, Select::Spectra), "{path}");
+        let error = DM.read_spectra(&bytes, 1).unwrap_err();
         assert!(
             matches!(error, DecodeError::Unsupported { .. }),
             "{path}: {error}"
@@ -518,8 +525,6 @@ fn truncated_dm_spectra_are_damaged_not_a_panic() {
             return;
         };
         // The files end with zero padding after the tag tree: cut inside the tree.
-        assert_cuts_are_corrupt(&bytes, bytes.len() - 40, |cut| {
-            DmSpectralReader.read(cut, 1)
-        });
+        assert_cuts_are_corrupt(&bytes, bytes.len() - 40, |cut| DM.read_spectra(cut, 1));
     }
 }

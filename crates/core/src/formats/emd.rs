@@ -12,8 +12,8 @@
 //! a Super-X records one stream per quadrant): every frame and detector is summed, and nothing
 //! but the streams and the sparse map is held.
 
-use super::spectral::{SpectralFile, SpectralReader};
-use super::{DecodeError, check_size};
+use super::spectral::SpectralFile;
+use super::{Contents, DecodeError, Holds, Limits, ReadOptions, Reader};
 use crate::dataset::{
     Calibration, Dataset, Image, Metadata, SampleType, normalise_unit, significant,
     voltage_property,
@@ -29,43 +29,41 @@ const HDF5_SIGNATURE: &[u8] = b"\x89HDF\r\n\x1a\n";
 const PIXEL_END: u16 = u16::MAX;
 
 /// Reads Velox EMD files: the STEM images (HAADF, BF…) and the EDS spectrum image.
-pub struct EmdReader;
+pub const VELOX_EMD: Reader = Reader::new(
+    FORMAT,
+    &["emd"],
+    Holds::Both,
+    recognises,
+    |bytes, options| read(bytes, options).map(Contents::Spectral),
+);
 
-impl SpectralReader for EmdReader {
-    fn format_name(&self) -> &'static str {
-        FORMAT
-    }
+/// An HDF5 file naming Velox (its `/Application/Velox` group and `Version` record do).
+fn recognises(bytes: &[u8]) -> bool {
+    bytes.starts_with(HDF5_SIGNATURE) && bytes.windows(5).any(|w| w == b"Velox")
+}
 
-    fn extensions(&self) -> &'static [&'static str] {
-        &["emd"]
-    }
-
-    /// An HDF5 file naming Velox (its `/Application/Velox` group and `Version` record do).
-    fn recognises(&self, bytes: &[u8]) -> bool {
-        bytes.starts_with(HDF5_SIGNATURE) && bytes.windows(5).any(|w| w == b"Velox")
-    }
-
-    fn read(&self, bytes: &[u8], bin: usize) -> Result<SpectralFile, DecodeError> {
-        let file = open_hdf5(bytes, FORMAT)?;
-        let mut notes = Vec::new();
-        let images = read_images(&file, &mut notes)?;
-        let raster = images.first().map(|(_, image)| image.raster);
-        let map = read_map(&file, raster, bin, &mut notes)?;
-        let spectrum = match map {
-            Some(_) => None,
-            None => read_spectra(&file, &mut notes)?,
-        };
-        Ok(SpectralFile {
-            format: FORMAT,
-            map,
-            spectrum,
-            images: images
-                .into_iter()
-                .map(|(name, image)| (name, image.dataset))
-                .collect(),
-            notes,
-        })
-    }
+/// The images and the spectrum image (else the summed single spectra) of a Velox file.
+fn read(bytes: &[u8], options: &ReadOptions) -> Result<SpectralFile, DecodeError> {
+    let limits = &options.limits;
+    let file = open_hdf5(bytes, FORMAT)?;
+    let mut notes = Vec::new();
+    let images = read_images(&file, limits, &mut notes)?;
+    let raster = images.first().map(|(_, image)| image.raster);
+    let map = read_map(&file, raster, options, &mut notes)?;
+    let spectrum = match map {
+        Some(_) => None,
+        None => read_spectra(&file, &mut notes)?,
+    };
+    Ok(SpectralFile {
+        format: FORMAT,
+        map,
+        spectrum,
+        images: images
+            .into_iter()
+            .map(|(name, image)| (name, image.dataset))
+            .collect(),
+        notes,
+    })
 }
 
 /// One `/Data/Image` item as read: the first frame, and the raster it was scanned on.
@@ -75,13 +73,7 @@ struct VeloxImage {
     raster: (usize, usize),
 }
 
-fn corrupt(detail: impl Into<String>) -> DecodeError {
-    DecodeError::corrupt(FORMAT, detail)
-}
-
-fn unsupported(detail: impl Into<String>) -> DecodeError {
-    DecodeError::unsupported(FORMAT, detail)
-}
+format_errors!(FORMAT);
 
 fn hdf5_error(error: hdf5_pure::Error) -> DecodeError {
     corrupt(error.to_string())
@@ -219,6 +211,7 @@ fn beam_kv(metadata: &Value) -> Option<f64> {
 /// unreadable ones are noted.
 fn read_images(
     file: &File,
+    limits: &Limits,
     notes: &mut Vec<String>,
 ) -> Result<Vec<(String, VeloxImage)>, DecodeError> {
     let labels = display_labels(file);
@@ -231,7 +224,7 @@ fn read_images(
             .cloned()
             .or_else(|| detector_name(&metadata))
             .unwrap_or_else(|| format!("image {}", images.len() + 1));
-        match read_image(file, &item, &metadata)? {
+        match read_image(file, &item, &metadata, limits)? {
             Some(image) => images.push((name, image)),
             None => notes.push(format!("the {name} image is of a kind Chipscope skips")),
         }
@@ -277,6 +270,7 @@ fn read_image(
     file: &File,
     item: &str,
     metadata: &Value,
+    limits: &Limits,
 ) -> Result<Option<VeloxImage>, DecodeError> {
     let data = file.dataset(&format!("{item}/Data")).map_err(hdf5_error)?;
     let Some(sample_type) = sample_type(&data.dtype().map_err(hdf5_error)?) else {
@@ -288,7 +282,7 @@ fn read_image(
     };
     let size = |n: u64| usize::try_from(n).map_err(|_| corrupt("implausible image size"));
     let (width, height, frames) = (size(width)?, size(height)?, size(frames)?.max(1));
-    check_size(width, height)?;
+    limits.check_image(width, height)?;
     let values = data.read_f32().map_err(hdf5_error)?;
     if Some(values.len()) != (width * height).checked_mul(frames) {
         return Err(corrupt(format!("{item}: data do not match their shape")));
@@ -320,7 +314,9 @@ fn read_image(
     }))
 }
 
-fn sample_type(dtype: &DType) -> Option<SampleType> {
+/// The sample type of an HDF5 array of real numbers; `None` for other arrays. Both EMD
+/// flavours use it.
+pub(super) fn sample_type(dtype: &DType) -> Option<SampleType> {
     Some(match dtype {
         DType::U8 => SampleType::U8,
         DType::U16 => SampleType::U16,
@@ -341,9 +337,10 @@ fn sample_type(dtype: &DType) -> Option<SampleType> {
 fn read_map(
     file: &File,
     raster: Option<(usize, usize)>,
-    bin: usize,
+    options: &ReadOptions,
     notes: &mut Vec<String>,
 ) -> Result<Option<SpectrumImage>, DecodeError> {
+    let bin = options.bin;
     let spectrum_images = subgroups(file, "Data/SpectrumImage")?;
     let streams = subgroups(file, "Data/SpectrumStream")?;
     let (Some(first_image), Some(first_stream)) = (spectrum_images.first(), streams.first()) else {
@@ -355,7 +352,7 @@ fn read_map(
         Some(raster) => raster,
         None => scan_raster(&settings)?,
     };
-    check_size(width, height)?;
+    options.limits.check_image(width, height)?;
     let metadata = metadata_json(file, &first_stream)?;
     let axis = energy_axis(&settings, &metadata)?;
     let data: Vec<Vec<u16>> = streams
@@ -628,8 +625,8 @@ mod tests {
     fn only_hdf5_files_naming_velox_are_recognised() {
         let mut bytes = HDF5_SIGNATURE.to_vec();
         bytes.extend_from_slice(b"\0\0Application\0Velox\0");
-        assert!(EmdReader.recognises(&bytes));
-        assert!(!EmdReader.recognises(&bytes[..12]));
-        assert!(!EmdReader.recognises(b"II*\0Velox"));
+        assert!(VELOX_EMD.recognises(&bytes));
+        assert!(!VELOX_EMD.recognises(&bytes[..12]));
+        assert!(!VELOX_EMD.recognises(b"II*\0Velox"));
     }
 }

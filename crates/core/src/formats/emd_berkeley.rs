@@ -16,8 +16,9 @@
 //! images. The pixel size comes from the two image axes' vectors (their step) when both are
 //! lengths with equal steps.
 
-use super::emd::open_hdf5;
-use super::{DecodeError, MAX_PIXELS, Reader, check_size};
+use super::bytes::Number;
+use super::emd::{open_hdf5, sample_type};
+use super::{Contents, DecodeError, Holds, Limits, Reader};
 use crate::dataset::{
     Calibration, Dataset, Image, Metadata, SampleType, normalise_unit, significant,
     voltage_property,
@@ -37,68 +38,59 @@ const ARRAY_PREFIXES: &[&str] = &[
     "pointlistarray",
     "pointlist",
 ];
-/// Bounds on the walk through the file's groups (HDF5 allows cycles of links).
-const MAX_DEPTH: usize = 16;
-const MAX_OBJECTS: usize = 10_000;
-/// Most values read for one signal: the whole array is read to take its first frame.
-const MAX_VALUES: usize = MAX_PIXELS;
+/// How deep signals are looked for (HDF5 allows cycles of links); never deeper than
+/// [`Limits::max_depth`], and the walk lists at most [`Limits::max_objects`] objects. The
+/// whole array of a signal is read to take its first frame: at most [`Limits::max_bytes`],
+/// counting 8 bytes a value.
+const SEARCH_DEPTH: usize = 16;
 /// Prismatic's top-level group, and where it records the simulation's beam energy (`E`, keV).
 const PRISMATIC: &str = "4DSTEM_simulation";
 const PRISMATIC_PARAMETERS: &str =
     "4DSTEM_simulation/metadata/metadata_0/original/simulation_parameters";
 
 /// Reads Berkeley EMD files: the first image, or the first frame of the first image stack.
-pub struct BerkeleyEmd;
+pub(super) const BERKELEY_EMD: Reader = Reader::new(
+    FORMAT,
+    &["emd"],
+    Holds::Images,
+    recognises,
+    |bytes, options| read(bytes, &options.limits).map(Contents::Image),
+);
 
-impl Reader for BerkeleyEmd {
-    fn format_name(&self) -> &'static str {
-        FORMAT
-    }
-
-    fn extensions(&self) -> &'static [&'static str] {
-        &["emd"]
-    }
-
-    /// An HDF5 file naming `emd_group_type` and `version_major` (Velox files name neither)
-    /// whose root or a top-level group carries `version_major`; a file too damaged to parse
-    /// is accepted, for [`Reader::read`] to say what is wrong.
-    fn recognises(&self, bytes: &[u8]) -> bool {
-        bytes.starts_with(HDF5_SIGNATURE)
-            && contains(bytes, b"emd_group_type")
-            && contains(bytes, b"version_major")
-            && File::from_bytes(bytes.to_vec()).map_or(true, |file| has_version(&file))
-    }
-
-    fn read(&self, bytes: &[u8]) -> Result<Dataset, DecodeError> {
-        let file = open_hdf5(bytes, FORMAT)?;
-        let signals = find_signals(&file)?;
-        let contents = signals
-            .iter()
-            .map(|signal| inspect(&file, signal))
-            .collect::<Result<Vec<_>, _>>()?;
-        let Some((index, layout)) = pick_image(&contents) else {
-            return Err(refusal(&signals, &contents));
-        };
-        let mut dataset = read_image(&file, &signals[index], layout, bytes.len())?;
-        if signals.len() > 1 {
-            let note = format!(
-                "the file holds {} signals; {} was read",
-                signals.len(),
-                signals[index].title
-            );
-            dataset.metadata.notes.insert(0, note);
-        }
-        Ok(dataset)
-    }
+/// An HDF5 file naming `emd_group_type` and `version_major` (Velox files name neither)
+/// whose root or a top-level group carries `version_major`; a file too damaged to parse
+/// is accepted, for the reader to say what is wrong.
+fn recognises(bytes: &[u8]) -> bool {
+    bytes.starts_with(HDF5_SIGNATURE)
+        && contains(bytes, b"emd_group_type")
+        && contains(bytes, b"version_major")
+        && File::from_bytes(bytes.to_vec()).map_or(true, |file| has_version(&file))
 }
 
-fn corrupt(detail: impl Into<String>) -> DecodeError {
-    DecodeError::corrupt(FORMAT, detail)
+/// The first image of a Berkeley EMD file, within `limits`.
+fn read(bytes: &[u8], limits: &Limits) -> Result<Dataset, DecodeError> {
+    let file = open_hdf5(bytes, FORMAT)?;
+    let signals = find_signals(&file, limits)?;
+    let contents = signals
+        .iter()
+        .map(|signal| inspect(&file, signal))
+        .collect::<Result<Vec<_>, _>>()?;
+    let Some((index, layout)) = pick_image(&contents) else {
+        return Err(refusal(&signals, &contents));
+    };
+    let mut dataset = read_image(&file, &signals[index], layout, bytes.len(), limits)?;
+    if signals.len() > 1 {
+        let note = format!(
+            "the file holds {} signals; {} was read",
+            signals.len(),
+            signals[index].title
+        );
+        dataset.metadata.notes.insert(0, note);
+    }
+    Ok(dataset)
 }
 
-fn unsupported(detail: impl Into<String>) -> DecodeError {
-    DecodeError::unsupported(FORMAT, detail)
-}
+format_errors!(FORMAT);
 
 fn hdf5_error(error: hdf5_pure::Error) -> DecodeError {
     corrupt(error.to_string())
@@ -129,10 +121,10 @@ struct Signal {
 }
 
 /// Every signal of the file, in rosettasciio's order.
-fn find_signals(file: &File) -> Result<Vec<Signal>, DecodeError> {
+fn find_signals(file: &File, limits: &Limits) -> Result<Vec<Signal>, DecodeError> {
     let mut paths = Vec::new();
-    let mut budget = MAX_OBJECTS;
-    visit(&file.root(), "", 0, &mut budget, &mut paths)?;
+    let mut budget = limits.max_objects;
+    visit(&file.root(), "", 0, limits, &mut budget, &mut paths)?;
     let prismatic = file.root().groups().map_err(hdf5_error)?;
     let signals = group_signals(paths, prismatic.iter().any(|g| g == PRISMATIC));
     if signals.is_empty() {
@@ -147,6 +139,7 @@ fn visit(
     group: &Group,
     path: &str,
     depth: usize,
+    limits: &Limits,
     budget: &mut usize,
     paths: &mut Vec<String>,
 ) -> Result<(), DecodeError> {
@@ -161,17 +154,17 @@ fn visit(
     children.extend(datasets.into_iter().map(|n| (n, false)));
     children.sort();
     for (name, is_group) in children {
-        *budget = budget
-            .checked_sub(1)
-            .ok_or_else(|| unsupported(format!("it holds more than {MAX_OBJECTS} objects")))?;
+        *budget = budget.checked_sub(1).ok_or_else(|| {
+            unsupported(format!("it holds more than {} objects", limits.max_objects))
+        })?;
         let child = if path.is_empty() {
             name.clone()
         } else {
             format!("{path}/{name}")
         };
-        if is_group && depth < MAX_DEPTH {
+        if is_group && depth < SEARCH_DEPTH.min(limits.max_depth) {
             let subgroup = group.group(&name).map_err(hdf5_error)?;
-            visit(&subgroup, &child, depth + 1, budget, paths)?;
+            visit(&subgroup, &child, depth + 1, limits, budget, paths)?;
         } else if !is_group && is_emd && ARRAY_PREFIXES.iter().any(|p| name.starts_with(p)) {
             paths.push(child);
         }
@@ -308,31 +301,15 @@ fn values(dtype: &DType) -> Option<Values> {
     match dtype {
         DType::Compound(fields) => match &fields[..] {
             [(r, a), (i, b)] if r.starts_with('r') && i.starts_with('i') && a == b => {
-                match real_type(a)? {
+                match sample_type(a)? {
                     sample @ (SampleType::F32 | SampleType::F64) => Some(Values::Complex(sample)),
                     _ => None,
                 }
             }
             _ => None,
         },
-        other => real_type(other).map(Values::Real),
+        other => sample_type(other).map(Values::Real),
     }
-}
-
-fn real_type(dtype: &DType) -> Option<SampleType> {
-    Some(match dtype {
-        DType::U8 => SampleType::U8,
-        DType::U16 => SampleType::U16,
-        DType::U32 => SampleType::U32,
-        DType::U64 => SampleType::U64,
-        DType::I8 => SampleType::I8,
-        DType::I16 => SampleType::I16,
-        DType::I32 => SampleType::I32,
-        DType::I64 => SampleType::I64,
-        DType::F32 => SampleType::F32,
-        DType::F64 => SampleType::F64,
-        _ => return None,
-    })
 }
 
 /// "text (data_group)", "a table of records (pointlist)"… for an array that is not numbers.
@@ -404,13 +381,14 @@ fn read_image(
     signal: &Signal,
     layout: &Layout,
     file_len: usize,
+    limits: &Limits,
 ) -> Result<Dataset, DecodeError> {
-    check_size(layout.width, layout.height)?;
+    limits.check_image(layout.width, layout.height)?;
     if layout.frames == 0 {
         return Err(unsupported(format!("{} holds no image", signal.title)));
     }
     let group = &signal.groups[0];
-    let values = read_values(file, &join(group, &signal.name), layout, file_len)?;
+    let values = read_values(file, &join(group, &signal.name), layout, file_len, limits)?;
     let pixels = first_frame(&values, layout);
     let (calibration, calibration_note) = calibration(file, group, layout);
     let (sample_type, complex_note) = match layout.values {
@@ -448,13 +426,14 @@ fn read_values(
     path: &str,
     layout: &Layout,
     file_len: usize,
+    limits: &Limits,
 ) -> Result<Vec<f32>, DecodeError> {
     let data = file.dataset(path).map_err(hdf5_error)?;
     let shape = data.shape().map_err(hdf5_error)?;
     let count = shape
         .iter()
         .try_fold(1u64, |n, &d| n.checked_mul(d))
-        .filter(|&n| n <= MAX_VALUES as u64)
+        .filter(|&n| limits.fits(n, 8))
         .ok_or_else(|| {
             unsupported(format!(
                 "the array of {} frames of {} × {} pixels is too large to read whole",
@@ -484,25 +463,13 @@ fn complex_moduli(raw: &[u8], sample: SampleType) -> Vec<f32> {
     match sample {
         SampleType::F32 => raw
             .chunks_exact(8)
-            .map(|c| f32_at(c, 0).hypot(f32_at(c, 4)))
+            .map(|c| f32::from_bytes(&c[..4], true).hypot(f32::from_bytes(&c[4..], true)))
             .collect(),
         _ => raw
             .chunks_exact(16)
-            .map(|c| f64_at(c, 0).hypot(f64_at(c, 8)) as f32)
+            .map(|c| f64::from_bytes(&c[..8], true).hypot(f64::from_bytes(&c[8..], true)) as f32)
             .collect(),
     }
-}
-
-fn f32_at(bytes: &[u8], at: usize) -> f32 {
-    let mut word = [0; 4];
-    word.copy_from_slice(&bytes[at..at + 4]);
-    f32::from_le_bytes(word)
-}
-
-fn f64_at(bytes: &[u8], at: usize) -> f64 {
-    let mut word = [0; 8];
-    word.copy_from_slice(&bytes[at..at + 8]);
-    f64::from_le_bytes(word)
 }
 
 /// The first frame, row-major: from a transposed array, pixel (x, y) is `[x][y][0]…`.
@@ -529,7 +496,7 @@ struct Axis {
 /// takes it) and units; `None` when missing, not numbers or shorter than two values.
 fn axis(file: &File, group: &str, n: usize) -> Option<Axis> {
     let dim = file.dataset(&join(group, &format!("dim{n}"))).ok()?;
-    real_type(&dim.dtype().ok()?)?;
+    sample_type(&dim.dtype().ok()?)?;
     let positions = dim.read_f64().ok()?;
     let (first, last) = (positions.first()?, positions.last()?);
     let step = (last - first) / (positions.len().checked_sub(1).filter(|&n| n > 0)? as f64);
@@ -633,23 +600,23 @@ mod tests {
 
     #[test]
     fn what_is_not_hdf5_or_not_berkeley_is_not_recognised() {
-        assert!(!BerkeleyEmd.recognises(b"II*\0emd_group_type version_major"));
+        assert!(!BERKELEY_EMD.recognises(b"II*\0emd_group_type version_major"));
         let mut velox = HDF5_SIGNATURE.to_vec();
         velox.extend_from_slice(b"\0\0Application\0Velox\0version_major");
-        assert!(!BerkeleyEmd.recognises(&velox));
+        assert!(!BERKELEY_EMD.recognises(&velox));
     }
 
     #[test]
     fn damaged_files_are_refused_without_panicking() {
         let mut bytes = HDF5_SIGNATURE.to_vec();
         bytes.extend_from_slice(b"emd_group_type version_major");
-        assert!(BerkeleyEmd.recognises(&bytes));
+        assert!(BERKELEY_EMD.recognises(&bytes));
         assert!(matches!(
-            BerkeleyEmd.read(&bytes),
+            BERKELEY_EMD.read_image(&bytes),
             Err(DecodeError::Corrupt { .. })
         ));
         for length in 0..bytes.len() {
-            assert!(BerkeleyEmd.read(&bytes[..length]).is_err());
+            assert!(BERKELEY_EMD.read_image(&bytes[..length]).is_err());
         }
     }
 
@@ -737,8 +704,8 @@ mod tests {
             axis_vector(group, "dim1", 3, 0.5, "[n_m]");
             axis_vector(group, "dim2", 2, 0.5, "[n_m]");
         });
-        assert!(BerkeleyEmd.recognises(&bytes));
-        let dataset = BerkeleyEmd.read(&bytes).unwrap();
+        assert!(BERKELEY_EMD.recognises(&bytes));
+        let dataset = BERKELEY_EMD.read_image(&bytes).unwrap();
         assert_eq!(dataset.image.pixels(), [0.0, 10.0, 20.0, 1.0, 11.0, 21.0]);
         assert_eq!(dataset.metadata.sample_type, SampleType::U16);
         let calibration = dataset.calibration.unwrap();
@@ -771,7 +738,7 @@ mod tests {
                 axis_vector(group, "dim1", 2, 0.5, units);
                 axis_vector(group, "dim2", 2, y_step, units);
             });
-            let dataset = BerkeleyEmd.read(&bytes).unwrap();
+            let dataset = BERKELEY_EMD.read_image(&bytes).unwrap();
             assert_eq!(dataset.calibration, None);
             assert_eq!(dataset.metadata.notes, [note]);
         }
@@ -785,7 +752,7 @@ mod tests {
                 .with_complex32_data(&[(3.0, 4.0), (0.0, -1.0)])
                 .with_shape(&[2, 1]);
         });
-        let dataset = BerkeleyEmd.read(&bytes).unwrap();
+        let dataset = BERKELEY_EMD.read_image(&bytes).unwrap();
         assert_eq!(dataset.image.pixels(), [5.0, 1.0]);
         assert_eq!(
             dataset.metadata.notes,
@@ -804,7 +771,7 @@ mod tests {
                 .with_shape(&[2, 2, 3]);
             axis_vector(group, "dim0", 2, 1.0, "");
         });
-        let dataset = BerkeleyEmd.read(&bytes).unwrap();
+        let dataset = BERKELEY_EMD.read_image(&bytes).unwrap();
         assert_eq!((dataset.image.width(), dataset.image.height()), (3, 2));
         assert_eq!(dataset.image.pixels(), [0.0, 1.0, 2.0, 3.0, 4.0, 5.0]);
         assert_eq!(
@@ -819,7 +786,7 @@ mod tests {
             group.create_dataset("data").with_f64_data(&[0.0; 4096]);
         });
         assert_eq!(
-            BerkeleyEmd.read(&bytes).unwrap_err().to_string(),
+            BERKELEY_EMD.read_image(&bytes).unwrap_err().to_string(),
             "this Berkeley EMD file uses something Chipscope cannot read yet: it holds a 1-D \
              signal (a spectrum) of 4096 values, not an image"
         );

@@ -8,8 +8,9 @@
 //! `Instrument` group holds `ScanSize` and `Mag` — the field of view is ScanSize / Mag mm, as
 //! in `.pts` files — and the beam voltage `AccV` (kV).
 
-use super::jeol_tree::{Node, first};
-use super::{DecodeError, Reader, check_size};
+use super::bytes::{Cursor, le_at};
+use super::jeol_tree::Node;
+use super::{Contents, DecodeError, Holds, Limits, Reader};
 use crate::dataset::{Calibration, Dataset, Image, Metadata, SampleType, voltage_property};
 
 const FORMAT: &str = "JEOL IMG";
@@ -20,88 +21,70 @@ const NAME: &[u8] = b"JED-";
 const TREE_SKIP: usize = 12;
 
 /// Reads JEOL `.img` and `.map` images.
-pub struct JeolImage;
+pub(super) const JEOL_IMG: Reader = Reader::new(
+    FORMAT,
+    &["img", "map"],
+    Holds::Images,
+    |bytes| bytes.get(..4) == Some(&MAGIC) && bytes.get(4..8) == Some(NAME),
+    |bytes, options| read(bytes, &options.limits).map(Contents::Image),
+);
 
-impl Reader for JeolImage {
-    fn format_name(&self) -> &'static str {
-        FORMAT
-    }
-
-    fn extensions(&self) -> &'static [&'static str] {
-        &["img", "map"]
-    }
-
-    fn recognises(&self, bytes: &[u8]) -> bool {
-        bytes.get(..4) == Some(&MAGIC) && bytes.get(4..8) == Some(NAME)
-    }
-
-    fn read(&self, bytes: &[u8]) -> Result<Dataset, DecodeError> {
-        let data_at = word(bytes, 44)?;
-        let tree_at = data_at
-            .checked_add(TREE_SKIP)
-            .filter(|&at| at <= bytes.len())
-            .ok_or_else(|| corrupt("its data offset lies beyond the end of the file"))?;
-        let tree = Node::parse_tree(&bytes[tree_at..], FORMAT)?;
-        let image = tree
-            .child("Image")
-            .ok_or_else(|| corrupt("it has no Image group"))?;
-        let (pixels, sample_type) = pixels(image)?;
-        let instrument = tree.child("Instrument");
-        let number = |name: &str| {
-            instrument
-                .and_then(|group| group.child(name))
-                .and_then(Node::number)
-                .filter(|v| v.is_finite() && *v > 0.0)
-        };
-        let calibration = number("ScanSize")
-            .zip(number("Mag"))
-            .map(|(size, mag)| Calibration {
-                pixel_size: size / mag * 1e6 / pixels.width() as f64,
-                unit: "nm".to_string(),
-            });
-        let mut properties: Vec<_> = number("AccV").map(voltage_property).into_iter().collect();
-        properties
-            .extend(number("Mag").map(|mag| ("magnification".to_string(), format!("{mag}×"))));
-        properties.extend(title(image).map(|title| ("title".to_string(), title)));
-        Ok(Dataset {
-            image: pixels,
-            calibration,
-            metadata: Metadata {
-                format: FORMAT,
-                sample_type,
-                channels: 1,
-                notes: Vec::new(),
-                properties,
-            },
-        })
-    }
+/// The image of a JEOL `.img` or `.map` file, within `limits`.
+fn read(bytes: &[u8], limits: &Limits) -> Result<Dataset, DecodeError> {
+    let preamble = Cursor::new(FORMAT, bytes).ends_early("the file ends inside its preamble");
+    let data_at = preamble.at(44).le::<u32>()? as usize;
+    let tree_at = data_at
+        .checked_add(TREE_SKIP)
+        .filter(|&at| at <= bytes.len())
+        .ok_or_else(|| corrupt("its data offset lies beyond the end of the file"))?;
+    let tree = Node::parse_tree(&bytes[tree_at..], FORMAT, limits)?;
+    let image = tree
+        .child("Image")
+        .ok_or_else(|| corrupt("it has no Image group"))?;
+    let (pixels, sample_type) = pixels(image, limits)?;
+    let instrument = tree.child("Instrument");
+    let number = |name: &str| {
+        instrument
+            .and_then(|group| group.child(name))
+            .and_then(Node::number)
+            .filter(|v| v.is_finite() && *v > 0.0)
+    };
+    let calibration = number("ScanSize")
+        .zip(number("Mag"))
+        .map(|(size, mag)| Calibration {
+            pixel_size: size / mag * 1e6 / pixels.width() as f64,
+            unit: "nm".to_string(),
+        });
+    let mut properties: Vec<_> = number("AccV").map(voltage_property).into_iter().collect();
+    properties.extend(number("Mag").map(|mag| ("magnification".to_string(), format!("{mag}×"))));
+    properties.extend(title(image).map(|title| ("title".to_string(), title)));
+    Ok(Dataset {
+        image: pixels,
+        calibration,
+        metadata: Metadata {
+            format: FORMAT,
+            sample_type,
+            channels: 1,
+            notes: Vec::new(),
+            properties,
+        },
+    })
 }
 
-fn corrupt(detail: impl Into<String>) -> DecodeError {
-    DecodeError::corrupt(FORMAT, detail)
-}
-
-/// The little-endian word at `at`, as an offset.
-fn word(bytes: &[u8], at: usize) -> Result<usize, DecodeError> {
-    bytes
-        .get(at..at + 4)
-        .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize)
-        .ok_or_else(|| corrupt("the file ends inside its preamble"))
-}
+format_errors!(FORMAT);
 
 /// `Image/Size` and `Image/Bits` as an image, with the type the pixels were stored as.
-fn pixels(image: &Node) -> Result<(Image, SampleType), DecodeError> {
+fn pixels(image: &Node, limits: &Limits) -> Result<(Image, SampleType), DecodeError> {
     let size = image
         .child("Size")
         .filter(|node| matches!(node.kind, 3 | 8))
-        .and_then(|node| Some((first::<4>(node.value)?, first::<4>(node.value.get(4..)?)?)))
-        .map(|(w, h)| (i32::from_le_bytes(w), i32::from_le_bytes(h)))
+        .and_then(|node| Some((le_at::<i32>(node.value, 0)?, le_at::<i32>(node.value, 4)?)))
         .ok_or_else(|| corrupt("it gives no image size"))?;
     let (width, height) = (
         usize::try_from(size.0).map_err(|_| corrupt(format!("a width of {}", size.0)))?,
         usize::try_from(size.1).map_err(|_| corrupt(format!("a height of {}", size.1)))?,
     );
-    check_size(width, height)?;
+    limits.check_image(width, height)?;
     let bits = image
         .child("Bits")
         .ok_or_else(|| corrupt("it holds no pixels (Image/Bits)"))?;
@@ -112,10 +95,7 @@ fn pixels(image: &Node) -> Result<(Image, SampleType), DecodeError> {
         4 | 9 => (SampleType::F32, 4),
         5 | 10 => (SampleType::F64, 8),
         kind => {
-            return Err(DecodeError::unsupported(
-                FORMAT,
-                format!("pixels of type {kind}"),
-            ));
+            return Err(unsupported(format!("pixels of type {kind}")));
         }
     };
     if bits.value.len() != width * height * size {
@@ -124,18 +104,23 @@ fn pixels(image: &Node) -> Result<(Image, SampleType), DecodeError> {
             bits.value.len()
         )));
     }
-    let values = bits.value.chunks_exact(size).map(|raw| sample(raw) as f32);
+    let values = bits
+        .value
+        .chunks_exact(size)
+        .map(|raw| sample(raw, sample_type) as f32);
     Ok((Image::new(width, height, values.collect()), sample_type))
 }
 
-/// One little-endian sample of `raw.len()` bytes of the type `pixels` chose.
-fn sample(raw: &[u8]) -> f64 {
-    match *raw {
-        [a] => f64::from(a),
-        [a, b] => f64::from(u16::from_le_bytes([a, b])),
-        [a, b, c, d] => f64::from(i32::from_le_bytes([a, b, c, d])),
-        _ => f64::from_le_bytes(raw.try_into().unwrap_or_default()),
-    }
+/// One little-endian sample of `sample_type` (one of those [`pixels`] accepts).
+fn sample(raw: &[u8], sample_type: SampleType) -> f64 {
+    let value = match sample_type {
+        SampleType::U8 => le_at::<u8>(raw, 0).map(f64::from),
+        SampleType::U16 => le_at::<u16>(raw, 0).map(f64::from),
+        SampleType::I32 => le_at::<i32>(raw, 0).map(f64::from),
+        SampleType::F32 => le_at::<f32>(raw, 0).map(f64::from),
+        _ => le_at::<f64>(raw, 0),
+    };
+    value.unwrap_or(f64::NAN)
 }
 
 fn title(image: &Node) -> Option<String> {
@@ -151,6 +136,11 @@ mod tests {
     use crate::formats::jeol_tree::encode_node as node;
 
     fn file(size: [i32; 2], bits: &[u8]) -> Vec<u8> {
+        file_of(size, 6, bits)
+    }
+
+    /// A `.img` of `size` whose pixels are `bits` of JEOL's value type `kind`.
+    fn file_of(size: [i32; 2], kind: u32, bits: &[u8]) -> Vec<u8> {
         let mut bytes = MAGIC.to_vec();
         bytes.extend(*b"JED-2200:LibJxImageForm\0\0\0\0\0\0\0\0\0");
         bytes.extend([64u32, 0, 48].iter().flat_map(|w| w.to_le_bytes()));
@@ -170,7 +160,7 @@ mod tests {
             "Image",
             0,
             &[],
-            &[node("Size", 3, &size, &[]), node("Bits", 6, bits, &[])],
+            &[node("Size", 3, &size, &[]), node("Bits", kind, bits, &[])],
         );
         bytes.extend(instrument);
         bytes.extend(image);
@@ -180,8 +170,8 @@ mod tests {
     #[test]
     fn pixels_calibration_and_voltage_are_read() {
         let bytes = file([3, 2], &[1, 2, 3, 4, 5, 6]);
-        assert!(JeolImage.recognises(&bytes));
-        let dataset = JeolImage.read(&bytes).unwrap();
+        assert!(JEOL_IMG.recognises(&bytes));
+        let dataset = JEOL_IMG.read_image(&bytes).unwrap();
         assert_eq!(dataset.image.pixels(), &[1.0, 2.0, 3.0, 4.0, 5.0, 6.0]);
         assert_eq!(dataset.metadata.sample_type, SampleType::U8);
         let pixel = dataset.calibration.unwrap().pixel_size;
@@ -190,13 +180,61 @@ mod tests {
     }
 
     #[test]
+    fn every_pixel_type_keeps_its_values() {
+        let cases: [(u32, Vec<u8>, SampleType); 3] = [
+            (
+                7,
+                [1u16, 60000].iter().flat_map(|v| v.to_le_bytes()).collect(),
+                SampleType::U16,
+            ),
+            (
+                8,
+                [-5i32, 70000]
+                    .iter()
+                    .flat_map(|v| v.to_le_bytes())
+                    .collect(),
+                SampleType::I32,
+            ),
+            (
+                9,
+                [1.5f32, -0.25]
+                    .iter()
+                    .flat_map(|v| v.to_le_bytes())
+                    .collect(),
+                SampleType::F32,
+            ),
+        ];
+        let expected: [[f32; 2]; 3] = [[1.0, 60000.0], [-5.0, 70000.0], [1.5, -0.25]];
+        for ((kind, bits, sample_type), pixels) in cases.into_iter().zip(expected) {
+            let dataset = JEOL_IMG.read_image(&file_of([2, 1], kind, &bits)).unwrap();
+            assert_eq!(dataset.image.pixels(), &pixels, "type {kind}");
+            assert_eq!(dataset.metadata.sample_type, sample_type);
+        }
+        let doubles: Vec<u8> = [2.5f64, 4.0].iter().flat_map(|v| v.to_le_bytes()).collect();
+        let dataset = JEOL_IMG.read_image(&file_of([2, 1], 10, &doubles)).unwrap();
+        assert_eq!(dataset.image.pixels(), &[2.5, 4.0]);
+    }
+
+    #[test]
     fn damaged_files_are_errors() {
         let bytes = file([3, 2], &[1, 2, 3, 4, 5, 6]);
         for cut in 0..bytes.len() {
-            assert!(JeolImage.read(&bytes[..cut]).is_err(), "cut at {cut}");
+            assert!(JEOL_IMG.read_image(&bytes[..cut]).is_err(), "cut at {cut}");
         }
-        assert!(JeolImage.read(&file([3, 3], &[1, 2, 3, 4, 5, 6])).is_err());
-        assert!(JeolImage.read(&file([-3, 2], &[1, 2, 3, 4, 5, 6])).is_err());
-        assert!(JeolImage.read(&file([1 << 30, 1 << 30], &[1])).is_err());
+        assert!(
+            JEOL_IMG
+                .read_image(&file([3, 3], &[1, 2, 3, 4, 5, 6]))
+                .is_err()
+        );
+        assert!(
+            JEOL_IMG
+                .read_image(&file([-3, 2], &[1, 2, 3, 4, 5, 6]))
+                .is_err()
+        );
+        assert!(
+            JEOL_IMG
+                .read_image(&file([1 << 30, 1 << 30], &[1]))
+                .is_err()
+        );
     }
 }

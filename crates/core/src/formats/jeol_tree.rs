@@ -1,10 +1,9 @@
 //! JEOL's typed tag tree, the header of Analysis Station files (`.pts` spectrum images,
 //! `.img` and `.map` images).
 
-use super::DecodeError;
+use super::bytes::{Cursor, le_at};
+use super::{DecodeError, Limits};
 
-/// Nesting deeper than this is taken for a damaged file (real trees nest about 6 deep).
-const MAX_DEPTH: usize = 64;
 const OPEN: u8 = 1;
 const CLOSE: u8 = 0xff;
 
@@ -20,15 +19,17 @@ pub(super) struct Node<'a> {
 }
 
 impl<'a> Node<'a> {
-    /// The whole tree, as the children of a nameless root.
+    /// The whole tree, as the children of a nameless root; nesting deeper than
+    /// [`Limits::max_depth`] is taken for a damaged file (real trees nest about 6 deep).
     pub(super) fn parse_tree(
         bytes: &'a [u8],
         format: &'static str,
+        limits: &Limits,
     ) -> Result<Node<'a>, DecodeError> {
         let mut parser = TreeParser {
-            bytes,
-            at: 0,
+            cursor: Cursor::new(format, bytes).ends_early("the header's tag tree ends early"),
             format,
+            max_depth: limits.max_depth,
         };
         let children = parser.children(0)?;
         Ok(Node {
@@ -57,10 +58,10 @@ impl<'a> Node<'a> {
         let value = self.value;
         Some(match self.kind {
             1 | 6 | 11 | 65552 | 65553 => f64::from(*value.first()?),
-            2 | 7 | 14 => f64::from(u16::from_le_bytes(first(value)?)),
-            3 | 8 => f64::from(i32::from_le_bytes(first(value)?)),
-            4 | 9 => f64::from(f32::from_le_bytes(first(value)?)),
-            5 | 10 => f64::from_le_bytes(first(value)?),
+            2 | 7 | 14 => f64::from(le_at::<u16>(value, 0)?),
+            3 | 8 => f64::from(le_at::<i32>(value, 0)?),
+            4 | 9 => f64::from(le_at::<f32>(value, 0)?),
+            5 | 10 => le_at::<f64>(value, 0)?,
             _ => return None,
         })
     }
@@ -72,10 +73,6 @@ impl<'a> Node<'a> {
             String::from_utf8_lossy(first).into_owned()
         })
     }
-}
-
-pub(super) fn first<const N: usize>(value: &[u8]) -> Option<[u8; N]> {
-    value.get(..N)?.try_into().ok()
 }
 
 /// A name without its NUL padding. Names are otherwise compared exactly: the page that holds
@@ -91,39 +88,27 @@ fn unpadded(name: &[u8]) -> &[u8] {
 
 /// Reads the tag tree; every read is bounds-checked, so a damaged tree is an error.
 struct TreeParser<'a> {
-    bytes: &'a [u8],
-    at: usize,
+    cursor: Cursor<'a>,
     format: &'static str,
+    max_depth: usize,
 }
 
 impl<'a> TreeParser<'a> {
-    fn take(&mut self, len: usize) -> Result<&'a [u8], DecodeError> {
-        let end = self
-            .at
-            .checked_add(len)
-            .filter(|&end| end <= self.bytes.len())
-            .ok_or_else(|| DecodeError::corrupt(self.format, "the header's tag tree ends early"))?;
-        let slice = &self.bytes[self.at..end];
-        self.at = end;
-        Ok(slice)
-    }
-
     fn length(&mut self) -> Result<usize, DecodeError> {
-        let bytes = self.take(4)?;
-        Ok(u32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]) as usize)
+        Ok(self.cursor.le::<u32>()? as usize)
     }
 
     /// Nodes up to the mark that closes their parent (or the end of the tree at the top).
     fn children(&mut self, depth: usize) -> Result<Vec<Node<'a>>, DecodeError> {
-        if depth > MAX_DEPTH {
+        if depth > self.max_depth {
             return Err(DecodeError::corrupt(
                 self.format,
                 "the header's tags are nested too deeply",
             ));
         }
         let mut nodes = Vec::new();
-        while self.bytes.get(self.at) == Some(&OPEN) {
-            self.at += 1;
+        while self.cursor.peek() == Some(OPEN) {
+            self.cursor.skip(1)?;
             nodes.push(self.node(depth)?);
         }
         Ok(nodes)
@@ -131,12 +116,12 @@ impl<'a> TreeParser<'a> {
 
     fn node(&mut self, depth: usize) -> Result<Node<'a>, DecodeError> {
         let name_len = self.length()?;
-        let name = self.take(name_len)?;
+        let name = self.cursor.take(name_len)?;
         let kind = self.length()? as u32;
         let value_len = self.length()?;
-        let value = self.take(value_len)?;
+        let value = self.cursor.take(value_len)?;
         let children = self.children(depth + 1)?;
-        if self.take(1)? != [CLOSE] {
+        if self.cursor.le::<u8>()? != CLOSE {
             return Err(DecodeError::corrupt(
                 self.format,
                 format!(

@@ -1,19 +1,40 @@
-//! File readers, one module per format behind the [`Reader`] interface for images, and the
-//! [`spectral::SpectralReader`] interface for spectra and spectrum images.
+//! File readers: one [`Reader`] per format, all in one registry ([`READERS`]), each returning
+//! what a file holds ([`Contents`]: an image, or spectra with the images recorded beside them,
+//! as RosettaSciIO's plugins return a list of signals), within the [`Limits`] the caller sets.
 //!
 //! [`open`] recognises a file by its content (never by its name alone), checks the image size
 //! before allocating, and returns one [`Dataset`] — with the spectrum image when the file is an
 //! EDS map (whose HAADF, or else its X-ray counts per pixel, is then the image) — or a
-//! [`DecodeError`] whose message is meant for the user.
+//! [`DecodeError`] whose message is meant for the user; [`decode_spectral`] opens a file for its
+//! spectra through the same registry.
+
+/// Defines a reader module's error helpers, `corrupt(detail)` and `unsupported(detail)`:
+/// [`DecodeError::corrupt`] and [`DecodeError::unsupported`] of the format named `$format`.
+macro_rules! format_errors {
+    ($format:expr) => {
+        /// A damaged file of this format; `detail` says what is wrong.
+        #[allow(dead_code)]
+        fn corrupt(detail: impl Into<String>) -> $crate::formats::DecodeError {
+            $crate::formats::DecodeError::corrupt($format, detail)
+        }
+
+        /// A file of this format using something Chipscope cannot read yet.
+        #[allow(dead_code)]
+        fn unsupported(detail: impl Into<String>) -> $crate::formats::DecodeError {
+            $crate::formats::DecodeError::unsupported($format, detail)
+        }
+    };
+}
 
 pub mod bcf;
-mod dm;
-pub mod dm_spectra;
+mod bytes;
+pub mod dm;
 pub mod emd;
 mod emd_berkeley;
 mod jeol_img;
 mod jeol_tree;
 mod jpeg;
+mod limits;
 mod mrc;
 pub mod msa;
 mod png;
@@ -26,69 +47,263 @@ pub mod tia;
 pub mod tiff;
 
 use crate::dataset::Dataset;
-use spectral::{SpectralFile, SpectralReader};
+pub use limits::Limits;
+pub use spectral::{SpectralFile, decode_spectral};
 use thiserror::Error;
 
-/// Largest image accepted, in pixels (8192 × 8192): 256 MiB as `f32`, which a browser tab holds.
-pub const MAX_PIXELS: usize = 8192 * 8192;
-
-/// A decoder for one file format.
-pub trait Reader: Sync {
-    /// Format name shown to users, e.g. "TIFF".
-    fn format_name(&self) -> &'static str;
-    /// File name extensions usually given to this format, lower case, without the dot.
-    fn extensions(&self) -> &'static [&'static str];
-    /// Whether `bytes` start like a file of this format.
-    fn recognises(&self, bytes: &[u8]) -> bool;
-    /// Decodes a whole file.
-    fn read(&self, bytes: &[u8]) -> Result<Dataset, DecodeError>;
+/// What a file holds, as a reader returns it.
+#[derive(Debug)]
+pub enum Contents {
+    /// An image file's image (the first of several, with a note).
+    Image(Dataset),
+    /// Spectra — a spectrum image or a single spectrum — with the images recorded beside them.
+    Spectral(SpectralFile),
 }
 
-/// Every reader, in the order they are tried.
-pub const READERS: &[&dyn Reader] = &[
+/// What files of a format can hold.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Holds {
+    /// Images only.
+    Images,
+    /// Spectra only: a single spectrum, or a header that needs its data file.
+    Spectra,
+    /// Images or spectra (a spectrum image opens as an image through its survey).
+    Both,
+}
+
+/// Which content to read from a file that may hold images and spectra, as RosettaSciIO's
+/// `select_type`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Select {
+    /// The image to segment: an image file's image, else a spectral file's (see [`open`]).
+    Image,
+    /// The spectra: the spectrum image, else the single spectrum (see [`decode_spectral`]).
+    Spectra,
+}
+
+/// How to read a file: within which limits, what to select, and how to bin energy channels.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ReadOptions {
+    /// What the reader may allocate and walk.
+    pub limits: Limits,
+    /// What to read from a file that may hold images and spectra.
+    pub select: Select,
+    /// Energy channels summed into one in a spectrum image (1: none).
+    pub bin: usize,
+}
+
+impl ReadOptions {
+    /// Read the image, within `limits`.
+    pub fn image(limits: &Limits) -> Self {
+        ReadOptions {
+            limits: *limits,
+            select: Select::Image,
+            bin: 1,
+        }
+    }
+
+    /// Read the spectra, summing every `bin` channels, within `limits`.
+    pub fn spectra(limits: &Limits, bin: usize) -> Self {
+        ReadOptions {
+            limits: *limits,
+            select: Select::Spectra,
+            bin,
+        }
+    }
+}
+
+/// One file format: its name, extensions and content, how its files are recognised (by
+/// content) and read. Every format is one such value in [`READERS`].
+#[derive(Clone, Copy)]
+pub struct Reader {
+    name: &'static str,
+    extensions: &'static [&'static str],
+    holds: Holds,
+    recognise: fn(&[u8]) -> bool,
+    /// For a format of [`Holds::Both`] whose files hold spectra or not: whether this one does.
+    has_spectra: Option<fn(&[u8]) -> bool>,
+    decode: fn(&[u8], &ReadOptions) -> Result<Contents, DecodeError>,
+}
+
+impl Reader {
+    /// A format named `name` (shown to users), usually given `extensions` (lower case, without
+    /// the dot), holding `holds`, whose files `recognise` accepts and `decode` reads.
+    pub const fn new(
+        name: &'static str,
+        extensions: &'static [&'static str],
+        holds: Holds,
+        recognise: fn(&[u8]) -> bool,
+        decode: fn(&[u8], &ReadOptions) -> Result<Contents, DecodeError>,
+    ) -> Self {
+        Reader {
+            name,
+            extensions,
+            holds,
+            recognise,
+            has_spectra: None,
+            decode,
+        }
+    }
+
+    /// The same format, whose files hold spectra only when `has_spectra` says so (a DM file
+    /// may hold images only; a TIA series, images or spectra).
+    pub const fn spectra_when(self, has_spectra: fn(&[u8]) -> bool) -> Self {
+        Reader {
+            has_spectra: Some(has_spectra),
+            ..self
+        }
+    }
+
+    /// Format name shown to users, e.g. "TIFF".
+    pub fn format_name(&self) -> &'static str {
+        self.name
+    }
+
+    /// File name extensions usually given to this format, lower case, without the dot.
+    pub fn extensions(&self) -> &'static [&'static str] {
+        self.extensions
+    }
+
+    /// What files of this format can hold.
+    pub fn holds(&self) -> Holds {
+        self.holds
+    }
+
+    /// Whether `bytes` start like a file of this format.
+    pub fn recognises(&self, bytes: &[u8]) -> bool {
+        (self.recognise)(bytes)
+    }
+
+    /// Whether `bytes` are a file of this format holding what `select` asks for: an image (or
+    /// a spectrum image to show through its survey), or spectra.
+    pub fn offers(&self, bytes: &[u8], select: Select) -> bool {
+        let holds = match (select, self.holds) {
+            (Select::Image, Holds::Spectra) | (Select::Spectra, Holds::Images) => false,
+            (Select::Spectra, _) => self.has_spectra.is_none_or(|has| has(bytes)),
+            (Select::Image, _) => true,
+        };
+        holds && self.recognises(bytes)
+    }
+
+    /// Decodes a whole file, as `options` ask.
+    pub fn read(&self, bytes: &[u8], options: &ReadOptions) -> Result<Contents, DecodeError> {
+        (self.decode)(bytes, options)
+    }
+
+    /// The image [`open`] would show for `bytes`, within the default [`Limits`].
+    pub fn read_image(&self, bytes: &[u8]) -> Result<Dataset, DecodeError> {
+        let contents = self.read(bytes, &ReadOptions::image(&Limits::default()))?;
+        Opened::from_contents(contents).map(|opened| opened.dataset)
+    }
+
+    /// The spectra of `bytes`, summing every `bin` channels, within the default [`Limits`].
+    pub fn read_spectra(&self, bytes: &[u8], bin: usize) -> Result<SpectralFile, DecodeError> {
+        let contents = self.read(bytes, &ReadOptions::spectra(&Limits::default(), bin))?;
+        spectral::spectra_of(self, contents)
+    }
+}
+
+impl std::fmt::Debug for Reader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Reader")
+            .field("name", &self.name)
+            .field("holds", &self.holds)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Every format Chipscope reads, in the order they are tried: images, then spectral formats.
+pub const READERS: &[&Reader] = &[
     &png::PNG,
     &jpeg::JPEG,
-    &tiff::Tiff,
-    &dm::DigitalMicrograph,
-    &emd_berkeley::BerkeleyEmd,
-    &tia::Tia,
-    &jeol_img::JeolImage,
-    &mrc::Mrc,
+    &tiff::TIFF,
+    &dm::DM,
+    &emd_berkeley::BERKELEY_EMD,
+    &tia::TIA,
+    &jeol_img::JEOL_IMG,
+    &mrc::MRC,
+    &emd::VELOX_EMD,
+    &bcf::BCF,
+    &pts::PTS,
+    &msa::MSA,
+    &ripple::RIPPLE,
 ];
+
+/// The readers offering `select`, in the order they are tried.
+fn readers_for(select: Select) -> impl Iterator<Item = &'static Reader> {
+    READERS.iter().copied().filter(move |reader| match select {
+        Select::Image => reader.holds != Holds::Spectra,
+        Select::Spectra => reader.holds != Holds::Images,
+    })
+}
 
 /// Why a file could not be read; the message is written for the microscopist.
 #[derive(Debug, Error, PartialEq)]
 pub enum DecodeError {
+    /// The file has no bytes.
     #[error("the file is empty (0 bytes)")]
     Empty,
+    /// No reader recognises the content.
     #[error("this is not a file Chipscope can read: its content matches none of {supported}")]
-    Unrecognised { supported: String },
+    Unrecognised {
+        /// The formats that were tried, as "A, B or C".
+        supported: String,
+    },
+    /// A file of a known format that is damaged or cut short.
     #[error("the {format} file is damaged or truncated ({detail})")]
     Corrupt {
+        /// The format's name.
         format: &'static str,
+        /// What is wrong.
         detail: String,
     },
+    /// A file of a known format holding something Chipscope does not read.
     #[error("this {format} file uses something Chipscope cannot read yet: {detail}")]
     Unsupported {
+        /// The format's name.
         format: &'static str,
+        /// What it holds.
         detail: String,
     },
+    /// A file of a known format, asked for spectra, that holds only images.
+    #[error(
+        "this {format} file holds images but no spectrum image or spectrum; open it as the image"
+    )]
+    NoSpectra { format: &'static str },
+    /// An image of width or height 0.
     #[error("the image has no pixels ({width} × {height})")]
-    NoPixels { width: usize, height: usize },
+    NoPixels {
+        /// Width in pixels.
+        width: usize,
+        /// Height in pixels.
+        height: usize,
+    },
+    /// An image (or map) above [`Limits::max_pixels`], refused before allocation.
     #[error(
         "the image is {width} × {height} pixels, more than the {limit_mpx} megapixels Chipscope \
          can hold in memory; crop or bin it first",
-        limit_mpx = MAX_PIXELS / 1_000_000
+        limit_mpx = limit / 1_000_000
     )]
-    TooLarge { width: usize, height: usize },
+    TooLarge {
+        /// Width in pixels.
+        width: usize,
+        /// Height in pixels.
+        height: usize,
+        /// The pixel limit used ([`Limits::max_pixels`]).
+        limit: usize,
+    },
+    /// Files chosen together that are not one image with its companions.
     #[error(
         "choose one image, with its TIA .emi or the spectrum image of the same view, or a \
          single file ({0})"
     )]
     Companions(String),
+    /// One of several files chosen together could not be read.
     #[error("{name}: {error}")]
     InFile {
+        /// The file's name.
         name: String,
+        /// Why it could not be read.
         error: Box<DecodeError>,
     },
 }
@@ -111,83 +326,102 @@ impl DecodeError {
     }
 }
 
-/// The spectral formats that can be opened as an image too: their survey image, or their map's
-/// counts per pixel (a single spectrum or a header needing its data file cannot).
-const MAP_READERS: &[&dyn SpectralReader] = &[
-    &emd::EmdReader,
-    &bcf::BcfReader,
-    &pts::PtsReader,
-    &dm_spectra::DmSpectralReader,
-    &tia::TiaSpectra,
-];
-
 /// A file opened as an image: the image, and the spectral content when it is an EDS map.
 #[derive(Debug)]
 pub struct Opened {
+    /// The image to segment.
     pub dataset: Dataset,
+    /// The file's spectra and the images recorded with them, when it is a spectral file.
     pub spectral: Option<SpectralFile>,
 }
 
-/// Opens `bytes`, found by content, as an image: an image file, or a spectrum-image file through
-/// [`SpectralFile::survey`]. `file_name` only adds a note when its extension disagrees.
-pub fn open(file_name: &str, bytes: &[u8]) -> Result<Opened, DecodeError> {
-    if bytes.is_empty() {
-        return Err(DecodeError::Empty);
-    }
-    let mut image_error = None;
-    if let Some(reader) = READERS.iter().find(|reader| reader.recognises(bytes)) {
-        match reader.read(bytes) {
-            Ok(mut dataset) => {
-                dataset
-                    .metadata
-                    .notes
-                    .extend(extension_note(file_name, *reader));
+impl Opened {
+    /// What [`open`] makes of a file's contents: an image file's image, or a spectral file's
+    /// survey image ([`SpectralFile::survey`]) with its spectra.
+    pub fn from_contents(contents: Contents) -> Result<Opened, DecodeError> {
+        let file = match contents {
+            Contents::Image(dataset) => {
                 return Ok(Opened {
                     dataset,
                     spectral: None,
                 });
             }
-            Err(error) => image_error = Some(error),
+            Contents::Spectral(file) => file,
+        };
+        let Some((_, dataset)) = file.survey() else {
+            return Err(DecodeError::unsupported(
+                file.format,
+                "it holds a single spectrum, not an image; open it as a spectrum (the page's \
+                 Spectra panel, chipscope spectra)",
+            ));
+        };
+        Ok(Opened {
+            dataset,
+            spectral: Some(file),
+        })
+    }
+}
+
+/// Opens `bytes`, found by content, as an image within `limits`: an image file, or a
+/// spectrum-image file through [`SpectralFile::survey`]. `file_name` only adds a note when its
+/// extension disagrees. Each reader recognising the bytes is tried in turn; when all fail, the
+/// last one's error is given.
+pub fn open(file_name: &str, bytes: &[u8], limits: &Limits) -> Result<Opened, DecodeError> {
+    if bytes.is_empty() {
+        return Err(DecodeError::Empty);
+    }
+    let options = ReadOptions::image(limits);
+    let mut error = None;
+    for reader in readers_for(Select::Image).filter(|reader| reader.recognises(bytes)) {
+        match reader.read(bytes, &options) {
+            Ok(Contents::Image(mut dataset)) => {
+                let note = extension_note(file_name, reader);
+                dataset.metadata.notes.extend(note);
+                return Ok(Opened {
+                    dataset,
+                    spectral: None,
+                });
+            }
+            Ok(contents) => return Opened::from_contents(contents),
+            Err(failure) => error = Some(failure),
         }
     }
-    match MAP_READERS.iter().find(|reader| reader.recognises(bytes)) {
-        Some(reader) => open_map(reader.read(bytes, 1)?),
-        None => Err(image_error.unwrap_or_else(|| DecodeError::Unrecognised {
-            supported: supported_formats(),
-        })),
-    }
+    Err(error.unwrap_or_else(|| DecodeError::Unrecognised {
+        supported: supported_formats(),
+    }))
 }
 
 /// Opens a TIA `.ser` as [`open`] does, with the acquisition facts (beam voltage,
 /// magnification, microscope, date) of the `.emi` file TIA wrote beside it.
-pub fn open_with_emi(ser_name: &str, ser: &[u8], emi: &[u8]) -> Result<Opened, DecodeError> {
-    if tia::TiaSpectra.recognises(ser) {
-        return open_map(tia::read_spectra_with_emi(ser_name, ser, emi, 1)?);
-    }
-    Ok(Opened {
-        dataset: tia::read_image_with_emi(ser_name, ser, emi)?,
-        spectral: None,
-    })
+pub fn open_with_emi(
+    ser_name: &str,
+    ser: &[u8],
+    emi: &[u8],
+    limits: &Limits,
+) -> Result<Opened, DecodeError> {
+    let contents = tia::read_with_emi(ser_name, ser, emi, &ReadOptions::image(limits))?;
+    Opened::from_contents(contents)
 }
 
 /// Files chosen together, sorted by what they hold.
 #[derive(Debug)]
 pub struct Together {
-    /// Which file is the image, and the image opened.
+    /// Which file is the image.
     pub image: usize,
+    /// The image opened.
     pub opened: Opened,
     /// A spectrum image chosen with it — the `.pts` map beside a JEOL `.img` — and its file.
     pub spectra: Option<(usize, SpectralFile)>,
 }
 
-/// Opens files chosen together, each recognised by its content: one image with its
-/// companions — a TIA `.emi` (the acquisition facts of a `.ser`), a spectrum image of the same
-/// view (a JEOL `.img` with its `.pts`, an image with any EDS map) — or a single file as
-/// [`open`] does.
-pub fn open_together(files: &[(&str, &[u8])]) -> Result<Together, DecodeError> {
+/// Opens files chosen together, each recognised by its content, within `limits`: one image
+/// with its companions — a TIA `.emi` (the acquisition facts of a `.ser`), a spectrum image of
+/// the same view (a JEOL `.img` with its `.pts`, an image with any EDS map) — or a single file
+/// as [`open`] does.
+pub fn open_together(files: &[(&str, &[u8])], limits: &Limits) -> Result<Together, DecodeError> {
     let emi = files
         .iter()
-        .find(|(_, bytes)| tia::is_emi(bytes) && !tia::Tia.recognises(bytes));
+        .find(|(_, bytes)| tia::is_emi(bytes) && !tia::TIA.recognises(bytes));
     let mut images = Vec::new();
     let mut maps = Vec::new();
     for (index, (name, bytes)) in files.iter().enumerate() {
@@ -195,8 +429,8 @@ pub fn open_together(files: &[(&str, &[u8])]) -> Result<Together, DecodeError> {
             continue;
         }
         let opened = match emi {
-            Some((_, emi)) if tia::Tia.recognises(bytes) => open_with_emi(name, bytes, emi),
-            _ => open(name, bytes),
+            Some((_, emi)) if tia::TIA.recognises(bytes) => open_with_emi(name, bytes, emi, limits),
+            _ => open(name, bytes, limits),
         }
         .map_err(|error| match files.len() {
             1 => error,
@@ -238,38 +472,20 @@ pub fn open_together(files: &[(&str, &[u8])]) -> Result<Together, DecodeError> {
     }
 }
 
-/// A spectral file with its survey image.
-fn open_map(file: SpectralFile) -> Result<Opened, DecodeError> {
-    let Some((_, dataset)) = file.survey() else {
-        return Err(DecodeError::unsupported(
-            file.format,
-            "it holds a single spectrum, not an image; open it as a spectrum (the page's Spectra \
-             panel, chipscope spectra)",
-        ));
-    };
-    Ok(Opened {
-        dataset,
-        spectral: Some(file),
-    })
-}
-
-/// Decodes `bytes` as an image (see [`open`]).
+/// Decodes `bytes` as an image (see [`open`]) within the default [`Limits`].
 pub fn decode(file_name: &str, bytes: &[u8]) -> Result<Dataset, DecodeError> {
-    open(file_name, bytes).map(|opened| opened.dataset)
+    open(file_name, bytes, &Limits::default()).map(|opened| opened.dataset)
 }
 
-/// "PNG, JPEG, …, Velox EMD or JEOL PTS": the formats [`open`] reads (a spectral format read
-/// by an image format's reader too, such as DM spectrum images or TIA spectra, is not named
-/// twice).
+/// "PNG, JPEG, …, Velox EMD or JEOL PTS": the formats [`open`] reads.
 pub fn supported_formats() -> String {
-    let image_formats: Vec<&str> = READERS.iter().map(|r| r.format_name()).collect();
-    let new_formats = MAP_READERS
-        .iter()
-        .map(|reader| reader.format_name())
-        .filter(|name| !image_formats.iter().any(|image| name.starts_with(image)));
-    or_list(&first_of_each(
-        image_formats.iter().copied().chain(new_formats),
-    ))
+    formats_for(Select::Image)
+}
+
+/// The names of the formats offering `select`, each once, as "A, B or C".
+fn formats_for(select: Select) -> String {
+    let names: Vec<&str> = readers_for(select).map(Reader::format_name).collect();
+    or_list(&first_of_each(names.into_iter()))
 }
 
 /// The items in order, each only at its first appearance.
@@ -287,37 +503,22 @@ pub(crate) fn or_list(names: &[&str]) -> String {
     }
 }
 
-/// File extensions accepted by the file picker, e.g. ".png,.jpg,…".
+/// File extensions accepted by the file picker, e.g. ".png,.jpg,…": those of the formats
+/// [`open`] reads.
 pub fn accepted_extensions() -> String {
-    let extensions = READERS
-        .iter()
-        .flat_map(|reader| reader.extensions())
-        .chain(MAP_READERS.iter().flat_map(|reader| reader.extensions()))
-        .copied();
-    first_of_each(extensions)
+    let extensions = readers_for(Select::Image).flat_map(|reader| reader.extensions().iter());
+    first_of_each(extensions.copied())
         .iter()
         .map(|ext| format!(".{ext}"))
         .collect::<Vec<_>>()
         .join(",")
 }
 
-/// Checks an image's size from its header, before any pixel buffer is allocated.
-pub fn check_size(width: usize, height: usize) -> Result<(), DecodeError> {
-    if width == 0 || height == 0 {
-        return Err(DecodeError::NoPixels { width, height });
-    }
-    match width.checked_mul(height) {
-        Some(pixels) if pixels <= MAX_PIXELS => Ok(()),
-        _ => Err(DecodeError::TooLarge { width, height }),
-    }
-}
-
-fn extension_note(file_name: &str, reader: &dyn Reader) -> Option<String> {
+/// A note when `file_name`'s extension belongs to another format than the one `reader` read.
+fn extension_note(file_name: &str, reader: &Reader) -> Option<String> {
     let (_, extension) = file_name.rsplit_once('.')?;
     let extension = extension.to_ascii_lowercase();
-    let known = READERS
-        .iter()
-        .any(|r| r.extensions().contains(&extension.as_str()));
+    let known = readers_for(Select::Image).any(|r| r.extensions().contains(&extension.as_str()));
     (known && !reader.extensions().contains(&extension.as_str())).then(|| {
         format!(
             "the file is named .{extension} but holds {}; it was read as {}",
@@ -342,31 +543,15 @@ mod tests {
     }
 
     #[test]
-    fn size_is_checked_before_decoding() {
-        assert_eq!(
-            check_size(0, 10),
-            Err(DecodeError::NoPixels {
-                width: 0,
-                height: 10
-            })
-        );
-        assert!(check_size(8192, 8192).is_ok());
-        assert!(matches!(
-            check_size(8193, 8192),
-            Err(DecodeError::TooLarge { .. })
-        ));
-        assert!(matches!(
-            check_size(usize::MAX, 2),
-            Err(DecodeError::TooLarge { .. })
-        ));
-        assert!(
-            DecodeError::TooLarge {
-                width: 9000,
-                height: 9000
-            }
-            .to_string()
-            .contains("67 megapixels")
-        );
+    fn an_image_asked_for_spectra_is_named_not_called_unknown() {
+        let mut png = Vec::new();
+        image::GrayImage::new(4, 4)
+            .write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
+            .unwrap();
+        let error = decode_spectral(&png, 1, &Limits::default()).unwrap_err();
+        assert_eq!(error, DecodeError::NoSpectra { format: "PNG" });
+        let text = decode_spectral(b"hello", 1, &Limits::default()).unwrap_err();
+        assert!(matches!(text, DecodeError::Unrecognised { .. }), "{text}");
     }
 
     #[test]
@@ -382,20 +567,24 @@ mod tests {
             bytes
         };
         let (a, b) = (png(1), png(2));
-        let one = open_together(&[("a.png", &a)]).unwrap();
+        let one = open_together(&[("a.png", &a)], &Limits::default()).unwrap();
         assert_eq!((one.image, one.spectra.is_none()), (0, true));
-        let error = open_together(&[("a.png", &a), ("b.png", &b)]).unwrap_err();
+        let error = open_together(&[("a.png", &a), ("b.png", &b)], &Limits::default()).unwrap_err();
         assert!(
             error.to_string().contains("2 images and 0 spectrum images"),
             "{error}"
         );
-        let error = open_together(&[("a.png", &a), ("c.png", b"junk")]).unwrap_err();
+        let error =
+            open_together(&[("a.png", &a), ("c.png", b"junk")], &Limits::default()).unwrap_err();
         assert!(
             error.to_string().starts_with("c.png: this is not a file"),
             "{error}"
         );
-        let alone = open_together(&[("c.png", b"junk")]).unwrap_err();
-        assert_eq!(alone, open("c.png", b"junk").unwrap_err());
+        let alone = open_together(&[("c.png", b"junk")], &Limits::default()).unwrap_err();
+        assert_eq!(
+            alone,
+            open("c.png", b"junk", &Limits::default()).unwrap_err()
+        );
     }
 
     #[test]

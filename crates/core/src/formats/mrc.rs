@@ -7,9 +7,11 @@
 //! The first section is read, rows in stored order, as `mrcfile.open(f).data[0]` returns them.
 //!
 //! Hand-written: the format is one fixed header and a raw array, smaller than a dependency, and
-//! every size it declares must pass checked arithmetic and [`check_size`] before allocation.
+//! every size it declares must pass checked arithmetic and [`Limits::check_image`] before
+//! allocation.
 
-use super::{DecodeError, Reader, check_size};
+use super::bytes::{Number, number_at};
+use super::{Contents, DecodeError, Holds, Limits, Reader};
 use crate::dataset::{Calibration, Dataset, Image, Metadata, SampleType, significant};
 
 const FORMAT: &str = "MRC";
@@ -20,68 +22,63 @@ const STAMP_AT: usize = 212;
 const IMAGE_STACK: i32 = 0;
 
 /// Reads MRC files: the first image (section) as stored.
-pub struct Mrc;
+pub(super) const MRC: Reader = Reader::new(
+    FORMAT,
+    &["mrc", "mrcs", "rec", "st", "ali", "map"],
+    Holds::Images,
+    recognises,
+    |bytes, options| read(bytes, &options.limits).map(Contents::Image),
+);
 
-impl Reader for Mrc {
-    fn format_name(&self) -> &'static str {
-        FORMAT
+fn recognises(bytes: &[u8]) -> bool {
+    if bytes.get(MAP_TAG_AT..MAP_TAG_AT + 4) == Some(b"MAP ") {
+        let mode = |little_endian| Mode::from_word(word_at(bytes, 3, little_endian));
+        return mode(true).or(mode(false)).is_some();
     }
-
-    fn extensions(&self) -> &'static [&'static str] {
-        &["mrc", "mrcs", "rec", "st", "ali", "map"]
-    }
-
-    fn recognises(&self, bytes: &[u8]) -> bool {
-        if bytes.get(MAP_TAG_AT..MAP_TAG_AT + 4) == Some(b"MAP ") {
-            let mode = |little_endian| Mode::from_word(word_at(bytes, 3, little_endian));
-            return mode(true).or(mode(false)).is_some();
-        }
-        // Older files lack the tag: their header must then describe the file's length exactly.
-        Header::parse(bytes).is_ok_and(|header| header.data_end() == Some(bytes.len()))
-    }
-
-    fn read(&self, bytes: &[u8]) -> Result<Dataset, DecodeError> {
-        let header = Header::parse(bytes)?;
-        let end = header
-            .data_end()
-            .ok_or_else(|| corrupt("the header declares an impossibly large image"))?;
-        check_size(header.width, header.height)?;
-        if end > bytes.len() {
-            return Err(corrupt(format!(
-                "the file ends before its image data: {} of {end} bytes",
-                bytes.len()
-            )));
-        }
-        let frame = header.first_frame(bytes)?;
-        let pixels = header
-            .mode
-            .decode(frame, header.width, header.little_endian);
-        let (calibration, calibration_note) = header.calibration();
-        let notes = header
-            .mode
-            .note()
-            .map(String::from)
-            .into_iter()
-            .chain(header.stack_note())
-            .chain(calibration_note)
-            .collect();
-        Ok(Dataset {
-            image: Image::new(header.width, header.height, pixels),
-            calibration,
-            metadata: Metadata {
-                format: FORMAT,
-                sample_type: header.mode.sample_type(),
-                channels: 1,
-                notes,
-                properties: Vec::new(),
-            },
-        })
-    }
+    // Older files lack the tag: their header must then describe the file's length exactly.
+    Header::parse(bytes).is_ok_and(|header| header.data_end() == Some(bytes.len()))
 }
 
-fn corrupt(detail: impl Into<String>) -> DecodeError {
-    DecodeError::corrupt(FORMAT, detail)
+/// The first section of an MRC file, within `limits`.
+fn read(bytes: &[u8], limits: &Limits) -> Result<Dataset, DecodeError> {
+    let header = Header::parse(bytes)?;
+    let end = header
+        .data_end()
+        .ok_or_else(|| corrupt("the header declares an impossibly large image"))?;
+    limits.check_image(header.width, header.height)?;
+    if end > bytes.len() {
+        return Err(corrupt(format!(
+            "the file ends before its image data: {} of {end} bytes",
+            bytes.len()
+        )));
+    }
+    let frame = header.first_frame(bytes)?;
+    let pixels = header
+        .mode
+        .decode(frame, header.width, header.little_endian);
+    let (calibration, calibration_note) = header.calibration();
+    let notes = header
+        .mode
+        .note()
+        .map(String::from)
+        .into_iter()
+        .chain(header.stack_note())
+        .chain(calibration_note)
+        .collect();
+    Ok(Dataset {
+        image: Image::new(header.width, header.height, pixels),
+        calibration,
+        metadata: Metadata {
+            format: FORMAT,
+            sample_type: header.mode.sample_type(),
+            channels: 1,
+            notes,
+            properties: Vec::new(),
+        },
+    })
 }
+
+format_errors!(FORMAT);
 
 /// The data types of MRC2014 (mode word); mode 0 is signed, as in MRC2014 and mrcfile, though
 /// some old files meant it unsigned.
@@ -144,22 +141,8 @@ impl Mode {
 
     /// The values of one frame, `frame` holding exactly its rows of `width` pixels.
     fn decode(self, frame: &[u8], width: usize, little_endian: bool) -> Vec<f32> {
-        let u16_at = |raw: &[u8]| {
-            let pair = [raw[0], raw[1]];
-            if little_endian {
-                u16::from_le_bytes(pair)
-            } else {
-                u16::from_be_bytes(pair)
-            }
-        };
-        let f32_at = |raw: &[u8]| {
-            let quad = [raw[0], raw[1], raw[2], raw[3]];
-            if little_endian {
-                f32::from_le_bytes(quad)
-            } else {
-                f32::from_be_bytes(quad)
-            }
-        };
+        let u16_at = |raw: &[u8]| u16::from_bytes(&raw[..2], little_endian);
+        let f32_at = |raw: &[u8]| f32::from_bytes(&raw[..4], little_endian);
         let modulus = |re: f32, im: f32| re.hypot(im);
         match self {
             Mode::Int8 => frame.iter().map(|&b| f32::from(b as i8)).collect(),
@@ -217,14 +200,7 @@ fn stamp_order(bytes: &[u8]) -> bool {
 
 /// Header word `index` (0-based) as a signed integer; 0 past the end of `bytes`.
 fn word_at(bytes: &[u8], index: usize, little_endian: bool) -> i32 {
-    let Some(&[b0, b1, b2, b3]) = bytes.get(4 * index..4 * index + 4) else {
-        return 0;
-    };
-    if little_endian {
-        i32::from_le_bytes([b0, b1, b2, b3])
-    } else {
-        i32::from_be_bytes([b0, b1, b2, b3])
-    }
+    number_at(bytes, 4 * index, little_endian).unwrap_or(0)
 }
 
 /// What the reader needs from the 1024-byte header.
@@ -252,7 +228,7 @@ impl Header {
         let little_endian = byte_order(bytes).unwrap_or_else(|| stamp_order(bytes));
         let word = |index| word_at(bytes, index, little_endian);
         let mode = Mode::from_word(word(3))
-            .ok_or_else(|| DecodeError::unsupported(FORMAT, format!("data mode {}", word(3))))?;
+            .ok_or_else(|| unsupported(format!("data mode {}", word(3))))?;
         if (0..3).any(|index| word(index) <= 0) {
             return Err(corrupt("the header gives no positive image size"));
         }
@@ -370,7 +346,7 @@ mod tests {
     }
 
     fn corrupt_error(bytes: &[u8]) -> bool {
-        matches!(Mrc.read(bytes), Err(DecodeError::Corrupt { .. }))
+        matches!(MRC.read_image(bytes), Err(DecodeError::Corrupt { .. }))
     }
 
     #[test]
@@ -379,8 +355,8 @@ mod tests {
             header(3, 2, 1, 1),
             &[1, 0, 2, 0, 3, 0, 0xFF, 0xFF, 0, 0x80, 9, 0],
         );
-        assert!(Mrc.recognises(&bytes));
-        let dataset = Mrc.read(&bytes).unwrap();
+        assert!(MRC.recognises(&bytes));
+        let dataset = MRC.read_image(&bytes).unwrap();
         assert_eq!(dataset.image.pixels(), [1.0, 2.0, 3.0, -1.0, -32768.0, 9.0]);
         assert_eq!(dataset.metadata.sample_type, SampleType::I16);
         assert_eq!(dataset.calibration.unwrap().pixel_nm(), Some(0.2));
@@ -395,13 +371,13 @@ mod tests {
         }
         bytes.extend_from_slice(&[0x3F, 0xC0, 0, 0, 0xC0, 0, 0, 0]);
         // No tag, no stamp: recognised because the sizes match the file exactly.
-        assert!(Mrc.recognises(&bytes));
-        assert_eq!(Mrc.read(&bytes).unwrap().image.pixels(), [1.5, -2.0]);
+        assert!(MRC.recognises(&bytes));
+        assert_eq!(MRC.read_image(&bytes).unwrap().image.pixels(), [1.5, -2.0]);
         bytes[STAMP_AT..STAMP_AT + 2].copy_from_slice(&[0x11, 0x11]);
-        assert_eq!(Mrc.read(&bytes).unwrap().image.pixels(), [1.5, -2.0]);
+        assert_eq!(MRC.read_image(&bytes).unwrap().image.pixels(), [1.5, -2.0]);
         bytes.push(0);
         assert!(
-            !Mrc.recognises(&bytes),
+            !MRC.recognises(&bytes),
             "untagged and not the declared length"
         );
     }
@@ -409,7 +385,7 @@ mod tests {
     #[test]
     fn complex_and_packed_modes_are_decoded() {
         let complex = with_data(header(1, 1, 1, 3), &[3, 0, 0xFC, 0xFF]);
-        let dataset = Mrc.read(&complex).unwrap();
+        let dataset = MRC.read_image(&complex).unwrap();
         assert_eq!(dataset.image.pixels(), [5.0]);
         assert_eq!(
             dataset.metadata.notes,
@@ -417,20 +393,20 @@ mod tests {
         );
         // 3 × 2 pixels of 4 bits: each row takes 2 bytes, the last nibble padding.
         let packed = with_data(header(3, 2, 1, 101), &[0x21, 0xF3, 0x54, 0x06]);
-        let dataset = Mrc.read(&packed).unwrap();
+        let dataset = MRC.read_image(&packed).unwrap();
         assert_eq!(dataset.image.pixels(), [1.0, 2.0, 3.0, 4.0, 5.0, 6.0]);
         assert_eq!(dataset.metadata.sample_type, SampleType::U8);
         let half = with_data(
             header(1, 1, 1, 12),
             &half::f16::from_f32(-0.5).to_le_bytes(),
         );
-        assert_eq!(Mrc.read(&half).unwrap().image.pixels(), [-0.5]);
+        assert_eq!(MRC.read_image(&half).unwrap().image.pixels(), [-0.5]);
     }
 
     #[test]
     fn stacks_give_their_first_frame_with_a_note() {
         let stack = with_data(header(1, 1, 3, 0), &[0xFE, 7, 8]);
-        let dataset = Mrc.read(&stack).unwrap();
+        let dataset = MRC.read_image(&stack).unwrap();
         assert_eq!(dataset.image.pixels(), [-2.0]);
         assert_eq!(
             dataset.metadata.notes,
@@ -442,7 +418,7 @@ mod tests {
     fn unequal_voxel_sizes_give_no_calibration() {
         let mut bytes = with_data(header(1, 1, 1, 0), &[1]);
         bytes[44..48].copy_from_slice(&3.0f32.to_le_bytes());
-        let dataset = Mrc.read(&bytes).unwrap();
+        let dataset = MRC.read_image(&bytes).unwrap();
         assert_eq!(dataset.calibration, None);
         assert_eq!(
             dataset.metadata.notes,
@@ -454,7 +430,7 @@ mod tests {
     fn damaged_headers_are_errors_not_panics() {
         let full = with_data(header(2, 2, 1, 0), &[1, 2, 3, 4]);
         for cut in [0, 100, 216, HEADER_LEN - 1, HEADER_LEN, HEADER_LEN + 3] {
-            assert!(Mrc.read(&full[..cut]).is_err(), "cut at {cut}");
+            assert!(MRC.read_image(&full[..cut]).is_err(), "cut at {cut}");
         }
         assert!(corrupt_error(&full[..HEADER_LEN + 3]));
         let huge = with_data(header(i32::MAX, i32::MAX, i32::MAX, 4), &[0; 64]);
@@ -467,8 +443,8 @@ mod tests {
         for (nx, ny, nz) in [(-1, 2, 1), (2, 0, 1), (2, 2, -5)] {
             assert!(corrupt_error(&with_data(header(nx, ny, nz, 0), &[0; 4])));
         }
-        let unknown = Mrc
-            .read(&with_data(header(1, 1, 1, 7), &[0; 4]))
+        let unknown = MRC
+            .read_image(&with_data(header(1, 1, 1, 7), &[0; 4]))
             .unwrap_err();
         assert_eq!(unknown, DecodeError::unsupported(FORMAT, "data mode 7"));
     }
@@ -476,7 +452,7 @@ mod tests {
     #[test]
     fn oversized_images_are_refused_before_allocation() {
         assert!(matches!(
-            Mrc.read(&with_data(header(9000, 9000, 1, 101), &[0; 64])),
+            MRC.read_image(&with_data(header(9000, 9000, 1, 101), &[0; 64])),
             Err(DecodeError::TooLarge { .. })
         ));
     }

@@ -2,57 +2,52 @@
 //! header of `#KEYWORD : value` lines, then the values after `#SPECTRUM`, up to `#ENDOFDATA`,
 //! either one intensity per channel (`#DATATYPE : Y`) or energy–intensity pairs (`XY`).
 
-use super::DecodeError;
-use super::spectral::{SpectralFile, SpectralReader};
+use super::spectral::SpectralFile;
+use super::{Contents, DecodeError, Holds, Reader};
 use crate::spectra::{EnergyAxis, Spectrum};
 
 const FORMAT: &str = "EMSA/MSA";
 
 /// Reads EMSA/MSA spectra.
-pub struct MsaReader;
+pub const MSA: Reader = Reader::new(
+    FORMAT,
+    &["msa", "ems", "mas", "emsa"],
+    Holds::Spectra,
+    recognises,
+    |bytes, _| read(bytes).map(Contents::Spectral),
+);
 
-impl SpectralReader for MsaReader {
-    fn format_name(&self) -> &'static str {
-        FORMAT
-    }
-
-    fn extensions(&self) -> &'static [&'static str] {
-        &["msa", "ems", "mas", "emsa"]
-    }
-
-    /// The standard makes `#FORMAT` the first line.
-    fn recognises(&self, bytes: &[u8]) -> bool {
-        let text = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
-        let start = text
-            .iter()
-            .position(|b| !b.is_ascii_whitespace())
-            .unwrap_or(text.len());
-        text[start..]
-            .get(..7)
-            .is_some_and(|head| head.eq_ignore_ascii_case(b"#FORMAT"))
-    }
-
-    fn read(&self, bytes: &[u8], _bin: usize) -> Result<SpectralFile, DecodeError> {
-        let msa = Msa::parse(bytes)?;
-        let mut notes = msa.point_count_notes()?;
-        let (axis, unit_note) = msa.energy_axis()?;
-        notes.extend(unit_note);
-        Ok(SpectralFile {
-            format: FORMAT,
-            map: None,
-            spectrum: Some(Spectrum {
-                axis,
-                counts: msa.values,
-            }),
-            images: Vec::new(),
-            notes,
-        })
-    }
+/// The standard makes `#FORMAT` the first line.
+fn recognises(bytes: &[u8]) -> bool {
+    let text = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+    let start = text
+        .iter()
+        .position(|b| !b.is_ascii_whitespace())
+        .unwrap_or(text.len());
+    text[start..]
+        .get(..7)
+        .is_some_and(|head| head.eq_ignore_ascii_case(b"#FORMAT"))
 }
 
-fn corrupt(detail: impl Into<String>) -> DecodeError {
-    DecodeError::corrupt(FORMAT, detail)
+/// The spectrum of an EMSA/MSA file.
+fn read(bytes: &[u8]) -> Result<SpectralFile, DecodeError> {
+    let msa = Msa::parse(bytes)?;
+    let mut notes = msa.point_count_notes()?;
+    let (axis, unit_note) = msa.energy_axis()?;
+    notes.extend(unit_note);
+    Ok(SpectralFile {
+        format: FORMAT,
+        map: None,
+        spectrum: Some(Spectrum {
+            axis,
+            counts: msa.values,
+        }),
+        images: Vec::new(),
+        notes,
+    })
 }
+
+format_errors!(FORMAT);
 
 /// A parsed file: its header keywords and its intensities.
 struct Msa {
@@ -237,8 +232,8 @@ mod tests {
 
     #[test]
     fn xy_pairs_give_their_intensities_on_a_kev_axis() {
-        assert!(MsaReader.recognises(XY.as_bytes()));
-        let file = MsaReader.read(XY.as_bytes(), 1).unwrap();
+        assert!(MSA.recognises(XY.as_bytes()));
+        let file = MSA.read_spectra(XY.as_bytes(), 1).unwrap();
         let spectrum = file.spectrum.unwrap();
         assert_eq!(spectrum.counts, [5.0, 6.5, 7.0]);
         assert_eq!(spectrum.axis.channels, 3);
@@ -276,15 +271,15 @@ mod tests {
     fn cut_files_and_bad_numbers_are_corrupt() {
         let cut = &XY[..XY.find("0.00, 7").unwrap()];
         assert!(matches!(
-            MsaReader.read(cut.as_bytes(), 1),
+            MSA.read_spectra(cut.as_bytes(), 1),
             Err(DecodeError::Corrupt { .. })
         ));
         let bad = XY.replace("6.5", "6.x");
-        let error = MsaReader.read(bad.as_bytes(), 1).unwrap_err();
+        let error = MSA.read_spectra(bad.as_bytes(), 1).unwrap_err();
         assert!(error.to_string().contains("line 10: '6.x'"), "{error}");
         let nm = XY.replace("keV", "nm");
         assert!(matches!(
-            MsaReader.read(nm.as_bytes(), 1),
+            MSA.read_spectra(nm.as_bytes(), 1),
             Err(DecodeError::Unsupported { .. })
         ));
     }

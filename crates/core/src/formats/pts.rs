@@ -12,9 +12,10 @@
 
 use std::ops::Range;
 
+use super::bytes::Cursor;
 use super::jeol_tree::Node;
-use super::spectral::{SpectralFile, SpectralReader};
-use super::{DecodeError, check_size};
+use super::spectral::SpectralFile;
+use super::{Contents, DecodeError, Holds, Limits, ReadOptions, Reader};
 use crate::dataset::{Calibration, Dataset, Image, Metadata, SampleType, voltage_property};
 use crate::spectra::{EnergyAxis, EventCollector, SpectrumError};
 
@@ -29,71 +30,60 @@ const TREE_SKIP: usize = 12;
 const FULL_SCALE: usize = 4096;
 
 /// Reads JEOL `.pts` EDS spectrum images.
-pub struct PtsReader;
+pub const PTS: Reader = Reader::new(
+    FORMAT,
+    &["pts"],
+    Holds::Both,
+    |bytes| bytes.get(..4) == Some(&MAGIC) && bytes.get(4..12) == Some(NAME),
+    |bytes, options| read(bytes, options).map(Contents::Spectral),
+);
 
-impl SpectralReader for PtsReader {
-    fn format_name(&self) -> &'static str {
-        FORMAT
+/// The spectrum image of a `.pts` file, with its electron image.
+fn read(bytes: &[u8], options: &ReadOptions) -> Result<SpectralFile, DecodeError> {
+    let bin = options.bin;
+    let layout = Layout::parse(bytes)?;
+    let tree = Node::parse_tree(&bytes[layout.tree], FORMAT, &options.limits)?;
+    let header = MapHeader::from_tree(&tree, &options.limits)?;
+    let stream = &bytes[layout.stream];
+    let scan = Scan::new(header.width, header.height)?;
+    let frames = split_frames(stream, &scan);
+    let (kept, mut notes) = frames_to_sum(&frames);
+    let sum = sum_frames(stream, &scan, &header, &frames[..kept], bin)?;
+    let calibration = header.pixel_size_nm.map(|pixel_size| Calibration {
+        pixel_size,
+        unit: "nm".to_string(),
+    });
+    if sum.outside > 0 {
+        notes.push(format!(
+            "{} X-ray event(s) lay outside the {} × {} map the header gives and were left out",
+            sum.outside, header.width, header.height
+        ));
     }
-
-    fn extensions(&self) -> &'static [&'static str] {
-        &["pts"]
+    if bin > 1 {
+        notes.push(format!("energy channels binned by {bin}"));
     }
-
-    fn recognises(&self, bytes: &[u8]) -> bool {
-        bytes.get(..4) == Some(&MAGIC) && bytes.get(4..12) == Some(NAME)
-    }
-
-    fn read(&self, bytes: &[u8], bin: usize) -> Result<SpectralFile, DecodeError> {
-        let layout = Layout::parse(bytes)?;
-        let tree = Node::parse_tree(&bytes[layout.tree], FORMAT)?;
-        let header = MapHeader::from_tree(&tree)?;
-        let stream = &bytes[layout.stream];
-        let scan = Scan::new(header.width, header.height)?;
-        let frames = split_frames(stream, &scan);
-        let (kept, mut notes) = frames_to_sum(&frames);
-        let sum = sum_frames(stream, &scan, &header, &frames[..kept], bin)?;
-        let calibration = header.pixel_size_nm.map(|pixel_size| Calibration {
-            pixel_size,
-            unit: "nm".to_string(),
-        });
-        if sum.outside > 0 {
-            notes.push(format!(
-                "{} X-ray event(s) lay outside the {} × {} map the header gives and were left out",
-                sum.outside, header.width, header.height
-            ));
-        }
-        if bin > 1 {
-            notes.push(format!("energy channels binned by {bin}"));
-        }
-        let images = sum
-            .image
-            .map(|pixels| electron_image(pixels, &header, calibration.clone(), kept))
-            .into_iter()
-            .collect();
-        let map = sum
-            .events
-            .finish(calibration, header.beam_kv)
-            .map_err(spectrum_error)?;
-        Ok(SpectralFile {
-            format: FORMAT,
-            map: Some(map),
-            spectrum: None,
-            images,
-            notes,
-        })
-    }
+    let images = sum
+        .image
+        .map(|pixels| electron_image(pixels, &header, calibration.clone(), kept))
+        .into_iter()
+        .collect();
+    let map = sum
+        .events
+        .finish(calibration, header.beam_kv)
+        .map_err(spectrum_error)?;
+    Ok(SpectralFile {
+        format: FORMAT,
+        map: Some(map),
+        spectrum: None,
+        images,
+        notes,
+    })
 }
 
-fn corrupt(detail: impl Into<String>) -> DecodeError {
-    DecodeError::corrupt(FORMAT, detail)
-}
+format_errors!(FORMAT);
 
 fn spectrum_error(error: SpectrumError) -> DecodeError {
-    DecodeError::Unsupported {
-        format: FORMAT,
-        detail: error.to_string(),
-    }
+    unsupported(error.to_string())
 }
 
 /// Where the tag tree and the event stream lie in the file.
@@ -107,15 +97,12 @@ impl Layout {
     /// Reads the preamble: after magic and name, two words of unknown use, then offset and
     /// length of the tree, then offset and length of the stream.
     fn parse(bytes: &[u8]) -> Result<Layout, DecodeError> {
-        let word = |index: usize| {
-            let at = 12 + 4 * index;
-            bytes
-                .get(at..at + 4)
-                .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize)
-                .ok_or_else(|| corrupt("the file ends inside its preamble"))
-        };
-        let (tree_at, tree_len) = (word(2)?, word(3)?);
-        let (stream_at, stream_len) = (word(4)?, word(5)?);
+        let mut preamble = Cursor::new(FORMAT, bytes)
+            .ends_early("the file ends inside its preamble")
+            .at(12 + 2 * 4);
+        let mut word = || preamble.le::<u32>().map(|word| word as usize);
+        let (tree_at, tree_len) = (word()?, word()?);
+        let (stream_at, stream_len) = (word()?, word()?);
         let tree = tree_at
             .checked_add(TREE_SKIP)
             .zip(tree_at.checked_add(tree_len))
@@ -159,11 +146,11 @@ struct MapHeader {
 const MEASUREMENT: [&str; 2] = ["PTTD Data", "AnalyzableMap MeasData"];
 
 impl MapHeader {
-    fn from_tree(tree: &Node) -> Result<MapHeader, DecodeError> {
+    fn from_tree(tree: &Node, limits: &Limits) -> Result<MapHeader, DecodeError> {
         let measurement = tree
             .path(&MEASUREMENT)
             .ok_or_else(|| corrupt("the header has no PTTD Data / AnalyzableMap MeasData"))?;
-        let (width, height) = map_size(measurement)?;
+        let (width, height) = map_size(measurement, limits)?;
         let number = |path: &[&str]| measurement.path(path).and_then(Node::number);
         let positive = |value: Option<f64>| value.filter(|v| v.is_finite() && *v > 0.0);
         let beam_kv = positive(number(&["MeasCond", "AccKV"]));
@@ -183,7 +170,7 @@ impl MapHeader {
 }
 
 /// "512x512" from `Meas Cond/Pixels`.
-fn map_size(measurement: &Node) -> Result<(usize, usize), DecodeError> {
+fn map_size(measurement: &Node, limits: &Limits) -> Result<(usize, usize), DecodeError> {
     let pixels = measurement
         .path(&["Meas Cond", "Pixels"])
         .and_then(Node::text)
@@ -192,7 +179,7 @@ fn map_size(measurement: &Node) -> Result<(usize, usize), DecodeError> {
         .split_once('x')
         .and_then(|(w, h)| Some((w.trim().parse().ok()?, h.trim().parse().ok()?)))
         .ok_or_else(|| corrupt(format!("the map size \"{pixels}\" is not width x height")))?;
-    check_size(width, height)?;
+    limits.check_image(width, height)?;
     Ok((width, height))
 }
 
@@ -591,7 +578,7 @@ mod tests {
             ),
         ]
         .concat();
-        let tree = Node::parse_tree(&bytes, FORMAT).unwrap();
+        let tree = Node::parse_tree(&bytes, FORMAT, &Limits::default()).unwrap();
         assert_eq!(tree.path(&["A", "B"]).and_then(Node::number), Some(7.0));
         assert_eq!(
             tree.path(&["A", "C"]).and_then(Node::text).as_deref(),
@@ -606,15 +593,15 @@ mod tests {
         let bytes = group("A", &[node("B", 2, &7u16.to_le_bytes(), &[])]);
         for len in 1..bytes.len() {
             assert!(
-                Node::parse_tree(&bytes[..len], FORMAT).is_err(),
+                Node::parse_tree(&bytes[..len], FORMAT, &Limits::default()).is_err(),
                 "cut at {len}"
             );
         }
         let mut unclosed = bytes.clone();
         *unclosed.last_mut().unwrap() = 2;
-        assert!(Node::parse_tree(&unclosed, FORMAT).is_err());
+        assert!(Node::parse_tree(&unclosed, FORMAT, &Limits::default()).is_err());
         let deep = (0..100).fold(Vec::new(), |inner, _| group("A", &[inner]));
-        assert!(Node::parse_tree(&deep, FORMAT).is_err());
+        assert!(Node::parse_tree(&deep, FORMAT, &Limits::default()).is_err());
     }
 
     #[test]
@@ -669,10 +656,10 @@ mod tests {
 
     #[test]
     fn a_small_file_is_read_whole() {
-        let reader = PtsReader;
+        let reader = PTS;
         let bytes = file("4x2", &two_frames());
         assert!(reader.recognises(&bytes));
-        let read = reader.read(&bytes, 1).unwrap();
+        let read = reader.read_spectra(&bytes, 1).unwrap();
         let map = read.map.unwrap();
         assert_eq!((map.width, map.height, map.axis.channels), (4, 2, 4096));
         assert!((map.axis.offset_kev + 0.1).abs() < 1e-12);
@@ -684,7 +671,7 @@ mod tests {
         assert_eq!(map.total_counts(), 4);
         assert_eq!(read.notes, ["2 frames (sweeps) summed"]);
         assert!(read.images.is_empty());
-        let binned = reader.read(&bytes, 4).unwrap().map.unwrap();
+        let binned = reader.read_spectra(&bytes, 4).unwrap().map.unwrap();
         assert_eq!(binned.axis.channels, 1024);
         assert_eq!(binned.pixel(0, 0).collect::<Vec<_>>(), [(5, 2)]);
     }
@@ -693,7 +680,7 @@ mod tests {
     fn events_outside_the_map_and_images_are_handled() {
         // On a 3 × 2 map a column step is 1365: position 4095 falls in a fourth column.
         let events = [0x9800, 0x8000, 0xa00a, XRAY | 30, 0x8fff, XRAY | 31, 0xa00b];
-        let read = PtsReader.read(&file("3x2", &events), 1).unwrap();
+        let read = PTS.read_spectra(&file("3x2", &events), 1).unwrap();
         assert_eq!(read.map.unwrap().total_counts(), 1);
         assert!(
             read.notes
@@ -710,9 +697,9 @@ mod tests {
     fn short_or_foreign_files_are_errors() {
         let bytes = file("4x2", &two_frames());
         for len in [0, 10, 40, 80, 200, bytes.len() - 3] {
-            assert!(PtsReader.read(&bytes[..len], 1).is_err(), "cut at {len}");
+            assert!(PTS.read_spectra(&bytes[..len], 1).is_err(), "cut at {len}");
         }
-        assert!(!PtsReader.recognises(b"\x34\0\0\0JED-2200"));
+        assert!(!PTS.recognises(b"\x34\0\0\0JED-2200"));
     }
 
     #[test]

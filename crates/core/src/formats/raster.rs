@@ -1,44 +1,19 @@
 //! What the PNG and JPEG readers share: decoding through the `image` crate into a grey [`Dataset`].
 
-use super::{DecodeError, Reader, check_size};
+use super::{DecodeError, Limits};
 use crate::dataset::{Dataset, Image, Metadata, SampleType};
 use image::{DynamicImage, ImageDecoder, ImageError};
 
-/// A format read by the `image` crate, described by its name, extensions and magic bytes.
-pub(super) struct RasterFormat {
-    pub name: &'static str,
-    pub extensions: &'static [&'static str],
-    pub magic: &'static [u8],
-    /// Decodes the whole file (given the format name for messages).
-    pub decode: fn(&'static str, &[u8]) -> Result<Dataset, DecodeError>,
-}
-
-impl Reader for RasterFormat {
-    fn format_name(&self) -> &'static str {
-        self.name
-    }
-
-    fn extensions(&self) -> &'static [&'static str] {
-        self.extensions
-    }
-
-    fn recognises(&self, bytes: &[u8]) -> bool {
-        bytes.starts_with(self.magic)
-    }
-
-    fn read(&self, bytes: &[u8]) -> Result<Dataset, DecodeError> {
-        (self.decode)(self.name, bytes)
-    }
-}
-
-/// Decodes with `decoder` after checking the header's size, keeping raw sample values.
+/// Decodes with `decoder` after checking the header's size against `limits`, keeping raw
+/// sample values.
 pub(super) fn read_with(
     format: &'static str,
     decoder: Result<impl ImageDecoder, ImageError>,
+    limits: &Limits,
 ) -> Result<Dataset, DecodeError> {
     let decoder = decoder.map_err(|error| decode_error(format, error))?;
     let (width, height) = decoder.dimensions();
-    check_size(width as usize, height as usize)?;
+    limits.check_image(width as usize, height as usize)?;
     let image = DynamicImage::from_decoder(decoder).map_err(|error| decode_error(format, error))?;
     Ok(to_dataset(format, image))
 }

@@ -7,55 +7,48 @@
 //! TIA spectra.
 
 use super::samples::{DenseCube, SampleFormat, SampleKind};
-use super::spectral::{SpectralFile, SpectralReader};
-use super::{DecodeError, check_size};
+use super::spectral::SpectralFile;
+use super::{DecodeError, Holds, Limits, Reader};
 use crate::dataset::{Calibration, normalise_unit};
 use crate::spectra::{EnergyAxis, Spectrum};
 
 const FORMAT: &str = "Lispix ripple";
-/// Bytes of a `.rpl` examined by [`RippleReader::recognises`]; real headers are under 2 KiB.
+/// Bytes of a `.rpl` examined by [`recognises`]; real headers are under 2 KiB.
 const HEADER_PROBE: usize = 16 * 1024;
 /// Keys every ripple header has, whose presence identifies one.
 const IDENTIFYING_KEYS: [&str; 4] = ["width", "depth", "data-length", "record-by"];
 
 /// Recognises ripple headers (`.rpl`). The data lie in the `.raw` file beside the header, so
-/// [`SpectralReader::read`] explains that both are needed; [`read_pair`] reads them.
-pub struct RippleReader;
+/// reading the header alone explains that both are needed; [`read_pair`] reads them.
+pub const RIPPLE: Reader = Reader::new(FORMAT, &["rpl"], Holds::Spectra, recognises, |_, _| {
+    Err(DecodeError::Unsupported {
+        format: FORMAT,
+        detail: "a ripple header (.rpl) only describes the data, which are kept in the .raw \
+                 file of the same name; open the .rpl together with its .raw file"
+            .to_string(),
+    })
+});
 
-impl SpectralReader for RippleReader {
-    fn format_name(&self) -> &'static str {
-        FORMAT
+fn recognises(bytes: &[u8]) -> bool {
+    let probe = &bytes[..bytes.len().min(HEADER_PROBE)];
+    if probe.contains(&0) {
+        return false;
     }
-
-    fn extensions(&self) -> &'static [&'static str] {
-        &["rpl"]
-    }
-
-    fn recognises(&self, bytes: &[u8]) -> bool {
-        let probe = &bytes[..bytes.len().min(HEADER_PROBE)];
-        if probe.contains(&0) {
-            return false;
-        }
-        let entries = header_entries(probe);
-        IDENTIFYING_KEYS
-            .iter()
-            .all(|key| entries.iter().any(|(k, _)| k == key))
-    }
-
-    fn read(&self, _bytes: &[u8], _bin: usize) -> Result<SpectralFile, DecodeError> {
-        Err(DecodeError::Unsupported {
-            format: FORMAT,
-            detail: "a ripple header (.rpl) only describes the data, which are kept in the .raw \
-                     file of the same name; open the .rpl together with its .raw file"
-                .to_string(),
-        })
-    }
+    let entries = header_entries(probe);
+    IDENTIFYING_KEYS
+        .iter()
+        .all(|key| entries.iter().any(|(k, _)| k == key))
 }
 
-/// Reads a ripple header `rpl` with its data `raw`, summing every `bin` energy channels of a
-/// spectrum image. A single pixel gives a spectrum; larger maps give a spectrum image whose
+/// Reads a ripple header `rpl` with its data `raw` within `limits`, summing every `bin` energy
+/// channels of a spectrum image. A single pixel gives a spectrum; larger maps give a spectrum image whose
 /// counts are rounded to whole non-negative numbers (with a note when any were not).
-pub fn read_pair(rpl: &[u8], raw: &[u8], bin: usize) -> Result<SpectralFile, DecodeError> {
+pub fn read_pair(
+    rpl: &[u8],
+    raw: &[u8],
+    bin: usize,
+    limits: &Limits,
+) -> Result<SpectralFile, DecodeError> {
     let header = Header::parse(rpl)?;
     let cube = header.cube(raw)?;
     let (axis, mut notes) = header.energy_axis()?;
@@ -63,7 +56,7 @@ pub fn read_pair(rpl: &[u8], raw: &[u8], bin: usize) -> Result<SpectralFile, Dec
         let counts = cube.spectrum(0, 0);
         (None, Some(Spectrum { axis, counts }))
     } else {
-        check_size(header.width, header.height)?;
+        limits.check_image(header.width, header.height)?;
         let survey = cube.survey();
         notes.extend(survey.rounding_notes());
         let calibration = header.pixel_size()?;
@@ -80,13 +73,7 @@ pub fn read_pair(rpl: &[u8], raw: &[u8], bin: usize) -> Result<SpectralFile, Dec
     })
 }
 
-fn corrupt(detail: impl Into<String>) -> DecodeError {
-    DecodeError::corrupt(FORMAT, detail)
-}
-
-fn unsupported(detail: impl Into<String>) -> DecodeError {
-    DecodeError::unsupported(FORMAT, detail)
-}
+format_errors!(FORMAT);
 
 fn missing(key: &str) -> DecodeError {
     corrupt(format!("the .rpl header lacks its '{key}' line"))
@@ -336,7 +323,13 @@ mod tests {
         let data = "data-type\tunsigned\ndata-length\t2";
         for record_by in ["vector", "image"] {
             let rpl = header(record_by, data);
-            let file = read_pair(rpl.as_bytes(), &big_endian_u16(record_by), 1).unwrap();
+            let file = read_pair(
+                rpl.as_bytes(),
+                &big_endian_u16(record_by),
+                1,
+                &Limits::default(),
+            )
+            .unwrap();
             let map = file.map.unwrap();
             assert_eq!((map.width, map.height, map.axis.channels), (3, 2, 4));
             assert!((map.axis.offset_kev + 0.05).abs() < 1e-12);
@@ -361,7 +354,7 @@ mod tests {
             .iter()
             .flat_map(|v| v.to_le_bytes())
             .collect();
-        let file = read_pair(rpl.as_bytes(), &raw, 1).unwrap();
+        let file = read_pair(rpl.as_bytes(), &raw, 1, &Limits::default()).unwrap();
         let map = file.map.unwrap();
         assert_eq!(map.sum_spectrum(), [4, 3]);
         assert!((map.axis.scale_kev - 0.01).abs() < 1e-12);
@@ -380,30 +373,30 @@ mod tests {
         let rpl = header("image", data);
         let raw = big_endian_u16("image");
         assert!(matches!(
-            read_pair(rpl.as_bytes(), &raw[..raw.len() - 1], 1),
+            read_pair(rpl.as_bytes(), &raw[..raw.len() - 1], 1, &Limits::default()),
             Err(DecodeError::Corrupt { .. })
         ));
         let without_depth = rpl.replace("depth\t4\n", "");
         assert!(matches!(
-            read_pair(without_depth.as_bytes(), &raw, 1),
+            read_pair(without_depth.as_bytes(), &raw, 1, &Limits::default()),
             Err(DecodeError::Corrupt { .. })
         ));
         let huge = rpl.replace("width\t3", &format!("width\t{}", usize::MAX));
-        assert!(read_pair(huge.as_bytes(), &raw, 1).is_err());
+        assert!(read_pair(huge.as_bytes(), &raw, 1, &Limits::default()).is_err());
         let three_bytes = header("image", "data-type\tunsigned\ndata-length\t3");
         assert!(matches!(
-            read_pair(three_bytes.as_bytes(), &raw, 1),
+            read_pair(three_bytes.as_bytes(), &raw, 1, &Limits::default()),
             Err(DecodeError::Unsupported { .. })
         ));
     }
 
     #[test]
     fn headers_are_recognised_in_both_spellings() {
-        assert!(RippleReader.recognises(header("vector", "data-length\t1").as_bytes()));
+        assert!(RIPPLE.recognises(header("vector", "data-length\t1").as_bytes()));
         let inca = "(MLX::\n(width 2)\n(height 2)\n(depth 1024)\n(data-length 4)\n\
                     (record-by vector)\n";
-        assert!(RippleReader.recognises(inca.as_bytes()));
-        assert!(!RippleReader.recognises(b"width\t3\nheight\t2\n"));
-        assert!(!RippleReader.recognises(b"#FORMAT : EMSA/MAS Spectral Data File\n"));
+        assert!(RIPPLE.recognises(inca.as_bytes()));
+        assert!(!RIPPLE.recognises(b"width\t3\nheight\t2\n"));
+        assert!(!RIPPLE.recognises(b"#FORMAT : EMSA/MAS Spectral Data File\n"));
     }
 }

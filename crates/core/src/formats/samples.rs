@@ -3,6 +3,7 @@
 //! and TIA's spectra, turned into sparse maps of whole counts.
 
 use super::DecodeError;
+use super::bytes::uint;
 use crate::dataset::Calibration;
 use crate::spectra::{EnergyAxis, SpectrumImage, SpectrumImageBuilder};
 
@@ -44,12 +45,7 @@ impl SampleFormat {
 
     /// The value of the sample stored in `raw` (exactly [`Self::size`] bytes).
     pub(super) fn value(&self, raw: &[u8]) -> f64 {
-        let byte = |bits: u64, &b: &u8| bits << 8 | u64::from(b);
-        let bits = if self.little_endian {
-            raw.iter().rev().fold(0, byte)
-        } else {
-            raw.iter().fold(0, byte)
-        };
+        let bits = uint(raw, self.little_endian);
         let unused_bits = 64 - 8 * self.size as u32;
         match (self.kind, self.size) {
             (SampleKind::Float, 4) => f64::from(f32::from_bits(bits as u32)),

@@ -1,8 +1,11 @@
-//! Readers of spectral files — EDS spectrum images and single spectra — behind one interface,
-//! as [`super::Reader`] is for images. A spectral file may also carry images recorded with
-//! the map (a HAADF or BF survey), which the page offers to use as the image.
+//! What a spectral file holds — an EDS spectrum image or a single spectrum — and opening a file
+//! for its spectra through the one registry of readers ([`super::READERS`]). A spectral file
+//! may also carry images recorded with the map (a HAADF or BF survey), which the page offers
+//! to use as the image.
 
-use super::{DecodeError, bcf, dm_spectra, emd, msa, or_list, pts, ripple, tia};
+use super::{
+    Contents, DecodeError, Limits, READERS, ReadOptions, Reader, Select, formats_for, readers_for,
+};
 use crate::dataset::{Dataset, Image, Metadata, SampleType, voltage_property};
 use crate::spectra::{Spectrum, SpectrumImage};
 
@@ -71,50 +74,47 @@ impl SpectralFile {
     }
 }
 
-/// One spectral file format.
-pub trait SpectralReader: Sync {
-    /// Human-readable name, e.g. "JEOL PTS".
-    fn format_name(&self) -> &'static str;
-    /// File name extensions, lower case, without the dot.
-    fn extensions(&self) -> &'static [&'static str];
-    /// Whether `bytes` look like this format (by content, not by name).
-    fn recognises(&self, bytes: &[u8]) -> bool;
-    /// Reads the file, summing every `bin` energy channels of a spectrum image (1: none).
-    fn read(&self, bytes: &[u8], bin: usize) -> Result<SpectralFile, DecodeError>;
-}
-
-/// Every spectral format Chipscope reads, tried in this order.
-pub const SPECTRAL_READERS: &[&dyn SpectralReader] = &[
-    &emd::EmdReader,
-    &bcf::BcfReader,
-    &pts::PtsReader,
-    &dm_spectra::DmSpectralReader,
-    &tia::TiaSpectra,
-    &msa::MsaReader,
-    &ripple::RippleReader,
-];
-
-/// Reads a spectral file recognised by its content, summing every `bin` energy channels of a
-/// spectrum image. A Lispix `.rpl` header needs its `.raw` data: see [`ripple::read_pair`].
-pub fn decode_spectral(bytes: &[u8], bin: usize) -> Result<SpectralFile, DecodeError> {
+/// Reads a spectral file recognised by its content within `limits`, summing every `bin` energy
+/// channels of a spectrum image. A Lispix `.rpl` header needs its `.raw` data: see
+/// [`super::ripple::read_pair`].
+pub fn decode_spectral(
+    bytes: &[u8],
+    bin: usize,
+    limits: &Limits,
+) -> Result<SpectralFile, DecodeError> {
     if bytes.is_empty() {
         return Err(DecodeError::Empty);
     }
-    let reader = SPECTRAL_READERS
-        .iter()
-        .find(|reader| reader.recognises(bytes))
-        .ok_or_else(|| DecodeError::Unrecognised {
-            supported: spectral_formats(),
-        })?;
-    reader.read(bytes, bin)
+    let Some(reader) = readers_for(Select::Spectra).find(|r| r.offers(bytes, Select::Spectra))
+    else {
+        return Err(match READERS.iter().find(|r| r.recognises(bytes)) {
+            Some(reader) => DecodeError::NoSpectra {
+                format: reader.format_name(),
+            },
+            None => DecodeError::Unrecognised {
+                supported: spectral_formats(),
+            },
+        });
+    };
+    spectra_of(
+        reader,
+        reader.read(bytes, &ReadOptions::spectra(limits, bin))?,
+    )
 }
 
-/// "Velox EMD, Bruker BCF, … or Lispix ripple".
+/// The spectral content `reader` read; an image is no spectral file.
+pub(super) fn spectra_of(reader: &Reader, contents: Contents) -> Result<SpectralFile, DecodeError> {
+    match contents {
+        Contents::Spectral(file) => Ok(file),
+        Contents::Image(_) => Err(DecodeError::unsupported(
+            reader.format_name(),
+            "the file holds an image, not spectra",
+        )),
+    }
+}
+
+/// "DigitalMicrograph, FEI TIA, Velox EMD, … or Lispix ripple": the formats
+/// [`decode_spectral`] reads.
 pub fn spectral_formats() -> String {
-    or_list(
-        &SPECTRAL_READERS
-            .iter()
-            .map(|r| r.format_name())
-            .collect::<Vec<_>>(),
-    )
+    formats_for(Select::Spectra)
 }

@@ -15,9 +15,10 @@
 //! The `.emi` is a binary file whose metadata are XML `<ObjectInfo>` blocks, one per `.ser`;
 //! only its acquisition facts are read (high tension, magnification, microscope, mode, date).
 
+use super::bytes::Cursor;
 use super::samples::{DenseCube, SampleFormat, SampleKind};
-use super::spectral::{SpectralFile, SpectralReader};
-use super::{DecodeError, Reader, check_size};
+use super::spectral::SpectralFile;
+use super::{Contents, DecodeError, Holds, Limits, ReadOptions, Reader, Select};
 use crate::dataset::{Calibration, Dataset, Image, Metadata, SampleType, voltage_property};
 use crate::spectra::{EnergyAxis, Spectrum, SpectrumImageBuilder};
 
@@ -32,50 +33,38 @@ const MAX_DIMENSIONS: usize = 8;
 /// STEM images too, so the magnitude is the reliable tell.
 const MAX_PIXEL_METRES: f64 = 1e-3;
 
-/// Reads the image content of TIA `.ser` files: the first image of the series.
-pub struct Tia;
-
-impl Reader for Tia {
-    fn format_name(&self) -> &'static str {
-        FORMAT
-    }
-
-    fn extensions(&self) -> &'static [&'static str] {
-        &["ser"]
-    }
-
-    fn recognises(&self, bytes: &[u8]) -> bool {
-        recognises(bytes)
-    }
-
-    fn read(&self, bytes: &[u8]) -> Result<Dataset, DecodeError> {
-        read_image(bytes, None)
-    }
-}
-
-/// Reads TIA `.ser` files of spectra: a spectrum image, or a single spectrum.
-pub struct TiaSpectra;
-
-impl SpectralReader for TiaSpectra {
-    fn format_name(&self) -> &'static str {
-        FORMAT
-    }
-
-    fn extensions(&self) -> &'static [&'static str] {
-        &["ser"]
-    }
-
-    fn recognises(&self, bytes: &[u8]) -> bool {
-        recognises(bytes) && Series::parse(bytes).is_ok_and(|s| s.element_kind == SPECTRA)
-    }
-
-    fn read(&self, bytes: &[u8], bin: usize) -> Result<SpectralFile, DecodeError> {
-        read_spectra(bytes, bin, None)
-    }
-}
+/// Reads TIA `.ser` files: the first image of a series of images, or the spectrum image (or
+/// single spectrum) of a series of spectra.
+pub const TIA: Reader = Reader::new(
+    FORMAT,
+    &["ser"],
+    Holds::Both,
+    recognises,
+    |bytes, options| read_series(bytes, options, None),
+)
+.spectra_when(|bytes| {
+    recognises(bytes) && Series::parse(bytes).is_ok_and(|s| s.element_kind == SPECTRA)
+});
 
 fn recognises(bytes: &[u8]) -> bool {
     bytes.starts_with(&MAGIC)
+}
+
+/// What a series holds: its first image, or its spectra (asked for images, spectra are read
+/// all the same; asked for spectra, images are refused).
+fn read_series(
+    bytes: &[u8],
+    options: &ReadOptions,
+    emi: Option<EmiFacts>,
+) -> Result<Contents, DecodeError> {
+    let series = Series::parse(bytes)?;
+    match (series.element_kind, options.select) {
+        (SPECTRA, _) => read_spectra(&series, options, emi).map(Contents::Spectral),
+        (_, Select::Spectra) => Err(unsupported(
+            "it holds images, not spectra; open it as the image",
+        )),
+        _ => read_image(&series, &options.limits, emi).map(Contents::Image),
+    }
 }
 
 /// The `.emi` file's name for a `.ser` file: `scan_1.ser` → `scan.emi`, with the index (0 for
@@ -94,83 +83,71 @@ pub fn is_emi(bytes: &[u8]) -> bool {
     bytes.windows(12).any(|w| w == b"<ObjectInfo>")
 }
 
-/// Reads the `.ser` image `ser_name` with the acquisition facts its `.emi` file holds for it
-/// (the block its `_<n>` names; the first for another name).
-pub fn read_image_with_emi(ser_name: &str, ser: &[u8], emi: &[u8]) -> Result<Dataset, DecodeError> {
-    read_image(ser, Some(EmiFacts::for_ser(ser_name, emi)))
+/// Reads the `.ser` file `ser_name` as `options` ask, with the acquisition facts its `.emi`
+/// file holds for it (the block its `_<n>` names; the first for another name).
+pub fn read_with_emi(
+    ser_name: &str,
+    ser: &[u8],
+    emi: &[u8],
+    options: &ReadOptions,
+) -> Result<Contents, DecodeError> {
+    read_series(ser, options, Some(EmiFacts::for_ser(ser_name, emi)))
 }
 
-/// Reads the `.ser` of spectra `ser_name` with the acquisition facts its `.emi` file holds for
-/// it, as [`read_image_with_emi`] does.
+/// Reads the `.ser` image `ser_name` within `limits`, with its `.emi`'s acquisition facts, as
+/// [`read_with_emi`] does.
+pub fn read_image_with_emi(
+    ser_name: &str,
+    ser: &[u8],
+    emi: &[u8],
+    limits: &Limits,
+) -> Result<Dataset, DecodeError> {
+    match read_with_emi(ser_name, ser, emi, &ReadOptions::image(limits))? {
+        Contents::Image(dataset) => Ok(dataset),
+        Contents::Spectral(_) => Err(unsupported(
+            "it holds spectra, not an image; open it as a spectrum image (the page's Spectra \
+             panel, chipscope spectra)",
+        )),
+    }
+}
+
+/// Reads the `.ser` of spectra `ser_name` within `limits`, summing every `bin` channels, with
+/// its `.emi`'s acquisition facts, as [`read_with_emi`] does.
 pub fn read_spectra_with_emi(
     ser_name: &str,
     ser: &[u8],
     emi: &[u8],
     bin: usize,
+    limits: &Limits,
 ) -> Result<SpectralFile, DecodeError> {
-    read_spectra(ser, bin, Some(EmiFacts::for_ser(ser_name, emi)))
+    let options = ReadOptions::spectra(limits, bin);
+    super::spectral::spectra_of(&TIA, read_with_emi(ser_name, ser, emi, &options)?)
 }
 
-fn corrupt(detail: impl Into<String>) -> DecodeError {
-    DecodeError::corrupt(FORMAT, detail)
+format_errors!(FORMAT);
+
+/// A cursor over the file at `at`, whose short reads say where they began.
+fn cursor(bytes: &[u8], at: usize) -> Cursor<'_> {
+    Cursor::new(FORMAT, bytes).telling_position().at(at)
 }
 
-fn unsupported(detail: impl Into<String>) -> DecodeError {
-    DecodeError::unsupported(FORMAT, detail)
+/// A file offset or count (64 bits when `wide`), which must fit this machine's addresses.
+fn index(cursor: &mut Cursor, wide: bool) -> Result<usize, DecodeError> {
+    let value = if wide {
+        cursor.le::<u64>()?
+    } else {
+        u64::from(cursor.le::<u32>()?)
+    };
+    usize::try_from(value).map_err(|_| corrupt(format!("an offset of {value} bytes")))
 }
 
-/// A little-endian reader over the file that turns every short read into a damaged-file error.
-struct Cursor<'a> {
-    bytes: &'a [u8],
-    at: usize,
-}
-
-impl<'a> Cursor<'a> {
-    fn at(bytes: &'a [u8], at: usize) -> Self {
-        Cursor { bytes, at }
-    }
-
-    fn take<const N: usize>(&mut self) -> Result<[u8; N], DecodeError> {
-        let slice = self.slice(N)?;
-        Ok(slice.try_into().expect("slice of N bytes"))
-    }
-
-    fn slice(&mut self, len: usize) -> Result<&'a [u8], DecodeError> {
-        let end = self
-            .at
-            .checked_add(len)
-            .filter(|&end| end <= self.bytes.len())
-            .ok_or_else(|| corrupt(format!("the file ends early (at byte {})", self.at)))?;
-        let slice = &self.bytes[self.at..end];
-        self.at = end;
-        Ok(slice)
-    }
-
-    fn u16(&mut self) -> Result<u16, DecodeError> {
-        self.take().map(u16::from_le_bytes)
-    }
-
-    fn u32(&mut self) -> Result<u32, DecodeError> {
-        self.take().map(u32::from_le_bytes)
-    }
-
-    fn u64(&mut self) -> Result<u64, DecodeError> {
-        self.take().map(u64::from_le_bytes)
-    }
-
-    fn f64(&mut self) -> Result<f64, DecodeError> {
-        self.take().map(f64::from_le_bytes)
-    }
-
-    /// A file offset or count, which must fit this machine's addresses.
-    fn index(&mut self, wide: bool) -> Result<usize, DecodeError> {
-        let value = if wide {
-            self.u64()?
-        } else {
-            u64::from(self.u32()?)
-        };
-        usize::try_from(value).map_err(|_| corrupt(format!("an offset of {value} bytes")))
-    }
+/// A calibration as TIA writes one for every axis: offset and step (the value at the reference
+/// element, which is read and not used, and the step from one element to the next).
+fn axis_calibration(cursor: &mut Cursor) -> Result<(f64, f64), DecodeError> {
+    let offset = cursor.le::<f64>()?;
+    let delta = cursor.le::<f64>()?;
+    let _element = cursor.le::<u32>()?;
+    Ok((offset, delta))
 }
 
 /// One series dimension: its size and, for scans, the step between points.
@@ -196,24 +173,24 @@ struct Series<'a> {
 
 impl<'a> Series<'a> {
     fn parse(bytes: &'a [u8]) -> Result<Series<'a>, DecodeError> {
-        let mut cursor = Cursor::at(bytes, 0);
-        if cursor.take::<4>()? != MAGIC {
+        let mut cursor = cursor(bytes, 0);
+        if cursor.array::<4>()? != MAGIC {
             return Err(corrupt("it does not start as a TIA series file"));
         }
-        let wide = match cursor.u16()? {
+        let wide = match cursor.le::<u16>()? {
             0x0210 => false,
             0x0220 => true,
             version => return Err(unsupported(format!("series version {version:#06x}"))),
         };
-        let element_kind = cursor.u32()?;
+        let element_kind = cursor.le::<u32>()?;
         if ![IMAGES, SPECTRA].contains(&element_kind) {
             return Err(unsupported(format!("element kind {element_kind:#06x}")));
         }
-        let _tag_kind = cursor.u32()?;
-        let total = cursor.index(false)?;
-        let valid = cursor.index(false)?;
-        let table = cursor.index(wide)?;
-        let count = cursor.index(false)?;
+        let _tag_kind = cursor.le::<u32>()?;
+        let total = index(&mut cursor, false)?;
+        let valid = index(&mut cursor, false)?;
+        let table = index(&mut cursor, wide)?;
+        let count = index(&mut cursor, false)?;
         if count > MAX_DIMENSIONS {
             return Err(corrupt(format!("{count} series dimensions")));
         }
@@ -248,14 +225,14 @@ impl<'a> Series<'a> {
             .and_then(|len| len.checked_add(table))
             .filter(|&end| end <= bytes.len())
             .ok_or_else(|| corrupt("the table of data offsets lies beyond the end of the file"))?;
-        let mut cursor = Cursor::at(&bytes[..end], table);
-        (0..valid).map(|_| cursor.index(wide)).collect()
+        let mut cursor = cursor(&bytes[..end], table);
+        (0..valid).map(|_| index(&mut cursor, wide)).collect()
     }
 
     /// A cursor at element `index`.
     fn element(&self, index: usize) -> Result<Cursor<'a>, DecodeError> {
         match self.offsets.get(index) {
-            Some(&at) if at < self.bytes.len() => Ok(Cursor::at(self.bytes, at)),
+            Some(&at) if at < self.bytes.len() => Ok(cursor(self.bytes, at)),
             _ => Err(corrupt(format!(
                 "element {} lies beyond the file",
                 index + 1
@@ -276,14 +253,12 @@ impl<'a> Series<'a> {
 
 impl Dimension {
     fn parse(cursor: &mut Cursor) -> Result<Dimension, DecodeError> {
-        let size = cursor.index(false)?;
-        let _offset = cursor.f64()?;
-        let delta = cursor.f64()?;
-        let _element = cursor.u32()?;
-        let description_len = cursor.index(false)?;
-        cursor.slice(description_len)?;
-        let unit_len = cursor.index(false)?;
-        let unit = String::from_utf8_lossy(cursor.slice(unit_len)?).into_owned();
+        let size = index(cursor, false)?;
+        let (_offset, delta) = axis_calibration(cursor)?;
+        let description_len = index(cursor, false)?;
+        cursor.skip(description_len)?;
+        let unit_len = index(cursor, false)?;
+        let unit = String::from_utf8_lossy(cursor.take(unit_len)?).into_owned();
         Ok(Dimension { size, delta, unit })
     }
 }
@@ -298,9 +273,10 @@ struct Samples {
 }
 
 impl Samples {
-    fn from_code(code: u16) -> Result<Samples, DecodeError> {
+    /// The samples the data type code at the cursor names.
+    fn read(cursor: &mut Cursor) -> Result<Samples, DecodeError> {
         use SampleKind::{Float, Signed, Unsigned};
-        let (sample_type, kind, size, complex) = match code {
+        let (sample_type, kind, size, complex) = match cursor.le::<u16>()? {
             1 => (SampleType::U8, Unsigned, 1, false),
             2 => (SampleType::U16, Unsigned, 2, false),
             3 => (SampleType::U32, Unsigned, 4, false),
@@ -311,7 +287,7 @@ impl Samples {
             8 => (SampleType::F64, Float, 8, false),
             9 => (SampleType::F32, Float, 4, true),
             10 => (SampleType::F64, Float, 8, true),
-            _ => return Err(corrupt(format!("unknown data type {code}"))),
+            code => return Err(corrupt(format!("unknown data type {code}"))),
         };
         let format = SampleFormat::new(kind, size, true).expect("valid TIA sample formats");
         Ok(Samples {
@@ -319,6 +295,17 @@ impl Samples {
             format,
             complex,
         })
+    }
+
+    /// The bytes of `count` samples at the cursor; `too_many` when they cannot be addressed.
+    fn bytes<'a>(
+        &self,
+        cursor: &mut Cursor<'a>,
+        count: usize,
+        too_many: impl FnOnce() -> DecodeError,
+    ) -> Result<&'a [u8], DecodeError> {
+        let len = count.checked_mul(self.size()).ok_or_else(too_many)?;
+        cursor.take(len)
     }
 
     /// Bytes per sample.
@@ -349,21 +336,16 @@ struct ImageElement<'a> {
 }
 
 impl<'a> ImageElement<'a> {
-    fn parse(cursor: &mut Cursor<'a>) -> Result<ImageElement<'a>, DecodeError> {
-        let _offset_x = cursor.f64()?;
-        let delta_x = cursor.f64()?;
-        let _element_x = cursor.u32()?;
-        let _offset_y = cursor.f64()?;
-        let delta_y = cursor.f64()?;
-        let _element_y = cursor.u32()?;
-        let samples = Samples::from_code(cursor.u16()?)?;
-        let width = cursor.index(false)?;
-        let height = cursor.index(false)?;
-        check_size(width, height)?;
-        let len = (width * height)
-            .checked_mul(samples.size())
-            .ok_or_else(|| corrupt("an image larger than memory"))?;
-        let data = cursor.slice(len)?;
+    fn parse(cursor: &mut Cursor<'a>, limits: &Limits) -> Result<ImageElement<'a>, DecodeError> {
+        let (_offset_x, delta_x) = axis_calibration(cursor)?;
+        let (_offset_y, delta_y) = axis_calibration(cursor)?;
+        let samples = Samples::read(cursor)?;
+        let width = index(cursor, false)?;
+        let height = index(cursor, false)?;
+        limits.check_image(width, height)?;
+        let data = samples.bytes(cursor, width * height, || {
+            corrupt("an image larger than memory")
+        })?;
         Ok(ImageElement {
             delta_x,
             delta_y,
@@ -412,18 +394,15 @@ fn pixel_calibration(delta_x: f64, delta_y: f64) -> Result<Calibration, &'static
     })
 }
 
-fn read_image(bytes: &[u8], emi: Option<EmiFacts>) -> Result<Dataset, DecodeError> {
-    let series = Series::parse(bytes)?;
-    if series.element_kind == SPECTRA {
-        return Err(unsupported(
-            "it holds spectra, not an image; open it as a spectrum image (the page's Spectra \
-             panel, chipscope spectra)",
-        ));
-    }
+fn read_image(
+    series: &Series,
+    limits: &Limits,
+    emi: Option<EmiFacts>,
+) -> Result<Dataset, DecodeError> {
     if series.valid == 0 {
         return Err(corrupt("no image was recorded"));
     }
-    let element = ImageElement::parse(&mut series.element(0)?)?;
+    let element = ImageElement::parse(&mut series.element(0)?, limits)?;
     let mut notes = Vec::new();
     if series.valid > 1 {
         notes.push(format!(
@@ -465,18 +444,15 @@ struct SpectrumElement<'a> {
 
 impl<'a> SpectrumElement<'a> {
     fn parse(cursor: &mut Cursor<'a>) -> Result<SpectrumElement<'a>, DecodeError> {
-        let offset_ev = cursor.f64()?;
-        let delta_ev = cursor.f64()?;
-        let _element = cursor.u32()?;
-        let samples = Samples::from_code(cursor.u16()?)?;
+        let (offset_ev, delta_ev) = axis_calibration(cursor)?;
+        let samples = Samples::read(cursor)?;
         if samples.complex {
             return Err(unsupported("complex spectra"));
         }
-        let channels = cursor.index(false)?;
-        let len = channels
-            .checked_mul(samples.size())
-            .ok_or_else(|| corrupt(format!("a spectrum of {channels} channels")))?;
-        let data = cursor.slice(len)?;
+        let channels = index(cursor, false)?;
+        let data = samples.bytes(cursor, channels, || {
+            corrupt(format!("a spectrum of {channels} channels"))
+        })?;
         Ok(SpectrumElement {
             offset_ev,
             delta_ev,
@@ -505,22 +481,16 @@ impl<'a> SpectrumElement<'a> {
 }
 
 fn read_spectra(
-    bytes: &[u8],
-    bin: usize,
+    series: &Series,
+    options: &ReadOptions,
     emi: Option<EmiFacts>,
 ) -> Result<SpectralFile, DecodeError> {
-    let series = Series::parse(bytes)?;
-    if series.element_kind != SPECTRA {
-        return Err(unsupported(
-            "it holds images, not spectra; open it as the image",
-        ));
-    }
     let emi = emi.unwrap_or_default();
     let scan: Vec<&Dimension> = series.dimensions.iter().filter(|d| d.size > 1).collect();
     match (series.valid, scan.as_slice()) {
         (0, _) => Err(corrupt("no spectrum was recorded")),
-        (_, [x, y]) => spectrum_image(&series, (x, y), bin, emi),
-        (1, _) => single_spectrum(&series, emi),
+        (_, [x, y]) => spectrum_image(series, (x, y), options, emi),
+        (1, _) => single_spectrum(series, emi),
         (count, _) => Err(unsupported(format!(
             "it holds a line scan or a list of {count} spectra, not a spectrum image"
         ))),
@@ -547,11 +517,12 @@ fn single_spectrum(series: &Series, emi: EmiFacts) -> Result<SpectralFile, Decod
 fn spectrum_image(
     series: &Series,
     (x, y): (&Dimension, &Dimension),
-    bin: usize,
+    options: &ReadOptions,
     emi: EmiFacts,
 ) -> Result<SpectralFile, DecodeError> {
+    let bin = options.bin;
     let (width, height) = (x.size, y.size);
-    check_size(width, height)?;
+    options.limits.check_image(width, height)?;
     if series.valid > width * height {
         return Err(corrupt(format!(
             "{} spectra for a {width} × {height} scan",
@@ -782,7 +753,7 @@ mod tests {
     fn an_image_is_read_top_row_first_with_its_calibration() {
         let element = image_element(3, 2, 2e-10, &[4, 5, 6, 1, 2, 3]);
         let bytes = series(IMAGES, &[1], 1, &[element]);
-        let dataset = Tia.read(&bytes).unwrap();
+        let dataset = TIA.read_image(&bytes).unwrap();
         assert_eq!(dataset.image.pixels(), &[1.0, 2.0, 3.0, 4.0, 5.0, 6.0]);
         assert_eq!(dataset.metadata.sample_type, SampleType::U16);
         let calibration = dataset.calibration.unwrap();
@@ -796,7 +767,7 @@ mod tests {
             image_element(1, 1, 1e8, &[7]),
             image_element(1, 1, 1e8, &[8]),
         ];
-        let dataset = Tia.read(&series(IMAGES, &[3], 3, &frames)).unwrap();
+        let dataset = TIA.read_image(&series(IMAGES, &[3], 3, &frames)).unwrap();
         assert_eq!(dataset.image.pixels(), &[7.0]);
         assert_eq!(dataset.calibration, None);
         assert_eq!(
@@ -814,26 +785,30 @@ mod tests {
     fn spectra_on_a_scan_are_a_spectrum_image() {
         let pixels: Vec<Vec<u8>> = (0..6).map(|i| spectrum_element(&[i, 0, 2])).collect();
         let bytes = series(SPECTRA, &[3, 2], 6, &pixels);
-        assert!(TiaSpectra.recognises(&bytes));
-        let file = TiaSpectra.read(&bytes, 1).unwrap();
+        assert!(TIA.offers(&bytes, Select::Spectra));
+        let file = TIA.read_spectra(&bytes, 1).unwrap();
         let map = file.map.unwrap();
         assert_eq!((map.width, map.height, map.axis.channels), (3, 2, 3));
         assert_eq!(map.pixel(2, 1).collect::<Vec<_>>(), [(0, 5), (2, 2)]);
         assert!((map.axis.scale_kev - 0.01).abs() < 1e-12);
         assert!((map.calibration.unwrap().pixel_size - 2.0).abs() < 1e-9);
-        let error = Tia.read(&bytes).unwrap_err().to_string();
-        assert!(error.contains("it holds spectra, not an image"), "{error}");
+        let survey = TIA.read_image(&bytes).unwrap();
+        assert_eq!(survey.image.get(2, 1), 7.0, "the X-ray counts per pixel");
+        let images = series(IMAGES, &[1], 1, &[image_element(1, 1, 1e-9, &[7])]);
+        assert!(!TIA.offers(&images, Select::Spectra));
+        let error = TIA.read_spectra(&images, 1).unwrap_err().to_string();
+        assert!(error.contains("it holds images, not spectra"), "{error}");
     }
 
     #[test]
     fn negative_counts_and_line_scans_are_refused() {
         let pixels: Vec<Vec<u8>> = (0..4).map(|_| spectrum_element(&[-1, 2])).collect();
-        let error = TiaSpectra
-            .read(&series(SPECTRA, &[2, 2], 4, &pixels), 1)
+        let error = TIA
+            .read_spectra(&series(SPECTRA, &[2, 2], 4, &pixels), 1)
             .unwrap_err();
         assert!(error.to_string().contains("intensities, not counts"));
         let line = series(SPECTRA, &[4], 4, &pixels);
-        let error = TiaSpectra.read(&line, 1).unwrap_err();
+        let error = TIA.read_spectra(&line, 1).unwrap_err();
         assert!(error.to_string().contains("line scan"), "{error}");
     }
 
@@ -842,12 +817,12 @@ mod tests {
         let element = image_element(3, 2, 2e-10, &[4, 5, 6, 1, 2, 3]);
         let bytes = series(IMAGES, &[1], 1, &[element]);
         for cut in 0..bytes.len() {
-            assert!(Tia.read(&bytes[..cut]).is_err(), "cut at {cut}");
+            assert!(TIA.read_image(&bytes[..cut]).is_err(), "cut at {cut}");
         }
         let mut huge = bytes.clone();
         huge[14..18].copy_from_slice(&u32::MAX.to_le_bytes());
         huge[18..22].copy_from_slice(&u32::MAX.to_le_bytes());
-        assert!(Tia.read(&huge).is_err());
+        assert!(TIA.read_image(&huge).is_err());
     }
 
     #[test]

@@ -3,10 +3,11 @@
 //! private tags and Thermo Fisher (FEI) metadata; [`encode_grey16`] writes ImageJ-calibrated
 //! 16-bit files.
 
-use super::{DecodeError, MAX_PIXELS, Reader, check_size, raster::grey_from_interleaved};
+use super::bytes::uint;
+use super::{Contents, DecodeError, Holds, Limits, Reader, raster::grey_from_interleaved};
 use crate::dataset::{Calibration, Dataset, Image, Metadata, SampleType, normalise_unit};
 use std::io::{Cursor, ErrorKind};
-use tiff::decoder::{Decoder, DecodingResult, Limits, ifd::Value};
+use tiff::decoder::{Decoder, DecodingResult, ifd::Value};
 use tiff::encoder::{Rational, TiffEncoder, colortype::Gray16};
 use tiff::tags::{ResolutionUnit, Tag};
 use tiff::{ColorType, TiffError};
@@ -21,61 +22,57 @@ const DM_X_SCALE_TAG: u16 = 65009;
 const MAX_PAGES_COUNTED: usize = 10_000;
 
 /// Reads TIFF files (classic and BigTIFF, both byte orders).
-pub struct Tiff;
-
-impl Reader for Tiff {
-    fn format_name(&self) -> &'static str {
-        FORMAT
-    }
-
-    fn extensions(&self) -> &'static [&'static str] {
-        &["tif", "tiff"]
-    }
-
-    fn recognises(&self, bytes: &[u8]) -> bool {
+pub const TIFF: Reader = Reader::new(
+    FORMAT,
+    &["tif", "tiff"],
+    Holds::Images,
+    |bytes| {
         [b"II*\0", b"MM\0*", b"II+\0", b"MM\0+"]
             .iter()
             .any(|magic| bytes.starts_with(*magic))
-    }
+    },
+    |bytes, options| read(bytes, &options.limits).map(Contents::Image),
+);
 
-    fn read(&self, bytes: &[u8]) -> Result<Dataset, DecodeError> {
-        let mut decoder = Decoder::new(Cursor::new(bytes))
-            .map_err(decode_error)?
-            .with_limits(limits());
-        let (width, height) = decoder.dimensions().map_err(decode_error)?;
-        check_size(width as usize, height as usize)?;
-        let channels = channel_count(decoder.colortype().map_err(decode_error)?)?;
-        let (samples, sample_type) = samples_as_f32(decoder.read_image().map_err(decode_error)?);
-        if samples.len() < width as usize * height as usize * channels {
-            return Err(DecodeError::Corrupt {
-                format: FORMAT,
-                detail: "fewer samples than the image size".into(),
-            });
-        }
-        let (pixels, colour_note) = grey_from_interleaved(&samples, channels);
-        let calibration = calibration(&mut decoder);
-        let notes = colour_note
-            .into_iter()
-            .chain(page_note(&mut decoder))
-            .collect();
-        Ok(Dataset {
-            image: Image::new(width as usize, height as usize, pixels),
-            calibration,
-            metadata: Metadata {
-                format: FORMAT,
-                sample_type,
-                channels,
-                notes,
-                properties: vec![],
-            },
-        })
+/// The first page of a TIFF file, within `limits`.
+fn read(bytes: &[u8], limits: &Limits) -> Result<Dataset, DecodeError> {
+    let mut decoder = Decoder::new(Cursor::new(bytes))
+        .map_err(decode_error)?
+        .with_limits(tiff_limits(limits));
+    let (width, height) = decoder.dimensions().map_err(decode_error)?;
+    limits.check_image(width as usize, height as usize)?;
+    let channels = channel_count(decoder.colortype().map_err(decode_error)?)?;
+    let (samples, sample_type) = samples_as_f32(decoder.read_image().map_err(decode_error)?);
+    if samples.len() < width as usize * height as usize * channels {
+        return Err(DecodeError::Corrupt {
+            format: FORMAT,
+            detail: "fewer samples than the image size".into(),
+        });
     }
+    let (pixels, colour_note) = grey_from_interleaved(&samples, channels);
+    let calibration = calibration(&mut decoder);
+    let notes = colour_note
+        .into_iter()
+        .chain(page_note(&mut decoder))
+        .collect();
+    Ok(Dataset {
+        image: Image::new(width as usize, height as usize, pixels),
+        calibration,
+        metadata: Metadata {
+            format: FORMAT,
+            sample_type,
+            channels,
+            notes,
+            properties: vec![],
+        },
+    })
 }
 
-fn limits() -> Limits {
-    let mut limits = Limits::default();
-    limits.decoding_buffer_size = MAX_PIXELS * 8;
-    limits
+/// The `tiff` crate's limits: a decoding buffer of at most [`Limits::max_bytes`].
+fn tiff_limits(limits: &Limits) -> tiff::decoder::Limits {
+    let mut tiff_limits = tiff::decoder::Limits::default();
+    tiff_limits.decoding_buffer_size = limits.max_bytes;
+    tiff_limits
 }
 
 fn channel_count(colour: ColorType) -> Result<usize, DecodeError> {
@@ -161,14 +158,9 @@ fn digital_micrograph_calibration(decoder: &mut Decoder<Cursor<&[u8]>>) -> Optio
 /// A text tag of a classic TIFF's first IFD, decoded as Latin-1 up to its first NUL.
 fn first_ifd_text(bytes: &[u8], tag: u16) -> Option<String> {
     let little = bytes.starts_with(b"II*\0");
-    let uint_at = |at: usize, len: usize| -> Option<usize> {
+    let uint_at = |at: usize, len: usize| {
         let field = bytes.get(at..at.checked_add(len)?)?;
-        let push = |value: usize, byte: &u8| value << 8 | usize::from(*byte);
-        Some(if little {
-            field.iter().rev().fold(0, push)
-        } else {
-            field.iter().fold(0, push)
-        })
+        Some(uint(field, little) as usize)
     };
     const ASCII: usize = 2;
     let ifd = uint_at(4, 4)?;
@@ -390,7 +382,8 @@ mod tests {
             error,
             DecodeError::TooLarge {
                 width: 50_000,
-                height: 50_000
+                height: 50_000,
+                limit: 8192 * 8192
             }
         );
         let error = decode("small.tif", &header_only(64, 64)).unwrap_err();

@@ -1,64 +1,40 @@
-//! Gatan DigitalMicrograph spectra and spectrum images (DM3, DM4), read with the tag-tree
-//! parser of [`super::dm`]. A 1-D image is a spectrum; a 3-D image with an energy axis (or
-//! tagged as a spectrum image), or a 2-D line scan tagged as one, is a spectrum image, streamed
-//! pixel by pixel from the file's dense cube into the sparse map. Maps must hold whole
+//! Gatan DigitalMicrograph spectra and spectrum images (DM3, DM4), read from the tag tree. A
+//! 1-D image is a spectrum; a 3-D image with an energy axis (or tagged as a spectrum image), or a
+//! 2-D line scan tagged as one, is a spectrum image, streamed pixel by pixel from the file's dense cube into the sparse map. Maps must hold whole
 //! non-negative counts (EDS); EELS or cathodoluminescence intensities are refused with a reason.
 
-use super::dm::{self, DmFile, Tag};
-use super::samples::{DenseCube, SampleFormat, SampleKind};
-use super::spectral::{SpectralFile, SpectralReader};
-use super::{DecodeError, Reader, check_size};
+use super::tags::{DmFile, Tag};
 use crate::dataset::{Calibration, Dataset, normalise_unit};
+use crate::formats::samples::{DenseCube, SampleFormat, SampleKind};
+use crate::formats::spectral::SpectralFile;
+use crate::formats::{DecodeError, ReadOptions};
 use crate::spectra::{EnergyAxis, Spectrum, SpectrumImage};
 
+/// The format named in messages about spectra, and in the spectral files read.
 const FORMAT: &str = "DigitalMicrograph spectrum";
 
-/// Reads spectra and spectrum images from DM3 and DM4 files.
-pub struct DmSpectralReader;
-
-impl SpectralReader for DmSpectralReader {
-    fn format_name(&self) -> &'static str {
-        FORMAT
-    }
-
-    fn extensions(&self) -> &'static [&'static str] {
-        &["dm3", "dm4"]
-    }
-
-    /// A DigitalMicrograph file holding a spectrum image, or whose main image is a spectrum;
-    /// files of 2-D images are left to the image reader.
-    fn recognises(&self, bytes: &[u8]) -> bool {
-        dm::DigitalMicrograph.recognises(bytes)
-            && dm::parse(bytes).is_ok_and(|file| {
-                let images = non_thumbnail_images(&file);
-                choose(&images).is_some()
-            })
-    }
-
-    fn read(&self, bytes: &[u8], bin: usize) -> Result<SpectralFile, DecodeError> {
-        let file = dm::parse(bytes)?;
-        let images = non_thumbnail_images(&file);
-        let (chosen, shape) = choose(&images).ok_or_else(|| {
-            unsupported("the file holds no spectrum or spectrum image".to_string())
-        })?;
-        let mut spectral = match shape {
-            Shape::Spectrum => read_spectrum(&file, chosen)?,
-            Shape::Map { energy_dim } => read_map(&file, chosen, energy_dim, bin)?,
-        };
-        let (companions, notes) = companion_images(&file, &images, chosen);
-        spectral.images = companions;
-        spectral.notes.extend(notes);
-        Ok(spectral)
-    }
+/// Whether the file holds a spectrum image, or its main image is a spectrum (files of 2-D
+/// images hold none).
+pub(super) fn holds_spectra(file: &DmFile<'_>) -> bool {
+    choose(&non_thumbnail_images(file)).is_some()
 }
 
-fn corrupt(detail: impl Into<String>) -> DecodeError {
-    DecodeError::corrupt(FORMAT, detail)
+/// The spectrum image (else the spectrum) of the file, with its other 2-D images.
+pub(super) fn read(file: &DmFile<'_>, options: &ReadOptions) -> Result<SpectralFile, DecodeError> {
+    let images = non_thumbnail_images(file);
+    let (chosen, shape) = choose(&images)
+        .ok_or_else(|| unsupported("the file holds no spectrum or spectrum image".to_string()))?;
+    let mut spectral = match shape {
+        Shape::Spectrum => read_spectrum(file, chosen)?,
+        Shape::Map { energy_dim } => read_map(file, chosen, energy_dim, options.bin)?,
+    };
+    let (companions, notes) = companion_images(file, &images, chosen);
+    spectral.images = companions;
+    spectral.notes.extend(notes);
+    Ok(spectral)
 }
 
-fn unsupported(detail: impl Into<String>) -> DecodeError {
-    DecodeError::unsupported(FORMAT, detail)
-}
+format_errors!(FORMAT);
 
 /// Calibration of one dimension: value of index `i` is `(i - origin) × scale`, in `unit`.
 #[derive(Clone, Debug, PartialEq)]
@@ -123,14 +99,7 @@ fn choose<'a, 't>(images: &'a [DmImage<'t>]) -> Option<(&'a DmImage<'t>, Shape)>
 impl<'t> DmImage<'t> {
     fn new(file: &DmFile<'_>, tag: &'t Tag) -> Option<Self> {
         let data = tag.get("ImageData")?;
-        let dims: Vec<usize> = data
-            .get("Dimensions")
-            .map(Tag::children)
-            .unwrap_or_default()
-            .iter()
-            .filter_map(|(_, d)| d.number())
-            .map(|d| d as usize)
-            .collect();
+        let dims = data.dimensions();
         let calibrations = data.path(&["Calibrations", "Dimension"]).map(Tag::children);
         let mut axes: Vec<AxisCalibration> = calibrations
             .unwrap_or_default()
@@ -343,7 +312,7 @@ fn read_map(
         };
         return Ok(spectral_file(None, Some(spectrum), note));
     }
-    check_size(width, height)?;
+    file.limits.check_image(width, height)?;
     let survey = cube.survey();
     if survey.fractional > 0 || survey.negative > 0 {
         return Err(unsupported(format!(
