@@ -10,7 +10,7 @@
 //! PyTorch's first format (early 2017), a tar archive, is recognised but not read.
 
 use super::pickle::{self, Object, Unpickled, Value};
-use super::pth::{self, StorageReference};
+use super::torch_tensors::{self, StorageReference};
 use super::{ByteOrder, TensorMap, WeightError, corrupt_pth};
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -31,7 +31,8 @@ pub(super) fn looks_like_legacy(bytes: &[u8]) -> bool {
     magic_len(bytes).is_some() || is_tar_checkpoint(bytes)
 }
 
-/// Reads the float tensors of a legacy PyTorch checkpoint, as [`pth::read_pth`] does.
+/// Reads the float tensors of a legacy PyTorch checkpoint, named and converted as those of zip
+/// checkpoints are.
 pub(super) fn read_legacy(bytes: &[u8]) -> Result<TensorMap, WeightError> {
     if is_tar_checkpoint(bytes) {
         return Err(WeightError::TarPth);
@@ -43,7 +44,7 @@ pub(super) fn read_legacy(bytes: &[u8]) -> Result<TensorMap, WeightError> {
     let (object, rest) = pickle::load_first(rest)?;
     let (keys, data) = pickle::load_first(rest)?;
     let storages = split_storages(&object, &keys, data)?;
-    pth::load_tensors(&object, bytes.len(), ByteOrder::Little, |key| {
+    torch_tensors::load_tensors(&object, bytes.len(), ByteOrder::Little, |key| {
         let storage = storages.get(key).copied();
         storage
             .map(Cow::Borrowed)
@@ -97,7 +98,7 @@ fn split_storages<'u, 'a>(
 fn described_storages(object: &Unpickled) -> HashMap<&str, StorageReference<'_>> {
     let mut storages = HashMap::new();
     let references = object.persistent_ids();
-    for storage in references.filter_map(|id| pth::parse_storage_id(object, id)) {
+    for storage in references.filter_map(|id| torch_tensors::parse_storage_id(object, id)) {
         storages.entry(storage.key).or_insert(storage);
     }
     storages
@@ -141,7 +142,7 @@ fn split_storage<'a>(
 
 /// Bytes per element of a torch storage class.
 fn element_size(storage_class: &str) -> Option<usize> {
-    let size = match pth::storage_class_name(storage_class) {
+    let size = match torch_tensors::storage_class_name(storage_class) {
         "ByteStorage" | "CharStorage" | "BoolStorage" | "QUInt8Storage" | "QInt8Storage"
         | "QUInt4x2Storage" | "QUInt2x4Storage" => 1,
         "ShortStorage" | "HalfStorage" | "BFloat16Storage" => 2,
@@ -198,7 +199,7 @@ mod tests {
 
     #[test]
     fn legacy_files_hold_the_same_tensors_as_zip_files() {
-        let zip = pth::read_pth(ZIP).unwrap();
+        let zip = crate::weights::read_pth(ZIP).unwrap();
         assert_eq!(zip.len(), 15);
         assert_eq!(read_legacy(LEGACY).unwrap(), zip);
         assert_eq!(read_legacy(LEGACY_PROTOCOL4).unwrap(), zip);

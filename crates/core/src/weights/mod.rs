@@ -5,12 +5,22 @@
 //! Everything works on the file's bytes, so the same code runs natively and in the browser.
 //! Floating-point tensors (f16, bf16, f32, f64) are converted to f32; integer and boolean
 //! tensors, such as BatchNorm's `num_batches_tracked`, are not weights and are left out.
+//!
+//! Why not burn's own PyTorch reader: burn-store 0.22's `PytorchStore` is only made from a file
+//! path (`from_file`), and the `pytorch-reader` crate behind it reads the tensors' bytes lazily
+//! from that file; its `from_reader` takes a bare pickle and refuses one whose tensors need the
+//! archive's storages. The page gets a dropped file or a download as bytes, with no file system
+//! in wasm32, so our reader, which works on a byte slice, stays.
+//!
+//! The modules: `pth` reads zip checkpoints and hands legacy ones to `legacy`; both leave the
+//! tensors their pickle describes to `torch_tensors`, over the unpickler in `pickle`.
 
 mod legacy;
 pub mod manifest;
 mod pickle;
 mod pth;
 mod safetensors;
+mod torch_tensors;
 
 pub use self::pth::read_pth;
 pub use self::safetensors::read_safetensors;
