@@ -26,11 +26,11 @@ if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c 'import torch, torchvi
 fi
 bash scripts/fetch-testdata.sh
 image="$CHIPSCOPE_TESTDATA/hyperspy/dm3_2D_data/multi_signal.dm3"
-cargo build --quiet --profile native -p chipscope-cli
+cargo build --quiet --profile native -p chipscope-bench
 
 results=$(mktemp)
 trap 'rm -f "$results"' EXIT
-"$CARGO_TARGET_DIR/native/chipscope" bench "$image" --chips "$chips" --chip-size "$chip_size" --batch "$batch" | tee -a "$results"
+"$CARGO_TARGET_DIR/native/chipscope-bench" encoders "$image" --chips "$chips" --chip-size "$chip_size" --batch "$batch" | tee -a "$results"
 "$venv/bin/python" scripts/weights/bench_torch.py --chips "$chips" --chip-size "$chip_size" --batch "$batch" | tee -a "$results"
 
 python3 - "$results" <<'EOF'

@@ -8,6 +8,6 @@ source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 python="$HOME/.cache/chipscope/py/venv/bin/python"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-cargo build --quiet --profile native -p chipscope-cli
-"$CARGO_TARGET_DIR/native/chipscope" bench-spec2vec "$@" --out "$work/documents.json"
+cargo build --quiet --profile native -p chipscope-bench
+"$CARGO_TARGET_DIR/native/chipscope-bench" spec2vec "$@" --out "$work/documents.json"
 "$python" scripts/bench_spec2vec.py "$work/documents.json"

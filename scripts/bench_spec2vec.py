@@ -1,4 +1,4 @@
-"""gensim's Word2Vec on the documents `chipscope bench-spec2vec --out` wrote, with the same
+"""gensim's Word2Vec on the documents `chipscope-bench spec2vec --out` wrote, with the same
 settings and one worker; prints one JSON line like chipscope's."""
 import json
 import sys

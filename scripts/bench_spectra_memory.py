@@ -1,4 +1,4 @@
-"""Peak memory of reading the synthetic JEOL .pts files of `chipscope bench-spectra-memory`:
+"""Peak memory of reading the synthetic JEOL .pts files of `chipscope-bench spectra-memory`:
 chipscope's numbers from the bench's JSON lines, the peak RSS of a whole `chipscope spectra`
 process, and rosettasciio 0.15's reader (`rsciio.jeol.file_reader`, which fills a dense
 height x width x channels integer cube) timed and measured in a process of its own.

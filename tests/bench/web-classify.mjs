@@ -1,5 +1,5 @@
 // Live classification speed in the page: serves a built site, opens it in headless Chromium and
-// calls the page's benchmark hook, the same core timing `chipscope bench-classify` runs natively,
+// calls the page's benchmark hook, the same core timing `chipscope-bench classify` runs natively,
 // compiled to WebAssembly. Prints one JSON line like the native and NumPy benchmarks.
 // Run by scripts/bench-classify.sh.
 //

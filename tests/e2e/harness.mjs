@@ -12,6 +12,11 @@ import { chromium } from 'playwright-core';
 export const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const artifacts = join(repoRoot, 'tests', 'e2e', 'artifacts');
 
+// The CLI the tests run ($CHIPSCOPE_CLI, with this process's environment) finds the shipped
+// encoder weights through CHIPSCOPE_WEIGHTS, which scripts/env.sh sets; without it, the
+// repository's weights/.
+process.env.CHIPSCOPE_WEIGHTS ??= join(repoRoot, 'weights');
+
 const mimeTypes = {
   '.html': 'text/html; charset=utf-8',
   '.js': 'text/javascript',

@@ -1,10 +1,11 @@
-//! `chipscope embed` and `chipscope bench`: chip embeddings with a shipped or user-supplied
-//! encoder on a native CPU backend.
+//! Chip embeddings with a shipped or user-supplied encoder on a native CPU backend: `chipscope
+//! embed` and `segment`, and `chipscope-bench encoders`. The shipped encoders are found through
+//! [`weights_dir`].
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result, bail, ensure};
 use burn::tensor::Device;
 use chipscope_core::dataset::Dataset;
 use chipscope_core::display::{DisplayRange, Stretch};
@@ -44,12 +45,43 @@ impl Backend {
     }
 }
 
-/// The folder holding `manifest.json` and the shipped weight files: `$CHIPSCOPE_WEIGHTS`, else
-/// the repository's `weights/`.
-pub fn weights_dir() -> PathBuf {
-    std::env::var_os("CHIPSCOPE_WEIGHTS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../weights"))
+/// The environment variable that names the folder of the shipped weights.
+pub const WEIGHTS_ENV: &str = "CHIPSCOPE_WEIGHTS";
+
+/// The file that marks a folder of shipped weights.
+const MANIFEST: &str = "manifest.json";
+
+/// The folder holding `manifest.json` and the shipped weight files: `$CHIPSCOPE_WEIGHTS` when it
+/// is set, else the first of `weights/` beside the executable and `../share/chipscope/weights`
+/// relative to it that holds the manifest. Without one, the error names where it looked and how
+/// to say where the weights are.
+pub fn weights_dir() -> Result<PathBuf> {
+    if let Some(dir) = std::env::var_os(WEIGHTS_ENV).filter(|dir| !dir.is_empty()) {
+        let dir = PathBuf::from(dir);
+        ensure!(
+            dir.join(MANIFEST).is_file(),
+            "{WEIGHTS_ENV} is {}, which holds no {MANIFEST}; set it to the folder of the shipped \
+             encoder weights (the repository's weights/)",
+            dir.display()
+        );
+        return Ok(dir);
+    }
+    let exe = std::env::current_exe().context("cannot tell where this executable is")?;
+    let bin = exe.parent().context("the executable has no folder")?;
+    let mut candidates = vec![bin.join("weights")];
+    if let Some(prefix) = bin.parent() {
+        candidates.push(prefix.join("share/chipscope/weights"));
+    }
+    if let Some(dir) = candidates.iter().find(|dir| dir.join(MANIFEST).is_file()) {
+        return Ok(dir.clone());
+    }
+    let looked: Vec<String> = candidates.iter().map(|d| d.display().to_string()).collect();
+    bail!(
+        "cannot find the shipped encoder weights: no {MANIFEST} in {}; set {WEIGHTS_ENV} to the \
+         folder that holds them (the repository's weights/), or give a weight file with \
+         --encoder FILE.pth",
+        looked.join(" or ")
+    )
 }
 
 /// Chips per forward pass in `embed` and `segment`.
@@ -82,7 +114,7 @@ pub fn encoder_from_bytes(bytes: &[u8], label: &str, device: &Device) -> Result<
 
 /// The encoders `weights/manifest.json` lists.
 pub fn shipped_encoders() -> Result<Vec<ShippedEncoder>> {
-    let dir = weights_dir();
+    let dir = weights_dir()?;
     let listing = std::fs::read_to_string(dir.join("manifest.json"))
         .with_context(|| format!("cannot open {}/manifest.json", dir.display()))?;
     manifest::parse(&listing).map_err(anyhow::Error::msg)
@@ -90,7 +122,7 @@ pub fn shipped_encoders() -> Result<Vec<ShippedEncoder>> {
 
 /// A shipped encoder's weight file, checked against the manifest's sha256.
 pub fn shipped_weights(entry: &ShippedEncoder) -> Result<Vec<u8>> {
-    let path = weights_dir().join(&entry.file);
+    let path = weights_dir()?.join(&entry.file);
     let bytes = std::fs::read(&path).with_context(|| format!("cannot open {}", path.display()))?;
     entry.verify(&bytes).map_err(anyhow::Error::msg)?;
     Ok(bytes)
@@ -148,56 +180,4 @@ pub fn embed(
 fn write_npy(out: &Path, embeddings: &Embeddings) -> Result<()> {
     let bytes = npy::write_f32(&[embeddings.count(), embeddings.dim], &embeddings.values);
     std::fs::write(out, bytes).with_context(|| format!("cannot write {}", out.display()))
-}
-
-/// What `chipscope bench` times.
-pub struct BenchPlan {
-    pub encoders: Vec<String>,
-    pub backends: Vec<Backend>,
-    pub chip_size: usize,
-    pub chips: usize,
-    pub batch: usize,
-}
-
-/// Times the encoders on the first chips of `dataset` and prints one JSON line per
-/// (encoder, backend): the same fields `scripts/weights/bench_torch.py` prints for PyTorch.
-pub fn bench(dataset: &Dataset, plan: &BenchPlan) -> Result<()> {
-    let image = &dataset.image;
-    let grid = ChipGrid::new(image.width(), image.height(), plan.chip_size)?;
-    let grid_chips: Vec<Chip> = grid.chips().collect();
-    let chips: Vec<Chip> = grid_chips
-        .iter()
-        .copied()
-        .cycle()
-        .take(plan.chips)
-        .collect();
-    let source = ChipSource {
-        image,
-        grid: &grid,
-        range: DisplayRange::of(image, Stretch::default()),
-    };
-    for encoder_id in &plan.encoders {
-        for &backend in &plan.backends {
-            let device = backend.device();
-            let encoder = load_encoder(encoder_id, &device)?;
-            encoder.embed_chips(
-                source,
-                &chips[..plan.batch.min(chips.len())],
-                plan.batch,
-                &device,
-                |_| {},
-            )?;
-            let started = Instant::now();
-            encoder.embed_chips(source, &chips, plan.batch, &device, |_| {})?;
-            let seconds = started.elapsed().as_secs_f64();
-            println!(
-                "{{\"impl\": \"chipscope-{}\", \"encoder\": \"{encoder_id}\", \"chips\": {}, \"seconds\": {seconds:.3}, \"chips_per_s\": {:.2}, \"threads\": {}}}",
-                backend.name(),
-                chips.len(),
-                chips.len() as f64 / seconds,
-                std::thread::available_parallelism().map_or(1, usize::from)
-            );
-        }
-    }
-    Ok(())
 }

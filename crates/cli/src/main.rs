@@ -1,30 +1,25 @@
-//! `chipscope`: the command line over the same library the web app uses.
+//! `chipscope`: the command line over the same library the web app uses. File reading and the
+//! encoders live in this package's library (`chipscope_cli`), which the benchmarks
+//! (`chipscope-bench`) share.
 
 mod atoms;
-mod classify_bench;
-mod encode;
 mod merge;
 mod segment;
-mod spec2vec_bench;
 mod spectra;
-mod spectra_memory_bench;
 
 use anyhow::{Context, Result, bail};
 use atoms::AtomsArgs;
-use chipscope_core::dataset::Dataset;
-use chipscope_core::formats::{Opened, open, open_with_emi, tia, tiff::encode_grey16};
+use chipscope_cli::encode::{self, Backend};
+use chipscope_cli::files::{emi_beside, file_name, load, open_file, read_file};
+use chipscope_core::formats::tiff::encode_grey16;
 use chipscope_core::grid::ChipGrid;
 use chipscope_core::session::Session;
 use chipscope_core::share::{self, LinkKind};
 use chipscope_core::simulate::{self, CLASS_NAMES, Simulation};
 use clap::{Parser, Subcommand};
-use classify_bench::ClassifyBench;
-use encode::{Backend, BenchPlan};
 use merge::MergeArgs;
 use segment::SegmentArgs;
-use spec2vec_bench::Spec2VecBench;
 use spectra::SpectraArgs;
-use spectra_memory_bench::SpectraMemoryBench;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -84,46 +79,13 @@ enum Command {
         #[arg(long)]
         out: PathBuf,
     },
-    /// Time the encoders on an image's chips; one JSON line per encoder and backend
-    /// (scripts/bench-encoders.sh puts PyTorch beside it).
-    Bench {
-        /// Image file whose first chips are embedded.
-        image: PathBuf,
-        /// Encoders to time (shipped ids or weight files).
-        #[arg(long, num_args = 1.., default_values_t = ["resnet50".to_string(), "mobilenet_v2".to_string()])]
-        encoders: Vec<String>,
-        /// CPU backends to time.
-        #[arg(long, value_enum, num_args = 1.., default_values_t = [Backend::Flex, Backend::Ndarray])]
-        backends: Vec<Backend>,
-        /// Chip side in pixels.
-        #[arg(long, default_value_t = 64)]
-        chip_size: usize,
-        /// Number of chips to embed (the grid is repeated if it has fewer).
-        #[arg(long, default_value_t = 64)]
-        chips: usize,
-        /// Chips per forward pass.
-        #[arg(long, default_value_t = 16)]
-        batch: usize,
-    },
     /// Segment images with a session file saved by the page: its encoder, support chips and
     /// settings, applied to every IMAGE. Writes per image, into --out: STEM.csv,
     /// STEM-labels.png, STEM-overlay.png, STEM-summary.json and STEM-chart.svg.
     Segment(SegmentArgs),
-    /// Time live nearest-prototype classification on random embeddings: the first
-    /// classification and one click; one JSON line (scripts/bench-classify.sh puts NumPy/SciPy
-    /// and the page beside it).
-    BenchClassify(ClassifyBench),
     /// Read an EDS spectrum image or spectrum (.emd, .bcf, .pts, .dm3/.dm4, .msa, .rpl + .raw)
     /// and print its map size, energy axis, counts, memory, images and strongest peaks.
     Spectra(SpectraArgs),
-    /// Time spec2vec's word2vec training on a synthetic EDS map's chip documents (see
-    /// scripts/bench-spec2vec.sh for gensim beside it).
-    BenchSpec2vec(Spec2VecBench),
-    /// Write synthetic JEOL .pts spectrum images (a real file's header, Poisson X-ray events at
-    /// the given counts per pixel), read each back, and print one JSON line per read with the
-    /// sparse map's size and the heap's peak (scripts/bench-spectra-memory.sh puts
-    /// rosettasciio beside it).
-    BenchSpectraMemory(SpectraMemoryBench),
     /// Merge labellers' answers to a labelling task (session files) by majority vote: prints
     /// each labeller's agreement with the others and with the task's reference chips, and
     /// Fleiss' kappa; writes the consensus as a session file.
@@ -165,27 +127,7 @@ fn main() -> ExitCode {
         } => {
             load(&image).and_then(|dataset| encode::embed(&dataset, chip, &encoder, backend, &out))
         }
-        Command::Bench {
-            image,
-            encoders,
-            backends,
-            chip_size,
-            chips,
-            batch,
-        } => load(&image).and_then(|dataset| {
-            let plan = BenchPlan {
-                encoders,
-                backends,
-                chip_size,
-                chips,
-                batch,
-            };
-            encode::bench(&dataset, &plan)
-        }),
         Command::Segment(args) => segment::segment(&args),
-        Command::BenchClassify(plan) => classify_bench::run(&plan),
-        Command::BenchSpec2vec(plan) => spec2vec_bench::run(&plan),
-        Command::BenchSpectraMemory(plan) => spectra_memory_bench::run(&plan),
         Command::Spectra(args) => spectra::spectra(&args),
         Command::Merge(args) => merge::merge(&args),
         Command::Link {
@@ -197,22 +139,7 @@ fn main() -> ExitCode {
             load(args.image()).and_then(|dataset| atoms::atoms(&args, &dataset))
         }
     };
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(error) => {
-            eprintln!("error: {error:#}");
-            ExitCode::FAILURE
-        }
-    }
-}
-
-fn load(path: &Path) -> Result<Dataset> {
-    decode_file(path, &read_file(path)?)
-}
-
-/// The bytes of the file at `path`.
-fn read_file(path: &Path) -> Result<Vec<u8>> {
-    std::fs::read(path).with_context(|| format!("cannot open {}", path.display()))
+    chipscope_cli::exit_code(result)
 }
 
 /// Writes `text` to `path` and says so.
@@ -245,43 +172,6 @@ fn link(path: &Path, base: &str, task: bool) -> Result<()> {
     println!("{link}");
     eprintln!("{} characters", link.len());
     Ok(())
-}
-
-/// Decodes `bytes`, read from `path` (whose name tells the format).
-fn decode_file(path: &Path, bytes: &[u8]) -> Result<Dataset> {
-    open_file(path, bytes).map(|opened| opened.dataset)
-}
-
-/// Opens `bytes`, read from `path`, as an image, with the spectrum image of a spectral file
-/// (and, for a TIA `.ser`, the acquisition facts of the `.emi` file beside it).
-fn open_file(path: &Path, bytes: &[u8]) -> Result<Opened> {
-    let name = file_name(path);
-    let opened = match emi_beside(path)? {
-        Some(emi) => open_with_emi(&name, bytes, &emi),
-        None => open(&name, bytes),
-    };
-    opened.with_context(|| format!("cannot read {}", path.display()))
-}
-
-/// The last component of `path`, as text.
-fn file_name(path: &Path) -> String {
-    path.file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default()
-}
-
-/// The `.emi` metadata TIA writes beside a `.ser` (`scan.emi` for `scan_1.ser`), when the file
-/// at `path` is one and the `.emi` is there.
-fn emi_beside(path: &Path) -> Result<Option<Vec<u8>>> {
-    let Some((emi_name, _)) = tia::emi_name(&file_name(path)) else {
-        return Ok(None);
-    };
-    let emi_path = path.with_file_name(emi_name);
-    if !emi_path.is_file() {
-        return Ok(None);
-    }
-    let bytes = read_file(&emi_path)?;
-    Ok(tia::is_emi(&bytes).then_some(bytes))
 }
 
 /// The simulated example micrograph, refusing sizes outside 16–8192 pixels.

@@ -9,14 +9,16 @@ use std::time::Instant;
 
 use anyhow::{Context, Result};
 use chipscope_core::dataset::significant;
+use chipscope_core::formats::Select;
 use chipscope_core::formats::ripple::read_pair;
-use chipscope_core::formats::spectral::{SpectralFile, SpectralReader, decode_spectral};
-use chipscope_core::formats::tia::{self, TiaSpectra};
+use chipscope_core::formats::spectral::{SpectralFile, decode_spectral};
+use chipscope_core::formats::tia::{self, TIA};
 use chipscope_core::spectra::lines::strongest_peaks;
 use chipscope_core::spectra::{EnergyAxis, SpectrumImage};
 use clap::Args;
 
 use crate::{emi_beside, file_name, read_file, write_text};
+use chipscope_cli::files::native_limits;
 
 /// Peaks listed with their nearby lines.
 const PEAKS: usize = 5;
@@ -94,13 +96,14 @@ pub fn decode_spectral_file(
         let raw_path = raw.map_or_else(|| path.with_extension("raw"), Path::to_path_buf);
         let raw = read_file(&raw_path)
             .with_context(|| format!("{name} is a Lispix header; its .raw data is needed"))?;
-        return read_pair(bytes, &raw, bin).with_context(|| format!("cannot read {name}"));
+        return read_pair(bytes, &raw, bin, &native_limits())
+            .with_context(|| format!("cannot read {name}"));
     }
     let decoded = match emi_beside(path)? {
-        Some(emi) if TiaSpectra.recognises(bytes) => {
-            tia::read_spectra_with_emi(&file_name(path), bytes, &emi, bin)
+        Some(emi) if TIA.offers(bytes, Select::Spectra) => {
+            tia::read_spectra_with_emi(&file_name(path), bytes, &emi, bin, &native_limits())
         }
-        _ => decode_spectral(bytes, bin),
+        _ => decode_spectral(bytes, bin, &native_limits()),
     };
     decoded.with_context(|| format!("cannot read {name}"))
 }

@@ -1,4 +1,4 @@
-//! `chipscope bench-classify`: how fast live classification answers a click, natively.
+//! `chipscope-bench classify`: how fast live classification answers a click, natively.
 
 use std::time::Instant;
 
@@ -9,7 +9,7 @@ use clap::Args;
 /// Embedding values the benchmark may hold (1 GiB of f32), so a typo cannot exhaust memory.
 const MAX_VALUES: usize = 1 << 28;
 
-/// What `chipscope bench-classify` times.
+/// What `chipscope-bench classify` times.
 #[derive(Args)]
 pub struct ClassifyBench {
     /// Number of chips (embeddings) classified.

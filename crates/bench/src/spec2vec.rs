@@ -1,4 +1,4 @@
-//! `chipscope bench-spec2vec`: how fast spec2vec's word2vec trains natively on the chip
+//! `chipscope-bench spec2vec`: how fast spec2vec's word2vec trains natively on the chip
 //! documents of a synthetic EDS map, writing the documents so `scripts/bench_spec2vec.py` can
 //! time gensim on exactly the same ones.
 
@@ -14,7 +14,7 @@ use chipscope_core::spectra::spec2vec::{Document, Spec2VecParams, Trainer, Vocab
 use chipscope_core::spectra::synthetic::{Acquisition, Composition, eds_map};
 use clap::Args;
 
-/// What `chipscope bench-spec2vec` times.
+/// What `chipscope-bench spec2vec` times.
 #[derive(Args)]
 pub struct Spec2VecBench {
     /// Side of the simulated map in pixels (the example heterostructure's regions).

@@ -1,4 +1,4 @@
-//! `chipscope bench-spectra-memory`: how much memory reading a 512 × 512 × 4096 JEOL `.pts`
+//! `chipscope-bench spectra-memory`: how much memory reading a 512 × 512 × 4096 JEOL `.pts`
 //! spectrum image takes at realistic count rates. It writes synthetic `.pts` files — a real
 //! file's preamble and tag tree, then one frame of single X-ray events drawn from an EDS
 //! spectrum shape — reads each back with the page's reader (with and without binning the
@@ -15,6 +15,8 @@ use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail, ensure};
+use chipscope_cli::files::read_file;
+use chipscope_core::formats::Limits;
 use chipscope_core::formats::spectral::decode_spectral;
 use chipscope_core::spectra::synthetic::{Composition, spectrum_shape};
 use chipscope_core::spectra::{EnergyAxis, SpectrumImage};
@@ -22,8 +24,6 @@ use clap::Args;
 use rand::{Rng, SeedableRng};
 use rand_distr::{Distribution, Poisson};
 use rand_xoshiro::Xoshiro256PlusPlus;
-
-use crate::read_file;
 
 /// The system allocator, counting the bytes in use and their peak (two relaxed atomic
 /// operations per allocation, one per release).
@@ -95,7 +95,7 @@ fn heap_peak() -> usize {
     PEAK.load(Relaxed)
 }
 
-/// What `chipscope bench-spectra-memory` writes and reads.
+/// What `chipscope-bench spectra-memory` writes and reads.
 #[derive(Args)]
 pub struct SpectraMemoryBench {
     /// A real JEOL .pts whose preamble and tag tree (map size, energy axis, beam) the synthetic
@@ -164,7 +164,7 @@ pub fn run(plan: &SpectraMemoryBench) -> Result<()> {
         for &bin in &plan.bins {
             let baseline = heap_baseline();
             let started = Instant::now();
-            let file = decode_spectral(&bytes, bin)
+            let file = decode_spectral(&bytes, bin, &Limits::default())
                 .with_context(|| format!("cannot read {}", path.display()))?;
             let read_s = started.elapsed().as_secs_f64();
             let peak_heap = heap_peak() - baseline;
@@ -234,7 +234,7 @@ impl Template {
     }
 
     fn from_bytes(bytes: &[u8]) -> Result<Template> {
-        let file = decode_spectral(bytes, 1)?;
+        let file = decode_spectral(bytes, 1, &Limits::default())?;
         ensure!(
             file.format == "JEOL PTS",
             "a {} file is not a .pts",
@@ -562,7 +562,7 @@ mod tests {
         let events = written.events;
         assert!(events as f64 > 0.5 * counts_per_px * (width * height) as f64);
         for bin in [1, 4] {
-            let file = decode_spectral(&bytes, bin).unwrap();
+            let file = decode_spectral(&bytes, bin, &Limits::default()).unwrap();
             assert!(
                 file.notes.iter().all(|note| !note.contains("frame")),
                 "one complete frame: {:?}",
