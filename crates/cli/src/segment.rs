@@ -1,8 +1,7 @@
 //! `chipscope segment`: a session saved by the page (its encoder, support chips and settings)
-//! applied to many images, each written out as the page's downloads are, with the same core
-//! calls the page makes. Each modality the session weights (image, atoms, spectra) measures
-//! every chip's distance to the class prototypes learned on the labelled data, and the
-//! distances are fused as the session says.
+//! applied to many images, each written out as the page's downloads are. This module finds and
+//! reads the files (the labelled image, weights, spectrum images) and measures the chips with
+//! progress on the terminal; [`pipeline`] learns the prototypes and segments, as in the page.
 
 use std::borrow::Cow;
 use std::path::{Path, PathBuf};
@@ -10,18 +9,19 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail, ensure};
 use burn::tensor::Device;
 use chipscope_core::atoms::{AtomChips, AtomParams, find_atoms};
-use chipscope_core::classify::{PrototypeClassifier, Segmentation, Support};
 use chipscope_core::dataset::{Dataset, Image};
 use chipscope_core::display::DisplayRange;
 use chipscope_core::embeddings::Embeddings;
 use chipscope_core::encoders::{ChipSource, ImageEncoder};
-use chipscope_core::exports::Results;
+use chipscope_core::exports::{Backdrop, ExportFile, Results};
+use chipscope_core::formats::Opened;
 use chipscope_core::formats::spectral::SpectralFile;
-use chipscope_core::fusion::{Modality, fuse};
+use chipscope_core::fusion::Modality;
 use chipscope_core::grid::{Chip, ChipGrid};
 use chipscope_core::hashing::sha256_hex;
+use chipscope_core::pipeline::{self, ChipMeasure, Learned};
 use chipscope_core::results::Summary;
-use chipscope_core::session::{DataSource, Fusion, Session, SpectralSettings};
+use chipscope_core::session::{DataSource, Session, SpectralSettings};
 use chipscope_core::spectra::SpectrumImage;
 use chipscope_core::spectra::modality::{SpectralChips, SpectralModel};
 use clap::Args;
@@ -129,8 +129,21 @@ fn check_classes(session: &Session) -> Result<()> {
     Ok(())
 }
 
+/// The modalities that take part ([`chipscope_core::fusion::Fusion::taking_part`]), refusing
+/// a weighted modality whose settings the session does not record.
+fn taking_part(session: &Session) -> Result<Vec<Modality>> {
+    let fusion = &session.fusion;
+    if fusion.weighs(Modality::Atoms) && session.atoms.is_none() {
+        bail!("the session weights the atom modality but records no atom settings");
+    }
+    if fusion.weighs(Modality::Spectra) && session.spectra.is_none() {
+        bail!("the session weights the spectral modality but records no spectrum image");
+    }
+    Ok(fusion.taking_part(|modality| session.records(modality)))
+}
+
 /// A file's identity: its length and sha256.
-#[derive(Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq)]
 struct Fingerprint {
     len: u64,
     sha256: String,
@@ -280,89 +293,39 @@ fn short(sha256: &str) -> &str {
     &sha256[..12.min(sha256.len())]
 }
 
-/// The support chips' vectors in one modality: one row of `vectors` per support, classes in
-/// order, each named by its chip index in the labelled grid.
-struct SupportSet {
-    indices: Vec<Vec<usize>>,
-    vectors: Embeddings,
+/// One modality's measurement of an image's chips, owned: its vectors (borrowed when they
+/// are the labelled image's, already embedded), and the atoms' g(r).
+enum Measured<'a> {
+    Vectors(Modality, Cow<'a, Embeddings>),
+    Atoms(AtomChips, Embeddings),
 }
 
-impl SupportSet {
-    fn supports(&self) -> Vec<Vec<Support<'_>>> {
-        let mut row = 0;
-        self.indices
-            .iter()
-            .map(|class| {
-                class
-                    .iter()
-                    .map(|&id| {
-                        row += 1;
-                        Support {
-                            id,
-                            vector: self.vectors.row(row - 1),
-                        }
-                    })
-                    .collect()
-            })
-            .collect()
-    }
-}
-
-/// One modality's measurement of an image's chips: their vectors, the supports in the same
-/// space, and the distances to the class prototypes.
-struct Measured<'a> {
-    weight: f32,
-    vectors: Cow<'a, Embeddings>,
-    supports: &'a SupportSet,
-    distances: Segmentation,
-}
-
-impl<'a> Measured<'a> {
-    /// A modality whose distances are Euclidean to the mean of the supports' vectors.
-    fn euclidean(weight: f32, vectors: Cow<'a, Embeddings>, supports: &'a SupportSet) -> Self {
-        let distances = PrototypeClassifier::new(&vectors).classify(&vectors, &supports.supports());
-        Self {
-            weight,
-            vectors,
-            supports,
-            distances,
+impl Measured<'_> {
+    fn chips(&self) -> ChipMeasure<'_> {
+        match self {
+            Measured::Vectors(modality, vectors) => ChipMeasure::euclidean(*modality, vectors),
+            Measured::Atoms(chips, quantiles) => ChipMeasure::atoms(chips, quantiles),
         }
     }
 }
 
-/// The measurements fused as `fusion` says (one modality's distances unchanged).
-fn fused(fusion: &Fusion, measured: &[Measured]) -> Segmentation {
-    let modalities: Vec<Modality> = measured
-        .iter()
-        .map(|m| Modality {
-            weight: m.weight,
-            chips: &m.vectors,
-            supports: m.supports.supports(),
-            distances: &m.distances,
-        })
-        .collect();
-    fuse(fusion.mode, &modalities)
-}
-
-/// The image modality of a session: its encoder and the supports' embeddings.
+/// The image modality of a session: its encoder, and every chip of the labelled image
+/// embedded when that image is segmented too.
 struct ImageModel {
     encoder: ImageEncoder,
     device: Device,
-    /// Every chip of the labelled image, when it is among the images too.
     labelled_embeddings: Option<Embeddings>,
-    supports: SupportSet,
-    weight: f32,
 }
 
 impl ImageModel {
     /// Embeds the supports: every chip of the labelled image when it is also to be segmented,
     /// else only the support chips.
-    fn of(
+    fn learn(
         session: &Session,
         labelled: &Labelled,
         grid: &ChipGrid,
         args: &SegmentArgs,
-    ) -> Result<Self> {
+    ) -> Result<(Self, Learned)> {
         let device = args.backend.device();
         let encoder = session_encoder(session, args.encoder.as_deref(), &device)?;
         let source = ChipSource {
@@ -370,31 +333,33 @@ impl ImageModel {
             grid,
             range: recorded_range(session),
         };
-        let indices = session.labels().support_indices(grid.cols());
+        let classes = session.labels().support_indices(grid.cols());
         let all: Vec<Chip> = grid.chips().collect();
         let among_images = labelled
             .fingerprint
             .as_ref()
             .is_some_and(|f| args.images.iter().any(|path| f.matches_file(path)));
-        let (vectors, labelled_embeddings) = match among_images {
-            true => {
-                let full = embed_with_progress(&encoder, source, &all, &device, &labelled.name)?;
-                (gather_rows(&full, indices.iter().flatten()), Some(full))
-            }
-            false => {
-                let chips: Vec<Chip> = indices.iter().flatten().map(|&i| all[i]).collect();
-                let label = format!("{} (supports)", labelled.name);
-                let vectors = embed_with_progress(&encoder, source, &chips, &device, &label)?;
-                (vectors, None)
-            }
-        };
-        Ok(Self {
+        if among_images {
+            let full = embed_with_progress(&encoder, source, &all, &device, &labelled.name)?;
+            let learned =
+                Learned::from_chips(&ChipMeasure::euclidean(Modality::Image, &full), &classes);
+            let model = Self {
+                encoder,
+                device,
+                labelled_embeddings: Some(full),
+            };
+            return Ok((model, learned));
+        }
+        let chips: Vec<Chip> = classes.iter().flatten().map(|&i| all[i]).collect();
+        let label = format!("{} (supports)", labelled.name);
+        let vectors = embed_with_progress(&encoder, source, &chips, &device, &label)?;
+        let learned = Learned::from_supports(Modality::Image, classes, vectors);
+        let model = Self {
             encoder,
             device,
-            labelled_embeddings,
-            supports: SupportSet { indices, vectors },
-            weight: session.fusion.weight("image"),
-        })
+            labelled_embeddings: None,
+        };
+        Ok((model, learned))
     }
 
     /// Every chip of `source` embedded (reusing the labelled image's embeddings).
@@ -413,102 +378,38 @@ impl ImageModel {
                 )?)
             }
         };
-        Ok(Measured::euclidean(self.weight, vectors, &self.supports))
+        Ok(Measured::Vectors(Modality::Image, vectors))
     }
 }
 
-/// The atom modality of a session: its column search, the class prototypes (g(r) barycenters)
-/// and the supports' quantile vectors, all from the labelled image.
-struct AtomModel {
-    params: AtomParams,
-    weight: f32,
-    prototypes: Vec<Option<Vec<f32>>>,
-    supports: SupportSet,
+/// The atom chips of `image`: the g(r) of the columns found with `params`, and their
+/// quantile vectors.
+fn measure_atoms(image: &Image, grid: &ChipGrid, params: &AtomParams) -> Measured<'static> {
+    let chips = AtomChips::new(&find_atoms(image, params), grid, params);
+    let quantiles = chips.quantile_vectors();
+    Measured::Atoms(chips, quantiles)
 }
 
-impl AtomModel {
-    /// The model when the session gives the atom modality a weight; refused when it does but
-    /// records no atom settings.
-    fn of(session: &Session, image: &Image, grid: &ChipGrid) -> Result<Option<AtomModel>> {
-        let weight = session.fusion.weight("atoms");
-        if weight <= 0.0 {
-            return Ok(None);
-        }
-        let Some(settings) = session.atoms else {
-            bail!("the session weights the atom modality but records no atom settings");
-        };
-        let params = AtomParams::from(settings);
-        let chips = AtomChips::new(&find_atoms(image, &params), grid, &params);
-        let indices = session.labels().support_indices(grid.cols());
-        let vectors = gather_rows(&chips.quantile_vectors(), indices.iter().flatten());
-        Ok(Some(AtomModel {
-            params,
-            weight,
-            prototypes: chips.prototypes(&indices),
-            supports: SupportSet { indices, vectors },
-        }))
-    }
-
-    /// The atom chips of `image`: their quantile vectors and W1 distances to the prototypes.
-    fn measure(&self, image: &Image, grid: &ChipGrid) -> Measured<'_> {
-        let chips = AtomChips::new(&find_atoms(image, &self.params), grid, &self.params);
-        Measured {
-            weight: self.weight,
-            vectors: Cow::Owned(chips.quantile_vectors()),
-            supports: &self.supports,
-            distances: chips.distances(&self.prototypes),
-        }
-    }
-}
-
-/// The spectral modality of a session: its encoder fitted on the labelled spectrum image
-/// (spec2vec trained on its chips, as the page does) and the supports' vectors.
-struct SpectraModel {
-    weight: f32,
-    model: SpectralModel,
-    supports: SupportSet,
-}
-
-impl SpectraModel {
-    /// The model when the session gives the spectral modality a weight; refused when it does
-    /// but records no spectrum image, or that file cannot be found.
-    fn of(
-        session: &Session,
-        labelled: &Labelled,
-        grid: &ChipGrid,
-        args: &SegmentArgs,
-    ) -> Result<Option<Self>> {
-        let weight = session.fusion.weight("spectra");
-        if weight <= 0.0 {
-            return Ok(None);
-        }
-        let Some(settings) = &session.spectra else {
-            bail!("the session weights the spectral modality but records no spectrum image");
-        };
-        let map = labelled_map(settings, labelled, args)?;
-        let chips = SpectralChips::for_image(&map, &labelled.dataset, grid)
-            .with_context(|| format!("the spectrum image does not fit {}", labelled.name))?;
-        let model = SpectralModel::fit(settings.encoder, &chips);
-        let indices = session.labels().support_indices(grid.cols());
-        let vectors = gather_rows(&model.vectors(&chips), indices.iter().flatten());
-        Ok(Some(Self {
-            weight,
-            model,
-            supports: SupportSet { indices, vectors },
-        }))
-    }
-
-    /// The spectral chips of `map` laid on `dataset`'s grid, as vectors with their distances.
-    fn measure(
-        &self,
-        map: &SpectrumImage,
-        dataset: &Dataset,
-        grid: &ChipGrid,
-    ) -> Result<Measured<'_>> {
-        let chips = SpectralChips::for_image(map, dataset, grid)?;
-        let vectors = Cow::Owned(self.model.vectors(&chips));
-        Ok(Measured::euclidean(self.weight, vectors, &self.supports))
-    }
+/// The spectral modality's encoder, fitted on the labelled spectrum image (spec2vec trained on
+/// its chips, as the page does), with what it learned from the supports.
+fn learn_spectra(
+    settings: &SpectralSettings,
+    session: &Session,
+    labelled: &Labelled,
+    grid: &ChipGrid,
+    args: &SegmentArgs,
+) -> Result<(SpectralModel, Learned)> {
+    let map = labelled_map(settings, labelled, args)?;
+    let chips = SpectralChips::for_image(&map, &labelled.dataset, grid)
+        .with_context(|| format!("the spectrum image does not fit {}", labelled.name))?;
+    let model = SpectralModel::fit(settings.encoder, &chips);
+    let vectors = model.vectors(&chips);
+    let classes = session.labels().support_indices(grid.cols());
+    let learned = Learned::from_chips(
+        &ChipMeasure::euclidean(Modality::Spectra, &vectors),
+        &classes,
+    );
+    Ok((model, learned))
 }
 
 /// The spectrum image the session's supports were labelled with: the labelled file's own, a
@@ -577,8 +478,10 @@ struct Segmenter {
     /// The labelled file's identity; none for the simulated example.
     labelled_file: Option<Fingerprint>,
     image: Option<ImageModel>,
-    atoms: Option<AtomModel>,
-    spectra: Option<SpectraModel>,
+    atoms: Option<AtomParams>,
+    spectra: Option<SpectralModel>,
+    /// What each modality taking part learned, in the order of [`Fusion::taking_part`].
+    learned: Vec<Learned>,
     out: PathBuf,
 }
 
@@ -589,20 +492,45 @@ impl Segmenter {
         let grid = session
             .grid_on(image.width(), image.height())
             .with_context(|| format!("the session does not fit {}", labelled.name))?;
-        let atoms = AtomModel::of(&session, image, &grid)?;
-        let spectra = SpectraModel::of(&session, &labelled, &grid, args)?;
-        let image_model = match session.uses_image() {
-            true => Some(ImageModel::of(&session, &labelled, &grid, args)?),
-            false => None,
-        };
-        Ok(Self {
-            session,
-            labelled_file: labelled.fingerprint,
-            image: image_model,
-            atoms,
-            spectra,
+        let mut segmenter = Self {
+            labelled_file: labelled.fingerprint.clone(),
+            image: None,
+            atoms: None,
+            spectra: None,
+            learned: Vec::new(),
             out: args.out.clone(),
-        })
+            session,
+        };
+        for modality in taking_part(&segmenter.session)? {
+            let session = &segmenter.session;
+            let learned = match modality {
+                Modality::Image => {
+                    let (model, learned) = ImageModel::learn(session, &labelled, &grid, args)?;
+                    segmenter.image = Some(model);
+                    learned
+                }
+                Modality::Atoms => {
+                    let settings = session.atoms.expect("checked by taking_part");
+                    let params = AtomParams::from(settings);
+                    let classes = session.labels().support_indices(grid.cols());
+                    let learned = Learned::from_chips(
+                        &measure_atoms(image, &grid, &params).chips(),
+                        &classes,
+                    );
+                    segmenter.atoms = Some(params);
+                    learned
+                }
+                Modality::Spectra => {
+                    let settings = session.spectra.as_ref().expect("checked by taking_part");
+                    let (model, learned) =
+                        learn_spectra(settings, session, &labelled, &grid, args)?;
+                    segmenter.spectra = Some(model);
+                    learned
+                }
+            };
+            segmenter.learned.push(learned);
+        }
+        Ok(segmenter)
     }
 
     /// Segments one image and prints its class counts, or reports why it failed; true on
@@ -626,8 +554,8 @@ impl Segmenter {
 
     fn segment_image(&self, path: &Path, stem: &str, spectra: Option<&PathBuf>) -> Result<Summary> {
         let bytes = read_file(path)?;
-        let opened = open_file(path, &bytes)?;
-        let dataset = &opened.dataset;
+        let Opened { dataset, spectral } = open_file(path, &bytes)?;
+        let mut own_spectra = spectral;
         let image = &dataset.image;
         let chip_size = self.session.grid.chip_size;
         let grid = ChipGrid::new(image.width(), image.height(), chip_size)
@@ -638,33 +566,29 @@ impl Segmenter {
             false => DisplayRange::of(image, self.session.display.stretch),
         };
         let mut measured = Vec::new();
-        if let Some(model) = &self.image {
-            let source = ChipSource {
-                image,
-                grid: &grid,
-                range,
-            };
-            measured.push(model.measure(source, is_labelled, path)?);
+        for learned in &self.learned {
+            measured.push(match learned.modality {
+                Modality::Image => {
+                    let source = ChipSource {
+                        image,
+                        grid: &grid,
+                        range,
+                    };
+                    let model = self.image.as_ref().expect("learned with the image");
+                    model.measure(source, is_labelled, path)?
+                }
+                Modality::Atoms => {
+                    let params = self.atoms.as_ref().expect("learned with the atoms");
+                    measure_atoms(image, &grid, params)
+                }
+                Modality::Spectra => {
+                    let own = own_spectra.take();
+                    self.measure_spectra(&dataset, &grid, own, path, spectra)?
+                }
+            });
         }
-        if let Some(atoms) = &self.atoms {
-            measured.push(atoms.measure(image, &grid));
-        }
-        if let Some(model) = &self.spectra {
-            let map = match (spectra, opened.spectral) {
-                (Some(spectra), _) => map_of(read_spectral(spectra, None, 1)?, spectra)?,
-                (None, Some(file)) => map_of(file, path)?,
-                (None, None) => bail!(
-                    "the session weights the spectral modality; give this image's spectrum \
-                     image with --spectra FILE"
-                ),
-            };
-            let spectra_name = spectra.map_or(path, PathBuf::as_path).display();
-            let spectral = model
-                .measure(&map, dataset, &grid)
-                .with_context(|| format!("the spectrum image {spectra_name} does not fit it"))?;
-            measured.push(spectral);
-        }
-        let segmentation = fused(&self.session.fusion, &measured);
+        let chips: Vec<ChipMeasure> = measured.iter().map(Measured::chips).collect();
+        let segmentation = pipeline::segment(&self.session.fusion, &self.learned, &chips, None);
         let assignments = segmentation.assignments(self.session.view.unassigned_beyond);
         let results = Results {
             grid: &grid,
@@ -674,39 +598,52 @@ impl Segmenter {
         };
         let calibration = dataset.calibration.as_ref();
         let summary = Summary::new(&self.session.classes, &assignments, chip_size, calibration);
-        self.write(stem, &results, &summary, image, range)?;
+        let backdrop = Backdrop {
+            image,
+            range,
+            opacity: self.session.view.overlay_opacity,
+        };
+        self.write(stem, &results, &summary, backdrop)?;
         Ok(summary)
     }
 
-    /// Writes the five result files of `stem`.
+    /// The spectral chips of the image at `path`: from its `--spectra` file, else from its
+    /// own spectrum image.
+    fn measure_spectra(
+        &self,
+        dataset: &Dataset,
+        grid: &ChipGrid,
+        own: Option<SpectralFile>,
+        path: &Path,
+        spectra: Option<&PathBuf>,
+    ) -> Result<Measured<'static>> {
+        let map = match (spectra, own) {
+            (Some(spectra), _) => map_of(read_spectral(spectra, None, 1)?, spectra)?,
+            (None, Some(file)) => map_of(file, path)?,
+            (None, None) => bail!(
+                "the session weights the spectral modality; give this image's spectrum image \
+                 with --spectra FILE"
+            ),
+        };
+        let spectra_name = spectra.map_or(path, PathBuf::as_path).display();
+        let chips = SpectralChips::for_image(&map, dataset, grid)
+            .with_context(|| format!("the spectrum image {spectra_name} does not fit it"))?;
+        let model = self.spectra.as_ref().expect("learned with the spectra");
+        let vectors = Cow::Owned(model.vectors(&chips));
+        Ok(Measured::Vectors(Modality::Spectra, vectors))
+    }
+
+    /// Writes the result files of `stem`.
     fn write(
         &self,
         stem: &str,
         results: &Results,
         summary: &Summary,
-        image: &Image,
-        range: DisplayRange,
+        backdrop: Backdrop,
     ) -> Result<()> {
-        let opacity = self.session.view.overlay_opacity;
-        let files = [
-            (format!("{stem}.csv"), results.csv().into_bytes()),
-            (format!("{stem}-labels.png"), results.label_png()),
-            (
-                format!("{stem}-overlay.png"),
-                results.overlay_png(image, range, opacity),
-            ),
-            (
-                format!("{stem}-summary.json"),
-                summary.to_json().into_bytes(),
-            ),
-            (
-                format!("{stem}-chart.svg"),
-                summary.chart_svg().into_bytes(),
-            ),
-        ];
-        for (name, bytes) in files {
-            let path = self.out.join(name);
-            std::fs::write(&path, bytes)
+        for file in ExportFile::ALL {
+            let path = self.out.join(file.file_name(stem));
+            std::fs::write(&path, results.export(file, summary, backdrop))
                 .with_context(|| format!("cannot write {}", path.display()))?;
         }
         Ok(())
@@ -717,17 +654,4 @@ impl Segmenter {
 fn recorded_range(session: &Session) -> DisplayRange {
     let [low, high] = session.display.range;
     DisplayRange { low, high }
-}
-
-/// The rows `indices` of `embeddings`, in that order.
-fn gather_rows<'a>(
-    embeddings: &Embeddings,
-    indices: impl Iterator<Item = &'a usize>,
-) -> Embeddings {
-    Embeddings {
-        dim: embeddings.dim,
-        values: indices
-            .flat_map(|&i| embeddings.row(i).iter().copied())
-            .collect(),
-    }
 }

@@ -3,11 +3,22 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
+/// The repository's shipped weights, which an installed `chipscope` finds beside itself and a
+/// test run through `CHIPSCOPE_WEIGHTS`.
+const WEIGHTS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../weights");
+
 fn chipscope(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_chipscope"))
-        .args(args)
-        .output()
-        .expect("run chipscope")
+    chipscope_with_weights(args, Some(WEIGHTS))
+}
+
+/// Runs `chipscope` with `CHIPSCOPE_WEIGHTS` set to `weights`, or unset.
+fn chipscope_with_weights(args: &[&str], weights: Option<&str>) -> Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_chipscope"));
+    match weights {
+        Some(dir) => command.env("CHIPSCOPE_WEIGHTS", dir),
+        None => command.env_remove("CHIPSCOPE_WEIGHTS"),
+    };
+    command.args(args).output().expect("run chipscope")
 }
 
 fn stdout(output: &Output) -> String {
@@ -59,6 +70,50 @@ fn simulate_then_info_reports_shape_calibration_and_grid() {
         default_grid.contains("chip grid:   16 px chips, 12 rows × 12 columns = 144 chips"),
         "{default_grid}"
     );
+    std::fs::remove_dir_all(dir).ok();
+}
+
+#[test]
+fn shipped_weights_not_found_say_where_they_were_looked_for() {
+    let dir = scratch("weights-missing");
+    let tiff = dir.join("sim.tif");
+    let tiff = tiff.to_str().unwrap();
+    stdout(&chipscope(&["simulate", "--size", "64", "--out", tiff]));
+    let npy = dir.join("out.npy");
+    let embed = [
+        "embed",
+        tiff,
+        "--chip",
+        "32",
+        "--out",
+        npy.to_str().unwrap(),
+    ];
+    let stderr = |weights| {
+        let output = chipscope_with_weights(&embed, weights);
+        assert!(!output.status.success());
+        String::from_utf8(output.stderr).unwrap()
+    };
+
+    let wrong = dir.join("no-weights-here");
+    let message = stderr(Some(wrong.to_str().unwrap()));
+    assert!(
+        message.contains(&format!(
+            "CHIPSCOPE_WEIGHTS is {}, which holds no manifest.json",
+            wrong.display()
+        )),
+        "{message}"
+    );
+
+    let exe_dir = Path::new(env!("CARGO_BIN_EXE_chipscope")).parent().unwrap();
+    let message = stderr(None);
+    assert!(
+        message.contains("cannot find the shipped encoder weights: no manifest.json in")
+            && message.contains(&exe_dir.join("weights").display().to_string())
+            && message.contains("share/chipscope/weights")
+            && message.contains("set CHIPSCOPE_WEIGHTS"),
+        "{message}"
+    );
+    assert!(!npy.exists());
     std::fs::remove_dir_all(dir).ok();
 }
 
@@ -246,6 +301,7 @@ fn scratch(name: &str) -> std::path::PathBuf {
 mod segment {
     use super::{chipscope, scratch, stdout};
     use chipscope_core::display::{DisplayRange, Stretch};
+    use chipscope_core::fusion::{Fusion, Modality};
     use chipscope_core::labels::{ClassLabel, palette_colour};
     use chipscope_core::session::{self, DataSource, Session};
     use chipscope_core::weights::manifest;
@@ -319,7 +375,7 @@ mod segment {
                 unassigned_beyond: None,
             },
             classes: class_labels(&CLASSES),
-            fusion: session::Fusion::default(),
+            fusion: Fusion::default(),
             atoms: None,
             spectra: None,
             task: None,
@@ -507,7 +563,7 @@ mod segment {
             ),
             (
                 edited(&|s| {
-                    s.fusion.weights.insert("atoms".into(), 1.0);
+                    s.fusion.weights.insert(Modality::Atoms, 1.0);
                 }),
                 vec!["weights the atom modality but records no atom settings"],
             ),
@@ -536,11 +592,20 @@ mod segment {
 mod atoms_in_segment {
     use super::segment::{file_source, segment, session};
     use super::{chipscope, scratch, stdout};
-    use chipscope_core::fusion::FusionMode;
+    use burn::tensor::Device;
+    use chipscope_core::atoms::{AtomChips, AtomParams, find_atoms};
+    use chipscope_core::display::DisplayRange;
+    use chipscope_core::encoders::{ChipSource, ImageEncoder};
+    use chipscope_core::exports::Results;
+    use chipscope_core::formats::{self, Limits};
+    use chipscope_core::fusion::{Fusion, FusionMode, Modality};
+    use chipscope_core::grid::Chip;
     use chipscope_core::labels::{ClassLabel, palette_colour};
-    use chipscope_core::session::{AtomSettings, Fusion, Session};
+    use chipscope_core::pipeline::{self, ChipMeasure, Learned};
+    use chipscope_core::session::{AtomSettings, Session};
+    use chipscope_core::weights::read_weights;
     use std::collections::BTreeMap;
-    use std::path::Path;
+    use std::path::{Path, PathBuf};
 
     const SIZE: usize = 256;
     const CHIP: usize = 32;
@@ -563,6 +628,24 @@ mod atoms_in_segment {
                 (phase, ones == 0 || ones == CHIP * CHIP)
             })
             .collect()
+    }
+
+    /// `chipscope simulate --scene grains` into `dir`: the TIFF and its label map.
+    fn simulated_grains(dir: &Path) -> (PathBuf, PathBuf) {
+        let (tiff, labels) = (dir.join("grains.tif"), dir.join("labels.png"));
+        let size = SIZE.to_string();
+        stdout(&chipscope(&[
+            "simulate",
+            "--scene",
+            "grains",
+            "--size",
+            &size,
+            "--out",
+            tiff.to_str().unwrap(),
+            "--labels",
+            labels.to_str().unwrap(),
+        ]));
+        (tiff, labels)
     }
 
     /// A session on the grains image with three pure support chips per phase.
@@ -608,25 +691,81 @@ mod atoms_in_segment {
         right as f64 / scored as f64
     }
 
+    /// The page's computation, natively: every chip embedded one at a time (as the page does on
+    /// the CPU) and its atoms measured, prototypes learned from the supports of the same image,
+    /// and the core's pipeline; `chipscope segment` (which embeds 16 chips at a time) must write
+    /// the same CSV, byte for byte.
+    #[test]
+    fn the_cli_segments_as_the_page_does() {
+        let dir = scratch("segment-agreement");
+        let (tiff, labels) = simulated_grains(&dir);
+        let fusion = Fusion {
+            mode: FusionMode::Concatenate,
+            weights: BTreeMap::from([(Modality::Image, 1.0), (Modality::Atoms, 1.0)]),
+        };
+        let session = grains_session(&tiff, &chip_phases(&labels), fusion);
+        let session_path = dir.join("session.json");
+        std::fs::write(&session_path, session.to_json()).unwrap();
+        stdout(&segment(&[&tiff], &session_path, &dir.join("out"), &[]));
+        let by_cli = std::fs::read_to_string(dir.join("out/grains.csv")).unwrap();
+
+        let bytes = std::fs::read(&tiff).unwrap();
+        let image = formats::open("grains.tif", &bytes, &Limits::default())
+            .unwrap()
+            .dataset
+            .image;
+        let grid = session.grid_on(image.width(), image.height()).unwrap();
+        let [low, high] = session.display.range;
+        let source = ChipSource {
+            image: &image,
+            grid: &grid,
+            range: DisplayRange { low, high },
+        };
+        let weights = std::fs::read(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../weights/mobilenet_v2.safetensors"),
+        )
+        .unwrap();
+        let device = Device::flex();
+        let encoder =
+            ImageEncoder::from_weights(&read_weights(&weights).unwrap(), &device).unwrap();
+        let chips: Vec<Chip> = grid.chips().collect();
+        let embeddings = encoder
+            .embed_chips(source, &chips, 1, &device, |_| {})
+            .unwrap();
+        let params = AtomParams::from(session.atoms.unwrap());
+        let atoms = AtomChips::new(&find_atoms(&image, &params), &grid, &params);
+        let quantiles = atoms.quantile_vectors();
+        let plan = session.fusion.taking_part(|_| true);
+        assert_eq!(plan, [Modality::Image, Modality::Atoms]);
+        let measured = [
+            ChipMeasure::euclidean(Modality::Image, &embeddings),
+            ChipMeasure::atoms(&atoms, &quantiles),
+        ];
+        let classes = session.labels().support_indices(grid.cols());
+        let learned: Vec<Learned> = measured
+            .iter()
+            .map(|m| Learned::from_chips(m, &classes))
+            .collect();
+        let segmentation = pipeline::segment(&session.fusion, &learned, &measured, None);
+        let assignments = segmentation.assignments(session.view.unassigned_beyond);
+        let results = Results {
+            grid: &grid,
+            classes: &session.classes,
+            segmentation: &segmentation,
+            assignments: &assignments,
+        };
+        let by_page = results.csv();
+        assert_eq!(by_cli, by_page);
+        std::fs::remove_dir_all(dir).ok();
+    }
+
     #[test]
     fn the_atom_modality_alone_and_fused_segments_two_phase_grains() {
         let dir = scratch("segment-atoms");
-        let (tiff, labels) = (dir.join("grains.tif"), dir.join("labels.png"));
-        let size = SIZE.to_string();
-        stdout(&chipscope(&[
-            "simulate",
-            "--scene",
-            "grains",
-            "--size",
-            &size,
-            "--out",
-            tiff.to_str().unwrap(),
-            "--labels",
-            labels.to_str().unwrap(),
-        ]));
+        let (tiff, labels) = simulated_grains(&dir);
         let phases = chip_phases(&labels);
         let weights = |image: f32, atoms: f32| {
-            BTreeMap::from([("image".to_string(), image), ("atoms".to_string(), atoms)])
+            BTreeMap::from([(Modality::Image, image), (Modality::Atoms, atoms)])
         };
         let runs = [
             (
@@ -668,8 +807,8 @@ mod atoms_in_segment {
 mod spectra_in_segment {
     use super::segment::{class_labels, file_source, segment, session};
     use super::{scratch, stdout, testdata};
-    use chipscope_core::fusion::FusionMode;
-    use chipscope_core::session::{Fusion, Session, SpectralSettings};
+    use chipscope_core::fusion::{Fusion, FusionMode, Modality};
+    use chipscope_core::session::{Session, SpectralSettings};
     use chipscope_core::spectra::modality::SpectralEncoder;
     use std::collections::BTreeMap;
     use std::path::Path;
@@ -709,7 +848,7 @@ mod spectra_in_segment {
     fn spectra_only() -> Fusion {
         Fusion {
             mode: FusionMode::Distances,
-            weights: BTreeMap::from([("image".into(), 0.0), ("spectra".into(), 1.0)]),
+            weights: BTreeMap::from([(Modality::Image, 0.0), (Modality::Spectra, 1.0)]),
         }
     }
 
@@ -1099,7 +1238,10 @@ mod spectra {
         let rpl = dir.join("map.rpl");
         std::fs::write(&rpl, "width 2\nheight 2\ndepth 4\n").unwrap();
         for (file, reason) in [
-            (&tiff, "matches none of Velox EMD, Bruker BCF"),
+            (
+                &tiff,
+                "this TIFF file holds images but no spectrum image or spectrum",
+            ),
             (&rpl, "its .raw data is needed"),
         ] {
             let output = chipscope(&["spectra", file.to_str().unwrap()]);
@@ -1108,5 +1250,51 @@ mod spectra {
             assert!(stderr.contains(reason), "{reason:?} not in {stderr}");
         }
         std::fs::remove_dir_all(dir).ok();
+    }
+}
+
+mod limits {
+    use chipscope_cli::files::open_file;
+    use chipscope_core::formats::{DecodeError, Limits, open};
+    use std::path::Path;
+
+    /// An MRC file of `width` × `height` 4-bit pixels (mode 101), all 0: half a byte a pixel.
+    fn packed_mrc(width: usize, height: usize) -> Vec<u8> {
+        let mut bytes = vec![0u8; 1024];
+        for (index, word) in [width, height, 1, 101].into_iter().enumerate() {
+            bytes[4 * index..4 * index + 4].copy_from_slice(&(word as i32).to_le_bytes());
+        }
+        bytes[208..216].copy_from_slice(b"MAP DD\0\0");
+        bytes.resize(1024 + width.div_ceil(2) * height, 0);
+        bytes
+    }
+
+    #[test]
+    fn an_image_above_the_browser_cap_opens_natively_only() {
+        // 8200 × 8200 = 67.2 megapixels, just above the page's 8192 × 8192; 34 MB on disk.
+        let bytes = packed_mrc(8200, 8200);
+        let refused = open("big.mrc", &bytes, &Limits::default()).unwrap_err();
+        assert_eq!(
+            refused,
+            DecodeError::TooLarge {
+                width: 8200,
+                height: 8200,
+                limit: Limits::BROWSER.max_pixels
+            }
+        );
+        assert!(refused.to_string().contains("67 megapixels"), "{refused}");
+        let opened = open_file(Path::new("big.mrc"), &bytes).unwrap();
+        let image = &opened.dataset.image;
+        assert_eq!((image.width(), image.height()), (8200, 8200));
+        drop(opened);
+        // Above the native cap too, the header alone is refused, naming that cap.
+        let huge = &packed_mrc(40_000, 1)[..1024];
+        let mut header = huge.to_vec();
+        header[4..8].copy_from_slice(&40_000i32.to_le_bytes());
+        let error = open_file(Path::new("huge.mrc"), &header).unwrap_err();
+        assert!(
+            format!("{error:#}").contains("more than the 1073 megapixels"),
+            "{error:#}"
+        );
     }
 }

@@ -19,6 +19,17 @@ impl Embeddings {
         &self.values[index * self.dim..(index + 1) * self.dim]
     }
 
+    /// The rows `indices`, in that order.
+    pub fn gather(&self, indices: impl IntoIterator<Item = usize>) -> Embeddings {
+        Embeddings {
+            dim: self.dim,
+            values: indices
+                .into_iter()
+                .flat_map(|i| self.row(i).iter().copied())
+                .collect(),
+        }
+    }
+
     /// Embeddings with the given rows (all of one length), for tests.
     #[cfg(test)]
     pub(crate) fn from_rows(rows: &[&[f32]]) -> Embeddings {

@@ -6,8 +6,66 @@ use crate::dataset::Image;
 use crate::display::DisplayRange;
 use crate::grid::ChipGrid;
 use crate::labels::ClassLabel;
+use crate::results::Summary;
 use image::ImageEncoder as _;
 use image::codecs::png::PngEncoder;
+
+/// A result file of one image, named after the image file's stem; the page's downloads and
+/// the CLI write the same names and bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ExportFile {
+    /// `STEM.csv`: one line per chip ([`Results::csv`]).
+    Csv,
+    /// `STEM-labels.png`: the class number of every pixel ([`Results::label_png`]).
+    LabelImage,
+    /// `STEM-overlay.png`: the classes over the image ([`Results::overlay_png`]).
+    Overlay,
+    /// `STEM-summary.json`: each class's share ([`Summary::to_json`]).
+    Summary,
+    /// `STEM-chart.svg`: the shares as a bar chart ([`Summary::chart_svg`]).
+    ChartSvg,
+}
+
+impl ExportFile {
+    /// Every result file, in the order the CLI writes them.
+    pub const ALL: [ExportFile; 5] = [
+        ExportFile::Csv,
+        ExportFile::LabelImage,
+        ExportFile::Overlay,
+        ExportFile::Summary,
+        ExportFile::ChartSvg,
+    ];
+
+    /// The file's name for an image whose file name without extension is `stem`.
+    pub fn file_name(self, stem: &str) -> String {
+        let suffix = match self {
+            ExportFile::Csv => ".csv",
+            ExportFile::LabelImage => "-labels.png",
+            ExportFile::Overlay => "-overlay.png",
+            ExportFile::Summary => "-summary.json",
+            ExportFile::ChartSvg => "-chart.svg",
+        };
+        format!("{stem}{suffix}")
+    }
+
+    /// The file's media type.
+    pub fn media_type(self) -> &'static str {
+        match self {
+            ExportFile::Csv => "text/csv",
+            ExportFile::LabelImage | ExportFile::Overlay => "image/png",
+            ExportFile::Summary => "application/json",
+            ExportFile::ChartSvg => "image/svg+xml",
+        }
+    }
+}
+
+/// What the overlay is drawn on: the image, its display range and the overlay's opacity.
+#[derive(Clone, Copy)]
+pub struct Backdrop<'a> {
+    pub image: &'a Image,
+    pub range: DisplayRange,
+    pub opacity: f32,
+}
 
 /// One segmentation with what is needed to write it out.
 pub struct Results<'a> {
@@ -19,6 +77,20 @@ pub struct Results<'a> {
 }
 
 impl Results<'_> {
+    /// The bytes of `file`; `summary` is this segmentation's, `backdrop` what the overlay is
+    /// drawn on.
+    pub fn export(&self, file: ExportFile, summary: &Summary, backdrop: Backdrop) -> Vec<u8> {
+        match file {
+            ExportFile::Csv => self.csv().into_bytes(),
+            ExportFile::LabelImage => self.label_png(),
+            ExportFile::Overlay => {
+                self.overlay_png(backdrop.image, backdrop.range, backdrop.opacity)
+            }
+            ExportFile::Summary => summary.to_json().into_bytes(),
+            ExportFile::ChartSvg => summary.chart_svg().into_bytes(),
+        }
+    }
+
     /// One line per chip: `row,col,x,y,class,confidence,distance_<class>…` (x, y: the chip's
     /// top-left pixel; class: its name or `unassigned`).
     pub fn csv(&self) -> String {

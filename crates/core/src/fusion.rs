@@ -1,4 +1,4 @@
-//! Fusing the modalities (image, atoms) into one segmentation, in the two ways of the
+//! Fusing the modalities (image, atoms, spectra) into one segmentation, in the two ways of the
 //! multimodal pyCHIP report:
 //!
 //! - **c1, concatenate**: each chip's per-modality vectors are joined into one vector and
@@ -14,9 +14,40 @@
 //! With a single modality both modes give that modality's own distances unchanged, so its
 //! distance scale (and a session's "unassigned beyond" limit) stays as it was.
 
+use std::collections::BTreeMap;
+
 use crate::classify::{PrototypeClassifier, Segmentation, Support};
 use crate::embeddings::Embeddings;
 use serde::{Deserialize, Serialize};
+
+/// A way of measuring chips; its lower-case name is the key of its weight in a session
+/// (`"atoms"`, `"image"`, `"spectra"`), and a session naming another is refused.
+///
+/// Declared in the order of those keys, so the weights of a session serialize as before.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Modality {
+    /// The atom columns' g(r), compared by the Wasserstein distance.
+    Atoms,
+    /// The pretrained CNN's embedding of the chip.
+    Image,
+    /// The EDS spectra of the chip's pixels, raw or through spec2vec.
+    Spectra,
+}
+
+impl Modality {
+    /// Every modality, in the order the page shows them.
+    pub const ALL: [Modality; 3] = [Modality::Image, Modality::Atoms, Modality::Spectra];
+
+    /// The name used in sessions and shown to users.
+    pub fn key(self) -> &'static str {
+        match self {
+            Modality::Atoms => "atoms",
+            Modality::Image => "image",
+            Modality::Spectra => "spectra",
+        }
+    }
+}
 
 /// Concatenated embeddings (c1), or per-modality distances scaled by their maximum and averaged
 /// (c2); a session records the choice.
@@ -27,9 +58,53 @@ pub enum FusionMode {
     Distances,
 }
 
-/// One modality's view of the chips being segmented.
+/// How modalities are combined, as a session records it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Fusion {
+    pub mode: FusionMode,
+    /// Weight per modality; a missing modality has weight 0.
+    pub weights: BTreeMap<Modality, f32>,
+}
+
+impl Fusion {
+    /// The weight of `modality` (0 when absent).
+    pub fn weight(&self, modality: Modality) -> f32 {
+        self.weights.get(&modality).copied().unwrap_or(0.0)
+    }
+
+    /// Whether `modality` has a positive weight.
+    pub fn weighs(&self, modality: Modality) -> bool {
+        self.weight(modality) > 0.0
+    }
+
+    /// The modalities that take part in a segmentation — the one rule the page and the CLI
+    /// share: those with a positive weight that are `ready` (measured, or configured), or the
+    /// image alone when none is.
+    pub fn taking_part(&self, ready: impl Fn(Modality) -> bool) -> Vec<Modality> {
+        let weighed: Vec<Modality> = Modality::ALL
+            .into_iter()
+            .filter(|&m| self.weighs(m) && ready(m))
+            .collect();
+        match weighed.is_empty() {
+            true => vec![Modality::Image],
+            false => weighed,
+        }
+    }
+}
+
+impl Default for Fusion {
+    /// The image alone.
+    fn default() -> Self {
+        Self {
+            mode: FusionMode::Concatenate,
+            weights: BTreeMap::from([(Modality::Image, 1.0)]),
+        }
+    }
+}
+
+/// One modality's measurement of the chips being segmented, as fusion takes it.
 #[derive(Clone)]
-pub struct Modality<'a> {
+pub struct Measurement<'a> {
     /// Relative weight, ≥ 0; a modality of weight 0 is left out.
     pub weight: f32,
     /// Every chip's vector (for concatenation).
@@ -44,9 +119,9 @@ pub struct Modality<'a> {
 ///
 /// # Panics
 /// If `modalities` is empty, or they differ in chip or class count.
-pub fn fuse(mode: FusionMode, modalities: &[Modality]) -> Segmentation {
+pub fn fuse(mode: FusionMode, modalities: &[Measurement]) -> Segmentation {
     assert!(!modalities.is_empty(), "no modality to fuse");
-    let mut used: Vec<&Modality> = modalities.iter().filter(|m| m.weight > 0.0).collect();
+    let mut used: Vec<&Measurement> = modalities.iter().filter(|m| m.weight > 0.0).collect();
     if used.is_empty() {
         used = modalities.iter().collect();
     }
@@ -60,7 +135,7 @@ pub fn fuse(mode: FusionMode, modalities: &[Modality]) -> Segmentation {
 }
 
 /// c1: one Euclidean distance on the scaled, joined vectors.
-fn concatenated(modalities: &[&Modality]) -> Segmentation {
+fn concatenated(modalities: &[&Measurement]) -> Segmentation {
     let total: f32 = modalities.iter().map(|m| m.weight).sum();
     let scales: Vec<f32> = modalities
         .iter()
@@ -127,7 +202,7 @@ fn join(blocks: &[(f32, &Embeddings)]) -> Embeddings {
 }
 
 /// Each support's joined, scaled vector with its id, per class.
-fn join_supports(modalities: &[&Modality], scales: &[f32]) -> Vec<Vec<(usize, Vec<f32>)>> {
+fn join_supports(modalities: &[&Measurement], scales: &[f32]) -> Vec<Vec<(usize, Vec<f32>)>> {
     let first = &modalities[0].supports;
     (0..first.len())
         .map(|class| {
@@ -149,7 +224,7 @@ fn join_supports(modalities: &[&Modality], scales: &[f32]) -> Vec<Vec<(usize, Ve
 
 /// c2: each table scaled by its largest finite entry, averaged with the weights over the
 /// modalities that measured the chip.
-fn averaged(modalities: &[&Modality]) -> Segmentation {
+fn averaged(modalities: &[&Measurement]) -> Segmentation {
     let classes = modalities[0].distances.class_count();
     let chips = modalities[0].distances.chip_count();
     let maxima: Vec<f32> = modalities.iter().map(|m| largest(m.distances)).collect();
@@ -204,17 +279,63 @@ mod tests {
     }
 
     #[test]
+    fn the_weighted_ready_modalities_take_part_else_the_image() {
+        let fusion = |weights: &[(Modality, f32)]| Fusion {
+            mode: FusionMode::Concatenate,
+            weights: weights.iter().copied().collect(),
+        };
+        let all = |_| true;
+        assert_eq!(Fusion::default().taking_part(all), [Modality::Image]);
+        let atoms_only = fusion(&[(Modality::Image, 0.0), (Modality::Atoms, 1.0)]);
+        assert_eq!(atoms_only.taking_part(all), [Modality::Atoms]);
+        assert_eq!(
+            atoms_only.taking_part(|m| m != Modality::Atoms),
+            [Modality::Image],
+            "atoms weighted but not ready"
+        );
+        let three = fusion(&[
+            (Modality::Spectra, 2.0),
+            (Modality::Atoms, 1.0),
+            (Modality::Image, 0.5),
+        ]);
+        let order = [Modality::Image, Modality::Atoms, Modality::Spectra];
+        assert_eq!(three.taking_part(all), order, "always in this order");
+        assert_eq!(fusion(&[]).taking_part(all), [Modality::Image]);
+    }
+
+    #[test]
+    fn weights_serialize_under_their_lower_case_names() {
+        let fusion = Fusion {
+            mode: FusionMode::Distances,
+            weights: [
+                (Modality::Spectra, 2.0),
+                (Modality::Image, 1.0),
+                (Modality::Atoms, 0.5),
+            ]
+            .into(),
+        };
+        let json = serde_json::to_string(&fusion).unwrap();
+        assert_eq!(
+            json,
+            r#"{"mode":"distances","weights":{"atoms":0.5,"image":1.0,"spectra":2.0}}"#
+        );
+        assert_eq!(serde_json::from_str::<Fusion>(&json).unwrap(), fusion);
+        let other = json.replace("spectra", "spectrum");
+        assert!(serde_json::from_str::<Fusion>(&other).is_err());
+    }
+
+    #[test]
     fn one_modality_keeps_its_own_distances() {
         let chips = embeddings(&[&[0.0], &[3.0]]);
         let own = table(&[&[0.0, 3.0], &[3.0, 0.0]]);
         let other = table(&[&[9.0, 9.0], &[9.0, 9.0]]);
-        let image = Modality {
+        let image = Measurement {
             weight: 1.0,
             chips: &chips,
             supports: supports(&chips, &[&[0], &[1]]),
             distances: &own,
         };
-        let atoms = Modality {
+        let atoms = Measurement {
             weight: 0.0,
             chips: &chips,
             supports: supports(&chips, &[&[0], &[1]]),
@@ -235,13 +356,13 @@ mod tests {
         let fused = fuse(
             FusionMode::Distances,
             &[
-                Modality {
+                Measurement {
                     weight: 3.0,
                     chips: &chips,
                     supports: s.clone(),
                     distances: &image,
                 },
-                Modality {
+                Measurement {
                     weight: 1.0,
                     chips: &chips,
                     supports: s,
@@ -268,13 +389,13 @@ mod tests {
             fuse(
                 FusionMode::Concatenate,
                 &[
-                    Modality {
+                    Measurement {
                         weight: wi,
                         chips: &image,
                         supports: supports(&image, &[&[0], &[3]]),
                         distances: &di,
                     },
-                    Modality {
+                    Measurement {
                         weight: wa,
                         chips: &atoms,
                         supports: supports(&atoms, &[&[0], &[3]]),

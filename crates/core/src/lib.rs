@@ -1,19 +1,28 @@
 //! Chipscope's domain logic, free of any web dependency so it is tested natively and shared by
-//! the browser app and the command line.
+//! the browser app and the command line. The page and the CLI decide *when* and *from which
+//! files*; everything that decides *what* the segmentation is lives here.
 //!
-//! Data flows one way through these modules:
-//! [`formats`] decodes a file → [`dataset::Dataset`] → [`grid::ChipGrid`] cuts it into chips →
-//! [`encoders`] embed each chip with a pretrained CNN read by [`weights`] into
-//! [`embeddings::Embeddings`] (the chips × dim matrix every modality fills) → [`classify`] measures
-//! each chip's distance to the prototypes of the [`labels`] (support sets), with [`atoms`]
-//! adding the atom columns found in the image as a further modality, and [`fusion`] joins the
-//! modalities into one segmentation → [`results`]
-//! summarises the segmentation and [`exports`] writes it out. A [`session`] file records all
-//! the choices so the page and the CLI reproduce each other; [`share`] packs it into a link and
-//! [`crowd`] merges many labellers' answers to one labelling task. [`display`] maps raw values to
-//! screen grey levels without touching the data, and [`simulate`] makes the example micrograph
-//! with a known label map. [`hashing`] gives the sha256 by which sessions recognise their data
-//! and weight files are checked.
+//! The modules, in the order data flows through them:
+//!
+//! - [`formats`] reads a file (one module per format, one registry, one [`formats::Limits`])
+//!   into a [`dataset::Dataset`] (the image with its calibration and metadata) and, for EDS
+//!   maps, a spectrum image ([`spectra`]).
+//! - [`grid`] cuts the image into square chips; [`display`] maps raw values to grey levels.
+//! - Each modality measures every chip into an [`embeddings::Embeddings`] matrix: [`encoders`]
+//!   embed chips with a pretrained CNN whose weights [`weights`] reads; [`atoms`] finds the
+//!   atom columns and gives every chip its g(r); [`spectra`] turns the chip spectra into raw or
+//!   spec2vec vectors.
+//! - [`labels`] holds the classes and their support chips; [`pipeline`] is the one place a
+//!   session's modalities, supports and measurements become a segmentation: it learns each
+//!   modality's prototypes, measures the distances ([`classify`]) and fuses them ([`fusion`],
+//!   which also says which modalities take part).
+//! - [`results`] summarises a segmentation (shares, areas, chart) and [`exports`] writes the
+//!   result files; [`npy`] writes embeddings.
+//! - [`session`] records every choice so the page and the CLI reproduce each other; [`share`]
+//!   packs a session into a link; [`crowd`] merges many labellers' answers to one task.
+//! - Shared helpers: [`hashing`] (the sha256 that identifies data and weight files),
+//!   [`smoothing`] (Gaussian filters used by the atom search and element maps), [`simulate`]
+//!   (the example micrograph and test scenes with known labels).
 
 pub mod atoms;
 pub mod classify;
@@ -29,9 +38,11 @@ pub mod grid;
 pub mod hashing;
 pub mod labels;
 pub mod npy;
+pub mod pipeline;
 pub mod results;
 pub mod session;
 pub mod share;
 pub mod simulate;
+pub mod smoothing;
 pub mod spectra;
 pub mod weights;

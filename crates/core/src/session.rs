@@ -5,14 +5,14 @@
 
 use crate::atoms::AtomParams;
 use crate::display::Stretch;
-use crate::fusion::FusionMode;
+use crate::fusion::{Fusion, Modality};
 use crate::grid::{ChipGrid, MIN_CHIP_SIZE};
 use crate::hashing::sha256_hex;
 use crate::labels::{ClassLabel, Labels};
 use crate::spectra::lines::lines_of;
 use crate::spectra::modality::SpectralEncoder;
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, HashSet};
+use std::collections::HashSet;
 use thiserror::Error;
 
 /// The `format` field every session file carries.
@@ -227,31 +227,6 @@ pub struct SpectralSettings {
     pub elements: Vec<String>,
 }
 
-/// How modalities are combined.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Fusion {
-    pub mode: FusionMode,
-    /// Weight per modality (`"image"`, `"atoms"`, `"spectra"`); a missing modality has weight 0.
-    pub weights: BTreeMap<String, f32>,
-}
-
-impl Fusion {
-    /// The weight of `modality` (0 when absent).
-    pub fn weight(&self, modality: &str) -> f32 {
-        self.weights.get(modality).copied().unwrap_or(0.0)
-    }
-}
-
-impl Default for Fusion {
-    /// The image alone.
-    fn default() -> Self {
-        Self {
-            mode: FusionMode::Concatenate,
-            weights: BTreeMap::from([("image".to_string(), 1.0)]),
-        }
-    }
-}
-
 /// A session kept by the page's autosave: when, and whether it was open in the labelling view.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Autosave {
@@ -345,13 +320,14 @@ impl Session {
         session
     }
 
-    /// Whether segmenting with the session needs the image embeddings: the image has a weight,
-    /// or no other modality with its settings has one.
-    pub fn uses_image(&self) -> bool {
-        let weighs = |modality: &str| self.fusion.weight(modality) > 0.0;
-        let others = (self.atoms.is_some() && weighs("atoms"))
-            || (self.spectra.is_some() && weighs("spectra"));
-        weighs("image") || !others
+    /// Whether the session records the settings `modality` needs (the image always has them:
+    /// the encoder).
+    pub fn records(&self, modality: Modality) -> bool {
+        match modality {
+            Modality::Image => true,
+            Modality::Atoms => self.atoms.is_some(),
+            Modality::Spectra => self.spectra.is_some(),
+        }
     }
 
     /// The classes and supports as labels on the session's grid.
@@ -558,6 +534,7 @@ pub(crate) fn sample() -> Session {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::fusion::FusionMode;
 
     fn example() -> Session {
         sample()
@@ -700,12 +677,23 @@ mod tests {
             threshold: 0.25,
         });
         session.fusion.mode = FusionMode::Distances;
-        session.fusion.weights.insert("atoms".into(), 0.5);
+        session.fusion.weights.insert(Modality::Atoms, 0.5);
         let read = Session::parse(&session.to_json()).unwrap();
         assert_eq!(read, session);
-        assert_eq!(read.fusion.weight("atoms"), 0.5);
-        assert_eq!(example().fusion.weight("atoms"), 0.0);
+        assert_eq!(read.fusion.weight(Modality::Atoms), 0.5);
+        assert_eq!(example().fusion.weight(Modality::Atoms), 0.0);
         assert!(!example().to_json().contains("atoms"));
+    }
+
+    #[test]
+    fn a_weight_under_an_unknown_modality_name_is_refused() {
+        let json = example().to_json();
+        assert!(json.contains("\"image\": 1.0"), "{json}");
+        let error = Session::parse(&json.replace("\"image\": 1.0", "\"Image\": 1.0")).unwrap_err();
+        assert!(
+            error.to_string().contains("unknown variant `Image`"),
+            "{error}"
+        );
     }
 
     #[test]
@@ -716,7 +704,7 @@ mod tests {
             encoder: SpectralEncoder::raw(),
             elements: vec!["Fe".into(), "s".into()],
         });
-        session.fusion.weights.insert("spectra".into(), 2.0);
+        session.fusion.weights.insert(Modality::Spectra, 2.0);
         let json = session.to_json();
         assert!(json.contains("\"kind\": \"raw\""), "{json}");
         assert_eq!(Session::parse(&json), Ok(session.clone()));
@@ -731,18 +719,19 @@ mod tests {
     }
 
     #[test]
-    fn the_image_is_used_unless_another_modality_with_settings_weighs() {
+    fn the_image_takes_part_unless_another_recorded_modality_weighs() {
         let mut session = example();
-        assert!(session.uses_image());
-        session.fusion.weights = BTreeMap::from([("image".into(), 0.0), ("atoms".into(), 1.0)]);
-        assert!(session.uses_image(), "atoms weighted but without settings");
+        let plan = |s: &Session| s.fusion.taking_part(|m| s.records(m));
+        assert_eq!(plan(&session), [Modality::Image]);
+        session.fusion.weights = [(Modality::Image, 0.0), (Modality::Atoms, 1.0)].into();
+        assert_eq!(plan(&session), [Modality::Image], "atoms without settings");
         session.atoms = Some(AtomSettings {
             spacing_px: 8.0,
             threshold: 0.2,
         });
-        assert!(!session.uses_image());
-        session.fusion.weights.insert("image".into(), 0.5);
-        assert!(session.uses_image());
+        assert_eq!(plan(&session), [Modality::Atoms]);
+        session.fusion.weights.insert(Modality::Image, 0.5);
+        assert_eq!(plan(&session), [Modality::Image, Modality::Atoms]);
     }
 
     #[test]

@@ -8,17 +8,16 @@
 
 mod experiment;
 
-use chipscope_core::classify::{Segmentation, supports_of};
 use chipscope_core::embeddings::Embeddings;
-use chipscope_core::fusion::FusionMode;
-use chipscope_core::fusion::{Modality, fuse};
+use chipscope_core::fusion::{FusionMode, Modality};
 use chipscope_core::grid::ChipGrid;
+use chipscope_core::pipeline::ChipMeasure;
 use chipscope_core::simulate::grains;
 use chipscope_core::spectra::chips::RawSettings;
 use chipscope_core::spectra::modality::{SpectralChips, SpectralEncoder, SpectralModel};
 use chipscope_core::spectra::synthetic::{Acquisition, Composition, eds_map};
 use chipscope_core::spectra::{EnergyAxis, SpectrumImage};
-use experiment::{accuracy, by_distance, chip_truth, draw_supports, embed};
+use experiment::{accuracy, chip_truth, draw_supports, embed, segment};
 
 const SIZE: usize = 512;
 const CHIP: usize = 32;
@@ -84,29 +83,20 @@ fn fusion_beats_each_modality_when_both_carry_signal() {
     let mut sums = [0.0; 7];
     for draw in 0..DRAWS {
         let chosen = draw_supports(&truth, CLASSES, SUPPORTS_PER_CLASS, draw);
-        let by_image = by_distance(&image, &chosen);
-        let by_raw = by_distance(&raw, &chosen);
-        let by_spec2vec = by_distance(&spec2vec, &chosen);
-        let fused = |spectral: &Embeddings, by_spectra: &Segmentation, mode| {
-            let modality = |chips, distances| Modality {
-                weight: 1.0,
-                chips,
-                supports: supports_of(chips, &chosen),
-                distances,
-            };
-            fuse(
-                mode,
-                &[modality(&image, &by_image), modality(spectral, by_spectra)],
-            )
+        let image_chips = ChipMeasure::euclidean(Modality::Image, &image);
+        let alone = |chips| segment(FusionMode::Concatenate, &[chips], &chosen);
+        let fused = |spectral_vectors: &Embeddings, mode| {
+            let spectral_chips = ChipMeasure::euclidean(Modality::Spectra, spectral_vectors);
+            segment(mode, &[image_chips, spectral_chips], &chosen)
         };
         let results = [
-            by_image.clone(),
-            by_raw.clone(),
-            by_spec2vec.clone(),
-            fused(&raw, &by_raw, FusionMode::Concatenate),
-            fused(&raw, &by_raw, FusionMode::Distances),
-            fused(&spec2vec, &by_spec2vec, FusionMode::Concatenate),
-            fused(&spec2vec, &by_spec2vec, FusionMode::Distances),
+            alone(image_chips),
+            alone(ChipMeasure::euclidean(Modality::Spectra, &raw)),
+            alone(ChipMeasure::euclidean(Modality::Spectra, &spec2vec)),
+            fused(&raw, FusionMode::Concatenate),
+            fused(&raw, FusionMode::Distances),
+            fused(&spec2vec, FusionMode::Concatenate),
+            fused(&spec2vec, FusionMode::Distances),
         ];
         for (sum, segmentation) in sums.iter_mut().zip(&results) {
             *sum += accuracy(segmentation, &truth);

@@ -8,12 +8,11 @@
 mod experiment;
 
 use chipscope_core::atoms::{AtomChips, AtomParams, find_atoms};
-use chipscope_core::classify::supports_of;
-use chipscope_core::fusion::FusionMode;
-use chipscope_core::fusion::{Modality, fuse};
+use chipscope_core::fusion::{FusionMode, Modality};
 use chipscope_core::grid::ChipGrid;
+use chipscope_core::pipeline::ChipMeasure;
 use chipscope_core::simulate::{GRAIN_SPACINGS_PX, grains};
-use experiment::{accuracy, by_distance, chip_truth, draw_supports, embed};
+use experiment::{accuracy, chip_truth, draw_supports, embed, segment};
 
 const SIZE: usize = 512;
 const CHIP: usize = 32;
@@ -33,27 +32,16 @@ fn experiment(encoder: &str) -> [f64; 4] {
     };
     let atoms = AtomChips::new(&find_atoms(image, &params), &grid, &params);
     let quantiles = atoms.quantile_vectors();
+    let image_chips = ChipMeasure::euclidean(Modality::Image, &embeddings);
+    let atom_chips = ChipMeasure::atoms(&atoms, &quantiles);
     let mut sums = [0.0; 4];
     for draw in 0..DRAWS {
         let classes = draw_supports(&truth, 2, SUPPORTS_PER_CLASS, draw);
-        let by_image = by_distance(&embeddings, &classes);
-        let by_atoms = atoms.distances(&atoms.prototypes(&classes));
-        let modalities = [
-            Modality {
-                weight: 1.0,
-                chips: &embeddings,
-                supports: supports_of(&embeddings, &classes),
-                distances: &by_image,
-            },
-            Modality {
-                weight: 1.0,
-                chips: &quantiles,
-                supports: supports_of(&quantiles, &classes),
-                distances: &by_atoms,
-            },
-        ];
-        let c1 = fuse(FusionMode::Concatenate, &modalities);
-        let c2 = fuse(FusionMode::Distances, &modalities);
+        let by_image = segment(FusionMode::Concatenate, &[image_chips], &classes);
+        let by_atoms = segment(FusionMode::Concatenate, &[atom_chips], &classes);
+        let both = [image_chips, atom_chips];
+        let c1 = segment(FusionMode::Concatenate, &both, &classes);
+        let c2 = segment(FusionMode::Distances, &both, &classes);
         for (sum, segmentation) in sums.iter_mut().zip([&by_image, &by_atoms, &c1, &c2]) {
             *sum += accuracy(segmentation, &truth);
         }

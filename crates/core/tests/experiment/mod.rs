@@ -1,14 +1,17 @@
 //! What the multimodal experiments share (`two_phases.rs`, `spectral_fusion.rs`): the true
 //! class of every chip from a label map, random support draws among pure chips, the accuracy on
-//! chips that are mostly one class, and the chips embedded by a shipped encoder.
+//! chips that are mostly one class, the chips embedded by a shipped encoder, and their
+//! segmentation by the pipeline the page and the CLI use.
 
 use burn::tensor::Device;
-use chipscope_core::classify::{PrototypeClassifier, Segmentation, supports_of};
+use chipscope_core::classify::Segmentation;
 use chipscope_core::dataset::Image;
 use chipscope_core::display::{DisplayRange, Stretch};
 use chipscope_core::embeddings::Embeddings;
 use chipscope_core::encoders::{ChipSource, ImageEncoder};
+use chipscope_core::fusion::{Fusion, FusionMode};
 use chipscope_core::grid::{Chip, ChipGrid};
+use chipscope_core::pipeline::{self, ChipMeasure, Learned};
 use chipscope_core::weights::read_weights;
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
@@ -59,9 +62,18 @@ pub fn draw_supports(
         .collect()
 }
 
-/// Every chip classified by Euclidean distance to the mean of the `classes`' support rows.
-pub fn by_distance(vectors: &Embeddings, classes: &[Vec<usize>]) -> Segmentation {
-    PrototypeClassifier::new(vectors).classify(vectors, &supports_of(vectors, classes))
+/// Every chip classified by the pipeline from the supports `classes` among the same chips, the
+/// `measured` modalities fused in `mode` with equal weights.
+pub fn segment(mode: FusionMode, measured: &[ChipMeasure], classes: &[Vec<usize>]) -> Segmentation {
+    let fusion = Fusion {
+        mode,
+        weights: measured.iter().map(|m| (m.modality, 1.0)).collect(),
+    };
+    let learned: Vec<Learned> = measured
+        .iter()
+        .map(|m| Learned::from_chips(m, classes))
+        .collect();
+    pipeline::segment(&fusion, &learned, measured, None)
 }
 
 /// The fraction of the chips at least [`MIN_PURITY`] one class that are classified as it.
