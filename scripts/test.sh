@@ -9,8 +9,10 @@ step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 
 step "format and lints"
 cargo fmt --all -- --check
+bash scripts/check-page-modules.sh
 cargo clippy --workspace --all-targets --quiet -- -D warnings
 cargo clippy --target wasm32-unknown-unknown -p chipscope --quiet -- -D warnings
+cargo clippy --target wasm32-unknown-unknown -p chipscope --features bench --quiet -- -D warnings
 
 step "native tests"
 bash scripts/fetch-testdata.sh

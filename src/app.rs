@@ -1,28 +1,7 @@
-//! The page: header with the compute backend, import, image with chip grid, and side panels.
+//! The image on screen: the dataset loaded, its contrast and chip grid, the compute backend,
+//! and the page's error and busy notes.
 
-use crate::atoms::AtomState;
-use crate::components::{
-    atoms_panel::{AtomsPanel, FusionPanel},
-    backend_badge::BackendBadge,
-    classes_panel::ClassesPanel,
-    contrast::ContrastPanel,
-    crowd_panel::CrowdPanel,
-    dataset_info::DatasetInfo,
-    encoder_panel::EncoderPanel,
-    grid_panel::GridPanel,
-    import::ImportPanel,
-    pending_banner::PendingBanner,
-    results_panel::ResultsPanel,
-    spectra_panel::SpectraPanel,
-    task_panel::TaskPanel,
-    viewer::Viewer,
-};
 use crate::compute::{BackendStatus, select_backend};
-use crate::embedding::EmbeddingState;
-use crate::labelling::LabelState;
-use crate::links::follow_address;
-use crate::session_io::{Page, SessionState, follow_data};
-use crate::spectra::SpectraState;
 use chipscope_core::dataset::Dataset;
 use chipscope_core::display::{DisplayRange, Stretch};
 use chipscope_core::formats::spectral::SpectralFile;
@@ -77,6 +56,32 @@ pub struct AppState {
 }
 
 impl AppState {
+    /// Nothing loaded yet; the compute backend is detected in the background.
+    pub fn new() -> Self {
+        let loaded: RwSignal<Option<Arc<Loaded>>> = RwSignal::new(None);
+        let stretch = RwSignal::new(Stretch::default());
+        let display_range = Memo::new(move |_| {
+            loaded.with(|loaded| {
+                Some(DisplayRange::of(
+                    &loaded.as_ref()?.dataset.image,
+                    stretch.get(),
+                ))
+            })
+        });
+        let state = Self {
+            loaded,
+            error: RwSignal::new(None),
+            busy: RwSignal::new(None),
+            chip_size: RwSignal::new(32),
+            stretch,
+            display_range,
+            show_grid: RwSignal::new(true),
+            backend: RwSignal::new(None),
+        };
+        spawn_local(async move { state.backend.set(Some(select_backend().await)) });
+        state
+    }
+
     /// Shows a freshly decoded dataset, with the spectral file it came from if any, with a
     /// grid sized for it.
     pub fn show(
@@ -106,98 +111,5 @@ impl AppState {
             let image = &loaded.as_ref()?.dataset.image;
             ChipGrid::new(image.width(), image.height(), self.chip_size.get()).ok()
         })
-    }
-}
-
-/// The whole app.
-#[component]
-pub fn App() -> impl IntoView {
-    let loaded: RwSignal<Option<Arc<Loaded>>> = RwSignal::new(None);
-    let stretch = RwSignal::new(Stretch::default());
-    let display_range = Memo::new(move |_| {
-        loaded.with(|loaded| {
-            Some(DisplayRange::of(
-                &loaded.as_ref()?.dataset.image,
-                stretch.get(),
-            ))
-        })
-    });
-    let state = AppState {
-        loaded,
-        error: RwSignal::new(None),
-        busy: RwSignal::new(None),
-        chip_size: RwSignal::new(32),
-        stretch,
-        display_range,
-        show_grid: RwSignal::new(true),
-        backend: RwSignal::new(None),
-    };
-    provide_context(state);
-    let embedding = EmbeddingState::new();
-    provide_context(embedding);
-    let atoms = AtomState::new(state);
-    provide_context(atoms);
-    let spectra = SpectraState::new(state);
-    provide_context(spectra);
-    let labels = LabelState::new(state, embedding, atoms, spectra);
-    provide_context(labels);
-    spectra.follow(labels);
-    let sessions = SessionState::default();
-    provide_context(sessions);
-    let page = Page {
-        app: state,
-        embedding,
-        labels,
-        atoms,
-        spectra,
-        sessions,
-    };
-    follow_data(page);
-    follow_address(page);
-    spawn_local(async move { state.backend.set(Some(select_backend().await)) });
-    let labelling = move || sessions.labelling.get();
-    view! {
-        <header class="top-bar">
-            <h1>"Chipscope"</h1>
-            <span class="tagline">{move || match labelling() {
-                true => "labelling task",
-                false => "few-shot segmentation of electron micrographs, in your browser",
-            }}</span>
-            <BackendBadge/>
-        </header>
-        <main class="layout" class:labelling=labelling>
-            <section class="stage">
-                {move || (!labelling()).then(|| view! { <ImportPanel/> })}
-                <PendingBanner/>
-                {move || state.error.get().map(|message| view! { <p class="error" role="alert" data-testid="error">{message}</p> })}
-                {move || state.busy.get().map(|message| view! { <p class="busy" data-testid="busy">{message}</p> })}
-                <Viewer/>
-            </section>
-            {move || match labelling() {
-                true => view! {
-                    <aside class="panels">
-                        <TaskPanel/>
-                        <ClassesPanel locked=true/>
-                        <ContrastPanel/>
-                    </aside>
-                }.into_any(),
-                false => view! {
-                    <aside class="panels">
-                        <DatasetInfo/>
-                        <GridPanel/>
-                        <ContrastPanel/>
-                        <EncoderPanel/>
-                        <FusionPanel/>
-                        <SpectraPanel/>
-                        <AtomsPanel/>
-                    </aside>
-                    <aside class="panels">
-                        <ClassesPanel/>
-                        <ResultsPanel/>
-                        <CrowdPanel/>
-                    </aside>
-                }.into_any(),
-            }}
-        </main>
     }
 }

@@ -13,7 +13,7 @@ use leptos::prelude::*;
 use leptos::task::spawn_local;
 
 use crate::app::AppState;
-use crate::labelling::now_ms;
+use crate::clock::now_ms;
 
 /// Columns found on one image with one set of parameters.
 pub struct FoundAtoms {

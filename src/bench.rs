@@ -7,7 +7,7 @@ use js_sys::{Object, Reflect};
 use wasm_bindgen::JsValue;
 use wasm_bindgen::closure::Closure;
 
-use crate::labelling::now_ms;
+use crate::clock::now_ms;
 
 /// Puts `chipscopeBench` on `window`.
 pub fn install() {

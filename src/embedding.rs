@@ -11,6 +11,7 @@
 use std::cell::Cell;
 use std::collections::HashMap;
 use std::rc::Rc;
+use std::task::Poll;
 
 use burn::tensor::Tensor;
 use chipscope_core::embeddings::Embeddings;
@@ -69,6 +70,8 @@ pub struct EmbeddingState {
     pub running: RwSignal<bool>,
     /// The key of the finished embeddings for what is on screen, if any.
     pub ready: RwSignal<Option<EmbeddingKey>>,
+    /// The shipped encoders' list, fetched once: `Ok` when they are among the choices.
+    listing: LocalResource<Result<(), String>>,
     store: StoredValue<Store, LocalStorage>,
 }
 
@@ -99,45 +102,47 @@ enum Stop {
 impl EmbeddingState {
     /// Creates the state and lists the shipped encoders.
     pub fn new() -> Self {
-        let state = Self {
-            choices: RwSignal::new(Vec::new()),
-            selected: RwSignal::new(String::new()),
+        let (choices, selected, error) = (
+            RwSignal::new(Vec::new()),
+            RwSignal::new(String::new()),
+            RwSignal::new(None),
+        );
+        let store = StoredValue::new_local(Store::default());
+        let listing = LocalResource::new(move || async move {
+            let shipped = weights_fetch::shipped_encoders().await;
+            untrack(|| match shipped {
+                Ok(shipped) => {
+                    list_shipped(choices, selected, store, shipped);
+                    Ok(())
+                }
+                Err(message) => {
+                    error.set(Some(message.clone()));
+                    Err(message)
+                }
+            })
+        });
+        Self {
+            choices,
+            selected,
             download: RwSignal::new(None),
             progress: RwSignal::new(None),
             status: RwSignal::new(None),
-            error: RwSignal::new(None),
+            error,
             running: RwSignal::new(false),
             ready: RwSignal::new(None),
-            store: StoredValue::new_local(Store::default()),
-        };
-        spawn_local(async move {
-            match weights_fetch::shipped_encoders().await {
-                Ok(shipped) => state.list_shipped(shipped),
-                Err(error) => state.error.set(Some(error)),
-            }
-        });
-        state
+            listing,
+            store,
+        }
     }
 
-    fn list_shipped(&self, shipped: Vec<ShippedEncoder>) {
-        let choices = shipped
-            .iter()
-            .map(|entry| EncoderChoice {
-                id: entry.id.clone(),
-                label: format!(
-                    "{} · {}-d · {:.0} MB",
-                    entry.name,
-                    entry.dim,
-                    entry.bytes as f64 / 1e6
-                ),
-            })
-            .collect::<Vec<_>>();
-        if let Some(first) = choices.first() {
-            self.selected.set(first.id.clone());
-        }
-        self.choices
-            .update(|list| list.splice(0..0, choices).for_each(drop));
-        self.store.update_value(|store| store.shipped = shipped);
+    /// Waits until the shipped encoders are listed among the choices (or their list could not
+    /// be fetched), or `within_ms` have passed.
+    pub async fn listed(&self, within_ms: u32) {
+        let listing = self.listing;
+        let listed = async move {
+            let _ = listing.await;
+        };
+        first_of(listed, TimeoutFuture::new(within_ms)).await;
     }
 
     /// The cache key for what is on screen with the selected encoder.
@@ -156,8 +161,10 @@ impl EmbeddingState {
         self.store.with_value(|store| store.cache.get(key).cloned())
     }
 
-    /// What a session file records about encoder `id`: its name and weight file's sha256.
+    /// What a session file records about encoder `id`: its name and weight file's sha256
+    /// (read tracked: the records change with the list of choices).
     pub fn encoder_ref(&self, id: &str) -> Option<EncoderRef> {
+        self.choices.track();
         self.store.with_value(|store| {
             if let Some((_, reference)) = store.custom.get(id) {
                 return Some(reference.clone());
@@ -423,6 +430,33 @@ impl EmbeddingState {
     }
 }
 
+/// Puts the shipped encoders first among the choices, selecting the first, and keeps their
+/// manifest entries.
+fn list_shipped(
+    choices: RwSignal<Vec<EncoderChoice>>,
+    selected: RwSignal<String>,
+    store: StoredValue<Store, LocalStorage>,
+    shipped: Vec<ShippedEncoder>,
+) {
+    let listed = shipped
+        .iter()
+        .map(|entry| EncoderChoice {
+            id: entry.id.clone(),
+            label: format!(
+                "{} · {}-d · {:.0} MB",
+                entry.name,
+                entry.dim,
+                entry.bytes as f64 / 1e6
+            ),
+        })
+        .collect::<Vec<_>>();
+    store.update_value(|store| store.shipped = shipped);
+    if let Some(first) = listed.first() {
+        selected.set(first.id.clone());
+    }
+    choices.update(|list| list.splice(0..0, listed).for_each(drop));
+}
+
 /// Embeds `chips` into `values`, one batch at a time, yielding to the browser between network
 /// stages on the CPU and at every read-back on the GPU; `progress(n)` after each batch.
 async fn embed_steps(
@@ -452,6 +486,16 @@ async fn embed_steps(
         slice.yield_when_due(cancel).await?;
     }
     Ok(())
+}
+
+/// The output of whichever of `a` and `b` finishes first.
+async fn first_of<T>(a: impl Future<Output = T>, b: impl Future<Output = T>) -> T {
+    let (mut a, mut b) = (std::pin::pin!(a), std::pin::pin!(b));
+    std::future::poll_fn(|context| match a.as_mut().poll(context) {
+        Poll::Ready(value) => Poll::Ready(value),
+        Poll::Pending => b.as_mut().poll(context),
+    })
+    .await
 }
 
 /// Cooperative scheduling: work runs in slices of about [`SLICE_MS`], then yields one task.

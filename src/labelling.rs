@@ -5,18 +5,18 @@
 
 use std::sync::Arc;
 
-use chipscope_core::classify::{PrototypeClassifier, Segmentation, class_supports};
-use chipscope_core::embeddings::Embeddings;
-use chipscope_core::fusion::{Modality, fuse};
-use chipscope_core::grid::ChipGrid;
+use chipscope_core::classify::{PrototypeClassifier, Segmentation};
+use chipscope_core::fusion::{Fusion, Modality};
 use chipscope_core::labels::{Cell, Labels, Undoable};
-use chipscope_core::session::{Fusion, ViewMode};
+use chipscope_core::pipeline::{self, ChipMeasure, Learned};
+use chipscope_core::session::ViewMode;
 use leptos::ev;
 use leptos::prelude::*;
 use wasm_bindgen::JsCast;
 
 use crate::app::AppState;
-use crate::atoms::{AtomGrid, AtomState};
+use crate::atoms::AtomState;
+use crate::clock::now_ms;
 use crate::embedding::{EmbeddingKey, EmbeddingState};
 use crate::spectra::SpectraState;
 
@@ -101,7 +101,7 @@ impl LabelState {
             })
         });
         if classify
-            && self.fusion.with_untracked(|f| f.weight("image") > 0.0)
+            && self.fusion.with_untracked(|f| f.weighs(Modality::Image))
             && !embedding.running.get_untracked()
             && embedding
                 .current_key(&app)
@@ -149,11 +149,11 @@ impl LabelState {
         Some(segmentation.assignments(self.unassigned_beyond.get()))
     }
 
-    /// Classifies every chip when the labels are complete, fusing the weighted modalities that
-    /// are ready (atom columns found, spectral vectors computed) with the image's embeddings —
-    /// which are needed when the image has a weight or nothing else is ready. The column cache
-    /// of the image classifier is kept per embedding set, so a click costs one dot-product
-    /// column.
+    /// Classifies every chip when the labels are complete, through the core's pipeline with
+    /// what each modality has ready: the modalities taking part are those weighted and ready
+    /// (atom columns found, spectral vectors computed), else the image, whose embeddings must
+    /// then exist. The image classifier is kept per embedding set, so a click costs one
+    /// dot-product column.
     fn reclassify(
         &self,
         app: AppState,
@@ -164,10 +164,8 @@ impl LabelState {
         embedding.ready.track();
         let labels = self.labels();
         let fusion = self.fusion.get();
-        let atom_grid = atoms.grid.get().filter(|_| fusion.weight("atoms") > 0.0);
-        let spectral = spectra
-            .current_vectors()
-            .filter(|_| fusion.weight("spectra") > 0.0);
+        let atom_grid = atoms.grid.get();
+        let spectral = spectra.current_vectors();
         let Some(grid) = app.grid() else {
             return self.segmentation.set(None);
         };
@@ -179,69 +177,51 @@ impl LabelState {
             return self.segmentation.set(None);
         }
         let started = now_ms();
-        let with_image =
-            fusion.weight("image") > 0.0 || (atom_grid.is_none() && spectral.is_none());
-        let by_image = match with_image {
-            true => embedding
+        let plan = fusion.taking_part(|modality| match modality {
+            Modality::Image => true,
+            Modality::Atoms => atom_grid.is_some(),
+            Modality::Spectra => spectral.is_some(),
+        });
+        let embedded = match plan.contains(&Modality::Image) {
+            true => match embedding
                 .current_key(&app)
                 .and_then(|key| Some((embedding.embeddings(&key)?, key)))
-                .and_then(|(embeddings, key)| {
-                    let distances = self.by_image(&labels, &grid, &embeddings, key)?;
-                    Some((embeddings, distances))
-                }),
+            {
+                Some(embedded) => Some(embedded),
+                None => return self.segmentation.set(None),
+            },
             false => None,
         };
-        if with_image && by_image.is_none() {
-            return self.segmentation.set(None);
-        }
-        let by_atoms = atom_grid.map(|atoms| {
-            let distances = atom_distances(&labels, &grid, &atoms);
-            (atoms, distances)
+        let measured: Vec<ChipMeasure> = plan
+            .iter()
+            .filter_map(|modality| match modality {
+                Modality::Image => embedded
+                    .as_ref()
+                    .map(|(embeddings, _)| ChipMeasure::euclidean(Modality::Image, embeddings)),
+                Modality::Atoms => atom_grid
+                    .as_ref()
+                    .map(|atoms| ChipMeasure::atoms(&atoms.chips, &atoms.quantiles)),
+                Modality::Spectra => spectral
+                    .as_ref()
+                    .map(|spectral| ChipMeasure::euclidean(Modality::Spectra, &spectral.vectors)),
+            })
+            .collect();
+        let classes = labels.support_indices(grid.cols());
+        let learned: Vec<Learned> = measured
+            .iter()
+            .map(|measure| Learned::from_chips(measure, &classes))
+            .collect();
+        let segmentation = self.classifier.try_update_value(|slot| {
+            let classifier = embedded.as_ref().map(|(embeddings, key)| {
+                if slot.as_ref().is_none_or(|(cached, _)| cached != key) {
+                    *slot = Some((key.clone(), PrototypeClassifier::new(embeddings)));
+                }
+                &mut slot.as_mut().expect("just set").1
+            });
+            pipeline::segment(&fusion, &learned, &measured, classifier)
         });
-        let by_spectra = spectral.map(|spectral| {
-            let supports = class_supports(&labels, grid.cols(), &spectral.vectors);
-            let distances =
-                PrototypeClassifier::new(&spectral.vectors).classify(&spectral.vectors, &supports);
-            (spectral, distances)
-        });
-        let cols = grid.cols();
-        let modality = |name: &str, (chips, distances)| Modality {
-            weight: fusion.weight(name),
-            chips,
-            supports: class_supports(&labels, cols, chips),
-            distances,
-        };
-        let mut modalities = Vec::new();
-        if let Some((embeddings, distances)) = &by_image {
-            modalities.push(modality("image", (&**embeddings, distances)));
-        }
-        if let Some((atoms, distances)) = &by_atoms {
-            modalities.push(modality("atoms", (&atoms.quantiles, distances)));
-        }
-        if let Some((spectral, distances)) = &by_spectra {
-            modalities.push(modality("spectra", (&spectral.vectors, distances)));
-        }
-        let segmentation = fuse(fusion.mode, &modalities);
         self.classify_ms.set(Some(now_ms() - started));
-        self.segmentation.set(Some(Arc::new(segmentation)));
-    }
-
-    /// The image modality's distances, with the classifier's column cache.
-    fn by_image(
-        &self,
-        labels: &Labels,
-        grid: &ChipGrid,
-        embeddings: &Embeddings,
-        key: EmbeddingKey,
-    ) -> Option<Segmentation> {
-        let supports = class_supports(labels, grid.cols(), embeddings);
-        self.classifier.try_update_value(|slot| {
-            if slot.as_ref().is_none_or(|(cached, _)| *cached != key) {
-                *slot = Some((key, PrototypeClassifier::new(embeddings)));
-            }
-            let (_, classifier) = slot.as_mut().expect("just set");
-            classifier.classify(embeddings, &supports)
-        })
+        self.segmentation.set(segmentation.map(Arc::new));
     }
 
     /// A new image keeps the classes but not the supports (they were chips of the old image).
@@ -299,17 +279,4 @@ fn typing_in_a_field(event: &web_sys::KeyboardEvent) -> bool {
         .is_some_and(|element| {
             matches!(element.tag_name().as_str(), "INPUT" | "TEXTAREA" | "SELECT")
         })
-}
-
-/// The atom modality's distances: W1 to the barycenters of the supports' g(r).
-fn atom_distances(labels: &Labels, grid: &ChipGrid, atoms: &AtomGrid) -> Segmentation {
-    let classes = labels.support_indices(grid.cols());
-    atoms.chips.distances(&atoms.chips.prototypes(&classes))
-}
-
-/// A millisecond clock with sub-millisecond resolution.
-pub fn now_ms() -> f64 {
-    window()
-        .performance()
-        .map_or_else(js_sys::Date::now, |performance| performance.now())
 }

@@ -9,8 +9,9 @@ use leptos::task::spawn_local;
 use wasm_bindgen_futures::JsFuture;
 
 use crate::autosave;
-use crate::components::import::{load_example, load_url};
-use crate::session_io::{Opening, Page, Pending, open_session};
+use crate::loading::{load_example, load_url};
+use crate::page::{Opening, Page, Pending};
+use crate::session_io::open_session;
 
 /// Opens what the address asks for, and any session link pasted into the address bar later.
 pub fn follow_address(page: Page) {

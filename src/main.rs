@@ -7,8 +7,11 @@ mod app;
 mod atoms;
 #[cfg(target_arch = "wasm32")]
 mod autosave;
-#[cfg(target_arch = "wasm32")]
+// The benchmark hook, only in a bench build (`--features bench`; scripts/bench-classify.sh).
+#[cfg(all(target_arch = "wasm32", feature = "bench"))]
 mod bench;
+#[cfg(target_arch = "wasm32")]
+mod clock;
 #[cfg(target_arch = "wasm32")]
 mod components;
 #[cfg(target_arch = "wasm32")]
@@ -22,7 +25,11 @@ mod labelling;
 #[cfg(target_arch = "wasm32")]
 mod links;
 #[cfg(target_arch = "wasm32")]
+mod loading;
+#[cfg(target_arch = "wasm32")]
 mod net;
+#[cfg(target_arch = "wasm32")]
+mod page;
 #[cfg(target_arch = "wasm32")]
 mod session_io;
 #[cfg(target_arch = "wasm32")]
@@ -33,8 +40,9 @@ mod weights_fetch;
 #[cfg(target_arch = "wasm32")]
 fn main() {
     console_error_panic_hook::set_once();
+    #[cfg(feature = "bench")]
     bench::install();
-    leptos::mount::mount_to_body(app::App);
+    leptos::mount::mount_to_body(components::app::App);
 }
 
 #[cfg(not(target_arch = "wasm32"))]

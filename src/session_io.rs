@@ -1,144 +1,28 @@
-//! Sessions in the page: the session on screen as a [`Session`]; opening one — from a file, a
-//! link or an autosave — with its data (the example simulated again, a URL downloaded, a local
-//! file asked for and checked by sha256); and the autosave that follows every change.
+//! Sessions in the page: opening one — from a file, a link or an autosave — with its data (the
+//! example simulated again, a URL downloaded, a local file asked for and checked by sha256);
+//! and the autosave, an effect over the session on screen (the memo
+//! [`crate::page::SessionState::current`]) that writes every change.
 
-use chipscope_core::session::{
-    Autosave, DataSource, DisplaySettings, FORMAT, GridSettings, Session, Task, VERSION,
-    ViewSettings,
-};
-use chipscope_core::share::LinkKind;
+use chipscope_core::fusion::Modality;
+use chipscope_core::session::{Autosave, DataSource, Session};
 use gloo::file::File;
 use gloo::file::futures::read_as_text;
 use gloo::timers::future::TimeoutFuture;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 
-use crate::app::{AppState, Loaded};
-use crate::atoms::AtomState;
+use crate::app::Loaded;
 use crate::autosave;
-use crate::components::import::{load_url, show_example};
 use crate::embedding::EmbeddingState;
-use crate::labelling::LabelState;
-use crate::spectra::SpectraState;
+use crate::loading::{load_url, show_example};
+use crate::page::{Opening, Page, Pending};
 
-/// Sessions being opened, the labelling task and the view it asks for.
-#[derive(Clone, Copy)]
-pub struct SessionState {
-    /// A session or autosave waiting for the user: data to open, or a choice to make.
-    pub pending: RwSignal<Option<Pending>>,
-    /// The labelling task of the session on screen, if it is one.
-    pub task: RwSignal<Option<Task>>,
-    /// The focused labelling view, for a labeller who opened a task link.
-    pub labelling: RwSignal<bool>,
-    /// The latest link made, and what it opens, shown for copying by hand.
-    pub link: RwSignal<Option<(LinkKind, String)>>,
-}
-
-/// A session to open, and whether in the focused labelling view.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Opening {
-    pub session: Session,
-    pub labelling: bool,
-}
-
-/// What waits for the user.
-#[derive(Clone, Debug, PartialEq)]
-pub enum Pending {
-    /// The session's data must be opened first (a local file, or a download under way).
-    NeedData(Opening),
-    /// The data now open is not the data the session was made on (`open` names it).
-    OtherData { opening: Opening, open: String },
-    /// Autosaved labels of the open data: restore them or start afresh.
-    Autosave(Autosave),
-    /// At start, with nothing open: the last autosaved session.
-    Resume(Autosave),
-}
-
-/// The page's state, for the functions that touch all of it.
-#[derive(Clone, Copy)]
-pub struct Page {
-    pub app: AppState,
-    pub embedding: EmbeddingState,
-    pub labels: LabelState,
-    pub atoms: AtomState,
-    pub spectra: SpectraState,
-    pub sessions: SessionState,
-}
-
-impl Page {
-    /// The states provided by the app.
-    pub fn from_context() -> Self {
-        Self {
-            app: expect_context(),
-            embedding: expect_context(),
-            labels: expect_context(),
-            atoms: expect_context(),
-            spectra: expect_context(),
-            sessions: expect_context(),
-        }
-    }
-
-    /// Whether chip clicks must wait for a choice about autosaved labels.
-    pub fn awaiting_choice(&self) -> bool {
-        self.sessions
-            .pending
-            .with(|p| matches!(p, Some(Pending::Autosave(_))))
-    }
-}
-
-impl Default for SessionState {
-    /// Nothing pending, no task, the full view.
-    fn default() -> Self {
-        Self {
-            pending: RwSignal::new(None),
-            task: RwSignal::new(None),
-            labelling: RwSignal::new(false),
-            link: RwSignal::new(None),
-        }
-    }
-}
+/// The longest a session waits for the encoder list before it is applied without it.
+const ENCODER_LIST_WAIT_MS: u32 = 10_000;
 
 /// Whether a dropped or picked file is a session file.
 pub fn is_session_file(name: &str) -> bool {
     name.to_ascii_lowercase().ends_with(".json")
-}
-
-/// The session on screen.
-pub fn current_session(page: Page) -> Result<Session, String> {
-    let (app, embedding, labels) = (page.app, page.embedding, page.labels);
-    let loaded = app.loaded.get_untracked().ok_or("no image is open")?;
-    let range = app
-        .display_range
-        .get_untracked()
-        .ok_or("no image is open")?;
-    let encoder = embedding
-        .encoder_ref(&embedding.selected.get_untracked())
-        .ok_or("the encoder list is still loading")?;
-    let current = labels.history.with_untracked(|h| h.current().clone());
-    Ok(Session {
-        format: FORMAT.into(),
-        version: VERSION,
-        source: loaded.source.clone(),
-        grid: GridSettings {
-            chip_size: current.chip_size,
-            origin: [0, 0],
-        },
-        encoder,
-        display: DisplaySettings {
-            stretch: app.stretch.get_untracked(),
-            range: [range.low, range.high],
-        },
-        view: ViewSettings {
-            overlay_opacity: labels.opacity.get_untracked(),
-            mode: labels.mode.get_untracked(),
-            unassigned_beyond: labels.unassigned_beyond.get_untracked(),
-        },
-        classes: current.classes,
-        fusion: labels.fusion.get_untracked(),
-        atoms: page.atoms.found_here(app).map(|found| found.settings),
-        spectra: page.spectra.settings(),
-        task: page.sessions.task.get_untracked(),
-    })
 }
 
 /// The session in a file the user picked or dropped, parsed and checked.
@@ -213,36 +97,24 @@ pub fn restore(page: Page, saved: Autosave) {
 /// flagged as made on other data) and autosaved labels of it are offered; every later change
 /// of the session is autosaved, except while such an offer waits for an answer.
 pub fn follow_data(page: Page) {
+    let sessions = page.sessions;
     Effect::new(move |previous: Option<Option<u64>>| {
+        sessions.current.track();
+        let labelling = sessions.labelling.get();
+        let waiting = page.awaiting_choice();
         let loaded = page.app.loaded.get();
-        track_session(page);
         let id = loaded.as_ref().map(|l| l.id);
         match loaded {
             Some(loaded) if previous.flatten() != id => data_shown(page, &loaded),
-            Some(_) if !page.awaiting_choice() => autosave_now(page),
+            Some(_) if !waiting => sessions.current.with_untracked(|session| {
+                if let Ok(session) = session {
+                    autosave_now(page, session, labelling);
+                }
+            }),
             _ => {}
         }
         id
     });
-}
-
-/// Subscribes to everything a session records.
-fn track_session(page: Page) {
-    page.labels.history.track();
-    page.labels.opacity.track();
-    page.labels.mode.track();
-    page.labels.unassigned_beyond.track();
-    page.labels.fusion.track();
-    page.atoms.found.track();
-    page.spectra.loaded.track();
-    page.spectra.encoder.track();
-    page.spectra.elements.track();
-    page.app.chip_size.track();
-    page.app.stretch.track();
-    page.embedding.selected.track();
-    page.embedding.choices.track();
-    page.sessions.task.track();
-    page.sessions.pending.track();
 }
 
 fn data_shown(page: Page, loaded: &Loaded) {
@@ -270,11 +142,8 @@ fn data_shown(page: Page, loaded: &Loaded) {
     page.sessions.pending.set(next.map(Pending::Autosave));
 }
 
-fn autosave_now(page: Page) {
-    let Ok(session) = current_session(page) else {
-        return;
-    };
-    if let Err(error) = autosave::write(&session, page.sessions.labelling.get_untracked()) {
+fn autosave_now(page: Page, session: &Session, labelling: bool) {
+    if let Err(error) = autosave::write(session, labelling) {
         page.labels
             .notice
             .set(Some(format!("Autosave failed: {error}.")));
@@ -282,17 +151,12 @@ fn autosave_now(page: Page) {
 }
 
 /// Applies `opening` after the effects of a newly shown image have run (they clear its
-/// supports), and once the encoder list has arrived (for at most 10 s), so the session's
+/// supports), and once the encoder list has arrived (waiting at most 10 s), so the session's
 /// encoder can be selected.
 fn apply_soon(page: Page, opening: Opening) {
     spawn_local(async move {
         TimeoutFuture::new(0).await;
-        for _ in 0..100 {
-            if page.embedding.choices.with_untracked(|c| !c.is_empty()) {
-                break;
-            }
-            TimeoutFuture::new(100).await;
-        }
+        page.embedding.listed(ENCODER_LIST_WAIT_MS).await;
         apply(page, opening);
     });
 }
@@ -341,7 +205,10 @@ fn apply(page: Page, Opening { session, labelling }: Opening) {
     sessions.labelling.set(labelling);
     notes.extend(adopt_modalities(page, &session));
     labels.notice.set(Some(notes.join(" ")));
-    if !labelling && session.uses_image() && session.labels().support_count() > 0 {
+    let plan = session
+        .fusion
+        .taking_part(|modality| session.records(modality));
+    if !labelling && plan.contains(&Modality::Image) && session.labels().support_count() > 0 {
         embedding.start(app);
     }
 }

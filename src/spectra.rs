@@ -6,17 +6,21 @@ use std::sync::Arc;
 
 use chipscope_core::embeddings::Embeddings;
 use chipscope_core::formats::spectral::SpectralFile;
+use chipscope_core::fusion::{Fusion, Modality};
 use chipscope_core::session::{DataSource, SpectralSettings};
 use chipscope_core::spectra::SpectrumImage;
-use chipscope_core::spectra::lines::{XrayLine, integration_window, lines_of, strongest_peaks};
-use chipscope_core::spectra::modality::{SpectralChips, SpectralEncoder, SpectralModel};
-use chipscope_core::spectra::spec2vec::Trainer;
+use chipscope_core::spectra::lines::{
+    XrayLine, map_channels, map_line, marked_lines, suggested_elements,
+};
+use chipscope_core::spectra::modality::{
+    Spec2VecTrainer, SpectralChips, SpectralEncoder, SpectralModel,
+};
 use gloo::timers::future::TimeoutFuture;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 
 use crate::app::{AppState, next_load_id};
-use crate::labelling::{LabelState, now_ms};
+use crate::clock::now_ms;
 
 /// Elements suggested from the strongest peaks of a newly opened spectrum image.
 const SUGGESTED_ELEMENTS: usize = 4;
@@ -125,14 +129,9 @@ impl SpectraState {
     /// Shows `spectra` as the spectrum image, suggesting elements from its strongest peaks.
     pub fn open(&self, spectra: LoadedSpectra) {
         if let Some(sum) = spectra.file.sum_spectrum() {
-            let mut elements: Vec<String> = Vec::new();
-            for peak in strongest_peaks(&sum.counts, &sum.axis, SUGGESTED_ELEMENTS) {
-                let element = peak.lines.first().map(|line| line.element.to_string());
-                if let Some(element) = element.filter(|e| !elements.contains(e)) {
-                    elements.push(element);
-                }
-            }
-            self.elements.set(elements);
+            let suggested = suggested_elements(&sum.counts, &sum.axis, SUGGESTED_ELEMENTS);
+            self.elements
+                .set(suggested.into_iter().map(String::from).collect());
         }
         self.map_element.set(None);
         self.loaded.set(Some(Arc::new(spectra)));
@@ -140,13 +139,12 @@ impl SpectraState {
 
     /// Computes the chip vectors whenever the chips or the encoder change and the spectra have
     /// a weight (raw vectors at once, spec2vec by training in slices); a newly opened spectrum
-    /// image gets the spectra a weight when they have none.
-    pub fn follow(&self, labels: LabelState) {
+    /// image gets the spectra a weight when they have none (saying so in `notice`).
+    pub fn follow(&self, fusion: RwSignal<Fusion>, notice: RwSignal<Option<String>>) {
         let state = *self;
-        let fusion = labels.fusion;
-        state.weigh_new_maps(labels);
+        state.weigh_new_maps(fusion, notice);
         Effect::new(move |_| {
-            let weighted = fusion.with(|f| f.weight("spectra") > 0.0);
+            let weighted = fusion.with(|f| f.weighs(Modality::Spectra));
             let chips = state.chips.get().and_then(Result::ok);
             let encoder = state.encoder.get();
             state.generation.update_value(|g| *g += 1);
@@ -176,16 +174,16 @@ impl SpectraState {
     }
 
     /// Gives the spectra weight 1 when a spectrum image is opened and they weigh nothing.
-    fn weigh_new_maps(&self, labels: LabelState) {
+    fn weigh_new_maps(&self, fusion: RwSignal<Fusion>, notice: RwSignal<Option<String>>) {
         let loaded = self.loaded;
         Effect::new(move |previous: Option<Option<u64>>| {
             let id = loaded.with(|l| l.as_ref().filter(|l| l.map().is_some()).map(|l| l.id));
-            let unweighted = labels.fusion.with_untracked(|f| f.weight("spectra") == 0.0);
+            let unweighted = fusion.with_untracked(|f| !f.weighs(Modality::Spectra));
             if id.is_some() && previous.flatten() != id && unweighted {
-                labels.fusion.update(|f| {
-                    f.weights.insert("spectra".into(), 1.0);
+                fusion.update(|f| {
+                    f.weights.insert(Modality::Spectra, 1.0);
                 });
-                labels.notice.set(Some(
+                notice.set(Some(
                     "Spectrum image opened: the spectra now weigh 1 beside the image (Modalities)."
                         .into(),
                 ));
@@ -200,13 +198,13 @@ impl SpectraState {
         self.vectors.get().filter(|v| v.key == key)
     }
 
-    /// The settings a session records, when a spectrum image is open.
+    /// The settings a session records, when a spectrum image is open (read tracked).
     pub fn settings(&self) -> Option<SpectralSettings> {
-        let loaded = self.loaded.get_untracked()?;
+        let loaded = self.loaded.get()?;
         Some(SpectralSettings {
             source: loaded.source.clone(),
-            encoder: self.encoder.get_untracked(),
-            elements: self.elements.get_untracked(),
+            encoder: self.encoder.get(),
+            elements: self.elements.get(),
         })
     }
 
@@ -217,33 +215,18 @@ impl SpectraState {
     }
 
     /// The lines of the marked elements inside `range_kev`, of relative weight ≥ 0.1.
-    pub fn marked_lines(&self, (low, high): (f64, f64)) -> Vec<XrayLine> {
-        self.elements.with(|elements| {
-            elements
-                .iter()
-                .flat_map(|element| lines_of(element))
-                .filter(|line| line.weight >= 0.1 && (low..=high).contains(&line.energy_kev))
-                .collect()
-        })
+    pub fn marked_lines(&self, range_kev: (f64, f64)) -> Vec<XrayLine> {
+        self.elements
+            .with(|elements| marked_lines(elements, range_kev))
     }
 
-    /// The map of `element`'s main line inside the axis — the highest-energy family's main
-    /// line (Kα before Lα before Mα) — as counts per map pixel within one detector FWHM either
-    /// side, with the line.
+    /// The map of `element`'s main line inside the axis (see [`map_line`]) as counts per map
+    /// pixel within one detector FWHM either side, with the line.
     pub fn element_map(&self, element: &str) -> Option<(XrayLine, Vec<u32>)> {
         let loaded = self.loaded.get()?;
         let map = loaded.map()?;
-        let top = map.axis.energy(map.axis.channels);
-        let line = lines_of(element)
-            .into_iter()
-            .filter(|line| line.energy_kev > map.axis.offset_kev.max(0.1) && line.energy_kev < top)
-            .max_by(|a, b| {
-                let by_weight = a.weight.total_cmp(&b.weight);
-                by_weight.then(a.energy_kev.total_cmp(&b.energy_kev))
-            })?;
-        let (low, high) = integration_window(line.energy_kev);
-        let first = map.axis.channel_of(low).unwrap_or(0);
-        let last = map.axis.channel_of(high).unwrap_or(map.axis.channels - 1);
+        let line = map_line(element, &map.axis)?;
+        let (first, last) = map_channels(&line, &map.axis);
         Some((line, map.window_map(first, last)))
     }
 
@@ -271,8 +254,7 @@ impl SpectraState {
         let generation = state.generation.get_value();
         state.progress.set(Some(0.0));
         spawn_local(async move {
-            let (vocabulary, documents) = chips.documents(&params);
-            let mut trainer = Trainer::new(&documents, vocabulary.words, params);
+            let mut trainer = Spec2VecTrainer::new(params, &chips);
             loop {
                 let started = now_ms();
                 let mut done = trainer.progress();
@@ -288,12 +270,7 @@ impl SpectraState {
                 }
                 TimeoutFuture::new(0).await;
             }
-            let model = SpectralModel::Spec2vec {
-                params,
-                vocabulary,
-                words: trainer.finish(),
-            };
-            let vectors = model.vectors(&chips);
+            let vectors = trainer.finish().vectors(&chips);
             state.progress.set(None);
             state
                 .vectors

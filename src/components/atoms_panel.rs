@@ -2,10 +2,10 @@
 //! the g(r) of the chip under the pointer beside each class prototype, and the fusion mode and
 //! weights (sliders; the overlay follows as they move).
 
-use chipscope_core::fusion::FusionMode;
+use chipscope_core::fusion::{FusionMode, Modality};
 use leptos::prelude::*;
 
-use crate::session_io::Page;
+use crate::page::Page;
 
 /// Width and height of the g(r) plot, in SVG units.
 const PLOT: (f32, f32) = (300.0, 120.0);
@@ -154,15 +154,15 @@ fn polyline(pdf: &[f32], peak: f32) -> String {
 pub fn FusionPanel() -> impl IntoView {
     let page = Page::from_context();
     let labels = page.labels;
-    let weight = move |modality: &'static str| {
+    let weight = move |modality: Modality| {
         view! {
             <label class="row">
-                {modality}
-                <input type="range" min=0 max=1 step=0.05 data-testid=format!("weight-{modality}")
+                {modality.key()}
+                <input type="range" min=0 max=1 step=0.05 data-testid=format!("weight-{}", modality.key())
                     prop:value=move || labels.fusion.with(|f| f.weight(modality)).to_string()
                     on:input=move |event| {
                         if let Ok(value) = event_target_value(&event).parse::<f32>() {
-                            labels.fusion.update(|f| { f.weights.insert(modality.to_string(), value); });
+                            labels.fusion.update(|f| { f.weights.insert(modality, value); });
                         }
                     }/>
                 <output>{move || format!("{:.2}", labels.fusion.with(|f| f.weight(modality)))}</output>
@@ -182,9 +182,7 @@ pub fn FusionPanel() -> impl IntoView {
     view! {
         <section class="panel" data-testid="fusion-panel">
             <h2>"Modalities"</h2>
-            {weight("image")}
-            {weight("atoms")}
-            {weight("spectra")}
+            {Modality::ALL.map(weight)}
             <div class="row">
                 {mode(FusionMode::Concatenate, "concatenate embeddings (c1)", "fusion-concatenate")}
                 {mode(FusionMode::Distances, "average scaled distances (c2)", "fusion-distances")}
@@ -197,15 +195,15 @@ pub fn FusionPanel() -> impl IntoView {
 /// What the weights mean now, or what a weighted modality still needs.
 fn hint(page: Page) -> String {
     let fusion = page.labels.fusion.get();
-    let atoms = fusion.weight("atoms") > 0.0;
-    let spectra = fusion.weight("spectra") > 0.0;
+    let atoms = fusion.weighs(Modality::Atoms);
+    let spectra = fusion.weighs(Modality::Spectra);
     if atoms && page.atoms.grid.with(Option::is_none) {
         return "Find the atom columns (below) to use the atom modality.".into();
     }
     if spectra && page.spectra.chips.with(|c| !matches!(c, Some(Ok(_)))) {
         return "Open a spectrum image of this field of view (Spectra, below) to use the spectral modality.".into();
     }
-    match (fusion.weight("image") > 0.0, atoms, spectra) {
+    match (fusion.weighs(Modality::Image), atoms, spectra) {
         (true, false, false) => "The image encoder alone.".into(),
         (false, true, false) => "Atoms only: chips are compared by the Wasserstein distance between their g(r); no embedding needed. Chips without columns stay unassigned.".into(),
         (false, false, true) => "Spectra only: chips are compared by their spectra's vectors; no embedding needed.".into(),

@@ -8,11 +8,11 @@ use crate::components::import::picked_files;
 use crate::components::results_panel::LinkField;
 use crate::download;
 use crate::links::{copy_link, link_to};
-use crate::session_io::{Page, current_session, is_session_file, read_session_file};
-use chipscope_core::crowd::{self, Answer, Merge};
+use crate::page::Page;
+use crate::session_io::{is_session_file, read_session_file};
+use chipscope_core::crowd::{self, Answer, Merge, TaskRequest};
 use chipscope_core::grid::ChipGrid;
-use chipscope_core::labels::Cell;
-use chipscope_core::session::{DataSource, ReferenceChip, Session, Task};
+use chipscope_core::session::{DataSource, Session};
 use chipscope_core::share::{self, LinkKind};
 use leptos::prelude::*;
 use leptos::task::spawn_local;
@@ -42,13 +42,13 @@ fn TaskMaker() -> impl IntoView {
     let asked = RwSignal::new(0usize);
     let reference = RwSignal::new(true);
     let create = move |_| {
-        let outcome = make_task(
-            page,
-            title.get_untracked(),
-            instructions.get_untracked(),
-            asked.get_untracked(),
-            reference.get_untracked(),
-        );
+        let request = TaskRequest {
+            title: title.get_untracked(),
+            instructions: instructions.get_untracked(),
+            asked: asked.get_untracked(),
+            reference: reference.get_untracked(),
+        };
+        let outcome = make_task(page, &request);
         match outcome {
             Ok(link) => copy_link(page, LinkKind::Task, link),
             Err(error) => page.app.error.set(Some(error)),
@@ -86,41 +86,15 @@ fn TaskMaker() -> impl IntoView {
 }
 
 /// Makes the task: the coordinator's session keeps it with its reference chips; the returned
-/// link carries it as labellers get it (see [`Session::for_labellers`]).
-fn make_task(
-    page: Page,
-    title: String,
-    instructions: String,
-    asked: usize,
-    reference: bool,
-) -> Result<String, String> {
-    let mut session = current_session(page)?;
+/// link carries it as labellers get it (see [`Session::for_labellers`]). Its id and chips are
+/// drawn from a seed the browser's random numbers give.
+fn make_task(page: Page, request: &TaskRequest) -> Result<String, String> {
+    let mut session = page.session()?;
     let loaded = page.app.loaded.get_untracked().ok_or("no image is open")?;
     let image = &loaded.dataset.image;
     let grid = ChipGrid::new(image.width(), image.height(), session.grid.chip_size)
         .map_err(|error| error.to_string())?;
-    let reference: Vec<ReferenceChip> = match reference {
-        true => session
-            .classes
-            .iter()
-            .flat_map(|class| {
-                class.supports.iter().map(|chip| ReferenceChip {
-                    chip: *chip,
-                    class: class.name.clone(),
-                })
-            })
-            .collect(),
-        false => Vec::new(),
-    };
-    let known: Vec<Cell> = reference.iter().map(|r| r.chip).collect();
-    let task = Task {
-        id: random_id(),
-        title: title.trim().to_string(),
-        instructions: instructions.trim().to_string(),
-        chips: sample_chips(&grid, asked, &known),
-        reference,
-        labeller: None,
-    };
+    let task = crowd::make_task(&session, &grid, request, random_seed());
     session.task = Some(task.clone());
     let for_labellers = session.for_labellers();
     Session::parse(&for_labellers.to_json()).map_err(|error| error.to_string())?;
@@ -128,36 +102,10 @@ fn make_task(
     Ok(link_to(&for_labellers, LinkKind::Task))
 }
 
-/// `count` distinct chips drawn at random, with the `known` ones mixed in, in grid order (so
-/// their place does not give the reference chips away); none when `count` is 0.
-fn sample_chips(grid: &ChipGrid, count: usize, known: &[Cell]) -> Vec<Cell> {
-    if count == 0 {
-        return Vec::new();
-    }
-    let mut cells: Vec<Cell> = (0..grid.rows())
-        .flat_map(|row| (0..grid.cols()).map(move |col| [row, col]))
-        .collect();
-    let (total, count) = (cells.len(), count.min(cells.len()));
-    for i in 0..count {
-        let j = i + (js_sys::Math::random() * (total - i) as f64) as usize;
-        cells.swap(i, j.min(total - 1));
-    }
-    cells.truncate(count);
-    let missing: Vec<Cell> = known
-        .iter()
-        .filter(|c| !cells.contains(c))
-        .copied()
-        .collect();
-    cells.extend(missing);
-    cells.sort_unstable();
-    cells
-}
-
-/// 16 random hex digits.
-fn random_id() -> String {
-    (0..16)
-        .map(|_| char::from_digit((js_sys::Math::random() * 16.0) as u32 % 16, 16).unwrap_or('0'))
-        .collect()
+/// 64 random bits from the browser (`Math.random` gives 52 per call).
+fn random_seed() -> u64 {
+    let half = || (js_sys::Math::random() * 4_294_967_296.0) as u64;
+    half() << 32 | half()
 }
 
 /// Answers in, agreement out; the consensus can become the supports.
@@ -171,7 +119,7 @@ fn MergeAnswers() -> impl IntoView {
         page.sessions.task.track();
         answers.with(|answers| {
             (!answers.is_empty()).then(|| {
-                let task = current_session(page).ok().filter(|s| s.task.is_some());
+                let task = page.session().ok().filter(|s| s.task.is_some());
                 crowd::merge(answers, task.as_ref())
                     .map(Arc::new)
                     .map_err(|error| error.to_string())

@@ -5,36 +5,9 @@ use crate::app::AppState;
 use crate::components::import::picked_files;
 use crate::download;
 use crate::embedding::EmbeddingState;
+use crate::loading::{WEIGHT_EXTENSIONS, use_weight_file};
 use chipscope_core::npy;
-use gloo::file::File;
-use gloo::file::futures::read_as_bytes;
 use leptos::prelude::*;
-use leptos::task::spawn_local;
-
-/// Weight files the page accepts from the user.
-pub const WEIGHT_EXTENSIONS: [&str; 3] = [".pth", ".pt", ".safetensors"];
-
-/// Whether a dropped file's name marks it as encoder weights rather than an image.
-pub fn is_weight_file(name: &str) -> bool {
-    let lower = name.to_ascii_lowercase();
-    WEIGHT_EXTENSIONS
-        .iter()
-        .any(|extension| lower.ends_with(extension))
-}
-
-/// Reads a user's weight file and offers it as an encoder.
-pub fn use_weight_file(app: AppState, embedding: EmbeddingState, file: web_sys::File) {
-    let name = file.name();
-    embedding.status.set(Some(format!("Reading {name}…")));
-    spawn_local(async move {
-        match read_as_bytes(&File::from(file)).await {
-            Ok(bytes) => embedding.add_custom(&name, &bytes, app.backend.get_untracked().as_ref()),
-            Err(error) => embedding.error.set(Some(format!(
-                "{name}: the browser could not read the file ({error})"
-            ))),
-        }
-    });
-}
 
 /// The embedding panel.
 #[component]

@@ -1,5 +1,6 @@
 //! Page components: each holds view state only and calls `chipscope-core`.
 
+pub mod app;
 pub mod atoms_panel;
 pub mod backend_badge;
 pub mod classes_panel;

@@ -2,8 +2,10 @@
 //! made on, a choice when other data is open, or autosaved labels to restore.
 
 use crate::autosave;
-use crate::components::import::{load_files, picked_files};
-use crate::session_io::{Opening, Page, Pending, apply_anyway, restore};
+use crate::components::import::picked_files;
+use crate::loading::load_files;
+use crate::page::{Opening, Page, Pending};
+use crate::session_io::{apply_anyway, restore};
 use chipscope_core::session::{Autosave, DataSource, Session};
 use leptos::prelude::*;
 

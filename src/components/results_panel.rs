@@ -8,9 +8,10 @@ use crate::components::import::picked_files;
 use crate::download;
 use crate::labelling::LabelState;
 use crate::links::{copy_link, link_to};
-use crate::session_io::{Page, SessionState, current_session, import_session_file};
+use crate::page::{Page, SessionState};
+use crate::session_io::import_session_file;
 use chipscope_core::classify::Segmentation;
-use chipscope_core::exports::Results;
+use chipscope_core::exports::{Backdrop, ExportFile, Results};
 use chipscope_core::results::Summary;
 use chipscope_core::session::ViewMode;
 use chipscope_core::share::LinkKind;
@@ -152,32 +153,15 @@ fn Exports() -> impl IntoView {
         };
         let stem = loaded.stem();
         let saved = match kind {
-            Export::Csv => {
-                download::save(&format!("{stem}.csv"), "text/csv", results.csv().as_bytes())
-            }
-            Export::Labels => download::save(
-                &format!("{stem}-labels.png"),
-                "image/png",
-                &results.label_png(),
-            ),
-            Export::Overlay => {
-                let png = results.overlay_png(
-                    &loaded.dataset.image,
+            Export::File(file) => {
+                let backdrop = Backdrop {
+                    image: &loaded.dataset.image,
                     range,
-                    labels.opacity.get_untracked(),
-                );
-                download::save(&format!("{stem}-overlay.png"), "image/png", &png)
+                    opacity: labels.opacity.get_untracked(),
+                };
+                let bytes = results.export(file, &summary, backdrop);
+                download::save(&file.file_name(&stem), file.media_type(), &bytes)
             }
-            Export::ChartSvg => download::save(
-                &format!("{stem}-chart.svg"),
-                "image/svg+xml",
-                summary.chart_svg().as_bytes(),
-            ),
-            Export::Summary => download::save(
-                &format!("{stem}-summary.json"),
-                "application/json",
-                summary.to_json().as_bytes(),
-            ),
             Export::ChartPng => {
                 let (name, svg) = (format!("{stem}-chart.png"), summary.chart_svg());
                 spawn_local(async move {
@@ -198,24 +182,22 @@ fn Exports() -> impl IntoView {
     };
     view! {
         <div class="row wrap">
-            {button(Export::Overlay, "Overlay PNG", "export-overlay")}
-            {button(Export::ChartSvg, "Chart SVG", "export-chart-svg")}
+            {button(Export::File(ExportFile::Overlay), "Overlay PNG", "export-overlay")}
+            {button(Export::File(ExportFile::ChartSvg), "Chart SVG", "export-chart-svg")}
             {button(Export::ChartPng, "Chart PNG", "export-chart-png")}
-            {button(Export::Csv, "CSV", "export-csv")}
-            {button(Export::Labels, "Label image", "export-labels")}
-            {button(Export::Summary, "Summary JSON", "export-summary")}
+            {button(Export::File(ExportFile::Csv), "CSV", "export-csv")}
+            {button(Export::File(ExportFile::LabelImage), "Label image", "export-labels")}
+            {button(Export::File(ExportFile::Summary), "Summary JSON", "export-summary")}
         </div>
     }
 }
 
 #[derive(Clone, Copy)]
 enum Export {
-    Overlay,
-    ChartSvg,
+    /// A result file, as `chipscope segment` writes it.
+    File(ExportFile),
+    /// The chart as a PNG, drawn by the browser from the SVG.
     ChartPng,
-    Csv,
-    Labels,
-    Summary,
 }
 
 /// Session file export and import, and the session as a link.
@@ -224,7 +206,7 @@ fn SessionControls() -> impl IntoView {
     let page = Page::from_context();
     let app = page.app;
     let save = move |_| {
-        let outcome = current_session(page).and_then(|session| {
+        let outcome = page.session().and_then(|session| {
             let stem = app
                 .loaded
                 .with_untracked(|l| l.as_ref().map(|l| l.stem()))
@@ -239,7 +221,7 @@ fn SessionControls() -> impl IntoView {
             app.error.set(Some(error));
         }
     };
-    let copy = move |_| match current_session(page) {
+    let copy = move |_| match page.session() {
         Ok(session) => copy_link(
             page,
             LinkKind::Session,

@@ -5,21 +5,16 @@
 
 use std::sync::Arc;
 
-use chipscope_core::formats::ripple::read_pair;
-use chipscope_core::formats::spectral::{SpectralFile, decode_spectral};
-use chipscope_core::session::DataSource;
 use chipscope_core::spectra::chips::RawSettings;
-use chipscope_core::spectra::lines::lines_of;
+use chipscope_core::spectra::lines::parse_elements;
 use chipscope_core::spectra::modality::SpectralEncoder;
 use chipscope_core::spectra::spec2vec::Spec2VecParams;
 use chipscope_core::spectra::{EnergyAxis, SpectrumImage};
-use gloo::file::File;
-use gloo::file::futures::read_as_bytes;
 use leptos::prelude::*;
-use leptos::task::spawn_local;
 
-use crate::components::import::{MAX_FILE_BYTES, picked_files};
-use crate::session_io::Page;
+use crate::components::import::picked_files;
+use crate::loading::open_spectrum_files;
+use crate::page::Page;
 use crate::spectra::{LoadedSpectra, SpectraState};
 
 /// Width and height of the spectrum plot, in SVG units, and the most points a curve has.
@@ -275,24 +270,9 @@ fn ElementMapChoice() -> impl IntoView {
 
 /// Takes the elements typed, refusing symbols without X-ray lines.
 fn set_elements(page: Page, text: String) {
-    let elements: Vec<String> = text
-        .split([',', ' ', ';'])
-        .map(str::trim)
-        .filter(|e| !e.is_empty())
-        .map(|e| {
-            let mut chars = e.chars();
-            let first = chars.next().map(|c| c.to_ascii_uppercase());
-            first
-                .into_iter()
-                .chain(chars.map(|c| c.to_ascii_lowercase()))
-                .collect()
-        })
-        .collect();
-    match elements.iter().find(|e| lines_of(e).is_empty()) {
-        Some(unknown) => page.app.error.set(Some(format!(
-            "{unknown:?} is not an element symbol with X-ray lines (Be to U)."
-        ))),
-        None => {
+    match parse_elements(&text) {
+        Err(message) => page.app.error.set(Some(message)),
+        Ok(elements) => {
             let spectra = page.spectra;
             if spectra
                 .map_element
@@ -401,67 +381,10 @@ fn polyline(counts: &[f64], axis: &EnergyAxis, (low, high): (f64, f64)) -> Strin
         .collect()
 }
 
-/// Reads the picked spectrum file (or a Lispix .rpl with its .raw) and opens it.
-fn open_spectrum_files(page: Page, files: Vec<web_sys::File>) {
-    let app = page.app;
-    let is = |file: &web_sys::File, ext: &str| file.name().to_ascii_lowercase().ends_with(ext);
-    let header = files.iter().find(|f| is(f, ".rpl")).cloned();
-    let data = match &header {
-        Some(_) => files.iter().find(|f| is(f, ".raw")).cloned(),
-        None => files.first().cloned(),
-    };
-    let Some(data) = data else {
-        return app.error.set(Some(
-            "a Lispix .rpl header needs its .raw data: choose both files together".into(),
-        ));
-    };
-    if let Some(big) = files.iter().find(|f| f.size() > MAX_FILE_BYTES) {
-        return app.error.set(Some(format!(
-            "{}: the file is larger than 1 GiB; bin it first",
-            big.name()
-        )));
-    }
-    let name = header.as_ref().unwrap_or(&data).name();
-    app.busy
-        .set(Some(format!("Reading the spectrum image {name}…")));
-    spawn_local(async move {
-        let read = read_spectral(header, data).await;
-        app.busy.set(None);
-        match read {
-            Ok((file, source)) => {
-                app.error.set(None);
-                page.spectra
-                    .open(LoadedSpectra::new(name, source, Arc::new(file)));
-            }
-            Err(error) => app.error.set(Some(format!("{name}: {error}"))),
-        }
-    });
-}
-
-/// The spectral file in `data` (with its ripple `header`), and its source (the data file's).
-async fn read_spectral(
-    header: Option<web_sys::File>,
-    data: web_sys::File,
-) -> Result<(SpectralFile, DataSource), String> {
-    let bytes = |file: web_sys::File| async move {
-        read_as_bytes(&File::from(file))
-            .await
-            .map_err(|error| format!("the browser could not read the file ({error})"))
-    };
-    let name = data.name();
-    let data = bytes(data).await?;
-    let file = match header {
-        Some(header) => read_pair(&bytes(header).await?, &data, 1),
-        None => decode_spectral(&data, 1),
-    };
-    let source = DataSource::of_file(&name, &data);
-    Ok((file.map_err(|error| error.to_string())?, source))
-}
-
 /// The element map's counts per map pixel, smoothed over about a chip's worth of map pixels
 /// for display.
 pub fn element_map_for_display(map: &SpectrumImage, counts: &[u32]) -> Vec<f32> {
     let values: Vec<f32> = counts.iter().map(|&n| n as f32).collect();
     let sigma = (map.width.max(map.height) as f32 / 256.0).max(1.0);
-    chipscope_core::atoms::log::gaussian_smooth(&values, map.width, sigma)
+    chipscope_core::smoothing::gaussian_smooth(&values, map.width, sigma)
 }

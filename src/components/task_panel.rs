@@ -4,7 +4,7 @@
 use crate::components::results_panel::LinkField;
 use crate::download;
 use crate::links::{copy_link, link_to};
-use crate::session_io::{Page, current_session};
+use crate::page::Page;
 use chipscope_core::session::Session;
 use chipscope_core::share::LinkKind;
 use leptos::prelude::*;
@@ -92,7 +92,7 @@ fn progress(page: Page) -> String {
 
 /// The labeller's answer: the session on screen with their name.
 fn answer(page: Page) -> Result<Session, String> {
-    let session = current_session(page)?;
+    let session = page.session()?;
     match session
         .task
         .as_ref()

@@ -5,7 +5,7 @@
 use crate::app::AppState;
 use crate::components::spectra_panel::element_map_for_display;
 use crate::labelling::LabelState;
-use crate::session_io::Page;
+use crate::page::Page;
 use chipscope_core::dataset::Image;
 use chipscope_core::display::{DisplayRange, heat_rgba, render_rgba};
 use chipscope_core::grid::ChipGrid;

@@ -7,10 +7,93 @@
 //! so " Vacuum" in one answer and "vacuum" in another are one class.
 
 use crate::exports::csv_field;
+use crate::grid::ChipGrid;
 use crate::labels::{Cell, ClassLabel, Labels, unused_colour};
-use crate::session::{Session, Task};
+use crate::session::{ReferenceChip, Session, Task};
+use rand::{Rng, SeedableRng};
+use rand_xoshiro::Xoshiro256PlusPlus;
 use std::collections::{BTreeMap, HashMap};
 use thiserror::Error;
+
+/// What a coordinator asks of the labellers.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TaskRequest {
+    pub title: String,
+    pub instructions: String,
+    /// How many chips to ask for, drawn at random; 0 lets the labellers choose.
+    pub asked: usize,
+    /// Whether the coordinator's supports become hidden reference chips that score the
+    /// labellers.
+    pub reference: bool,
+}
+
+/// The labelling task `request` asks for on `session` (its supports on `grid`): title and
+/// instructions trimmed, a random 16-hex-digit id, the reference chips when asked for, and
+/// `asked` distinct chips drawn at random with the reference chips mixed in (see
+/// [`sample_chips`]). The same `seed` makes the same task.
+pub fn make_task(session: &Session, grid: &ChipGrid, request: &TaskRequest, seed: u64) -> Task {
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
+    let reference: Vec<ReferenceChip> = match request.reference {
+        true => session
+            .classes
+            .iter()
+            .flat_map(|class| {
+                class.supports.iter().map(|chip| ReferenceChip {
+                    chip: *chip,
+                    class: class.name.clone(),
+                })
+            })
+            .collect(),
+        false => Vec::new(),
+    };
+    let known: Vec<Cell> = reference.iter().map(|r| r.chip).collect();
+    Task {
+        id: random_id(&mut rng),
+        title: request.title.trim().to_string(),
+        instructions: request.instructions.trim().to_string(),
+        chips: sample_chips(grid, request.asked, &known, &mut rng),
+        reference,
+        labeller: None,
+    }
+}
+
+/// `count` distinct chips of `grid` drawn at random (at most every chip), with the `known` ones
+/// mixed in, in grid order (so their place does not give the reference chips away); none when
+/// `count` is 0.
+pub fn sample_chips(
+    grid: &ChipGrid,
+    count: usize,
+    known: &[Cell],
+    rng: &mut impl Rng,
+) -> Vec<Cell> {
+    if count == 0 {
+        return Vec::new();
+    }
+    let mut cells: Vec<Cell> = (0..grid.rows())
+        .flat_map(|row| (0..grid.cols()).map(move |col| [row, col]))
+        .collect();
+    let (total, count) = (cells.len(), count.min(cells.len()));
+    for i in 0..count {
+        let j = rng.random_range(i..total);
+        cells.swap(i, j);
+    }
+    cells.truncate(count);
+    let missing: Vec<Cell> = known
+        .iter()
+        .filter(|c| !cells.contains(c))
+        .copied()
+        .collect();
+    cells.extend(missing);
+    cells.sort_unstable();
+    cells
+}
+
+/// 16 random hex digits.
+fn random_id(rng: &mut impl Rng) -> String {
+    (0..16)
+        .map(|_| char::from_digit(rng.random_range(0..16), 16).unwrap_or('0'))
+        .collect()
+}
 
 /// One labeller's returned session.
 #[derive(Clone, Debug, PartialEq)]
@@ -467,7 +550,85 @@ impl Merge {
 mod tests {
     use super::*;
     use crate::labels::palette_colour;
-    use crate::session::{DataSource, ReferenceChip, sample};
+    use crate::session::{DataSource, sample};
+
+    fn request(asked: usize, reference: bool) -> TaskRequest {
+        TaskRequest {
+            title: "  Label the phases ".into(),
+            instructions: "Click every chip you are sure of.\n".into(),
+            asked,
+            reference,
+        }
+    }
+
+    #[test]
+    fn tasks_are_drawn_from_the_seed() {
+        // The sample session's supports are [0, 0] and [1, 3] on a 4-column grid.
+        let (session, grid) = (sample(), ChipGrid::new(256, 192, 64).unwrap());
+        let task = make_task(&session, &grid, &request(5, true), 7);
+        assert_eq!(task, make_task(&session, &grid, &request(5, true), 7));
+        assert_ne!(task.id, make_task(&session, &grid, &request(5, true), 8).id);
+        assert_eq!(task.id.len(), 16);
+        assert!(task.id.bytes().all(|b| b.is_ascii_hexdigit()));
+        assert_eq!(
+            (task.title.as_str(), task.instructions.as_str()),
+            ("Label the phases", "Click every chip you are sure of.")
+        );
+        let names: Vec<_> = task
+            .reference
+            .iter()
+            .map(|r| (r.chip, r.class.as_str()))
+            .collect();
+        assert_eq!(names, [([0, 0], "vacuum, top"), ([1, 3], "vacuum, top")]);
+        // Five drawn chips, distinct, on the grid, in grid order, with both reference chips.
+        assert!(
+            task.chips.len() >= 5 && task.chips.len() <= 7,
+            "{:?}",
+            task.chips
+        );
+        assert!(task.chips.windows(2).all(|w| w[0] < w[1]));
+        assert!(task.chips.iter().all(|&[r, c]| r < 3 && c < 4));
+        assert!(task.chips.contains(&[0, 0]) && task.chips.contains(&[1, 3]));
+        // Other seeds draw other chips.
+        let drawn: std::collections::HashSet<Vec<Cell>> = (0..20)
+            .map(|seed| make_task(&session, &grid, &request(5, false), seed).chips)
+            .collect();
+        assert!(drawn.len() > 10);
+        // The resulting session is one the page and the CLI accept.
+        let mut with_task = session.clone();
+        with_task.task = Some(task);
+        Session::parse(&with_task.for_labellers().to_json()).unwrap();
+    }
+
+    #[test]
+    fn sampling_covers_none_some_and_all_chips() {
+        let (session, grid) = (sample(), ChipGrid::new(256, 192, 64).unwrap());
+        let none = make_task(&session, &grid, &request(0, true), 1);
+        assert!(none.chips.is_empty());
+        assert_eq!(none.reference.len(), 2);
+        let unreferenced = make_task(&session, &grid, &request(3, false), 1);
+        assert_eq!(unreferenced.chips.len(), 3);
+        assert!(unreferenced.reference.is_empty());
+        let every: Vec<Cell> = (0..3).flat_map(|r| (0..4).map(move |c| [r, c])).collect();
+        for asked in [12, 500] {
+            assert_eq!(
+                make_task(&session, &grid, &request(asked, true), 3).chips,
+                every
+            );
+        }
+        // Every chip is drawn, over seeds, about equally often.
+        let mut counts = [0usize; 12];
+        for seed in 0..1200 {
+            let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
+            for [r, c] in sample_chips(&grid, 1, &[], &mut rng) {
+                counts[r * 4 + c] += 1;
+            }
+        }
+        assert!(
+            counts.iter().all(|&n| (60..=140).contains(&n)),
+            "{counts:?}"
+        );
+    }
 
     const VACUUM: &str = "vacuum";
     const LATTICE: &str = "lattice, square";

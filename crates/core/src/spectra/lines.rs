@@ -116,6 +116,84 @@ pub fn integration_window(energy_kev: f64) -> (f64, f64) {
     (energy_kev - fwhm_kev, energy_kev + fwhm_kev)
 }
 
+/// The elements of the `count` strongest peaks of `spectrum` (on `axis`), each peak's nearest
+/// line's, without repeats, strongest peak first: the elements to mark on a newly opened
+/// spectrum image.
+pub fn suggested_elements(
+    spectrum: &[f64],
+    axis: &super::EnergyAxis,
+    count: usize,
+) -> Vec<&'static str> {
+    let mut elements: Vec<&'static str> = Vec::new();
+    for peak in strongest_peaks(spectrum, axis, count) {
+        if let Some(line) = peak.lines.first()
+            && !elements.contains(&line.element)
+        {
+            elements.push(line.element);
+        }
+    }
+    elements
+}
+
+/// The element symbols in `text` (separated by commas, spaces or semicolons, any case:
+/// "fe, O" gives `["Fe", "O"]`); a symbol without X-ray lines is refused with a message.
+pub fn parse_elements(text: &str) -> Result<Vec<String>, String> {
+    let elements: Vec<String> = text
+        .split([',', ' ', ';'])
+        .map(str::trim)
+        .filter(|e| !e.is_empty())
+        .map(|e| {
+            let mut chars = e.chars();
+            let first = chars.next().map(|c| c.to_ascii_uppercase());
+            first
+                .into_iter()
+                .chain(chars.map(|c| c.to_ascii_lowercase()))
+                .collect()
+        })
+        .collect();
+    match elements.iter().find(|e| lines_of(e).is_empty()) {
+        Some(unknown) => Err(format!(
+            "{unknown:?} is not an element symbol with X-ray lines (Be to U)."
+        )),
+        None => Ok(elements),
+    }
+}
+
+/// The lines of `elements` marked on a plot of `low..=high` keV: those of relative weight
+/// ≥ 0.1 inside it.
+pub fn marked_lines(elements: &[impl AsRef<str>], (low, high): (f64, f64)) -> Vec<XrayLine> {
+    elements
+        .iter()
+        .flat_map(|element| lines_of(element.as_ref()))
+        .filter(|line| line.weight >= 0.1 && (low..=high).contains(&line.energy_kev))
+        .collect()
+}
+
+/// The line an element map of `element` shows: its strongest line inside `axis` (above the
+/// axis start and 0.1 keV, below its end), the higher energy among equals — so Kα before Lα
+/// before Mα.
+pub fn map_line(element: &str, axis: &super::EnergyAxis) -> Option<XrayLine> {
+    let top = axis.energy(axis.channels);
+    lines_of(element)
+        .into_iter()
+        .filter(|line| line.energy_kev > axis.offset_kev.max(0.1) && line.energy_kev < top)
+        .max_by(|a, b| {
+            let by_weight = a.weight.total_cmp(&b.weight);
+            by_weight.then(a.energy_kev.total_cmp(&b.energy_kev))
+        })
+}
+
+/// The channels, first and last inclusive, an element map of `line` sums on `axis`: its
+/// [`integration_window`], cut to the axis.
+pub fn map_channels(line: &XrayLine, axis: &super::EnergyAxis) -> (usize, usize) {
+    let (low, high) = integration_window(line.energy_kev);
+    let first = axis.channel_of(low).unwrap_or(0);
+    let last = axis
+        .channel_of(high)
+        .unwrap_or(axis.channels.saturating_sub(1));
+    (first, last)
+}
+
 /// (Z, symbol, line, energy keV, relative weight).
 const LINES: &[(u8, &str, &str, f64, f64)] = &[
     (4, "Be", "Ka", 0.10258, 1.0),
@@ -390,6 +468,75 @@ mod tests {
             (peaks[1].lines[0].element, peaks[1].lines[0].line),
             ("Fe", "Ka")
         );
+    }
+
+    fn axis(offset_kev: f64, scale_kev: f64, channels: usize) -> super::super::EnergyAxis {
+        super::super::EnergyAxis {
+            offset_kev,
+            scale_kev,
+            channels,
+        }
+    }
+
+    #[test]
+    fn suggested_elements_name_the_strongest_peaks_once() {
+        let axis = axis(0.0, 0.01, 1000);
+        let mut spectrum = vec![1.0; 1000];
+        // S Kα strongest, then Fe Kα, then Fe Lα (0.70 keV): Fe is suggested once.
+        for (kev, height) in [(2.31, 80.0), (6.40, 50.0), (0.70, 30.0)] {
+            spectrum[(kev / 0.01) as usize] += height;
+        }
+        assert_eq!(suggested_elements(&spectrum, &axis, 3), ["S", "Fe"]);
+        assert_eq!(suggested_elements(&spectrum, &axis, 1), ["S"]);
+        assert!(suggested_elements(&[0.0; 1000], &axis, 4).is_empty());
+    }
+
+    #[test]
+    fn typed_elements_are_normalised_or_refused() {
+        assert_eq!(
+            parse_elements("fe, O;cu  SI").unwrap(),
+            ["Fe", "O", "Cu", "Si"]
+        );
+        assert_eq!(parse_elements(" , ").unwrap(), Vec::<String>::new());
+        let refused = parse_elements("Fe, Xx").unwrap_err();
+        assert!(
+            refused.starts_with("\"Xx\" is not an element symbol"),
+            "{refused}"
+        );
+        // H has no X-ray line in the table (it starts at Be).
+        assert!(parse_elements("h").is_err());
+    }
+
+    #[test]
+    fn marked_lines_are_the_visible_strong_ones() {
+        let lines = marked_lines(&["Fe", "O"], (0.1, 7.0));
+        let names: Vec<(&str, &str)> = lines.iter().map(|l| (l.element, l.line)).collect();
+        // Fe Kβ (7.06 keV) is outside the range; Fe Lα and Lβ1 are kept.
+        assert!(names.contains(&("Fe", "Ka")) && names.contains(&("O", "Ka")));
+        assert!(!names.contains(&("Fe", "Kb")));
+        assert!(lines.iter().all(|l| l.weight >= 0.1 && l.energy_kev <= 7.0));
+        assert!(marked_lines(&[] as &[&str], (0.0, 20.0)).is_empty());
+    }
+
+    #[test]
+    fn element_maps_take_the_highest_main_line_inside_the_axis() {
+        let full = axis(0.0, 0.01, 2000);
+        let fe = map_line("Fe", &full).unwrap();
+        assert_eq!((fe.element, fe.line), ("Fe", "Ka"));
+        // An axis ending below Fe Kα maps Fe Lα instead.
+        let low = axis(0.0, 0.01, 300);
+        assert_eq!(map_line("Fe", &low).unwrap().line, "La");
+        // Nothing of C lies above 0.5 keV.
+        assert_eq!(map_line("C", &axis(0.5, 0.01, 1000)), None);
+        let (first, last) = map_channels(&fe, &full);
+        let (a, b) = integration_window(fe.energy_kev);
+        assert_eq!(
+            (first, last),
+            (full.channel_of(a).unwrap(), full.channel_of(b).unwrap())
+        );
+        // A window running off the axis is cut to it.
+        let short = axis(6.35, 0.01, 10);
+        assert_eq!(map_channels(&fe, &short), (0, 9));
     }
 
     #[test]

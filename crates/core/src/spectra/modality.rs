@@ -174,19 +174,11 @@ pub enum SpectralModel {
 
 impl SpectralModel {
     /// `encoder` fitted to `chips`: spec2vec is trained on their documents in one go (the page
-    /// trains in slices with a [`Trainer`] and builds [`SpectralModel::Spec2vec`] itself).
+    /// steps a [`Spec2VecTrainer`] in slices to the same model).
     pub fn fit(encoder: SpectralEncoder, chips: &SpectralChips) -> Self {
         match encoder {
             SpectralEncoder::Raw(settings) => SpectralModel::Raw(settings),
-            SpectralEncoder::Spec2vec(params) => {
-                let (vocabulary, documents) = chips.documents(&params);
-                let words = Trainer::new(&documents, vocabulary.words, params).finish();
-                SpectralModel::Spec2vec {
-                    params,
-                    vocabulary,
-                    words,
-                }
-            }
+            SpectralEncoder::Spec2vec(params) => Spec2VecTrainer::new(params, chips).finish(),
         }
     }
 
@@ -210,20 +202,67 @@ impl SpectralModel {
     }
 }
 
+/// spec2vec fitted to chips a slice at a time: [`Spec2VecTrainer::step`] trains on a budget of
+/// documents and reports the fraction done, [`Spec2VecTrainer::finish`] trains what is left and
+/// hands over the model — bit for bit the one [`SpectralModel::fit`] makes in one go, however
+/// the training was sliced.
+pub struct Spec2VecTrainer {
+    params: Spec2VecParams,
+    vocabulary: Vocabulary,
+    trainer: Trainer<'static>,
+}
+
+impl Spec2VecTrainer {
+    /// A trainer on the documents of `chips`.
+    pub fn new(params: Spec2VecParams, chips: &SpectralChips) -> Self {
+        let (vocabulary, documents) = chips.documents(&params);
+        let trainer = Trainer::new(documents, vocabulary.words, params);
+        Self {
+            params,
+            vocabulary,
+            trainer,
+        }
+    }
+
+    /// Trains on up to `documents` more chip documents; returns the fraction of training done
+    /// (1 when finished).
+    pub fn step(&mut self, documents: usize) -> f32 {
+        self.trainer.step(documents)
+    }
+
+    /// The fraction of training done.
+    pub fn progress(&self) -> f32 {
+        self.trainer.progress()
+    }
+
+    /// Trains to the end and hands over the model.
+    pub fn finish(self) -> SpectralModel {
+        SpectralModel::Spec2vec {
+            params: self.params,
+            vocabulary: self.vocabulary,
+            words: self.trainer.finish(),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::spectra::SpectrumImageBuilder;
 
+    /// `channels` channels of 1 keV from 0.
+    fn unit_axis(channels: usize) -> EnergyAxis {
+        EnergyAxis {
+            offset_kev: 0.0,
+            scale_kev: 1.0,
+            channels,
+        }
+    }
+
     /// A 4 × 2 map on 4 channels: the left half has counts in channel 1, the right in 3 (one map
     /// pixel per chip of a 64 × 32 image in 16-px chips).
     fn two_halves() -> SpectrumImage {
-        let axis = EnergyAxis {
-            offset_kev: 0.0,
-            scale_kev: 1.0,
-            channels: 4,
-        };
-        let mut builder = SpectrumImageBuilder::new(4, 2, axis, 1).unwrap();
+        let mut builder = SpectrumImageBuilder::new(4, 2, unit_axis(4), 1).unwrap();
         for _ in 0..2 {
             for x in 0..4 {
                 builder
@@ -276,6 +315,70 @@ mod tests {
             assert!(distance(&vectors, 0, 5) < 1e-9, "{encoder:?}");
             assert!(distance(&vectors, 0, 3) > 0.1, "{encoder:?}");
         }
+    }
+
+    /// Chips of a 6 × 4 map whose pixels hold different mixes of 16 channels, so documents
+    /// differ in length and words.
+    fn mixed_chips() -> SpectralChips {
+        let mut builder = SpectrumImageBuilder::new(6, 4, unit_axis(16), 1).unwrap();
+        for pixel in 0..24u64 {
+            let counts = (0..16u64).filter_map(|c| {
+                let n = (pixel * 7 + c * 3) % 11;
+                (n > 4).then_some((c as usize, n))
+            });
+            builder.push_sparse(counts).unwrap();
+        }
+        let map = builder.finish(None, None).unwrap();
+        SpectralChips::new(&map, &ChipGrid::new(96, 64, 16).unwrap())
+    }
+
+    #[test]
+    fn sliced_spec2vec_training_is_bit_identical_to_fitting_in_one_go() {
+        let chips = mixed_chips();
+        let params = Spec2VecParams {
+            word_kev: 1.0,
+            dim: 8,
+            window: 3,
+            epochs: 3,
+            ..Spec2VecParams::default()
+        };
+        let one_go = SpectralModel::fit(SpectralEncoder::Spec2vec(params), &chips);
+        // The word-level trainer run in one go, as before the model-level trainer existed.
+        let (vocabulary, documents) = chips.documents(&params);
+        let words = Trainer::new(&documents, vocabulary.words, params).finish();
+        let bits = |model: &SpectralModel| match model {
+            SpectralModel::Spec2vec { words, .. } => {
+                words.values.iter().map(|v| v.to_bits()).collect::<Vec<_>>()
+            }
+            SpectralModel::Raw(_) => panic!("spec2vec expected"),
+        };
+        let reference = words.values.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+        assert_eq!(bits(&one_go), reference);
+        assert_eq!(documents.len(), 24);
+        for budgets in [vec![1], vec![5, 2, 9], vec![24], vec![1000]] {
+            let mut trainer = Spec2VecTrainer::new(params, &chips);
+            assert_eq!(trainer.progress(), 0.0);
+            let (mut last, mut given) = (0.0, 0);
+            for &budget in budgets.iter().cycle() {
+                let done = trainer.step(budget);
+                assert!(done >= last && done <= 1.0);
+                last = done;
+                given += budget;
+                if done >= 1.0 {
+                    // 24 documents × 3 epochs: finished by the slice that reached them.
+                    assert!(given >= 72 && given - budget < 72, "budgets {budgets:?}");
+                    break;
+                }
+            }
+            let sliced = trainer.finish();
+            assert_eq!(bits(&sliced), reference, "budgets {budgets:?}");
+            assert_eq!(sliced, one_go);
+            assert_eq!(sliced.vectors(&chips), one_go.vectors(&chips));
+        }
+        // Stopped half way, finish trains the rest to the same model.
+        let mut trainer = Spec2VecTrainer::new(params, &chips);
+        assert!((trainer.step(36) - 0.5).abs() < 1e-6);
+        assert_eq!(trainer.finish(), one_go);
     }
 
     #[test]

@@ -9,6 +9,8 @@
 //! window per position and a learning rate decaying linearly over all epochs. [`Trainer`] runs
 //! it a slice at a time so the page can show progress and stay responsive.
 
+use std::borrow::Cow;
+
 use crate::embeddings::Embeddings;
 use crate::spectra::EnergyAxis;
 use rand::{Rng, SeedableRng};
@@ -183,7 +185,8 @@ const NEGATIVE_TABLE: usize = 1 << 20;
 /// word2vec training in slices: [`Trainer::step`] trains on some documents and reports the
 /// fraction done; [`Trainer::finish`] hands over the word vectors.
 pub struct Trainer<'a> {
-    documents: &'a [Document],
+    /// Borrowed, or owned by a trainer that outlives its caller's documents.
+    documents: Cow<'a, [Document]>,
     params: Spec2VecParams,
     /// Input (word) vectors, gensim's `syn0`.
     input: Vec<f32>,
@@ -201,15 +204,21 @@ pub struct Trainer<'a> {
 }
 
 impl<'a> Trainer<'a> {
-    /// A trainer of `vocabulary_size` word vectors on `documents`.
-    pub fn new(documents: &'a [Document], vocabulary_size: usize, params: Spec2VecParams) -> Self {
+    /// A trainer of `vocabulary_size` word vectors on `documents` (borrowed, as `&docs`, or
+    /// owned, as a `Vec`).
+    pub fn new(
+        documents: impl Into<Cow<'a, [Document]>>,
+        vocabulary_size: usize,
+        params: Spec2VecParams,
+    ) -> Self {
+        let documents = documents.into();
         let mut rng = Xoshiro256PlusPlus::seed_from_u64(params.seed);
         let dim = params.dim;
         let input = (0..vocabulary_size * dim)
             .map(|_| (rng.random::<f32>() - 0.5) / dim as f32)
             .collect();
         let mut frequency = vec![0u64; vocabulary_size];
-        for document in documents {
+        for document in documents.iter() {
             document.words.iter().for_each(|&w| frequency[w] += 1);
         }
         let total: u64 = frequency.iter().sum();
@@ -234,10 +243,9 @@ impl<'a> Trainer<'a> {
             if self.epoch >= self.params.epochs || self.documents.is_empty() {
                 break;
             }
-            let document = &self.documents[self.next];
-            let words = self.subsampled(&document.words);
+            let words = self.subsampled(self.next);
             self.train_document(&words);
-            self.words_done += document.words.len() as u64;
+            self.words_done += self.documents[self.next].words.len() as u64;
             self.next += 1;
             if self.next == self.documents.len() {
                 self.next = 0;
@@ -267,12 +275,14 @@ impl<'a> Trainer<'a> {
         }
     }
 
-    /// The document's words left after subsampling frequent words.
-    fn subsampled(&mut self, words: &[usize]) -> Vec<usize> {
-        words
+    /// The words of document `index` left after subsampling frequent words.
+    fn subsampled(&mut self, index: usize) -> Vec<usize> {
+        let (keep, rng) = (&self.keep, &mut self.rng);
+        self.documents[index]
+            .words
             .iter()
             .copied()
-            .filter(|&w| self.keep[w] >= 1.0 || self.rng.random::<f64>() < self.keep[w])
+            .filter(|&w| keep[w] >= 1.0 || rng.random::<f64>() < keep[w])
             .collect()
     }
 

@@ -1,0 +1,166 @@
+//! The page's state as one value: the image on screen, the embeddings, the labels, the atom
+//! and spectral modalities and the sessions — created once, provided to the views as context —
+//! and the session all of it amounts to, a memo that follows every change.
+
+use chipscope_core::session::{
+    Autosave, DisplaySettings, FORMAT, GridSettings, Session, Task, VERSION, ViewSettings,
+};
+use chipscope_core::share::LinkKind;
+use leptos::prelude::*;
+
+use crate::app::AppState;
+use crate::atoms::AtomState;
+use crate::embedding::EmbeddingState;
+use crate::labelling::LabelState;
+use crate::spectra::SpectraState;
+
+/// Sessions being opened, the labelling task and the view it asks for, and the session on
+/// screen.
+#[derive(Clone, Copy)]
+pub struct SessionState {
+    /// A session or autosave waiting for the user: data to open, or a choice to make.
+    pub pending: RwSignal<Option<Pending>>,
+    /// The labelling task of the session on screen, if it is one.
+    pub task: RwSignal<Option<Task>>,
+    /// The focused labelling view, for a labeller who opened a task link.
+    pub labelling: RwSignal<bool>,
+    /// The latest link made, and what it opens, shown for copying by hand.
+    pub link: RwSignal<Option<(LinkKind, String)>>,
+    /// The session on screen (or why there is none), recomputed from the signals it reads
+    /// whenever one of them changes; what is saved, shared and autosaved.
+    pub current: Memo<Result<Session, String>>,
+}
+
+/// A session to open, and whether in the focused labelling view.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Opening {
+    pub session: Session,
+    pub labelling: bool,
+}
+
+/// What waits for the user.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Pending {
+    /// The session's data must be opened first (a local file, or a download under way).
+    NeedData(Opening),
+    /// The data now open is not the data the session was made on (`open` names it).
+    OtherData { opening: Opening, open: String },
+    /// Autosaved labels of the open data: restore them or start afresh.
+    Autosave(Autosave),
+    /// At start, with nothing open: the last autosaved session.
+    Resume(Autosave),
+}
+
+/// The page's state, for the functions that touch all of it.
+#[derive(Clone, Copy)]
+pub struct Page {
+    pub app: AppState,
+    pub embedding: EmbeddingState,
+    pub labels: LabelState,
+    pub atoms: AtomState,
+    pub spectra: SpectraState,
+    pub sessions: SessionState,
+}
+
+impl Page {
+    /// Creates the page's state, each part following the parts it derives from, and provides
+    /// every part as context for the views.
+    pub fn new() -> Self {
+        let app = AppState::new();
+        let embedding = EmbeddingState::new();
+        let atoms = AtomState::new(app);
+        let spectra = SpectraState::new(app);
+        let labels = LabelState::new(app, embedding, atoms, spectra);
+        spectra.follow(labels.fusion, labels.notice);
+        let task = RwSignal::new(None);
+        let current =
+            Memo::new(move |_| session_on_screen(app, embedding, labels, atoms, spectra, task));
+        let sessions = SessionState {
+            pending: RwSignal::new(None),
+            task,
+            labelling: RwSignal::new(false),
+            link: RwSignal::new(None),
+            current,
+        };
+        provide_context(app);
+        provide_context(embedding);
+        provide_context(atoms);
+        provide_context(spectra);
+        provide_context(labels);
+        provide_context(sessions);
+        Self {
+            app,
+            embedding,
+            labels,
+            atoms,
+            spectra,
+            sessions,
+        }
+    }
+
+    /// The states provided by the app.
+    pub fn from_context() -> Self {
+        Self {
+            app: expect_context(),
+            embedding: expect_context(),
+            labels: expect_context(),
+            atoms: expect_context(),
+            spectra: expect_context(),
+            sessions: expect_context(),
+        }
+    }
+
+    /// The session on screen, for saving or sharing it now (read without subscribing).
+    pub fn session(&self) -> Result<Session, String> {
+        self.sessions.current.get_untracked()
+    }
+
+    /// Whether chip clicks must wait for a choice about autosaved labels.
+    pub fn awaiting_choice(&self) -> bool {
+        self.sessions
+            .pending
+            .with(|p| matches!(p, Some(Pending::Autosave(_))))
+    }
+}
+
+/// The session on screen, built from the signals it records (read tracked, so the memo
+/// holding it follows each of them).
+fn session_on_screen(
+    app: AppState,
+    embedding: EmbeddingState,
+    labels: LabelState,
+    atoms: AtomState,
+    spectra: SpectraState,
+    task: RwSignal<Option<Task>>,
+) -> Result<Session, String> {
+    let loaded = app.loaded.get().ok_or("no image is open")?;
+    let range = app.display_range.get().ok_or("no image is open")?;
+    let encoder = embedding
+        .encoder_ref(&embedding.selected.get())
+        .ok_or("the encoder list is still loading")?;
+    let current = labels.history.with(|h| h.current().clone());
+    Ok(Session {
+        format: FORMAT.into(),
+        version: VERSION,
+        source: loaded.source.clone(),
+        grid: GridSettings {
+            chip_size: current.chip_size,
+            origin: [0, 0],
+        },
+        encoder,
+        display: DisplaySettings {
+            stretch: app.stretch.get(),
+            range: [range.low, range.high],
+        },
+        view: ViewSettings {
+            overlay_opacity: labels.opacity.get(),
+            mode: labels.mode.get(),
+            unassigned_beyond: labels.unassigned_beyond.get(),
+        },
+        classes: current.classes,
+        fusion: labels.fusion.get(),
+        atoms: atoms.found_here(app).map(|found| found.settings),
+        spectra: spectra.settings(),
+        task: task.get(),
+    })
+}
