@@ -467,72 +467,6 @@ mod tests {
     use super::*;
     use std::io::Cursor;
 
-    /// One tag-tree node as a `.pts` writes it: mark 1, name, type, value, children, mark 0xff.
-    fn node(name: &str, kind: u32, value: &[u8], children: &[Vec<u8>]) -> Vec<u8> {
-        let name = [name.as_bytes(), b"\0"].concat();
-        let mut bytes = vec![1];
-        bytes.extend((name.len() as u32).to_le_bytes());
-        bytes.extend(&name);
-        bytes.extend(kind.to_le_bytes());
-        bytes.extend((value.len() as u32).to_le_bytes());
-        bytes.extend(value);
-        children.iter().for_each(|child| bytes.extend(child));
-        bytes.push(0xff);
-        bytes
-    }
-
-    fn group(name: &str, children: &[Vec<u8>]) -> Vec<u8> {
-        node(name, 0, &[], children)
-    }
-
-    /// A minimal `.pts` template: a `pixels` map, 10 eV channels from −0.1 keV, 200 kV, and an
-    /// (empty) event stream after the tree.
-    fn template_file(pixels: &str) -> Vec<u8> {
-        let f64_node = |name: &str, v: f64| node(name, 5, &v.to_le_bytes(), &[]);
-        let text = |name: &str, v: &str| node(name, 20, &[v.as_bytes(), b"\0"].concat(), &[]);
-        let tree = [
-            group(
-                "PTTD Param",
-                &[group(
-                    "Params",
-                    &[node(
-                        "PARAMPAGE1",
-                        20,
-                        b"EDXRF\0",
-                        &[group(
-                            "Tpl",
-                            &[group("T2", &[node("DigZ", 2, &10u16.to_le_bytes(), &[])])],
-                        )],
-                    )],
-                )],
-            ),
-            group(
-                "PTTD Data",
-                &[group(
-                    "AnalyzableMap MeasData",
-                    &[
-                        group("Doc", &[f64_node("CoefA", 0.01), f64_node("CoefB", 0.0)]),
-                        group("Meas Cond", &[text("Tpl", "T2"), text("Pixels", pixels)]),
-                        group("MeasCond", &[node("AccKV", 4, &200f32.to_le_bytes(), &[])]),
-                    ],
-                )],
-            ),
-        ]
-        .concat();
-        let tree_at = 64;
-        let stream_at = tree_at + 12 + tree.len() + 20;
-        let mut bytes = vec![0; stream_at];
-        bytes[..4].copy_from_slice(&304u32.to_le_bytes());
-        bytes[4..12].copy_from_slice(b"PTTDFILE");
-        let words = [tree_at, 12 + tree.len(), stream_at, 0];
-        for (index, word) in words.into_iter().enumerate() {
-            let at = 20 + 4 * index;
-            bytes[at..at + 4].copy_from_slice(&(word as u32).to_le_bytes());
-        }
-        bytes[tree_at + 12..tree_at + 12 + tree.len()].copy_from_slice(&tree);
-        bytes
-    }
-
     /// (channel / `bin`, count) runs of increasing `channels`.
     fn runs(channels: impl Iterator<Item = usize>, bin: usize) -> Vec<(usize, u32)> {
         let mut runs: Vec<(usize, u32)> = Vec::new();
@@ -581,14 +515,6 @@ mod tests {
                 }
             }
         }
-    }
-
-    #[test]
-    fn a_small_synthetic_map_reads_back_pixel_for_pixel() {
-        let template = Template::from_bytes(&template_file("4x4")).unwrap();
-        assert_eq!((template.width, template.height), (4, 4));
-        assert_eq!(template.axis.channels, 4096);
-        round_trip(&template, 50.0);
     }
 
     #[test]

@@ -15,7 +15,10 @@ use std::collections::HashMap;
 /// with the same vector.
 #[derive(Clone, Copy, Debug)]
 pub struct Support<'a> {
+    /// Names the support in the column cache: the chip's index in grid order for
+    /// [`Support::chip`].
     pub id: usize,
+    /// The support's embedding, as long as the chips' embeddings.
     pub vector: &'a [f32],
 }
 

@@ -18,7 +18,9 @@ use thiserror::Error;
 /// What a coordinator asks of the labellers.
 #[derive(Clone, Debug, PartialEq)]
 pub struct TaskRequest {
+    /// The task's title, as typed; trimmed into the task.
     pub title: String,
+    /// What the labellers are asked to do, as typed; trimmed into the task.
     pub instructions: String,
     /// How many chips to ask for, drawn at random; 0 lets the labellers choose.
     pub asked: usize,
@@ -100,6 +102,7 @@ fn random_id(rng: &mut impl Rng) -> String {
 pub struct Answer {
     /// What to call the labeller when the session's task names nobody (e.g. the file name).
     pub fallback_name: String,
+    /// The session the labeller returned; its supports are their labels.
     pub session: Session,
 }
 
@@ -127,27 +130,43 @@ impl Answer {
 /// Why answers cannot be merged; each names the answer at fault.
 #[derive(Debug, Error, PartialEq)]
 pub enum MergeError {
+    /// The list of answers is empty.
     #[error("there are no answers to merge")]
     NoAnswers,
+    /// An answer was labelled on other data than the base.
     #[error("{answer} was labelled on {found}, not on {expected} like {base}")]
     OtherData {
+        /// The answer at fault, for people ("the answer ada.json (by Ada)").
         answer: String,
+        /// The answer's data, as [`crate::session::DataSource::describe`] puts it.
         found: String,
+        /// The base's data, described the same way.
         expected: String,
+        /// The base: "the task" or the first answer.
         base: String,
     },
+    /// An answer's chips are of another size than the base's.
     #[error("{answer} has {found}-px chips, not {expected}-px chips like {base}")]
     OtherChipSize {
+        /// The answer at fault, for people.
         answer: String,
+        /// The answer's chip side, pixels.
         found: usize,
+        /// The base's chip side, pixels.
         expected: usize,
+        /// The base: "the task" or the first answer.
         base: String,
     },
+    /// An answer carries another task id than the base.
     #[error("{answer} answers another task (id {found}) than {base} (id {expected})")]
     OtherTask {
+        /// The answer at fault, for people.
         answer: String,
+        /// The answer's task id.
         found: String,
+        /// The base's task id.
         expected: String,
+        /// The base: "the task" or the first answer.
         base: String,
     },
 }
@@ -160,6 +179,7 @@ pub struct Merge {
     /// from the first session that has the class, except that a colour already taken by an
     /// earlier class is replaced by the first free palette colour. No supports.
     pub classes: Vec<ClassLabel>,
+    /// The side of the chips every answer shares, pixels.
     pub chip_size: usize,
     /// One per answer, in order; a name used twice becomes "Ada (2)".
     pub labellers: Vec<LabellerAgreement>,
@@ -175,6 +195,7 @@ pub struct Merge {
 /// The votes on one chip.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ChipVotes {
+    /// The chip, `[row, col]`.
     pub chip: Cell,
     /// Votes per class, in the order of [`Merge::classes`].
     pub votes: Vec<u32>,
@@ -198,6 +219,7 @@ impl ChipVotes {
 /// How one labeller agrees with the others and with the reference.
 #[derive(Clone, Debug, PartialEq)]
 pub struct LabellerAgreement {
+    /// The labeller's name, made distinct from the others' ("Ada (2)").
     pub name: String,
     /// Chips they labelled.
     pub chips: usize,

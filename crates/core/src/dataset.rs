@@ -82,7 +82,7 @@ impl Image {
 pub struct Calibration {
     /// Length of one pixel side in `unit`.
     pub pixel_size: f64,
-    /// Length unit, normalised: "nm", "µm", "Å", "mm" or "m".
+    /// Length unit, normalised: "nm", "µm", "Å", "pm", "mm" or "m".
     pub unit: String,
 }
 
@@ -141,16 +141,27 @@ pub fn voltage_property(kv: f64) -> (String, String) {
 /// The numeric type of the samples as stored in the file.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SampleType {
+    /// 8-bit unsigned integers, 0–255.
     U8,
+    /// 16-bit unsigned integers, 0–65535.
     U16,
+    /// 32-bit unsigned integers.
     U32,
+    /// 64-bit unsigned integers.
     U64,
+    /// 8-bit signed integers.
     I8,
+    /// 16-bit signed integers.
     I16,
+    /// 32-bit signed integers.
     I32,
+    /// 64-bit signed integers.
     I64,
+    /// 16-bit (half-precision) floats.
     F16,
+    /// 32-bit floats, kept as they are.
     F32,
+    /// 64-bit floats, rounded to f32.
     F64,
 }
 
@@ -180,7 +191,7 @@ pub struct Metadata {
     pub format: &'static str,
     /// Sample type in the file (the image itself is always `f32`).
     pub sample_type: SampleType,
-    /// Channels in the file: 1 for grey, 3 for RGB, 4 with alpha.
+    /// Channels in the file: 1 for grey, 2 for grey with alpha, 3 for RGB, 4 for RGB with alpha.
     pub channels: usize,
     /// Remarks for the user, e.g. "page 1 of 3 read" or a colour-to-grey conversion.
     pub notes: Vec<String>,

@@ -11,9 +11,19 @@ pub enum Stretch {
     /// From the smallest to the largest finite value.
     MinMax,
     /// Between two percentiles (0–100) of the finite values, clipping outliers.
-    Percentile { low: f64, high: f64 },
+    Percentile {
+        /// The percentile shown black, %.
+        low: f64,
+        /// The percentile shown white, %.
+        high: f64,
+    },
     /// A range the user typed.
-    Manual { low: f32, high: f32 },
+    Manual {
+        /// The raw value shown black.
+        low: f32,
+        /// The raw value shown white.
+        high: f32,
+    },
 }
 
 impl Default for Stretch {
@@ -29,7 +39,9 @@ impl Default for Stretch {
 /// The raw values shown as black (`low`) and white (`high`).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct DisplayRange {
+    /// The raw value shown black; values below it clip to black.
     pub low: f32,
+    /// The raw value shown white; values above it clip to white.
     pub high: f32,
 }
 

@@ -4,7 +4,9 @@
 /// Chip vectors in grid order: `count × dim` values, one row per chip.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Embeddings {
+    /// Length of one chip's vector.
     pub dim: usize,
+    /// The vectors one after another, chip 0 first.
     pub values: Vec<f32>,
 }
 

@@ -62,15 +62,21 @@ impl ExportFile {
 /// What the overlay is drawn on: the image, its display range and the overlay's opacity.
 #[derive(Clone, Copy)]
 pub struct Backdrop<'a> {
+    /// The micrograph, with its raw values.
     pub image: &'a Image,
+    /// The raw values shown black and white under the overlay.
     pub range: DisplayRange,
+    /// Opacity of the class colours, 0–1 (clamped).
     pub opacity: f32,
 }
 
 /// One segmentation with what is needed to write it out.
 pub struct Results<'a> {
+    /// The chip grid the segmentation was made on; it sets the exported images' size.
     pub grid: &'a ChipGrid,
+    /// The classes, in the order of the segmentation's class indices.
     pub classes: &'a [ClassLabel],
+    /// Each chip's confidence and distances to the class prototypes, for the CSV.
     pub segmentation: &'a Segmentation,
     /// The class of each chip (`None`: unassigned), from [`Segmentation::assignments`].
     pub assignments: &'a [Option<usize>],

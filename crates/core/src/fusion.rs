@@ -54,13 +54,18 @@ impl Modality {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum FusionMode {
+    /// c1: per-modality vectors, each scaled by its spread and weight, joined into one vector.
     Concatenate,
+    /// c2: per-modality distances, each scaled by its largest finite entry, averaged with the
+    /// weights.
     Distances,
 }
 
 /// How modalities are combined, as a session records it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Fusion {
+    /// Whether vectors are joined or distances averaged; only matters with two modalities or
+    /// more.
     pub mode: FusionMode,
     /// Weight per modality; a missing modality has weight 0.
     pub weights: BTreeMap<Modality, f32>,

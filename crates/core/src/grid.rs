@@ -33,14 +33,26 @@ pub struct Chip {
 /// Why a grid cannot be laid.
 #[derive(Debug, Error, PartialEq, Eq)]
 pub enum GridError {
+    /// The image's shorter side is under [`MIN_CHIP_SIZE`].
     #[error(
         "the image ({width} × {height} px) is smaller than the smallest chip ({MIN_CHIP_SIZE} px)"
     )]
-    ImageTooSmall { width: usize, height: usize },
+    ImageTooSmall {
+        /// Image width, pixels.
+        width: usize,
+        /// Image height, pixels.
+        height: usize,
+    },
+    /// The chip size asked for is below [`MIN_CHIP_SIZE`] or above the image's shorter side.
     #[error(
         "chip size {chip_size} px is outside the allowed {MIN_CHIP_SIZE}–{max} px for this image"
     )]
-    ChipSizeOutOfRange { chip_size: usize, max: usize },
+    ChipSizeOutOfRange {
+        /// The chip side asked for, pixels.
+        chip_size: usize,
+        /// The largest allowed chip side, pixels: the image's shorter side.
+        max: usize,
+    },
 }
 
 impl ChipGrid {

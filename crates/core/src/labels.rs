@@ -110,8 +110,11 @@ pub(crate) fn unused_colour(classes: &[ClassLabel]) -> Colour {
 /// One class: its name, colour and support chips in the order they were clicked.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ClassLabel {
+    /// The name the user gave, such as "vacuum".
     pub name: String,
+    /// The class's colour in the overlay, charts and exports.
     pub colour: Colour,
+    /// The support chips, `[row, col]`, in the order they were clicked.
     pub supports: Vec<Cell>,
 }
 
@@ -143,7 +146,9 @@ impl SupportAdvice {
 /// The classes and their supports, all on a grid of `chip_size` pixels.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Labels {
+    /// The chip side of the grid the supports are on, pixels.
     pub chip_size: usize,
+    /// The classes in order; a class's index here is its index in a segmentation.
     pub classes: Vec<ClassLabel>,
 }
 

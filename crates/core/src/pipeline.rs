@@ -28,6 +28,7 @@ use crate::fusion::{Fusion, Measurement, Modality, fuse};
 /// One modality's measurement of every chip of one image, in grid order.
 #[derive(Clone, Copy)]
 pub struct ChipMeasure<'a> {
+    /// The modality that measured the chips.
     pub modality: Modality,
     /// Every chip's vector: what concatenated fusion joins, and what the image and spectral
     /// modalities compare by Euclidean distance.
@@ -59,6 +60,7 @@ impl<'a> ChipMeasure<'a> {
 /// What one modality learned from the labelled image's support chips.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Learned {
+    /// The modality whose measurement it learned from.
     pub modality: Modality,
     /// The support chips of each class, as indices into the labelled image's grid.
     pub classes: Vec<Vec<usize>>,

@@ -12,8 +12,11 @@ pub const UNASSIGNED_COLOUR: Colour = Colour([0x99, 0x99, 0x99]);
 /// One class's share of the grid.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct ClassShare {
+    /// The class's name, or `unassigned`.
     pub name: String,
+    /// The class's colour in the chart (grey for unassigned chips).
     pub colour: Colour,
+    /// Chips assigned to the class.
     pub chips: usize,
     /// Fraction of the grid's chips, 0–1.
     pub fraction: f64,
@@ -24,9 +27,11 @@ pub struct ClassShare {
 /// Chips per class over the grid.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Summary {
+    /// One share per class, in class order.
     pub classes: Vec<ClassShare>,
     /// Chips farther than the threshold from every prototype.
     pub unassigned: ClassShare,
+    /// Chips in the grid, assigned or not.
     pub total_chips: usize,
     /// "nm²" and so on, when calibrated.
     pub area_unit: Option<String>,

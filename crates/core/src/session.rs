@@ -27,14 +27,23 @@ pub const MAX_BYTES: usize = 16 * 1024 * 1024;
 /// A whole session.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Session {
+    /// Always [`FORMAT`]; a file with anything else is refused.
     pub format: String,
+    /// The schema version the file was written with, 1 to [`VERSION`].
     pub version: u32,
+    /// The micrograph the supports were clicked on.
     pub source: DataSource,
+    /// The chip grid laid on the micrograph.
     pub grid: GridSettings,
+    /// The image encoder that made the chips' embeddings.
     pub encoder: EncoderRef,
+    /// The contrast the chips were encoded with.
     pub display: DisplaySettings,
+    /// How results are shown, and the distance beyond which chips stay unassigned.
     pub view: ViewSettings,
+    /// The classes in order, each with its colour and support chips.
     pub classes: Vec<ClassLabel>,
+    /// How the modalities are combined and weighed.
     pub fusion: Fusion,
     /// The atom column search, present when the atom modality is in use.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -53,19 +62,31 @@ pub struct Session {
 pub enum DataSource {
     /// A file the user opened, identified by its bytes.
     File {
+        /// The file name, without its folder.
         name: String,
+        /// The file's length, bytes.
         size: u64,
+        /// The sha256 of the file's bytes, 64 hex digits.
         sha256: String,
     },
     /// A file downloaded from a public http(s) address, identified by its bytes.
     Url {
+        /// The http(s) address it was downloaded from, at most 2048 characters.
         url: String,
+        /// The file name: the last segment of the address's path (its host when it has none).
         name: String,
+        /// The downloaded file's length, bytes.
         size: u64,
+        /// The sha256 of the downloaded bytes, 64 hex digits.
         sha256: String,
     },
     /// The simulated example micrograph (`simulate::heterostructure(size, seed)`).
-    Example { size: usize, seed: u64 },
+    Example {
+        /// The image's side, pixels.
+        size: usize,
+        /// The random seed the example was simulated with.
+        seed: u64,
+    },
 }
 
 impl DataSource {
@@ -118,7 +139,9 @@ impl DataSource {
 pub struct Task {
     /// Ties the answers to their task (random hex, made by the coordinator's page).
     pub id: String,
+    /// A short title shown to labellers, at most 200 characters.
     pub title: String,
+    /// What the labellers are asked to do, in plain text, at most 5000 characters.
     pub instructions: String,
     /// Chips the labellers are asked to label, `[row, col]`; empty: any chips they choose.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -135,7 +158,9 @@ pub struct Task {
 /// A chip with a known class.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ReferenceChip {
+    /// The chip, `[row, col]` on the session's grid.
     pub chip: [usize; 2],
+    /// The name of one of the session's classes.
     pub class: String,
 }
 
@@ -143,7 +168,9 @@ pub struct ReferenceChip {
 /// corner in this version).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct GridSettings {
+    /// The side of a chip, pixels; at least [`MIN_CHIP_SIZE`].
     pub chip_size: usize,
+    /// The top-left corner of the first chip, `[x, y]` pixels; only `[0, 0]` is accepted.
     pub origin: [usize; 2],
 }
 
@@ -151,8 +178,14 @@ pub struct GridSettings {
 /// sha256 of its weight file either way.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct EncoderRef {
+    /// A shipped encoder's id, or `custom-` and the first 12 hex digits of a user's weight
+    /// file's sha256.
     pub id: String,
+    /// A name for people, such as the shipped encoder's full name or a user's file name
+    /// with its architecture.
     pub name: String,
+    /// The sha256 of the weight file, 64 hex digits; a segmentation checks the weights it
+    /// loads against it.
     pub weights_sha256: String,
 }
 
@@ -160,7 +193,9 @@ pub struct EncoderRef {
 /// on them, so they are kept exactly).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct DisplaySettings {
+    /// The rule the levels were chosen by.
     pub stretch: Stretch,
+    /// The black and white levels `[low, high]`, in the image's raw values.
     pub range: [f32; 2],
 }
 
@@ -221,6 +256,7 @@ impl From<AtomParams> for AtomSettings {
 pub struct SpectralSettings {
     /// The spectrum-image file (the image's own file when the image came with the map).
     pub source: DataSource,
+    /// How each chip's summed spectrum becomes an embedding.
     pub encoder: SpectralEncoder,
     /// Element symbols whose X-ray lines are marked.
     #[serde(default)]
@@ -232,8 +268,10 @@ pub struct SpectralSettings {
 pub struct Autosave {
     /// Milliseconds since 1970.
     pub saved_at_ms: f64,
+    /// Whether the session was open in the labellers' view, which a restore reopens.
     #[serde(default)]
     pub labelling: bool,
+    /// The session as it was when saved.
     pub session: Session,
 }
 
@@ -261,18 +299,24 @@ impl Autosave {
 /// Why a session file cannot be used.
 #[derive(Debug, Error, PartialEq)]
 pub enum SessionError {
+    /// The text is longer than [`MAX_BYTES`].
     #[error("the session file is larger than 16 MB; it is not a Chipscope session")]
     TooLarge,
+    /// The text is not JSON; the parser's message.
     #[error("the session file is damaged or not JSON ({0})")]
     Syntax(String),
+    /// The `format` field is not [`FORMAT`]; what it is, or `missing`.
     #[error("not a Chipscope session file (its format field is {0:?})")]
     WrongFormat(String),
+    /// The file was written by a newer Chipscope; its version.
     #[error(
         "the session file has version {0}; this Chipscope reads version {VERSION} — update Chipscope"
     )]
     NewerVersion(u32),
+    /// A field is missing, malformed or out of range; which and why.
     #[error("the session file is damaged: {0}")]
     Invalid(String),
+    /// The grid cannot be laid on the image, or a support lies outside it; why.
     #[error("the session's grid does not fit this image: {0}")]
     GridMismatch(String),
 }

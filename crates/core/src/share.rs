@@ -41,16 +41,22 @@ pub const MAX_INFLATED_BYTES: usize = 1024 * 1024;
 /// Why a link cannot be opened.
 #[derive(Debug, Error, PartialEq)]
 pub enum LinkError {
+    /// The payload is longer than [`MAX_PAYLOAD_CHARS`].
     #[error("the link is longer than 512 kB; it is not a Chipscope session link")]
     TooLong,
+    /// The payload's version prefix is newer than [`LINK_VERSION`]; that version.
     #[error(
         "the link was made by a newer Chipscope (link version {0}; this one reads {LINK_VERSION}) — update Chipscope"
     )]
     NewerVersion(u32),
+    /// The version prefix, base64 or deflate stream is broken, or the unpacked bytes are not
+    /// text; what went wrong (often a link cut short when copied).
     #[error("the link is damaged ({0}); copy it again in full")]
     Damaged(String),
+    /// The payload inflates to more than [`MAX_INFLATED_BYTES`].
     #[error("the link unpacks to more than 1 MB; it is not a Chipscope session link")]
     InflatesTooFar,
+    /// The unpacked session file was refused.
     #[error("the link's session cannot be used: {0}")]
     Session(#[from] SessionError),
 }

@@ -1,7 +1,7 @@
 //! Atom columns: finding and measuring the bright columns of an atomic-resolution image.
 //!
 //! [`find_atoms`] runs the two steps Atomap popularised: [`detect`] finds candidate columns as
-//! Laplacian-of-Gaussian blobs (scikit-image's `blob_log`), then [`refine`] moves each one to
+//! Laplacian-of-Gaussian blobs (scikit-image's `blob_log`), then [`refine()`] moves each one to
 //! the centre of mass of its neighbourhood and fits an elliptical 2-D Gaussian there. Both steps
 //! take their scale from [`AtomParams::spacing_px`], the expected distance between neighbouring
 //! columns, which [`AtomParams::for_image`] reads off the image's power spectrum
@@ -55,7 +55,7 @@ impl AtomParams {
     }
 }
 
-/// Finds the atom columns of `image`: [`detect`] then [`refine`].
+/// Finds the atom columns of `image`: [`detect`] then [`refine()`].
 pub fn find_atoms(image: &Image, params: &AtomParams) -> Vec<AtomColumn> {
     let blobs = detect(image, params);
     refine(image, &blobs, params)

@@ -31,7 +31,9 @@ use std::f64::consts::{PI, TAU};
 /// The r grid shared by all chips: `bins` bins of equal width from 0 to `r_max` (pixels).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct RGrid {
+    /// The largest pair distance counted, pixels.
     pub r_max: f32,
+    /// Number of distance bins, each `r_max / bins` pixels wide.
     pub bins: usize,
 }
 

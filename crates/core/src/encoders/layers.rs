@@ -23,9 +23,13 @@ pub struct ConvBn {
 /// side (`kernel / 2`, as in torchvision) and channel groups.
 #[derive(Clone, Copy, Debug)]
 pub struct ConvShape {
+    /// Channels of the input tensor.
     pub in_channels: usize,
+    /// Side of the square kernel, pixels.
     pub kernel: usize,
+    /// Step between kernel positions, pixels, in both directions.
     pub stride: usize,
+    /// Channel groups: 1 for a dense convolution, `in_channels` for a depthwise one.
     pub groups: usize,
 }
 

@@ -21,21 +21,29 @@ use crate::weights::{TensorMap, WeightError};
 /// Why weights could not become an encoder.
 #[derive(Debug, thiserror::Error)]
 pub enum EncoderError {
+    /// The weight file itself could not be read.
     #[error(transparent)]
     Weights(#[from] WeightError),
+    /// The keys match neither architecture; what the file holds instead.
     #[error(
         "these weights are not a torchvision ResNet or MobileNetV2 ({0}); expected keys such as \
          conv1.weight and layer1.0.conv1.weight (ResNet) or features.0.0.weight (MobileNetV2)"
     )]
     UnknownArchitecture(String),
+    /// A tensor the architecture needs is absent; its full key.
     #[error("the weights lack the tensor {0}")]
     MissingTensor(String),
+    /// A tensor has the wrong number of dimensions or sizes.
     #[error("tensor {name} has shape {shape:?}, expected {expected}")]
     WrongShape {
+        /// The tensor's full key.
         name: String,
+        /// Its shape in the file.
         shape: Vec<usize>,
+        /// The shape or rank the architecture needs, for people, such as `[64]` or "4 dimensions".
         expected: String,
     },
+    /// The compute backend failed to run the forward pass or read its result back; its message.
     #[error("the compute backend failed: {0}")]
     Execution(String),
 }

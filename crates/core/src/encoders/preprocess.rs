@@ -24,8 +24,11 @@ pub const IMAGENET_STD: [f32; 3] = [0.229, 0.224, 0.225];
 /// The chips of one image, with the display range that scales them.
 #[derive(Clone, Copy)]
 pub struct ChipSource<'a> {
+    /// The micrograph, with its raw values.
     pub image: &'a Image,
+    /// The chip grid laid on `image`.
     pub grid: &'a ChipGrid,
+    /// The raw values mapped to 0 and 1 before the network sees them.
     pub range: DisplayRange,
 }
 

@@ -269,7 +269,10 @@ pub enum DecodeError {
     #[error(
         "this {format} file holds images but no spectrum image or spectrum; open it as the image"
     )]
-    NoSpectra { format: &'static str },
+    NoSpectra {
+        /// The format's name.
+        format: &'static str,
+    },
     /// An image of width or height 0.
     #[error("the image has no pixels ({width} × {height})")]
     NoPixels {

@@ -16,21 +16,32 @@ const ASPECT_TOLERANCE: f64 = 0.02;
 /// Why a spectrum image cannot be laid on an image.
 #[derive(Clone, Debug, PartialEq, thiserror::Error)]
 pub enum MismatchError {
+    /// The map's and the image's aspect ratios differ by more than 2 %.
     #[error(
         "the spectrum image is {map_width} × {map_height} px and the image {image_width} × \
          {image_height} px: their aspect ratios differ, so they do not show the same field of view"
     )]
     Aspect {
+        /// Image width, pixels.
         image_width: usize,
+        /// Image height, pixels.
         image_height: usize,
+        /// Map width, pixels.
         map_width: usize,
+        /// Map height, pixels.
         map_height: usize,
     },
+    /// Both are calibrated in nm and their widths differ by more than 2 %.
     #[error(
         "the spectrum image's field of view ({map_nm:.1} nm wide) differs from the image's \
          ({image_nm:.1} nm) by more than 2 %"
     )]
-    FieldOfView { image_nm: f64, map_nm: f64 },
+    FieldOfView {
+        /// The image's width, nm.
+        image_nm: f64,
+        /// The map's width, nm.
+        map_nm: f64,
+    },
 }
 
 /// Checks that `map` covers the same field of view as an `image_width × image_height` image

@@ -7,10 +7,13 @@
 /// One emission line.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct XrayLine {
+    /// Atomic number of the element, 4 (Be) to 92 (U).
     pub z: u8,
+    /// Element symbol ("Fe").
     pub element: &'static str,
     /// Siegbahn name: "Ka", "Kb", "La", "Lb1" or "Ma".
     pub line: &'static str,
+    /// Line energy, keV.
     pub energy_kev: f64,
     /// Intensity relative to the family's main line (Kα, Lα or Mα have 1).
     pub weight: f64,
@@ -56,6 +59,7 @@ const PEAK_SEPARATION_KEV: f64 = 0.15;
 /// A peak of a spectrum and the lines that may make it.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Peak {
+    /// The centre of the peak's channel, keV.
     pub energy_kev: f64,
     /// Lines within half a line width, nearest first.
     pub lines: Vec<XrayLine>,

@@ -20,8 +20,11 @@ pub mod synthetic;
 /// The energy of every channel: `offset_kev + channel × scale_kev`, for `channels` channels.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct EnergyAxis {
+    /// Energy of the start of channel 0, keV; may be negative.
     pub offset_kev: f64,
+    /// Width of one channel, keV.
     pub scale_kev: f64,
+    /// Number of channels.
     pub channels: usize,
 }
 
@@ -66,7 +69,9 @@ impl EnergyAxis {
 /// One spectrum: counts (or intensities) per channel.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Spectrum {
+    /// The energy of each channel.
     pub axis: EnergyAxis,
+    /// One value per channel of `axis`.
     pub counts: Vec<f64>,
 }
 
@@ -74,8 +79,11 @@ pub struct Spectrum {
 /// `channels[offsets[p]..offsets[p + 1]]`, `counts[…]`, channels increasing, counts positive.
 #[derive(Clone, Debug, PartialEq)]
 pub struct SpectrumImage {
+    /// Map width, pixels.
     pub width: usize,
+    /// Map height, pixels.
     pub height: usize,
+    /// The energy of each channel, after any binning while reading.
     pub axis: EnergyAxis,
     /// Pixel size of the map, when the file records one.
     pub calibration: Option<Calibration>,
@@ -163,16 +171,23 @@ pub struct SpectrumImageBuilder {
 /// Why a spectrum image could not be built.
 #[derive(Clone, Debug, PartialEq, thiserror::Error)]
 pub enum SpectrumError {
+    /// The axis, once binned, has more channels than a sparse row can name; how many.
     #[error("the spectrum image has {0} channels; Chipscope reads at most 65 536")]
     TooManyChannels(usize),
+    /// One pixel's count in one (binned) channel does not fit in 32 bits.
     #[error("a pixel's counts exceed 4 294 967 295 in one channel")]
     CountOverflow,
+    /// An event-list map is wider than its packed events can address; its width, pixels.
     #[error("the spectrum image is {0} pixels wide; Chipscope reads at most 65 536")]
     TooWide(usize),
+    /// The reader finished a map with more or fewer pixels than its size.
     #[error("{pushed} pixels were given for a {width} × {height} map")]
     WrongPixelCount {
+        /// Pixels added.
         pushed: usize,
+        /// Map width, pixels.
         width: usize,
+        /// Map height, pixels.
         height: usize,
     },
 }

@@ -102,7 +102,9 @@ fn check_spec2vec(p: &Spec2VecParams) -> Result<(), String> {
 /// Every chip's spectrum on one energy axis, in grid order.
 #[derive(Clone, Debug, PartialEq)]
 pub struct SpectralChips {
+    /// The map's energy axis, shared by every chip spectrum.
     pub axis: EnergyAxis,
+    /// Per chip, in grid order: summed counts per channel of `axis`.
     pub spectra: Vec<Vec<u64>>,
 }
 
@@ -164,10 +166,15 @@ impl SpectralChips {
 /// A spectral encoder ready to turn chips into vectors: spec2vec's word vectors once trained.
 #[derive(Clone, Debug, PartialEq)]
 pub enum SpectralModel {
+    /// The raw encoder, which needs no training.
     Raw(RawSettings),
+    /// spec2vec, trained on the chips it was fitted to.
     Spec2vec {
+        /// The settings it was trained with; chip documents are made with them too.
         params: Spec2VecParams,
+        /// The energy words of the chips' axis.
         vocabulary: Vocabulary,
+        /// One learned vector per word of `vocabulary`.
         words: WordVectors,
     },
 }

@@ -36,6 +36,7 @@ pub struct Spec2VecParams {
     pub epochs: usize,
     /// Learning rate at the start, decaying linearly to `min_learning_rate`.
     pub learning_rate: f32,
+    /// Learning rate at the end of the last epoch.
     pub min_learning_rate: f32,
     /// Subsampling threshold of frequent words (gensim's `sample`; 0: none).
     pub sample: f64,
@@ -43,6 +44,8 @@ pub struct Spec2VecParams {
     pub skip_gram: bool,
     /// Power p of the intensity weighting of word vectors in a chip vector.
     pub intensity_power: f32,
+    /// Seed of the random initial vectors, negative samples, subsampling and windows; the
+    /// same seed and chips give the same vectors.
     pub seed: u64,
 }
 
@@ -71,14 +74,18 @@ impl Default for Spec2VecParams {
 /// word has 1).
 #[derive(Clone, Debug, PartialEq)]
 pub struct Document {
+    /// Word ids (indices into the [`Vocabulary`]), increasing in energy.
     pub words: Vec<usize>,
+    /// Each word's summed counts relative to the document's most intense word, 0–1.
     pub intensities: Vec<f32>,
 }
 
 /// The energy words of an axis: word `w` covers `[w, w + 1) × word_kev` keV.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Vocabulary {
+    /// Width of a word, keV.
     pub word_kev: f64,
+    /// Number of words, from 0 keV to the top of the axis.
     pub words: usize,
 }
 
@@ -142,6 +149,7 @@ pub fn documents(
 /// Learned word vectors.
 #[derive(Clone, Debug, PartialEq)]
 pub struct WordVectors {
+    /// Length of each word vector, and of the chip vectors made from them.
     pub dim: usize,
     /// One row of `dim` values per word of the vocabulary.
     pub values: Vec<f32>,

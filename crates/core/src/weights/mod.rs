@@ -44,29 +44,43 @@ pub type TensorMap = BTreeMap<String, WeightTensor>;
 /// Why a weight file could not be read; the message is written for the microscopist.
 #[derive(Debug, Error)]
 pub enum WeightError {
+    /// The bytes are neither a PyTorch checkpoint nor a safetensors file.
     #[error("not a weight file: expected a PyTorch .pth or a .safetensors file")]
     NotWeightFile,
+    /// A checkpoint in PyTorch's tar format of early 2017.
     #[error(
         "this .pth file uses PyTorch's first format (a tar archive, from early 2017), which \
          Chipscope cannot read; load it with torch.load and re-save it with \
          torch.save(model.state_dict(), path), or convert it to .safetensors"
     )]
     TarPth,
+    /// The checkpoint's archive or pickle is broken; what is wrong.
     #[error("the .pth file is truncated or corrupt: {0}")]
     CorruptPth(String),
+    /// The safetensors header or data is broken; what is wrong.
     #[error("the .safetensors file is truncated or corrupt: {0}")]
     CorruptSafetensors(String),
+    /// The checkpoint is intact but uses a pickle feature, storage type or tensor layout the
+    /// reader does not handle; which.
     #[error("this .pth file uses something Chipscope cannot read: {0}")]
     UnsupportedPth(String),
+    /// The checkpoint pickles something other than a dict of tensors, such as a whole model.
     #[error(
         "the .pth file holds {found}, not a state dict of tensors; re-save it with \
          torch.save(model.state_dict(), path)"
     )]
-    NotStateDict { found: String },
+    NotStateDict {
+        /// What the pickle holds instead, for people ("a mod.Net object").
+        found: String,
+    },
+    /// A tensor's shape, strides and offset reach past the end of its storage.
     #[error("tensor {name}: storage holds {available} values but the tensor needs {needed}")]
     StorageTooShort {
+        /// The tensor's dotted name.
         name: String,
+        /// Elements in the storage (or the part of it the tensor views).
         available: usize,
+        /// Elements needed to reach the tensor's last value (offset included).
         needed: usize,
     },
 }

@@ -9,7 +9,7 @@
 //! share an offset (followed by extra 16-bit pulses).
 //!
 //! The spectra are streamed from the container block by block into a
-//! [`SpectrumImageBuilder`]; only the header XML is held whole.
+//! [`crate::spectra::SpectrumImageBuilder`]; only the header XML is held whole.
 //!
 //! `sfs` reads the container, `header` the XML and `pixels` the spectra; this module puts
 //! together what the file holds.

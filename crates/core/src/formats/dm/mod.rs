@@ -1,6 +1,6 @@
-//! Gatan DigitalMicrograph DM3 and DM4: one reader, one parse of the tag tree ([`tags`]), giving
-//! the file's 2-D image ([`image`]: every numeric type, with its calibration and microscope
-//! metadata) or its spectrum image or spectrum ([`spectra`]), as the caller selects.
+//! Gatan DigitalMicrograph DM3 and DM4: one reader, one parse of the tag tree (`tags`), giving
+//! the file's 2-D image (`image`: every numeric type, with its calibration and microscope
+//! metadata) or its spectrum image or spectrum (`spectra`), as the caller selects.
 //!
 //! Asked for an image, the first image after the thumbnail is read; a file whose image is not
 //! 2-D but that holds a spectrum image (or whose image is a spectrum) gives its spectra, for
