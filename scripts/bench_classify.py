@@ -1,5 +1,5 @@
 """Live nearest-prototype classification as a straightforward NumPy/SciPy program does it: the
-reference beside `chipscope bench-classify` (run by scripts/bench-classify.sh).
+reference beside `chipscope-bench classify` (run by scripts/bench-classify.sh).
 
 Random float32 embeddings, uniform 0-1 (like pooled ReLU features); `classes` classes of
 `supports` supports each; prototypes are the means of the supports. The first classification
