@@ -7,15 +7,17 @@ use std::time::Instant;
 
 use anyhow::{Context, Result, bail, ensure};
 use burn::tensor::Device;
-use chipscope_core::dataset::Dataset;
+use chipscope_core::dataset::{Dataset, Image};
 use chipscope_core::display::{DisplayRange, Stretch};
 use chipscope_core::embeddings::Embeddings;
+use chipscope_core::encoders::dense::{DenseSettings, Tiling, dense_features};
+use chipscope_core::encoders::preprocess::ScaledImage;
 use chipscope_core::encoders::{ChipSource, ImageEncoder};
 use chipscope_core::grid::{Chip, ChipGrid};
 use chipscope_core::npy;
 use chipscope_core::weights::manifest::{self, ShippedEncoder};
 use chipscope_core::weights::read_weights;
-use clap::ValueEnum;
+use clap::{Args, ValueEnum};
 
 /// burn's CPU backends.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -143,38 +145,114 @@ pub fn embed_with_progress(
     Ok(embeddings)
 }
 
-/// Embeds every chip of `dataset` and writes a `chips × dim` float32 `.npy` to `out`.
-pub fn embed(
-    dataset: &Dataset,
-    chip_size: usize,
-    encoder_choice: &str,
-    backend: Backend,
-    out: &Path,
-) -> Result<()> {
-    let device = backend.device();
-    let encoder = load_encoder(encoder_choice, &device)?;
+/// `chipscope embed`'s arguments.
+#[derive(Args)]
+pub struct EmbedArgs {
+    /// Image file: any format `chipscope info` reads (PNG, JPEG, TIFF, DM3/DM4, TIA, JEOL, MRC, EMD…).
+    pub image: PathBuf,
+    /// Chip side in pixels.
+    #[arg(long)]
+    pub chip: usize,
+    /// A shipped encoder (resnet50, mobilenet_v2) or a torchvision ResNet/MobileNetV2
+    /// weight file (.pth or .safetensors).
+    #[arg(long, default_value = "resnet50")]
+    pub encoder: String,
+    /// Dense embeddings: run the network once over the whole image (enlarged --scale times) up
+    /// to --stage and average its feature map over each chip, instead of resizing every chip to
+    /// 224².
+    #[arg(long)]
+    pub dense: bool,
+    /// With --dense: the stage the network stops after (ResNet layer1…layer4, MobileNetV2
+    /// features.0…features.18); by default the one chosen by measurement for the encoder.
+    #[arg(long, requires = "dense")]
+    pub stage: Option<String>,
+    /// With --dense: enlargement of the image before the network (1, 2 or 4).
+    #[arg(long, requires = "dense", value_parser = clap::value_parser!(u8).range(1..=4))]
+    pub scale: Option<u8>,
+    /// CPU backend.
+    #[arg(long, value_enum, default_value_t = Backend::Flex)]
+    pub backend: Backend,
+    /// Output .npy file.
+    #[arg(long)]
+    pub out: PathBuf,
+}
+
+/// Embeds every chip of `dataset` as `args` say and writes a `chips × dim` float32 `.npy`.
+pub fn embed(dataset: &Dataset, args: &EmbedArgs) -> Result<()> {
+    let device = args.backend.device();
+    let encoder = load_encoder(&args.encoder, &device)?;
     let image = &dataset.image;
-    let grid = ChipGrid::new(image.width(), image.height(), chip_size)?;
-    let chips: Vec<Chip> = grid.chips().collect();
-    let source = ChipSource {
-        image,
-        grid: &grid,
-        range: DisplayRange::of(image, Stretch::default()),
-    };
+    let grid = ChipGrid::new(image.width(), image.height(), args.chip)?;
+    let range = DisplayRange::of(image, Stretch::default());
     let started = Instant::now();
-    let embeddings = embed_with_progress(&encoder, source, &chips, &device, encoder.name())?;
+    let (embeddings, how) = match args.dense {
+        true => {
+            let recommended = DenseSettings::recommended(&encoder);
+            let settings = DenseSettings {
+                stage: args.stage.clone().unwrap_or(recommended.stage),
+                scale: args.scale.map_or(recommended.scale, usize::from),
+            };
+            let embeddings = embed_dense(&encoder, image, range, &settings, &grid, &device)?;
+            let how = format!(
+                "pooled from the {} map at ×{}",
+                settings.stage, settings.scale
+            );
+            (embeddings, how)
+        }
+        false => {
+            let chips: Vec<Chip> = grid.chips().collect();
+            let source = ChipSource {
+                image,
+                grid: &grid,
+                range,
+            };
+            let embeddings =
+                embed_with_progress(&encoder, source, &chips, &device, encoder.name())?;
+            (embeddings, "each resized to 224²".to_string())
+        }
+    };
     let seconds = started.elapsed().as_secs_f64();
-    write_npy(out, &embeddings)?;
+    write_npy(&args.out, &embeddings)?;
     println!(
-        "wrote {} ({} × {} embeddings of {chip_size}-px chips from {} on {}, {:.1} chips/s)",
-        out.display(),
+        "wrote {} ({} × {} embeddings of {}-px chips {how}, from {} on {}, {:.1} chips/s)",
+        args.out.display(),
         embeddings.count(),
         embeddings.dim,
+        args.chip,
         encoder.name(),
-        backend.name(),
-        chips.len() as f64 / seconds
+        args.backend.name(),
+        grid.chip_count() as f64 / seconds
     );
     Ok(())
+}
+
+/// Every chip of `grid` pooled from the dense map of `image` that `settings` describe, with the
+/// windows' progress on the terminal.
+pub fn embed_dense(
+    encoder: &ImageEncoder,
+    image: &Image,
+    range: DisplayRange,
+    settings: &DenseSettings,
+    grid: &ChipGrid,
+    device: &Device,
+) -> Result<Embeddings> {
+    let scaled = ScaledImage::new(image, range, settings.scale);
+    let map = dense_features(
+        encoder,
+        &scaled,
+        settings,
+        Tiling::default(),
+        device,
+        |done, all| {
+            eprint!(
+                "\r{}: {} map, window {done}/{all}",
+                encoder.name(),
+                settings.stage
+            );
+        },
+    )?;
+    eprintln!();
+    Ok(map.pool(grid))
 }
 
 fn write_npy(out: &Path, embeddings: &Embeddings) -> Result<()> {

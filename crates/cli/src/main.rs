@@ -9,7 +9,7 @@ mod spectra;
 
 use anyhow::{Context, Result, bail};
 use atoms::AtomsArgs;
-use chipscope_cli::encode::{self, Backend};
+use chipscope_cli::encode::{self, EmbedArgs};
 use chipscope_cli::files::{emi_beside, file_name, load, open_file, read_file};
 use chipscope_core::formats::tiff::encode_grey16;
 use chipscope_core::grid::ChipGrid;
@@ -61,24 +61,9 @@ enum Command {
         seed: u64,
     },
     /// Embed every chip with a pretrained CNN and write a float32 .npy (chips × dim), chips in
-    /// row-major grid order from the top-left, right and bottom remainders cropped.
-    Embed {
-        /// Image file: any format `chipscope info` reads (PNG, JPEG, TIFF, DM3/DM4, TIA, JEOL, MRC, EMD…).
-        image: PathBuf,
-        /// Chip side in pixels.
-        #[arg(long)]
-        chip: usize,
-        /// A shipped encoder (resnet50, mobilenet_v2) or a torchvision ResNet/MobileNetV2
-        /// weight file (.pth or .safetensors).
-        #[arg(long, default_value = "resnet50")]
-        encoder: String,
-        /// CPU backend.
-        #[arg(long, value_enum, default_value_t = Backend::Flex)]
-        backend: Backend,
-        /// Output .npy file.
-        #[arg(long)]
-        out: PathBuf,
-    },
+    /// row-major grid order from the top-left, right and bottom remainders cropped: each chip
+    /// resized to 224² (pyCHIP), or with --dense pooled from one pass over the whole image.
+    Embed(EmbedArgs),
     /// Segment images with a session file saved by the page: its encoder, support chips and
     /// settings, applied to every IMAGE. Writes per image, into --out: STEM.csv,
     /// STEM-labels.png, STEM-overlay.png, STEM-summary.json and STEM-chart.svg.
@@ -118,14 +103,8 @@ fn main() -> ExitCode {
             size,
             seed,
         } => simulate(scene, &out, labels.as_deref(), size, seed),
-        Command::Embed {
-            image,
-            chip,
-            encoder,
-            backend,
-            out,
-        } => {
-            load(&image).and_then(|dataset| encode::embed(&dataset, chip, &encoder, backend, &out))
+        Command::Embed(args) => {
+            load(&args.image).and_then(|dataset| encode::embed(&dataset, &args))
         }
         Command::Segment(args) => segment::segment(&args),
         Command::Spectra(args) => spectra::spectra(&args),

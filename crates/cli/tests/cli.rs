@@ -229,7 +229,9 @@ fn embed_writes_pytorch_equal_embeddings_in_grid_order() {
         out.to_str().unwrap(),
     ]));
     assert!(
-        printed.contains("4 × 1280 embeddings of 256-px chips from MobileNetV2 on flex"),
+        printed.contains(
+            "4 × 1280 embeddings of 256-px chips each resized to 224², from MobileNetV2 on flex"
+        ),
         "{printed}"
     );
     let (shape, ours) = npy_rows(&out);
@@ -246,6 +248,84 @@ fn embed_writes_pytorch_equal_embeddings_in_grid_order() {
         .fold(0f32, |m, (g, w)| m.max((g - w).abs()));
     assert!(worst / scale < 1e-4, "relative error {}", worst / scale);
     std::fs::remove_file(out).ok();
+}
+
+/// `embed --dense`: MobileNetV2's recommended stage pooled per chip, the same values the core
+/// gives in-process; an unknown stage is refused with the stages there are.
+#[test]
+fn embed_dense_pools_the_recommended_stage_per_chip() {
+    use chipscope_core::display::{DisplayRange, Stretch};
+    use chipscope_core::encoders::ImageEncoder;
+    use chipscope_core::encoders::dense::{DenseSettings, Tiling, dense_features};
+    use chipscope_core::encoders::preprocess::ScaledImage;
+    use chipscope_core::grid::ChipGrid;
+
+    let dir = scratch("embed-dense");
+    let (tiff, out) = (dir.join("sim.tif"), dir.join("dense.npy"));
+    stdout(&chipscope(&[
+        "simulate",
+        "--size",
+        "256",
+        "--out",
+        tiff.to_str().unwrap(),
+    ]));
+    let args = [
+        "embed",
+        tiff.to_str().unwrap(),
+        "--chip",
+        "32",
+        "--encoder",
+        "mobilenet_v2",
+    ];
+    let printed = stdout(&chipscope(
+        &[&args[..], &["--dense", "--out", out.to_str().unwrap()]].concat(),
+    ));
+    assert!(
+        printed.contains("64 × 32 embeddings of 32-px chips pooled from the features.6 map at ×2"),
+        "{printed}"
+    );
+    let (shape, ours) = npy_rows(&out);
+    assert_eq!(shape, [64, 32]);
+
+    let bytes = std::fs::read(&tiff).unwrap();
+    let image = chipscope_core::formats::decode("sim.tif", &bytes)
+        .unwrap()
+        .image;
+    let weights = std::fs::read(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../weights/mobilenet_v2.safetensors"),
+    )
+    .unwrap();
+    let device = burn::tensor::Device::flex();
+    let weights = chipscope_core::weights::read_weights(&weights).unwrap();
+    let encoder = ImageEncoder::from_weights(&weights, &device).unwrap();
+    let settings = DenseSettings::recommended(&encoder);
+    let scaled = ScaledImage::new(&image, DisplayRange::of(&image, Stretch::default()), 2);
+    let map = dense_features(
+        &encoder,
+        &scaled,
+        &settings,
+        Tiling::default(),
+        &device,
+        |_, _| {},
+    );
+    let grid = ChipGrid::new(256, 256, 32).unwrap();
+    assert_eq!(ours, map.unwrap().pool(&grid).values);
+
+    let wrong = chipscope(
+        &[
+            &args[..],
+            &["--dense", "--stage", "layer3", "--out", "x.npy"],
+        ]
+        .concat(),
+    );
+    let stderr = String::from_utf8_lossy(&wrong.stderr);
+    assert!(
+        stderr.contains(
+            "MobileNetV2 has no stage \"layer3\" to take a dense map from; it has features.0"
+        ),
+        "{stderr}"
+    );
+    std::fs::remove_dir_all(dir).ok();
 }
 
 #[test]
@@ -272,7 +352,8 @@ fn embed_accepts_a_users_torchvision_pth_and_refuses_a_non_weight_file() {
     };
     let printed = stdout(&embed(weights.to_str().unwrap()));
     assert!(
-        printed.contains("1 × 2048 embeddings of 512-px chips from ResNet-50"),
+        printed
+            .contains("1 × 2048 embeddings of 512-px chips each resized to 224², from ResNet-50"),
         "{printed}"
     );
     assert_eq!(npy_rows(&out).0, [1, 2048]);

@@ -4,7 +4,7 @@
 use burn::tensor::{Device, Tensor};
 
 use super::layers::{ConvBn, ConvShape, WeightReader};
-use super::{EncoderError, ImageEncoder, Stage};
+use super::{Cut, EncoderError, ImageEncoder, Stage};
 use crate::weights::TensorMap;
 
 /// The key that marks a torchvision MobileNetV2: its first 3×3 RGB convolution.
@@ -39,6 +39,8 @@ pub fn build(
     };
     let mut channels = first.conv.out_channels();
     let mut stages: Vec<Box<dyn Stage>> = vec![Box::new(first)];
+    let mut total_stride = 2;
+    let mut cuts = vec![feature_cut(0, channels, total_stride)];
     for (offset, &stride) in BLOCK_STRIDES.iter().enumerate() {
         let block = InvertedResidual::read(
             &reader,
@@ -47,7 +49,9 @@ pub fn build(
             stride,
         )?;
         channels = block.project.out_channels();
+        total_stride *= stride;
         stages.push(Box::new(block));
+        cuts.push(feature_cut(offset + 1, channels, total_stride));
     }
     let last = ConvRelu6 {
         conv: reader.conv_bn(
@@ -58,7 +62,23 @@ pub fn build(
     };
     let dim = last.conv.out_channels();
     stages.push(Box::new(last));
-    Ok(ImageEncoder::new("MobileNetV2".to_string(), dim, stages))
+    cuts.push(feature_cut(BLOCK_STRIDES.len() + 1, dim, total_stride));
+    Ok(ImageEncoder::new(
+        "MobileNetV2".to_string(),
+        dim,
+        stages,
+        cuts,
+    ))
+}
+
+/// The cut after `features.{index}`, the stage of that index.
+fn feature_cut(index: usize, channels: usize, stride: usize) -> Cut {
+    Cut {
+        name: format!("features.{index}"),
+        stages: index + 1,
+        channels,
+        stride,
+    }
 }
 
 /// ReLU6, MobileNetV2's activation.

@@ -5,6 +5,7 @@
 //! inferred from the keys. BatchNorm is folded into the convolutions at load time, so a forward
 //! pass is convolutions, activations, additions and one pooling.
 
+pub mod dense;
 pub mod layers;
 pub mod mobilenet_v2;
 pub mod preprocess;
@@ -43,6 +44,16 @@ pub enum EncoderError {
         /// The shape or rank the architecture needs, for people, such as `[64]` or "4 dimensions".
         expected: String,
     },
+    /// A dense map was asked of a stage the network does not have.
+    #[error("{encoder} has no stage {stage:?} to take a dense map from; it has {known}")]
+    UnknownStage {
+        /// The stage asked for.
+        stage: String,
+        /// The encoder's architecture name.
+        encoder: String,
+        /// The stages it has, comma-separated.
+        known: String,
+    },
     /// The compute backend failed to run the forward pass or read its result back; its message.
     #[error("the compute backend failed: {0}")]
     Execution(String),
@@ -54,11 +65,26 @@ pub trait Stage {
     fn forward(&self, x: Tensor<4>) -> Tensor<4>;
 }
 
+/// A point where the trunk can stop to give a dense feature map: after a named part of the
+/// network (torchvision's names: ResNet `layer1`…`layer4`, MobileNetV2 `features.N`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Cut {
+    /// The part's torchvision name, e.g. "layer3" or "features.13".
+    pub name: String,
+    /// How many of the encoder's stages run up to and including it.
+    pub stages: usize,
+    /// Channels of its output.
+    pub channels: usize,
+    /// Input pixels per output cell.
+    pub stride: usize,
+}
+
 /// A CNN trunk: stages applied in order, then global average pooling.
 pub struct ImageEncoder {
     name: String,
     dim: usize,
     stages: Vec<Box<dyn Stage>>,
+    cuts: Vec<Cut>,
 }
 
 impl ImageEncoder {
@@ -80,8 +106,31 @@ impl ImageEncoder {
         ))
     }
 
-    fn new(name: String, dim: usize, stages: Vec<Box<dyn Stage>>) -> Self {
-        Self { name, dim, stages }
+    fn new(name: String, dim: usize, stages: Vec<Box<dyn Stage>>, cuts: Vec<Cut>) -> Self {
+        Self {
+            name,
+            dim,
+            stages,
+            cuts,
+        }
+    }
+
+    /// Where the trunk can stop for a dense feature map, in network order.
+    pub fn cuts(&self) -> &[Cut] {
+        &self.cuts
+    }
+
+    /// The cut named `name`, if the network has it.
+    pub fn cut(&self, name: &str) -> Option<&Cut> {
+        self.cuts.iter().find(|cut| cut.name == name)
+    }
+
+    /// The trunk up to and including `cut`, applied to `[batch, 3, h, w]` input of any size.
+    pub fn forward_to(&self, input: Tensor<4>, cut: &Cut) -> Tensor<4> {
+        self.stages
+            .iter()
+            .take(cut.stages)
+            .fold(input, |x, stage| stage.forward(x))
     }
 
     /// The architecture, e.g. "ResNet-50".

@@ -7,6 +7,9 @@
 //!    `interpolate(mode="bilinear", align_corners=False, antialias=True)` and PIL's bilinear);
 //! 3. the grey level is replicated to three channels and normalised with ImageNet's mean and
 //!    standard deviation.
+//!
+//! A dense pass ([`super::dense`]) prepares the whole image the same way, enlarged by a
+//! factor instead of each chip resized to 224² ([`ScaledImage`]).
 
 use burn::tensor::{Device, Tensor, TensorData};
 
@@ -36,19 +39,11 @@ impl ChipSource<'_> {
     /// Steps 1–2: the chip's pixels scaled to [0, 1] and resized to `INPUT_SIZE`², row-major.
     pub fn scaled_chip(&self, chip: Chip) -> Vec<f32> {
         let size = self.grid.chip_size();
-        let DisplayRange { low, high } = self.range;
-        let span = high - low;
         let width = self.image.width();
         let mut unit = Vec::with_capacity(size * size);
         for y in chip.y..chip.y + size {
             let row = &self.image.pixels()[y * width + chip.x..][..size];
-            unit.extend(
-                row.iter()
-                    .map(|&value| match span > 0.0 && value.is_finite() {
-                        true => ((value - low) / span).clamp(0.0, 1.0),
-                        false => 0.0,
-                    }),
-            );
+            unit.extend(row.iter().map(|&value| unit_value(value, self.range)));
         }
         resize_bilinear_antialiased(&unit, size, size, INPUT_SIZE, INPUT_SIZE)
     }
@@ -58,13 +53,73 @@ impl ChipSource<'_> {
         let plane = INPUT_SIZE * INPUT_SIZE;
         let mut input = Vec::with_capacity(chips.len() * 3 * plane);
         for &chip in chips {
-            let grey = self.scaled_chip(chip);
-            for (mean, std) in IMAGENET_MEAN.iter().zip(IMAGENET_STD) {
-                input.extend(grey.iter().map(|value| (value - mean) / std));
-            }
+            push_normalised(&mut input, &self.scaled_chip(chip));
         }
         let shape = [chips.len(), 3, INPUT_SIZE, INPUT_SIZE];
         Tensor::from_data(TensorData::new(input, shape), device)
+    }
+}
+
+/// Step 1 for one raw value: its place in the display range, clipped to [0, 1] (0 when the
+/// range is empty or the value not finite).
+fn unit_value(value: f32, range: DisplayRange) -> f32 {
+    let span = range.high - range.low;
+    match span > 0.0 && value.is_finite() {
+        true => ((value - range.low) / span).clamp(0.0, 1.0),
+        false => 0.0,
+    }
+}
+
+/// Step 3: the grey plane `grey` appended as three channels, each normalised with ImageNet's
+/// mean and standard deviation.
+fn push_normalised(input: &mut Vec<f32>, grey: &[f32]) {
+    for (mean, std) in IMAGENET_MEAN.iter().zip(IMAGENET_STD) {
+        input.extend(grey.iter().map(|value| (value - mean) / std));
+    }
+}
+
+/// A whole image prepared for a dense pass: steps 1–2 with the whole image in place of a chip,
+/// enlarged `scale` times instead of resized to 224² (the same antialiased bilinear
+/// interpolation, PyTorch's `interpolate(scale_factor=scale, mode="bilinear",
+/// align_corners=False, antialias=True)`; no interpolation at scale 1).
+pub struct ScaledImage {
+    /// Width in pixels, `scale` × the image's.
+    pub width: usize,
+    /// Height in pixels, `scale` × the image's.
+    pub height: usize,
+    /// Values in [0, 1], row-major.
+    pub pixels: Vec<f32>,
+}
+
+impl ScaledImage {
+    /// `image` mapped through `range` to [0, 1] and enlarged `scale` times (at least 1).
+    pub fn new(image: &Image, range: DisplayRange, scale: usize) -> Self {
+        let (width, height, scale) = (image.width(), image.height(), scale.max(1));
+        let unit: Vec<f32> = image
+            .pixels()
+            .iter()
+            .map(|&value| unit_value(value, range))
+            .collect();
+        let pixels = match scale {
+            1 => unit,
+            _ => resize_bilinear_antialiased(&unit, width, height, width * scale, height * scale),
+        };
+        Self {
+            width: width * scale,
+            height: height * scale,
+            pixels,
+        }
+    }
+
+    /// Step 3 for the window `[x0, x1) × [y0, y1)`: the network input `[1, 3, h, w]`.
+    pub fn window(&self, [x0, x1]: [usize; 2], [y0, y1]: [usize; 2], device: &Device) -> Tensor<4> {
+        let mut grey = Vec::with_capacity((x1 - x0) * (y1 - y0));
+        for y in y0..y1 {
+            grey.extend_from_slice(&self.pixels[y * self.width + x0..y * self.width + x1]);
+        }
+        let mut input = Vec::with_capacity(3 * grey.len());
+        push_normalised(&mut input, &grey);
+        Tensor::from_data(TensorData::new(input, [1, 3, y1 - y0, x1 - x0]), device)
     }
 }
 

@@ -8,7 +8,7 @@ use burn::tensor::ops::MaxPoolOptions;
 use burn::tensor::{Device, Tensor};
 
 use super::layers::{ConvBn, ConvShape, WeightReader};
-use super::{EncoderError, ImageEncoder, Stage};
+use super::{Cut, EncoderError, ImageEncoder, Stage};
 use crate::weights::TensorMap;
 
 /// The key that marks a torchvision ResNet and its shape (64 filters, RGB, 7×7).
@@ -42,17 +42,27 @@ pub fn build(
         conv: reader.conv_bn("conv1", "bn1", ConvShape::dense(3, 7, 2))?,
     })];
     let mut channels = STEM_SHAPE[0];
+    let mut cuts = Vec::new();
+    // The stem halves the image twice (convolution, max pooling).
+    let mut total_stride = 4;
     for (layer, &count) in blocks_per_layer.iter().enumerate() {
         for index in 0..count {
             let stride = if layer > 0 && index == 0 { 2 } else { 1 };
             let name = format!("layer{}.{index}", layer + 1);
             let block = Residual::read(&reader, &name, channels, stride, bottleneck)?;
             channels = block.out_channels();
+            total_stride *= stride;
             stages.push(Box::new(block));
         }
+        cuts.push(Cut {
+            name: format!("layer{}", layer + 1),
+            stages: stages.len(),
+            channels,
+            stride: total_stride,
+        });
     }
     let name = architecture_name(bottleneck, &blocks_per_layer, &reader)?;
-    Ok(ImageEncoder::new(name, channels, stages))
+    Ok(ImageEncoder::new(name, channels, stages, cuts))
 }
 
 /// "ResNet-50", "Wide ResNet-101-2", or a description of a non-standard layout.

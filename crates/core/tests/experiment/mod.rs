@@ -1,7 +1,10 @@
-//! What the multimodal experiments share (`two_phases.rs`, `spectral_fusion.rs`): the true
+//! What the experiments share (`two_phases.rs`, `spectral_fusion.rs`): the true
 //! class of every chip from a label map, random support draws among pure chips, the accuracy on
 //! chips that are mostly one class, the chips embedded by a shipped encoder, and their
 //! segmentation by the pipeline the page and the CLI use.
+
+// Each experiment uses a part of these helpers.
+#![allow(dead_code)]
 
 use burn::tensor::Device;
 use chipscope_core::classify::Segmentation;
@@ -86,9 +89,8 @@ pub fn accuracy(segmentation: &Segmentation, truth: &[(usize, f64)]) -> f64 {
     scored.iter().filter(|&&ok| ok).count() as f64 / scored.len() as f64
 }
 
-/// Every chip of `grid` on `image` embedded by the shipped encoder `weights/<file>.safetensors`
-/// on the CPU, in the default contrast.
-pub fn embed(file: &str, image: &Image, grid: &ChipGrid) -> Embeddings {
+/// The shipped encoder `weights/<file>.safetensors` on the CPU.
+pub fn shipped_encoder(file: &str) -> (ImageEncoder, Device) {
     let path = format!(
         "{}/../../weights/{file}.safetensors",
         env!("CARGO_MANIFEST_DIR")
@@ -96,6 +98,13 @@ pub fn embed(file: &str, image: &Image, grid: &ChipGrid) -> Embeddings {
     let weights = read_weights(&std::fs::read(path).unwrap()).unwrap();
     let device = Device::flex();
     let encoder = ImageEncoder::from_weights(&weights, &device).unwrap();
+    (encoder, device)
+}
+
+/// Every chip of `grid` on `image` embedded by the shipped encoder `weights/<file>.safetensors`
+/// on the CPU, in the default contrast.
+pub fn embed(file: &str, image: &Image, grid: &ChipGrid) -> Embeddings {
+    let (encoder, device) = shipped_encoder(file);
     let source = ChipSource {
         image,
         grid,

@@ -1,0 +1,358 @@
+//! Dense embeddings: the CNN trunk runs once over the whole image (enlarged by a small factor)
+//! up to a chosen stage, and each chip's embedding is the mean of the feature-map cells it
+//! covers — SPPnet's and Fast R-CNN's answer to warping every region to 224², and what
+//! napari-convpaint does. It costs a fraction of the per-chip pass and gives a vector every
+//! `stride / scale` pixels.
+//!
+//! **Tiles.** The image is run in square windows so memory stays bounded and the page can
+//! yield between them. Each window starts on a multiple of the stride, so its cells fall on the
+//! whole image's cells, and reaches `halo` cells beyond the cells it keeps, so that the zero
+//! padding at its cut edges stays away from them (the image's own edges are padded as in one
+//! pass). Exact equality with one pass would need a halo as wide as the receptive field; the
+//! default halo was chosen by measurement ([`Tiling::default`]).
+//!
+//! **Pooling.** A chip is `[x, x + size)` × `[y, y + size)` image pixels; a cell covers
+//! `cell_px = stride / scale` image pixels from `col × cell_px`. A chip's vector is the mean of
+//! the cells it overlaps, each weighted by the area of the overlap, so chips that do not fall
+//! on the cell grid are pooled fairly.
+
+use burn::tensor::{Device, Tensor};
+use serde::{Deserialize, Serialize};
+
+use super::preprocess::ScaledImage;
+use super::{Cut, EncoderError, ImageEncoder};
+use crate::embeddings::Embeddings;
+use crate::grid::ChipGrid;
+
+/// Where a dense map is taken and how much the image is enlarged first.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DenseSettings {
+    /// The torchvision name of the part after which the trunk stops (see [`ImageEncoder::cuts`]).
+    pub stage: String,
+    /// Enlargement of the image before the trunk: 1, 2 or 4.
+    pub scale: usize,
+}
+
+impl DenseSettings {
+    /// The settings chosen by measurement for `encoder`'s architecture on the image enlarged
+    /// twice (README, "Dense embeddings"; `crates/core/tests/dense_embeddings.rs`): ResNets
+    /// after `layer3` (stride 16, a vector every 8 image pixels), MobileNetV2 after
+    /// `features.6` (stride 8, every 4 pixels) — the most accurate of the stages and scales
+    /// tried, on average over the simulated scenes.
+    pub fn recommended(encoder: &ImageEncoder) -> Self {
+        let stage = match encoder.cut("layer3") {
+            Some(_) => "layer3",
+            None => "features.6",
+        };
+        Self {
+            stage: stage.into(),
+            scale: 2,
+        }
+    }
+}
+
+/// How a dense pass is cut into windows, in pixels of the enlarged image (rounded to whole
+/// cells of the stage's stride).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Tiling {
+    /// Side of the part of each window that is kept.
+    pub kept_px: usize,
+    /// Pixels computed beyond it on every side that has image, and dropped.
+    pub halo_px: usize,
+}
+
+impl Default for Tiling {
+    /// 1024 kept pixels a side and a halo of 128. Measured on the simulated example (512², ×2,
+    /// `tiled_maps_match_a_single_pass` and its ResNet twin, 256-px windows): with a 128-px halo
+    /// the tiled map differs from one pass by at most 1.5e-5 (MobileNetV2 `features.13`) and
+    /// 2.1e-7 (ResNet-50 `layer3`) of its largest value and no chip changes class; with 64 px
+    /// MobileNetV2's stride-16 chips do. The stride-8 stages (`features.6`, `layer2`) are bit
+    /// for bit the single pass from 32 and 64 px. An interior window computes
+    /// (1280 / 1024)² = 1.56× the pixels it keeps; an enlarged image up to 1024 px a side is one
+    /// window.
+    fn default() -> Self {
+        Self {
+            kept_px: 1024,
+            halo_px: 128,
+        }
+    }
+}
+
+impl Tiling {
+    /// One window for the whole image: a single pass.
+    pub const SINGLE_PASS: Tiling = Tiling {
+        kept_px: usize::MAX,
+        halo_px: 0,
+    };
+}
+
+/// A vector for every cell of a grid laid on the image.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FeatureMap {
+    /// Values per cell.
+    pub channels: usize,
+    /// Cells across.
+    pub cols: usize,
+    /// Cells down.
+    pub rows: usize,
+    /// Image pixels per cell side (`stride / scale`).
+    pub cell_px: f64,
+    /// `rows × cols × channels` values, cells row-major, each cell's channels together.
+    pub values: Vec<f32>,
+}
+
+impl FeatureMap {
+    /// The vector of the cell in column `col`, row `row`.
+    pub fn cell(&self, col: usize, row: usize) -> &[f32] {
+        let at = (row * self.cols + col) * self.channels;
+        &self.values[at..at + self.channels]
+    }
+
+    /// Every chip of `grid` (laid on the image this map was made from) as the area-weighted
+    /// mean of the cells it covers, in grid order.
+    pub fn pool(&self, grid: &ChipGrid) -> Embeddings {
+        let mut values = Vec::with_capacity(grid.chip_count() * self.channels);
+        let mut sum = vec![0.0f64; self.channels];
+        for chip in grid.chips() {
+            sum.iter_mut().for_each(|s| *s = 0.0);
+            let size = grid.chip_size();
+            let across = self.overlaps(chip.x, size, self.cols);
+            let down = self.overlaps(chip.y, size, self.rows);
+            let mut total = 0.0;
+            for &(row, height) in &down {
+                for &(col, width) in &across {
+                    let weight = height * width;
+                    total += weight;
+                    sum.iter_mut()
+                        .zip(self.cell(col, row))
+                        .for_each(|(s, &v)| *s += weight * f64::from(v));
+                }
+            }
+            values.extend(sum.iter().map(|s| (s / total) as f32));
+        }
+        Embeddings {
+            dim: self.channels,
+            values,
+        }
+    }
+
+    /// The cells (of `count` along this axis) that `[start, start + size)` image pixels
+    /// overlap, each with the overlap's length in cells.
+    fn overlaps(&self, start: usize, size: usize, count: usize) -> Vec<(usize, f64)> {
+        let from = start as f64 / self.cell_px;
+        let to = ((start + size) as f64 / self.cell_px).min(count as f64);
+        let first = from.floor() as usize;
+        let last = (to.ceil() as usize).min(count);
+        (first..last)
+            .map(|cell| {
+                let overlap = to.min((cell + 1) as f64) - from.max(cell as f64);
+                (cell, overlap)
+            })
+            .filter(|(_, overlap)| *overlap > 0.0)
+            .collect()
+    }
+}
+
+/// One window of a tiled pass: the input pixels it reads and the cells it keeps.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Window {
+    /// Input columns `[x0, x1)` of the enlarged image.
+    pub x: [usize; 2],
+    /// Input rows `[y0, y1)`.
+    pub y: [usize; 2],
+    /// Map columns `[c0, c1)` it keeps.
+    pub cols: [usize; 2],
+    /// Map rows `[r0, r1)` it keeps.
+    pub rows: [usize; 2],
+}
+
+/// A dense pass under way: its windows, and the map they fill. Native callers use
+/// [`dense_features`]; the page runs the same windows one at a time between frames.
+pub struct DensePass {
+    cut: Cut,
+    windows: Vec<Window>,
+    map: FeatureMap,
+}
+
+impl DensePass {
+    /// The windows of a pass of `encoder` over `image` as `settings` and `tiling` say.
+    pub fn new(
+        encoder: &ImageEncoder,
+        image: &ScaledImage,
+        settings: &DenseSettings,
+        tiling: Tiling,
+    ) -> Result<Self, EncoderError> {
+        let cut = encoder.cut(&settings.stage).cloned().ok_or_else(|| {
+            let names: Vec<&str> = encoder.cuts().iter().map(|c| c.name.as_str()).collect();
+            EncoderError::UnknownStage {
+                stage: settings.stage.clone(),
+                encoder: encoder.name().to_string(),
+                known: names.join(", "),
+            }
+        })?;
+        let stride = cut.stride;
+        let (cols, rows) = (image.width.div_ceil(stride), image.height.div_ceil(stride));
+        let across = spans(cols, image.width, stride, tiling);
+        let down = spans(rows, image.height, stride, tiling);
+        let windows = down
+            .iter()
+            .flat_map(|&(y, rows)| {
+                across
+                    .iter()
+                    .map(move |&(x, cols)| Window { x, y, cols, rows })
+            })
+            .collect();
+        let map = FeatureMap {
+            channels: cut.channels,
+            cols,
+            rows,
+            cell_px: stride as f64 / settings.scale.max(1) as f64,
+            values: vec![0.0; rows * cols * cut.channels],
+        };
+        Ok(Self { cut, windows, map })
+    }
+
+    /// The windows, in the order they are run.
+    pub fn windows(&self) -> &[Window] {
+        &self.windows
+    }
+
+    /// Runs the trunk over `window` of `image` and stores the cells it keeps.
+    pub fn run(
+        &mut self,
+        encoder: &ImageEncoder,
+        image: &ScaledImage,
+        window: Window,
+        device: &Device,
+    ) -> Result<(), EncoderError> {
+        let input = image.window(window.x, window.y, device);
+        let output = encoder.forward_to(input, &self.cut);
+        let values = read_back(output)?;
+        self.keep(window, &values);
+        Ok(())
+    }
+
+    /// Stores the kept cells of `window` from its trunk output `values` (`channels × h × w`,
+    /// the window's own cells).
+    pub fn keep(&mut self, window: Window, values: &[f32]) {
+        let stride = self.cut.stride;
+        let width = (window.x[1] - window.x[0]).div_ceil(stride);
+        let height = (window.y[1] - window.y[0]).div_ceil(stride);
+        let (first_col, first_row) = (window.x[0] / stride, window.y[0] / stride);
+        let channels = self.map.channels;
+        for row in window.rows[0]..window.rows[1] {
+            for col in window.cols[0]..window.cols[1] {
+                let local = (row - first_row) * width + (col - first_col);
+                let at = (row * self.map.cols + col) * channels;
+                for (channel, value) in self.map.values[at..at + channels].iter_mut().enumerate() {
+                    *value = values[channel * width * height + local];
+                }
+            }
+        }
+    }
+
+    /// The finished map.
+    pub fn finish(self) -> FeatureMap {
+        self.map
+    }
+}
+
+/// The windows along one axis of `length` input pixels (`cells` map cells): the input span
+/// each reads and the cells it keeps.
+fn spans(
+    cells: usize,
+    length: usize,
+    stride: usize,
+    tiling: Tiling,
+) -> Vec<([usize; 2], [usize; 2])> {
+    let step = (tiling.kept_px / stride).max(1);
+    let halo = tiling.halo_px.div_ceil(stride);
+    (0..cells)
+        .step_by(step)
+        .map(|first| {
+            let last = first.saturating_add(step).min(cells);
+            let from = first.saturating_sub(halo) * stride;
+            let to = ((last + halo) * stride).min(length);
+            ([from, to], [first, last])
+        })
+        .collect()
+}
+
+/// A `[1, channels, h, w]` tensor's values, channel planes one after another.
+fn read_back(output: Tensor<4>) -> Result<Vec<f32>, EncoderError> {
+    output
+        .try_into_data()
+        .map_err(|error| EncoderError::Execution(error.to_string()))?
+        .try_into_vec::<f32>()
+        .map_err(|error| EncoderError::Execution(format!("{error:?}")))
+}
+
+/// The dense feature map of `image` (already enlarged by `settings.scale`), run window by
+/// window, calling `progress(done, total)` after each. Reads results back synchronously, so it
+/// is for native callers.
+pub fn dense_features(
+    encoder: &ImageEncoder,
+    image: &ScaledImage,
+    settings: &DenseSettings,
+    tiling: Tiling,
+    device: &Device,
+    mut progress: impl FnMut(usize, usize),
+) -> Result<FeatureMap, EncoderError> {
+    let mut pass = DensePass::new(encoder, image, settings, tiling)?;
+    let windows = pass.windows().to_vec();
+    for (index, &window) in windows.iter().enumerate() {
+        pass.run(encoder, image, window, device)?;
+        progress(index + 1, windows.len());
+    }
+    Ok(pass.finish())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn map(cols: usize, rows: usize, cell_px: f64, values: &[f32]) -> FeatureMap {
+        FeatureMap {
+            channels: 1,
+            cols,
+            rows,
+            cell_px,
+            values: values.to_vec(),
+        }
+    }
+
+    #[test]
+    fn aligned_chips_average_their_cells() {
+        // 4 × 2 cells of 8 px; 16-px chips cover 2 × 2 cells each.
+        let map = map(4, 2, 8.0, &[1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0]);
+        let grid = ChipGrid::new(32, 16, 16).unwrap();
+        let pooled = map.pool(&grid);
+        assert_eq!(pooled.values, [3.5, 5.5]);
+    }
+
+    /// A 12-px chip on 8-px cells covers one cell whole, half of the next, and so on: weights
+    /// (1 × 1, 0.5 × 1, 1 × 0.5, 0.5 × 0.5) / 2.25 — worked by hand.
+    #[test]
+    fn unaligned_chips_weight_cells_by_area() {
+        let map = map(2, 2, 8.0, &[1.0, 2.0, 3.0, 4.0]);
+        let grid = ChipGrid::new(16, 16, 12).unwrap();
+        let pooled = map.pool(&grid);
+        let expected = (1.0 + 0.5 * 2.0 + 0.5 * 3.0 + 0.25 * 4.0) / 2.25;
+        assert!((pooled.values[0] - expected as f32).abs() < 1e-6);
+    }
+
+    #[test]
+    fn windows_keep_every_cell_once_and_start_on_the_stride() {
+        let tiling = Tiling {
+            kept_px: 64,
+            halo_px: 32,
+        };
+        // 150 px at stride 16: 10 cells, the last one partly outside the image.
+        let spans = spans(10, 150, 16, tiling);
+        assert_eq!(
+            spans,
+            [([0, 96], [0, 4]), ([32, 150], [4, 8]), ([96, 150], [8, 10])]
+        );
+        assert!(spans.iter().all(|([from, _], _)| from % 16 == 0));
+    }
+}
