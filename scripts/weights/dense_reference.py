@@ -186,8 +186,6 @@ def main() -> None:
         print(f"{name:<34} {str(tuple(full.shape)):<20} {max_stored:>14.4f} {float(np.abs(full).max()):>11.4f}  "
               f"{float(stored.mean()):.3f}  {float((stored != 0).mean()):.3f}")
 
-    import torchvision
-
     meta = {
         "description": "PyTorch reference dense feature maps (trunk up to a stage, whole image in one pass) of a "
         "crop of a real STEM image, computed from exactly the shipped weight files (every tensor cast to float32). "
@@ -218,12 +216,7 @@ def main() -> None:
         "compare": "relative error per case: max|ours - ref| / max|ref|, both maxima over the stored values "
         "(ours restricted to the same first 16 channels); issue 16 asks for <= 1e-4",
         "command": "~/.cache/chipscope/py/venv/bin/python scripts/weights/dense_reference.py",
-        "versions": {
-            "python": sys.version.split()[0],
-            "torch": torch.__version__,
-            "torchvision": torchvision.__version__,
-            "numpy": np.__version__,
-        },
+        "versions": ref.versions(),
     }
     (args.out / "cases.json").write_text(json.dumps(meta, indent=2) + "\n")
     print(f"\nwrote {', '.join(sorted(p.name for p in args.out.iterdir()))} in {args.out}", file=sys.stderr)

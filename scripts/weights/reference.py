@@ -94,6 +94,18 @@ def load_stem_image(path: Path) -> np.ndarray:
     return img
 
 
+def versions() -> dict[str, str]:
+    """The versions a fixture records: Python, torch, torchvision, NumPy."""
+    import torchvision
+
+    return {
+        "python": sys.version.split()[0],
+        "torch": torch.__version__,
+        "torchvision": torchvision.__version__,
+        "numpy": np.__version__,
+    }
+
+
 def display_range(img: np.ndarray) -> tuple[float, float]:
     lo, hi = np.percentile(img.astype(np.float64), [0.5, 99.5])
     return float(lo), float(hi)
@@ -208,8 +220,6 @@ def main() -> None:
         for i, c in enumerate(cases):
             print(f"    {c['chip_size']:>3}#{c['index']:<2} " + " ".join(f"{v:7.4f}" for v in unit[i] @ unit.T))
 
-    import torchvision
-
     meta = {
         "description": "PyTorch reference pooled embeddings of chips of a real STEM image, computed "
         "from exactly the shipped weight files (every tensor cast to float32).",
@@ -236,12 +246,7 @@ def main() -> None:
         "weights_sha256": weight_sha,
         "compare": "relative error per embedding: max|ours - ref| / max|ref| (max over the embedding's elements)",
         "command": "~/.cache/chipscope/py/venv/bin/python scripts/weights/reference.py",
-        "versions": {
-            "python": sys.version.split()[0],
-            "torch": torch.__version__,
-            "torchvision": torchvision.__version__,
-            "numpy": np.__version__,
-        },
+        "versions": versions(),
     }
     (args.out / "cases.json").write_text(json.dumps(meta, indent=2) + "\n")
     print(f"\nwrote {', '.join(sorted(p.name for p in args.out.iterdir()))} in {args.out}", file=sys.stderr)
