@@ -7,6 +7,7 @@
 //! encoders are timed as `chipscope embed` runs them.
 
 mod classify;
+mod dense;
 mod encoders;
 mod spec2vec;
 mod spectra_memory;
@@ -28,6 +29,10 @@ enum Command {
     /// Time the encoders on an image's chips; one JSON line per encoder and backend
     /// (scripts/bench-encoders.sh puts PyTorch beside it).
     Encoders(encoders::EncoderBench),
+    /// Time embedding every chip of simulated images with a dense pass (the trunk once over the
+    /// enlarged image, chips pooled from the map) against the per-chip pass; one JSON line per
+    /// encoder, size and mode (scripts/bench-dense.sh puts PyTorch's dense map beside it).
+    Dense(dense::DenseBench),
     /// Time live nearest-prototype classification on random embeddings: the first
     /// classification and one click; one JSON line (scripts/bench-classify.sh puts NumPy/SciPy
     /// and the page beside it).
@@ -45,6 +50,7 @@ enum Command {
 fn main() -> ExitCode {
     let result = match Cli::parse().command {
         Command::Encoders(plan) => encoders::run(&plan),
+        Command::Dense(plan) => dense::run(&plan),
         Command::Classify(plan) => classify::run(&plan),
         Command::Spec2vec(plan) => spec2vec::run(&plan),
         Command::SpectraMemory(plan) => spectra_memory::run(&plan),

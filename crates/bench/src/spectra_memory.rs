@@ -85,13 +85,14 @@ unsafe impl GlobalAlloc for Counting {
 }
 
 /// Starts a new peak measurement: the heap in use now, which the peak is reset to.
-fn heap_baseline() -> usize {
+pub(crate) fn heap_baseline() -> usize {
     let now = IN_USE.load(Relaxed);
     PEAK.store(now, Relaxed);
     now
 }
 
-fn heap_peak() -> usize {
+/// The most heap in use since the last [`heap_baseline`].
+pub(crate) fn heap_peak() -> usize {
     PEAK.load(Relaxed)
 }
 
