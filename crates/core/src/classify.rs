@@ -8,7 +8,6 @@
 //! multiply-adds) and a pass over the cached columns; removing a support costs no dot product.
 
 use crate::embeddings::Embeddings;
-use crate::labels::Labels;
 use std::collections::HashMap;
 
 /// A support chip's embedding; `id` names it for the column cache, so one id must always come
@@ -94,16 +93,6 @@ impl PrototypeClassifier {
         }
         Segmentation::from_distances(classes.len(), distances)
     }
-}
-
-/// The supports of every class of `labels`, taken from `embeddings` of the grid the labels were
-/// made on (`cols` columns).
-pub fn class_supports<'a>(
-    labels: &Labels,
-    cols: usize,
-    embeddings: &'a Embeddings,
-) -> Vec<Vec<Support<'a>>> {
-    supports_of(embeddings, &labels.support_indices(cols))
 }
 
 /// The chips `classes[k]` (indices into `embeddings`) as the supports of class k.
