@@ -16,11 +16,11 @@
 //! the cells it overlaps, each weighted by the area of the overlap, so chips that do not fall
 //! on the cell grid are pooled fairly.
 
-use burn::tensor::{Device, Tensor};
+use burn::tensor::Device;
 use serde::{Deserialize, Serialize};
 
 use super::preprocess::ScaledImage;
-use super::{Cut, EncoderError, ImageEncoder};
+use super::{Cut, EncoderError, ImageEncoder, read_back};
 use crate::embeddings::Embeddings;
 use crate::grid::ChipGrid;
 
@@ -276,15 +276,6 @@ fn spans(
             ([from, to], [first, last])
         })
         .collect()
-}
-
-/// A `[1, channels, h, w]` tensor's values, channel planes one after another.
-fn read_back(output: Tensor<4>) -> Result<Vec<f32>, EncoderError> {
-    output
-        .try_into_data()
-        .map_err(|error| EncoderError::Execution(error.to_string()))?
-        .try_into_vec::<f32>()
-        .map_err(|error| EncoderError::Execution(format!("{error:?}")))
 }
 
 /// The dense feature map of `image` (already enlarged by `settings.scale`), run window by

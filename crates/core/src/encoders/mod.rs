@@ -172,14 +172,7 @@ impl ImageEncoder {
         let mut values = Vec::with_capacity(chips.len() * self.dim);
         for (index, batch) in chips.chunks(batch_size.max(1)).enumerate() {
             let input = source.input_batch(batch, device);
-            let output = self
-                .forward(input)
-                .try_into_data()
-                .map_err(|error| EncoderError::Execution(error.to_string()))?;
-            let batch_values = output
-                .try_into_vec::<f32>()
-                .map_err(|error| EncoderError::Execution(format!("{error:?}")))?;
-            values.extend(batch_values);
+            values.extend(read_back(self.forward(input))?);
             progress((index * batch_size.max(1) + batch.len()).min(chips.len()));
         }
         Ok(Embeddings {
@@ -187,6 +180,15 @@ impl ImageEncoder {
             values,
         })
     }
+}
+
+/// A tensor's values, read back synchronously (native callers), in row-major order.
+fn read_back<const D: usize>(output: Tensor<D>) -> Result<Vec<f32>, EncoderError> {
+    output
+        .try_into_data()
+        .map_err(|error| EncoderError::Execution(error.to_string()))?
+        .try_into_vec::<f32>()
+        .map_err(|error| EncoderError::Execution(format!("{error:?}")))
 }
 
 /// The shortest prefix `P` for which `weights` hold both `P + key` and `P + companion`.
