@@ -124,20 +124,21 @@ impl Learned {
     }
 
     /// Every chip's distance to each class: W1 to the g(r) barycenters for the atoms,
-    /// Euclidean to the supports' mean otherwise (through `classifier` when given, which must
-    /// have been made for `measure`'s vectors).
+    /// Euclidean to the mean of `supports` (this modality's, from [`Self::supports`])
+    /// otherwise, through `classifier` when given, which must have been made for `measure`'s
+    /// vectors.
     fn distances(
         &self,
         measure: &ChipMeasure,
+        supports: &[Vec<Support>],
         classifier: Option<&mut PrototypeClassifier>,
     ) -> Segmentation {
         if let (Some(atoms), Some(barycenters)) = (measure.atoms, &self.barycenters) {
             return atoms.distances(barycenters);
         }
-        let supports = self.supports();
         match classifier {
-            Some(classifier) => classifier.classify(measure.vectors, &supports),
-            None => PrototypeClassifier::new(measure.vectors).classify(measure.vectors, &supports),
+            Some(classifier) => classifier.classify(measure.vectors, supports),
+            None => PrototypeClassifier::new(measure.vectors).classify(measure.vectors, supports),
         }
     }
 }
@@ -164,25 +165,27 @@ pub fn segment(
             .eq(measured.iter().map(|m| m.modality)),
         "the learned and measured modalities differ"
     );
+    let supports: Vec<Vec<Vec<Support>>> = learned.iter().map(Learned::supports).collect();
     let distances: Vec<Segmentation> = learned
         .iter()
         .zip(measured)
-        .map(|(learned, measure)| {
+        .zip(&supports)
+        .map(|((learned, measure), supports)| {
             let cache = match measure.modality {
                 Modality::Image => image_classifier.as_deref_mut(),
                 _ => None,
             };
-            learned.distances(measure, cache)
+            learned.distances(measure, supports, cache)
         })
         .collect();
-    let measurements: Vec<Measurement> = learned
-        .iter()
+    let measurements: Vec<Measurement> = supports
+        .into_iter()
         .zip(measured)
         .zip(&distances)
-        .map(|((learned, measure), distances)| Measurement {
+        .map(|((supports, measure), distances)| Measurement {
             weight: fusion.weight(measure.modality),
             chips: measure.vectors,
-            supports: learned.supports(),
+            supports,
             distances,
         })
         .collect();
