@@ -171,6 +171,8 @@ struct Labelled {
     spectral: Option<SpectralFile>,
     /// Its file's identity; none for the simulated example.
     fingerprint: Option<Fingerprint>,
+    /// Whether one of the IMAGEs is this very file (so it is segmented too).
+    among_images: bool,
     /// How messages name it.
     name: String,
 }
@@ -182,6 +184,7 @@ fn find_labelled(session: &Session, args: &SegmentArgs) -> Result<Labelled> {
                 dataset: simulated_example(*size, *seed)?.dataset,
                 spectral: None,
                 fingerprint: None,
+                among_images: false,
                 name: session.source.describe(),
             });
         }
@@ -195,15 +198,17 @@ fn find_labelled(session: &Session, args: &SegmentArgs) -> Result<Labelled> {
         len: size,
         sha256: sha256.clone(),
     };
-    let path = labelled_path(session, &recorded, name, args)?;
+    let (path, from_images) = labelled_path(session, &recorded, name, args)?;
     let bytes = read_file(&path)?;
     let fingerprint = Fingerprint::of(&bytes);
     warn_if_other(&path, &fingerprint, &recorded, &session.source);
+    let among_images = from_images || args.images.iter().any(|p| fingerprint.matches_file(p));
     let opened = open_file(&path, &bytes)?;
     Ok(Labelled {
         dataset: opened.dataset,
         spectral: opened.spectral,
         fingerprint: Some(fingerprint),
+        among_images,
         name: path.display().to_string(),
     })
 }
@@ -221,31 +226,32 @@ fn warn_if_other(path: &Path, found: &Fingerprint, recorded: &Fingerprint, sourc
 }
 
 /// Where the labelled file is: an IMAGE with its sha256, else `--labelled`, else its recorded
-/// name next to the session file.
+/// name next to the session file; and whether it was found among the IMAGEs.
 fn labelled_path(
     session: &Session,
     recorded: &Fingerprint,
     name: &str,
     args: &SegmentArgs,
-) -> Result<PathBuf> {
+) -> Result<(PathBuf, bool)> {
     if let Some(image) = args.images.iter().find(|p| recorded.matches_file(p)) {
-        return Ok(image.clone());
+        return Ok((image.clone(), true));
     }
     if let Some(path) = &args.labelled {
-        return Ok(path.clone());
+        return Ok((path.clone(), false));
     }
     let beside = Path::new(name)
         .file_name()
         .map(|file| args.session.with_file_name(file))
         .filter(|path| path.is_file());
-    beside.with_context(|| {
+    let beside = beside.with_context(|| {
         format!(
             "the session's supports were clicked on {}, which is neither among the images nor \
              next to {}; pass it with --labelled PATH",
             session.source.describe(),
             args.session.display()
         )
-    })
+    })?;
+    Ok((beside, false))
 }
 
 /// The session's encoder: `--encoder`'s file when given (a warning if it is not the session's),
@@ -324,6 +330,7 @@ impl ImageModel {
         session: &Session,
         labelled: &Labelled,
         grid: &ChipGrid,
+        classes: &[Vec<usize>],
         args: &SegmentArgs,
     ) -> Result<(Self, Learned)> {
         let device = args.backend.device();
@@ -333,16 +340,11 @@ impl ImageModel {
             grid,
             range: recorded_range(session),
         };
-        let classes = session.labels().support_indices(grid.cols());
         let all: Vec<Chip> = grid.chips().collect();
-        let among_images = labelled
-            .fingerprint
-            .as_ref()
-            .is_some_and(|f| args.images.iter().any(|path| f.matches_file(path)));
-        if among_images {
+        if labelled.among_images {
             let full = embed_with_progress(&encoder, source, &all, &device, &labelled.name)?;
             let learned =
-                Learned::from_chips(&ChipMeasure::euclidean(Modality::Image, &full), &classes);
+                Learned::from_chips(&ChipMeasure::euclidean(Modality::Image, &full), classes);
             let model = Self {
                 encoder,
                 device,
@@ -353,7 +355,7 @@ impl ImageModel {
         let chips: Vec<Chip> = classes.iter().flatten().map(|&i| all[i]).collect();
         let label = format!("{} (supports)", labelled.name);
         let vectors = embed_with_progress(&encoder, source, &chips, &device, &label)?;
-        let learned = Learned::from_supports(Modality::Image, classes, vectors);
+        let learned = Learned::from_supports(Modality::Image, classes.to_vec(), vectors);
         let model = Self {
             encoder,
             device,
@@ -394,9 +396,9 @@ fn measure_atoms(image: &Image, grid: &ChipGrid, params: &AtomParams) -> Measure
 /// its chips, as the page does), with what it learned from the supports.
 fn learn_spectra(
     settings: &SpectralSettings,
-    session: &Session,
     labelled: &Labelled,
     grid: &ChipGrid,
+    classes: &[Vec<usize>],
     args: &SegmentArgs,
 ) -> Result<(SpectralModel, Learned)> {
     let map = labelled_map(settings, labelled, args)?;
@@ -404,10 +406,9 @@ fn learn_spectra(
         .with_context(|| format!("the spectrum image does not fit {}", labelled.name))?;
     let model = SpectralModel::fit(settings.encoder, &chips);
     let vectors = model.vectors(&chips);
-    let classes = session.labels().support_indices(grid.cols());
     let learned = Learned::from_chips(
         &ChipMeasure::euclidean(Modality::Spectra, &vectors),
-        &classes,
+        classes,
     );
     Ok((model, learned))
 }
@@ -501,18 +502,19 @@ impl Segmenter {
             out: args.out.clone(),
             session,
         };
+        let classes = segmenter.session.labels().support_indices(grid.cols());
         for modality in taking_part(&segmenter.session)? {
             let session = &segmenter.session;
             let learned = match modality {
                 Modality::Image => {
-                    let (model, learned) = ImageModel::learn(session, &labelled, &grid, args)?;
+                    let (model, learned) =
+                        ImageModel::learn(session, &labelled, &grid, &classes, args)?;
                     segmenter.image = Some(model);
                     learned
                 }
                 Modality::Atoms => {
                     let settings = session.atoms.expect("checked by taking_part");
                     let params = AtomParams::from(settings);
-                    let classes = session.labels().support_indices(grid.cols());
                     let learned = Learned::from_chips(
                         &measure_atoms(image, &grid, &params).chips(),
                         &classes,
@@ -523,7 +525,7 @@ impl Segmenter {
                 Modality::Spectra => {
                     let settings = session.spectra.as_ref().expect("checked by taking_part");
                     let (model, learned) =
-                        learn_spectra(settings, session, &labelled, &grid, args)?;
+                        learn_spectra(settings, &labelled, &grid, &classes, args)?;
                     segmenter.spectra = Some(model);
                     learned
                 }
