@@ -130,14 +130,8 @@ def main() -> None:
     lo, hi = ref.display_range(img)
     print(f"image {img.shape} {img.dtype} {img.min()}..{img.max()}  lo={lo} hi={hi}", file=sys.stderr)
 
-    # Steps 2-3 (the same float32 arithmetic as reference.resized_chip, before its resize).
-    lo32, hi32 = np.float32(lo), np.float32(hi)
-    if hi32 <= lo32:
-        x_full = np.zeros(img.shape, dtype=np.float32)
-    else:
-        x_full = np.clip((img.astype(np.float32) - lo32) / (hi32 - lo32), np.float32(0), np.float32(1))
-    assert x_full.dtype == np.float32
-    x = x_full[:CROP, :CROP]
+    # Steps 2-3: the whole image scaled as a chip is before its resize, then the crop.
+    x = ref.unit_scaled(img, lo, hi)[:CROP, :CROP]
 
     scales = sorted({s for _, _, s in CASES}, reverse=True)
     inputs = {s: scaled_input(x, s) for s in scales}

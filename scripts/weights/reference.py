@@ -123,14 +123,20 @@ def chip_at(img: np.ndarray, n: int, index: int) -> tuple[np.ndarray, int, int]:
     return img[r * n:(r + 1) * n, c * n:(c + 1) * n], r, c
 
 
-def resized_chip(chip: np.ndarray, lo: float, hi: float) -> torch.Tensor:
-    """Steps 3-4: display-range scaling in float32, then antialiased bilinear resize to 224x224."""
+def unit_scaled(values: np.ndarray, lo: float, hi: float) -> np.ndarray:
+    """Step 3: display-range scaling to [0, 1] in float32 (lo and hi cast to float32 first; all
+    zeros if hi <= lo)."""
     lo32, hi32 = np.float32(lo), np.float32(hi)
     if hi32 <= lo32:
-        x = np.zeros(chip.shape, dtype=np.float32)
-    else:
-        x = np.clip((chip.astype(np.float32) - lo32) / (hi32 - lo32), np.float32(0), np.float32(1))
+        return np.zeros(values.shape, dtype=np.float32)
+    x = np.clip((values.astype(np.float32) - lo32) / (hi32 - lo32), np.float32(0), np.float32(1))
     assert x.dtype == np.float32
+    return x
+
+
+def resized_chip(chip: np.ndarray, lo: float, hi: float) -> torch.Tensor:
+    """Steps 3-4: display-range scaling in float32, then antialiased bilinear resize to 224x224."""
+    x = unit_scaled(chip, lo, hi)
     t = torch.from_numpy(np.ascontiguousarray(x))[None, None]
     out = F.interpolate(t, size=(INPUT_SIZE, INPUT_SIZE), mode="bilinear", align_corners=False, antialias=True)
     return out[0, 0]
