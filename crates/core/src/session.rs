@@ -5,6 +5,7 @@
 
 use crate::atoms::AtomParams;
 use crate::display::Stretch;
+use crate::encoders::dense::EmbeddingMode;
 use crate::fusion::{Fusion, Modality};
 use crate::grid::{ChipGrid, MIN_CHIP_SIZE};
 use crate::hashing::sha256_hex;
@@ -19,8 +20,9 @@ use thiserror::Error;
 pub const FORMAT: &str = "chipscope-session";
 /// The schema version this build writes and the newest it reads (version 2 added data from a
 /// URL and labelling tasks, version 3 the atom modality's settings, version 4 the spectral
-/// modality's; older files read unchanged).
-pub const VERSION: u32 = 4;
+/// modality's, version 5 the embedding mode; older files read unchanged, and as embedded per
+/// chip).
+pub const VERSION: u32 = 5;
 /// Session files above this size are refused before parsing.
 pub const MAX_BYTES: usize = 16 * 1024 * 1024;
 
@@ -187,6 +189,9 @@ pub struct EncoderRef {
     /// The sha256 of the weight file, 64 hex digits; a segmentation checks the weights it
     /// loads against it.
     pub weights_sha256: String,
+    /// How the chips were embedded (absent before version 5: per chip).
+    #[serde(default)]
+    pub mode: EmbeddingMode,
 }
 
 /// Contrast: the stretch rule and the black and white levels it gave (the embeddings depend
@@ -219,6 +224,9 @@ pub enum ViewMode {
     Classes,
     /// The per-chip confidence as a colour map.
     Confidence,
+    /// Class colours at the dense map's cell resolution ([`crate::fine`]); the chips' where
+    /// the chips were embedded one by one.
+    Fine,
 }
 
 /// The atom column search the atom modality was made with (see [`crate::atoms::AtomParams`]):
@@ -411,6 +419,11 @@ impl Session {
         if !sha_ok(&self.encoder.weights_sha256) {
             return Err("the encoder's weights sha256 is not 64 hex digits".into());
         }
+        if let EmbeddingMode::Dense(dense) = &self.encoder.mode
+            && !EmbeddingMode::SCALES.contains(&dense.scale)
+        {
+            return Err(format!("dense scale {} is not 1, 2 or 4", dense.scale));
+        }
         check_source(&self.source)?;
         let [low, high] = self.display.range;
         if !low.is_finite() || !high.is_finite() {
@@ -536,6 +549,7 @@ fn check_source(source: &DataSource) -> Result<(), String> {
 /// A valid session on a 4-column file, for tests.
 #[cfg(test)]
 pub(crate) fn sample() -> Session {
+    use crate::encoders::dense::DenseSettings;
     use crate::labels::Colour;
     Session {
         format: FORMAT.into(),
@@ -553,6 +567,10 @@ pub(crate) fn sample() -> Session {
             id: "mobilenet_v2".into(),
             name: "MobileNetV2".into(),
             weights_sha256: "cd".repeat(32),
+            mode: EmbeddingMode::Dense(DenseSettings {
+                stage: "features.6".into(),
+                scale: 2,
+            }),
         },
         display: DisplaySettings {
             stretch: Stretch::default(),
@@ -605,7 +623,7 @@ mod tests {
         let cases = [
             (json.replace("chipscope-session", "other"), "format field"),
             (
-                json.replace("\"version\": 4", "\"version\": 7"),
+                json.replace("\"version\": 5", "\"version\": 7"),
                 "version 7",
             ),
             (json.replace("#010203", "red"), "#rrggbb"),
@@ -628,6 +646,14 @@ mod tests {
                 "unassigned",
             ),
             (edited(|s| s.grid.origin = [3, 0]), "top-left"),
+            (
+                json.replace("\"scale\": 2", "\"scale\": 3"),
+                "dense scale 3",
+            ),
+            (
+                json.replace("\"kind\": \"dense\"", "\"kind\": \"sparse\""),
+                "unknown variant",
+            ),
             (
                 edited(|s| {
                     s.source = DataSource::Url {
@@ -688,11 +714,25 @@ mod tests {
         }
     }
 
+    /// Files written before version 5 have no embedding mode: they embedded every chip on its
+    /// own, and read so.
+    #[test]
+    fn sessions_before_version_5_read_as_per_chip() {
+        let dense = example().to_json();
+        assert!(dense.contains("\"mode\": {\n      \"kind\": \"dense\""));
+        let mut value: serde_json::Value = serde_json::from_str(&dense).unwrap();
+        value["version"] = 4.into();
+        value["encoder"].as_object_mut().unwrap().remove("mode");
+        let v4 = Session::parse(&value.to_string()).unwrap();
+        assert_eq!(v4.encoder.mode, EmbeddingMode::PerChip);
+        assert_eq!(v4.version, 4);
+    }
+
     #[test]
     fn version_1_files_and_tasks_read() {
         let v1 = example()
             .to_json()
-            .replace("\"version\": 4", "\"version\": 1");
+            .replace("\"version\": 5", "\"version\": 1");
         assert_eq!(Session::parse(&v1).unwrap().source, example().source);
         let mut session = example();
         let mut task = task();

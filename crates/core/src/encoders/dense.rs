@@ -9,23 +9,26 @@
 //! whole image's cells, and reaches `halo` cells beyond the cells it keeps, so that the zero
 //! padding at its cut edges stays away from them (the image's own edges are padded as in one
 //! pass). Exact equality with one pass would need a halo as wide as the receptive field; the
-//! default halo was chosen by measurement ([`Tiling::default`]).
+//! default halo was chosen by measurement ([`Tiling::default`]). The page also enlarges the
+//! image one window at a time ([`WindowedImage`], the same input bit for bit).
 //!
 //! **Pooling.** A chip is `[x, x + size)` × `[y, y + size)` image pixels; a cell covers
 //! `cell_px = stride / scale` image pixels from `col × cell_px`. A chip's vector is the mean of
 //! the cells it overlaps, each weighted by the area of the overlap, so chips that do not fall
 //! on the cell grid are pooled fairly.
 
-use burn::tensor::Device;
+use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
-use super::preprocess::ScaledImage;
+use super::preprocess::{ScaledImage, resize_bilinear_antialiased};
 use super::{Cut, EncoderError, ImageEncoder, read_back};
+use crate::dataset::Image;
+use crate::display::DisplayRange;
 use crate::embeddings::Embeddings;
 use crate::grid::ChipGrid;
 
 /// Where a dense map is taken and how much the image is enlarged first.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct DenseSettings {
     /// The torchvision name of the part after which the trunk stops (see [`ImageEncoder::cuts`]).
     pub stage: String,
@@ -47,6 +50,82 @@ impl DenseSettings {
         Self {
             stage: stage.into(),
             scale: 2,
+        }
+    }
+
+    /// What [`DenseSettings::recommended`] gives for the architecture `name` names — an
+    /// encoder's name ("ResNet-50", "MobileNetV2") or a shipped encoder's id or manifest name
+    /// ("resnet50", "MobileNetV2 (ImageNet-1k supervised)") — before its weights are loaded;
+    /// `None` for a name of neither family.
+    pub fn recommended_for_name(name: &str) -> Option<Self> {
+        let name = name.to_ascii_lowercase();
+        let stage = match () {
+            _ if name.contains("resnet") => "layer3",
+            _ if name.contains("mobilenet") => "features.6",
+            _ => return None,
+        };
+        Some(Self {
+            stage: stage.into(),
+            scale: 2,
+        })
+    }
+
+    /// The cut of `encoder` these settings name, or why it has none.
+    pub fn cut<'a>(&self, encoder: &'a ImageEncoder) -> Result<&'a Cut, EncoderError> {
+        encoder.cut(&self.stage).ok_or_else(|| {
+            let names: Vec<&str> = encoder.cuts().iter().map(|c| c.name.as_str()).collect();
+            EncoderError::UnknownStage {
+                stage: self.stage.clone(),
+                encoder: encoder.name().to_string(),
+                known: names.join(", "),
+            }
+        })
+    }
+
+    /// The bytes of the float32 map these settings give of a `width` × `height` image (before
+    /// enlargement), known before anything is computed or allocated, so a caller can refuse a
+    /// map too large for its memory.
+    pub fn map_bytes(
+        &self,
+        encoder: &ImageEncoder,
+        width: usize,
+        height: usize,
+    ) -> Result<usize, EncoderError> {
+        let cut = self.cut(encoder)?;
+        let scale = self.scale.max(1);
+        let cells = (width * scale).div_ceil(cut.stride) * (height * scale).div_ceil(cut.stride);
+        Ok(cells * cut.channels * std::mem::size_of::<f32>())
+    }
+}
+
+/// How chips are embedded: each resized to 224² and run through the whole network (pyCHIP), or
+/// pooled from one dense feature map of the image.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum EmbeddingMode {
+    /// pyCHIP: every chip resized to 224² and embedded on its own; what sessions written
+    /// before version 5 did.
+    #[default]
+    PerChip,
+    /// The trunk run once over the image, pooled per chip.
+    Dense(DenseSettings),
+}
+
+impl EmbeddingMode {
+    /// The scales a dense map may be taken at.
+    pub const SCALES: [usize; 3] = [1, 2, 4];
+
+    /// What the page and a new session start with: dense at the settings recommended for
+    /// `encoder`.
+    pub fn default_for(encoder: &ImageEncoder) -> Self {
+        EmbeddingMode::Dense(DenseSettings::recommended(encoder))
+    }
+
+    /// A short description for people: "pyCHIP (per chip)" or "dense, layer3 ×2".
+    pub fn describe(&self) -> String {
+        match self {
+            EmbeddingMode::PerChip => "pyCHIP (per chip)".into(),
+            EmbeddingMode::Dense(dense) => format!("dense, {} ×{}", dense.stage, dense.scale),
         }
     }
 }
@@ -166,6 +245,79 @@ pub struct Window {
     pub rows: [usize; 2],
 }
 
+/// An image prepared for a dense pass one window at a time: mapped to [0, 1] once, and enlarged
+/// only where a window reads. Gives exactly the input [`ScaledImage::new`] and
+/// [`ScaledImage::window`] give, bit for bit, without holding the enlarged image (`scale²` times
+/// the image) or enlarging all of it in one uninterrupted step — what the page needs to stay
+/// responsive on large images.
+///
+/// Why it is exact: at the scales 1, 2 and 4 the interpolation's taps and weights for an output
+/// pixel depend only on its place within its input pixel (every quantity involved is a dyadic
+/// fraction, computed without rounding), so enlarging a crop that reaches [`Self::MARGIN`] input
+/// pixels beyond the window (or to the image's edge) gives the window's pixels unchanged.
+pub struct WindowedImage {
+    unit: ScaledImage,
+    scale: usize,
+}
+
+impl WindowedImage {
+    /// Input pixels a window's crop reaches beyond the pixels its outputs sit on: the
+    /// interpolation reads at most 1.5 input pixels either side of an output's centre.
+    pub const MARGIN: usize = 2;
+
+    /// `image` mapped through `range` to [0, 1], to be enlarged `scale` times (1, 2 or 4) window
+    /// by window.
+    pub fn new(image: &Image, range: DisplayRange, scale: usize) -> Self {
+        let scale = scale.max(1);
+        assert!(
+            EmbeddingMode::SCALES.contains(&scale),
+            "windows are exact at the scales 1, 2 and 4, not {scale}"
+        );
+        Self {
+            unit: ScaledImage::new(image, range, 1),
+            scale,
+        }
+    }
+
+    /// Width of the enlarged image.
+    pub fn width(&self) -> usize {
+        self.unit.width * self.scale
+    }
+
+    /// Height of the enlarged image.
+    pub fn height(&self) -> usize {
+        self.unit.height * self.scale
+    }
+
+    /// The network input `[1, 3, h, w]` for the window `[x0, x1) × [y0, y1)` of the enlarged
+    /// image, as [`ScaledImage::window`] gives it.
+    pub fn window(&self, x: [usize; 2], y: [usize; 2], device: &Device) -> Tensor<4> {
+        if self.scale == 1 {
+            return self.unit.window(x, y, device);
+        }
+        let scale = self.scale;
+        let reach = |[from, to]: [usize; 2], length: usize| {
+            let first = (from / scale).saturating_sub(Self::MARGIN);
+            [first, (to.div_ceil(scale) + Self::MARGIN).min(length)]
+        };
+        let [cx0, cx1] = reach(x, self.unit.width);
+        let [cy0, cy1] = reach(y, self.unit.height);
+        let mut crop = Vec::with_capacity((cx1 - cx0) * (cy1 - cy0));
+        for row in cy0..cy1 {
+            let start = row * self.unit.width;
+            crop.extend_from_slice(&self.unit.pixels[start + cx0..start + cx1]);
+        }
+        let (width, height) = ((cx1 - cx0) * scale, (cy1 - cy0) * scale);
+        let enlarged = ScaledImage {
+            width,
+            height,
+            pixels: resize_bilinear_antialiased(&crop, cx1 - cx0, cy1 - cy0, width, height),
+        };
+        let local = |[from, to]: [usize; 2], origin: usize| [from - origin, to - origin];
+        enlarged.window(local(x, cx0 * scale), local(y, cy0 * scale), device)
+    }
+}
+
 /// A dense pass under way: its windows, and the map they fill. Native callers use
 /// [`dense_features`]; the page runs the same windows one at a time between frames.
 pub struct DensePass {
@@ -182,18 +334,22 @@ impl DensePass {
         settings: &DenseSettings,
         tiling: Tiling,
     ) -> Result<Self, EncoderError> {
-        let cut = encoder.cut(&settings.stage).cloned().ok_or_else(|| {
-            let names: Vec<&str> = encoder.cuts().iter().map(|c| c.name.as_str()).collect();
-            EncoderError::UnknownStage {
-                stage: settings.stage.clone(),
-                encoder: encoder.name().to_string(),
-                known: names.join(", "),
-            }
-        })?;
+        Self::of_size(encoder, [image.width, image.height], settings, tiling)
+    }
+
+    /// The windows of a pass over an enlarged image of `[width, height]` pixels (a
+    /// [`WindowedImage`]'s, or a [`ScaledImage`]'s).
+    pub fn of_size(
+        encoder: &ImageEncoder,
+        [width, height]: [usize; 2],
+        settings: &DenseSettings,
+        tiling: Tiling,
+    ) -> Result<Self, EncoderError> {
+        let cut = settings.cut(encoder)?.clone();
         let stride = cut.stride;
-        let (cols, rows) = (image.width.div_ceil(stride), image.height.div_ceil(stride));
-        let across = spans(cols, image.width, stride, tiling);
-        let down = spans(rows, image.height, stride, tiling);
+        let (cols, rows) = (width.div_ceil(stride), height.div_ceil(stride));
+        let across = spans(cols, width, stride, tiling);
+        let down = spans(rows, height, stride, tiling);
         let windows = down
             .iter()
             .flat_map(|&(y, rows)| {
@@ -215,6 +371,11 @@ impl DensePass {
     /// The windows, in the order they are run.
     pub fn windows(&self) -> &[Window] {
         &self.windows
+    }
+
+    /// The cut the pass stops at: run `cut().stages` of the encoder's stages on a window.
+    pub fn cut(&self) -> &Cut {
+        &self.cut
     }
 
     /// Runs the trunk over `window` of `image` and stores the cells it keeps.
@@ -330,6 +491,105 @@ mod tests {
         let pooled = map.pool(&grid);
         let expected = (1.0 + 0.5 * 2.0 + 0.5 * 3.0 + 0.25 * 4.0) / 2.25;
         assert!((pooled.values[0] - expected as f32).abs() < 1e-6);
+    }
+
+    /// Every window of a windowed image is the scaled image's window, bit for bit: windows at
+    /// the edges, inside, one pixel wide, odd sizes, at every scale.
+    #[test]
+    fn windows_enlarged_alone_equal_the_enlarged_image() {
+        let (width, height) = (37, 23);
+        let pixels = (0..width * height)
+            .map(|i| ((i * 7919) % 1009) as f32 * 0.37 - 40.0)
+            .collect();
+        let image = Image::new(width, height, pixels);
+        let range = DisplayRange {
+            low: 10.0,
+            high: 300.0,
+        };
+        let device = Device::flex();
+        for scale in EmbeddingMode::SCALES {
+            let whole = ScaledImage::new(&image, range, scale);
+            let windowed = WindowedImage::new(&image, range, scale);
+            assert_eq!(
+                [windowed.width(), windowed.height()],
+                [whole.width, whole.height]
+            );
+            let (w, h) = (whole.width, whole.height);
+            let windows = [
+                ([0, w], [0, h]),
+                ([0, 16], [0, 16]),
+                ([3, w - 5], [2, h - 1]),
+                ([w - 17, w], [h - 9, h]),
+                ([w / 2, w / 2 + 1], [0, h]),
+                ([11, w - 13], [h / 3, h / 3 + 7]),
+            ];
+            for (x, y) in windows {
+                let expected = whole.window(x, y, &device);
+                let got = windowed.window(x, y, &device);
+                assert_eq!(got.dims(), expected.dims(), "×{scale} {x:?} {y:?}");
+                let values = |t: Tensor<4>| t.into_data().try_into_vec::<f32>().unwrap();
+                let (got, expected) = (values(got), values(expected));
+                assert!(
+                    got.iter()
+                        .zip(&expected)
+                        .all(|(a, b)| a.to_bits() == b.to_bits()),
+                    "×{scale} {x:?} {y:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn recommended_settings_are_known_by_name_before_the_weights() {
+        let stage = |name| DenseSettings::recommended_for_name(name).map(|s| (s.stage, s.scale));
+        for name in [
+            "resnet50",
+            "ResNet-50",
+            "ResNet-50 (AugNet, self-supervised ImageNet)",
+        ] {
+            assert_eq!(stage(name), Some(("layer3".into(), 2)), "{name}");
+        }
+        for name in [
+            "mobilenet_v2",
+            "MobileNetV2",
+            "MobileNetV2 (ImageNet-1k supervised)",
+        ] {
+            assert_eq!(stage(name), Some(("features.6".into(), 2)), "{name}");
+        }
+        assert_eq!(stage("vgg16"), None);
+    }
+
+    /// The names agree with the built networks, and the map's size is known before it is made:
+    /// MobileNetV2 `features.6` ×2 of a 512² image is 128² cells of 32 channels.
+    #[test]
+    fn the_shipped_encoders_are_recommended_by_name_as_when_built() {
+        let device = Device::flex();
+        for id in ["mobilenet_v2", "resnet50"] {
+            let path = format!(
+                "{}/../../weights/{id}.safetensors",
+                env!("CARGO_MANIFEST_DIR")
+            );
+            let weights = crate::weights::read_weights(&std::fs::read(path).unwrap()).unwrap();
+            let encoder = ImageEncoder::from_weights(&weights, &device).unwrap();
+            let recommended = DenseSettings::recommended(&encoder);
+            assert_eq!(
+                DenseSettings::recommended_for_name(id),
+                Some(recommended.clone())
+            );
+            let by_name = DenseSettings::recommended_for_name(encoder.name());
+            assert_eq!(by_name, Some(recommended.clone()));
+            if id == "mobilenet_v2" {
+                assert_eq!(
+                    recommended.map_bytes(&encoder, 512, 512).unwrap(),
+                    128 * 128 * 32 * 4
+                );
+            }
+            let unknown = DenseSettings {
+                stage: "layer9".into(),
+                scale: 2,
+            };
+            assert!(unknown.map_bytes(&encoder, 512, 512).is_err());
+        }
     }
 
     #[test]
