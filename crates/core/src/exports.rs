@@ -4,6 +4,7 @@
 use crate::classify::Segmentation;
 use crate::dataset::Image;
 use crate::display::DisplayRange;
+use crate::fine::FineLabels;
 use crate::grid::ChipGrid;
 use crate::labels::ClassLabel;
 use crate::results::Summary;
@@ -24,10 +25,14 @@ pub enum ExportFile {
     Summary,
     /// `STEM-chart.svg`: the shares as a bar chart ([`Summary::chart_svg`]).
     ChartSvg,
+    /// `STEM-fine-labels.png`: the class number of every pixel at the dense map's cell
+    /// resolution ([`FineLabels::label_png`]); dense segmentations only.
+    FineLabelImage,
 }
 
 impl ExportFile {
-    /// Every result file, in the order the CLI writes them.
+    /// Every result file of a per-chip segmentation, in the order the CLI writes them (a dense
+    /// one adds [`ExportFile::FineLabelImage`]: [`Results::files`]).
     pub const ALL: [ExportFile; 5] = [
         ExportFile::Csv,
         ExportFile::LabelImage,
@@ -44,6 +49,7 @@ impl ExportFile {
             ExportFile::Overlay => "-overlay.png",
             ExportFile::Summary => "-summary.json",
             ExportFile::ChartSvg => "-chart.svg",
+            ExportFile::FineLabelImage => "-fine-labels.png",
         };
         format!("{stem}{suffix}")
     }
@@ -52,7 +58,9 @@ impl ExportFile {
     pub fn media_type(self) -> &'static str {
         match self {
             ExportFile::Csv => "text/csv",
-            ExportFile::LabelImage | ExportFile::Overlay => "image/png",
+            ExportFile::LabelImage | ExportFile::Overlay | ExportFile::FineLabelImage => {
+                "image/png"
+            }
             ExportFile::Summary => "application/json",
             ExportFile::ChartSvg => "image/svg+xml",
         }
@@ -80,6 +88,17 @@ pub struct Results<'a> {
     pub segmentation: &'a Segmentation,
     /// The class of each chip (`None`: unassigned), from [`Segmentation::assignments`].
     pub assignments: &'a [Option<usize>],
+    /// The cells' classes, when the chips were pooled from a dense map.
+    pub fine: Option<FineResults<'a>>,
+}
+
+/// A dense segmentation's cells and their classes.
+#[derive(Clone, Copy)]
+pub struct FineResults<'a> {
+    /// The classified cells.
+    pub labels: &'a FineLabels,
+    /// The class of each cell, from [`FineLabels::assignments`].
+    pub assignments: &'a [Option<usize>],
 }
 
 impl Results<'_> {
@@ -87,6 +106,7 @@ impl Results<'_> {
     /// drawn on.
     pub fn export(&self, file: ExportFile, summary: &Summary, backdrop: Backdrop) -> Vec<u8> {
         match file {
+            ExportFile::FineLabelImage => self.fine_label_png(),
             ExportFile::Csv => self.csv().into_bytes(),
             ExportFile::LabelImage => self.label_png(),
             ExportFile::Overlay => {
@@ -95,6 +115,23 @@ impl Results<'_> {
             ExportFile::Summary => summary.to_json().into_bytes(),
             ExportFile::ChartSvg => summary.chart_svg().into_bytes(),
         }
+    }
+
+    /// The files these results make, in the order the CLI writes them.
+    pub fn files(&self) -> Vec<ExportFile> {
+        let fine = self.fine.map(|_| ExportFile::FineLabelImage);
+        ExportFile::ALL.into_iter().chain(fine).collect()
+    }
+
+    /// [`FineLabels::label_png`] the size of the image; the chip label image when the
+    /// segmentation has no cells.
+    fn fine_label_png(&self) -> Vec<u8> {
+        let Some(fine) = self.fine else {
+            return self.label_png();
+        };
+        let (width, height) = self.image_size();
+        fine.labels
+            .label_png(self.classes.len(), fine.assignments, width, height)
     }
 
     /// One line per chip: `row,col,x,y,class,confidence,distance_<class>…` (x, y: the chip's
@@ -136,18 +173,10 @@ impl Results<'_> {
     /// classes, 16-bit beyond.
     pub fn label_png(&self) -> Vec<u8> {
         let (width, height) = self.image_size();
-        let value = |x: usize, y: usize| self.class_at(x, y).map_or(0, |k| k + 1);
-        if self.classes.len() < 256 {
-            let pixels: Vec<u8> = pixel_order(width, height)
-                .map(|(x, y)| value(x, y) as u8)
-                .collect();
-            encode_png(&pixels, width, height, image::ExtendedColorType::L8)
-        } else {
-            let pixels: Vec<u8> = pixel_order(width, height)
-                .flat_map(|(x, y)| (value(x, y) as u16).to_be_bytes())
-                .collect();
-            encode_png(&pixels, width, height, image::ExtendedColorType::L16)
-        }
+        let classes: Vec<Option<usize>> = pixel_order(width, height)
+            .map(|(x, y)| self.class_at(x, y))
+            .collect();
+        encode_label_png(&classes, width, height, self.classes.len())
     }
 
     /// The image in its display range with the class colours blended in at `opacity` (0–1).
@@ -181,6 +210,27 @@ impl Results<'_> {
             return None;
         }
         self.assignments[row * self.grid.cols() + col]
+    }
+}
+
+/// A label PNG of `width × height` pixels holding each pixel's class number (1, 2, …) from
+/// `classes` (row-major), 0 where it has none: 8-bit for up to 255 classes, 16-bit beyond.
+pub(crate) fn encode_label_png(
+    classes: &[Option<usize>],
+    width: usize,
+    height: usize,
+    class_count: usize,
+) -> Vec<u8> {
+    let value = |class: &Option<usize>| class.map_or(0, |k| k + 1);
+    if class_count < 256 {
+        let pixels: Vec<u8> = classes.iter().map(|c| value(c) as u8).collect();
+        encode_png(&pixels, width, height, image::ExtendedColorType::L8)
+    } else {
+        let pixels: Vec<u8> = classes
+            .iter()
+            .flat_map(|c| (value(c) as u16).to_be_bytes())
+            .collect();
+        encode_png(&pixels, width, height, image::ExtendedColorType::L16)
     }
 }
 
@@ -225,6 +275,7 @@ mod tests {
             classes: &classes,
             segmentation: &segmentation,
             assignments,
+            fine: None,
         });
     }
 
@@ -269,5 +320,51 @@ mod tests {
             assert_eq!(rgb.get_pixel(1, 1).0, [half(r), half(g), half(b)]);
             assert_eq!(rgb.get_pixel(19, 9).0, [0, 0, 0]);
         });
+    }
+
+    /// Dense results add the fine label image: each pixel of the 20 × 10 image takes the class
+    /// of the 5-px cell it lies in (4 × 2 cells).
+    #[test]
+    fn dense_results_export_the_fine_label_image() {
+        let fine = FineLabels {
+            cols: 4,
+            rows: 2,
+            cell_px: 5.0,
+            segmentation: Segmentation::from_distances(1, vec![0.0; 8]),
+        };
+        let cells = [
+            Some(0),
+            None,
+            Some(1),
+            Some(1),
+            Some(0),
+            Some(0),
+            Some(1),
+            Some(1),
+        ];
+        let grid = ChipGrid::new(20, 10, 8).unwrap();
+        let classes = named_classes(&["a", "b"]);
+        let segmentation = Segmentation::from_distances(2, vec![1.0, 3.0, 2.0, 0.5]);
+        let results = Results {
+            grid: &grid,
+            classes: &classes,
+            segmentation: &segmentation,
+            assignments: &[Some(0), Some(1)],
+            fine: Some(FineResults {
+                labels: &fine,
+                assignments: &cells,
+            }),
+        };
+        assert_eq!(results.files().last(), Some(&ExportFile::FineLabelImage));
+        let png = image::load_from_memory(&results.fine_label_png())
+            .unwrap()
+            .to_luma8();
+        assert_eq!(png.dimensions(), (20, 10));
+        let row: Vec<u8> = (0..20)
+            .step_by(5)
+            .map(|x| png.get_pixel(x, 0).0[0])
+            .collect();
+        assert_eq!(row, [1, 0, 2, 2]);
+        assert_eq!(png.get_pixel(19, 9).0, [2]);
     }
 }

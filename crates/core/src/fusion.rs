@@ -166,7 +166,7 @@ fn concatenated(modalities: &[&Measurement]) -> Segmentation {
 }
 
 /// The root mean square distance of the rows of `vectors` to their mean (1 when it is 0).
-fn spread(vectors: &Embeddings) -> f32 {
+pub(crate) fn spread(vectors: &Embeddings) -> f32 {
     let count = vectors.count().max(1);
     let mut mean = vec![0.0f64; vectors.dim];
     for i in 0..vectors.count() {
@@ -254,7 +254,7 @@ fn averaged(modalities: &[&Measurement]) -> Segmentation {
 }
 
 /// The largest finite distance of the table (1 when there is none or it is 0).
-fn largest(table: &Segmentation) -> f32 {
+pub(crate) fn largest(table: &Segmentation) -> f32 {
     let max = (0..table.chip_count())
         .flat_map(|chip| table.distances(chip).iter().copied())
         .filter(|d| d.is_finite())

@@ -32,6 +32,7 @@ pub mod display;
 pub mod embeddings;
 pub mod encoders;
 pub mod exports;
+pub mod fine;
 pub mod formats;
 pub mod fusion;
 pub mod grid;

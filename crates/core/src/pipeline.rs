@@ -21,9 +21,12 @@
 //!    [`crate::exports::ExportFile`]s.
 
 use crate::atoms::modality::AtomChips;
-use crate::classify::{PrototypeClassifier, Segmentation, Support};
+use crate::classify::{PrototypeClassifier, Segmentation, Support, prototype};
 use crate::embeddings::Embeddings;
-use crate::fusion::{Fusion, Measurement, Modality, fuse};
+use crate::encoders::dense::FeatureMap;
+use crate::fine::{CellContext, FineLabels, chip_of_cells};
+use crate::fusion::{Fusion, FusionMode, Measurement, Modality, fuse, largest, spread};
+use crate::grid::ChipGrid;
 
 /// One modality's measurement of every chip of one image, in grid order.
 #[derive(Clone, Copy)]
@@ -192,10 +195,168 @@ pub fn segment(
     fuse(fusion.mode, &measurements)
 }
 
+/// Classifies every cell of `map` — the dense feature map the image modality's chips (on
+/// `grid`) were pooled from, each cell averaged over its neighbourhood in `context` — against
+/// the same prototypes as [`segment`], fused with the same constants, as [`crate::fine`]
+/// describes.
+///
+/// # Panics
+/// As [`segment`]; and if `map` has not as many channels as the image modality's vectors.
+pub fn segment_cells(
+    fusion: &Fusion,
+    learned: &[Learned],
+    measured: &[ChipMeasure],
+    grid: &ChipGrid,
+    map: &FeatureMap,
+    context: &CellContext,
+) -> FineLabels {
+    let chip_of = chip_of_cells(grid, map.cols, map.rows, map.cell_px);
+    let mut used: Vec<usize> = (0..measured.len())
+        .filter(|&m| fusion.weighs(measured[m].modality))
+        .collect();
+    if used.is_empty() {
+        used = (0..measured.len()).collect();
+    }
+    let total: f32 = used
+        .iter()
+        .map(|&m| fusion.weight(measured[m].modality))
+        .sum();
+    let parts: Vec<CellPart> = used
+        .iter()
+        .map(|&m| {
+            let cells = (map, context);
+            CellPart::new(
+                fusion,
+                &learned[m],
+                &measured[m],
+                cells,
+                (used.len(), total),
+            )
+        })
+        .collect();
+    let classes = learned[0].classes.len();
+    let mut values = Vec::with_capacity(chip_of.len() * classes);
+    for (cell, chip) in chip_of.iter().enumerate() {
+        let Some(chip) = *chip else {
+            values.extend(std::iter::repeat_n(f32::NAN, classes));
+            continue;
+        };
+        let rows: Vec<(&CellPart, &[f32])> = parts
+            .iter()
+            .map(|part| (part, part.row(cell, chip)))
+            .collect();
+        values.extend((0..classes).map(|k| fused(fusion.mode, &rows, k)));
+    }
+    FineLabels {
+        cols: map.cols,
+        rows: map.rows,
+        cell_px: map.cell_px,
+        segmentation: Segmentation::from_distances(classes, values),
+    }
+}
+
+/// One modality's part in a cell's fused distance: its distance table (the cells' own for the
+/// image, the chips' otherwise) and the factor fusion gives it.
+struct CellPart {
+    /// Per cell for the image modality, per chip otherwise.
+    table: Segmentation,
+    per_cell: bool,
+    /// Concatenated: `weight / Σ weights / spread²`; averaged: the weight, and `largest`
+    /// divides.
+    factor: f32,
+    largest: f32,
+    weight: f32,
+}
+
+impl CellPart {
+    fn new(
+        fusion: &Fusion,
+        learned: &Learned,
+        measure: &ChipMeasure,
+        (map, context): (&FeatureMap, &CellContext),
+        (modalities, total): (usize, f32),
+    ) -> Self {
+        let supports = learned.supports();
+        let per_cell = measure.modality == Modality::Image;
+        let weight = fusion.weight(measure.modality);
+        let euclidean =
+            |vectors: &Embeddings| PrototypeClassifier::new(vectors).classify(vectors, &supports);
+        let chip_table = match (fusion.mode, modalities) {
+            (FusionMode::Concatenate, 2..) => euclidean(measure.vectors),
+            _ => learned.distances(measure, &supports, None),
+        };
+        let table = match per_cell {
+            true => cell_distances(map, context, &supports),
+            false => chip_table.clone(),
+        };
+        Self {
+            table,
+            per_cell,
+            factor: weight / total / spread(measure.vectors).powi(2),
+            largest: largest(&chip_table),
+            weight,
+        }
+    }
+
+    fn row(&self, cell: usize, chip: usize) -> &[f32] {
+        self.table
+            .distances(if self.per_cell { cell } else { chip })
+    }
+}
+
+/// Class `k`'s fused distance of one cell from its modalities' rows: the one modality's own,
+/// or as [`crate::fusion`] fuses chips.
+fn fused(mode: FusionMode, rows: &[(&CellPart, &[f32])], k: usize) -> f32 {
+    if let [(_, row)] = rows {
+        return row[k];
+    }
+    match mode {
+        FusionMode::Concatenate => rows
+            .iter()
+            .map(|(part, row)| part.factor * row[k] * row[k])
+            .sum::<f32>()
+            .sqrt(),
+        FusionMode::Distances => {
+            let measured = rows
+                .iter()
+                .filter(|(_, row)| row.iter().any(|d| d.is_finite()));
+            let (sum, weight) = measured.fold((0.0, 0.0), |(sum, weight), (part, row)| {
+                (
+                    sum + part.weight * row[k] / part.largest,
+                    weight + part.weight,
+                )
+            });
+            if weight > 0.0 { sum / weight } else { f32::NAN }
+        }
+    }
+}
+
+/// Every cell's Euclidean distance, averaged over its neighbourhood, to each class's prototype,
+/// the mean of its supports.
+fn cell_distances(
+    map: &FeatureMap,
+    context: &CellContext,
+    supports: &[Vec<Support>],
+) -> Segmentation {
+    let prototypes: Vec<Vec<f32>> = supports.iter().map(|class| prototype(class)).collect();
+    assert_eq!(
+        prototypes[0].len(),
+        map.channels,
+        "the map is not the one the chips were pooled from"
+    );
+    let columns: Vec<Vec<f32>> = prototypes
+        .iter()
+        .map(|p| context.distances(map, p))
+        .collect();
+    let values = (0..map.cols * map.rows)
+        .flat_map(|cell| columns.iter().map(move |column| column[cell]))
+        .collect();
+    Segmentation::from_distances(prototypes.len(), values)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fusion::FusionMode;
 
     fn chips() -> Embeddings {
         Embeddings::from_rows(&[&[0.0, 0.0], &[1.0, 0.0], &[9.0, 9.0], &[10.0, 9.0]])
@@ -241,5 +402,85 @@ mod tests {
             weights: [(Modality::Image, 1.0)].into(),
         };
         segment(&fusion, &[learned], &[image], None);
+    }
+
+    /// A 32² image of 16-px chips (2 × 2) under a map of 8-px cells (4 × 4), each chip's four
+    /// cells holding the same vector as the chip's pooled one.
+    fn constant_cells() -> (ChipGrid, FeatureMap) {
+        let chip_vectors = [[0.0, 0.0], [1.0, 0.5], [8.0, 9.0], [10.0, 9.0]];
+        let values = (0..16)
+            .flat_map(|cell| chip_vectors[(cell / 8) * 2 + (cell % 4) / 2])
+            .collect();
+        let map = FeatureMap {
+            channels: 2,
+            cols: 4,
+            rows: 4,
+            cell_px: 8.0,
+            values,
+        };
+        (ChipGrid::new(32, 32, 16).unwrap(), map)
+    }
+
+    /// Cells equal to their chip get the chip's fused distances, alone and fused with a
+    /// modality measured per chip, in both fusion modes.
+    #[test]
+    fn cells_like_their_chip_classify_like_it() {
+        let (grid, map) = constant_cells();
+        let image = map.pool(&grid);
+        let spectra = Embeddings::from_rows(&[&[5.0], &[1.0], &[0.0], &[3.0]]);
+        let classes = vec![vec![0, 1], vec![3]];
+        let measures = [
+            ChipMeasure::euclidean(Modality::Image, &image),
+            ChipMeasure::euclidean(Modality::Spectra, &spectra),
+        ];
+        let learned: Vec<Learned> = measures
+            .iter()
+            .map(|m| Learned::from_chips(m, &classes))
+            .collect();
+        for (mode, modalities) in [
+            (FusionMode::Concatenate, 1),
+            (FusionMode::Concatenate, 2),
+            (FusionMode::Distances, 2),
+        ] {
+            let fusion = Fusion {
+                mode,
+                weights: [(Modality::Image, 1.0), (Modality::Spectra, 0.5)].into(),
+            };
+            let (learned, measured) = (&learned[..modalities], &measures[..modalities]);
+            let chips = segment(&fusion, learned, measured, None);
+            let alone = CellContext::with_sigma(&map, 0.0);
+            let cells = segment_cells(&fusion, learned, measured, &grid, &map, &alone);
+            for cell in 0..16 {
+                let chip = (cell / 8) * 2 + (cell % 4) / 2;
+                let (ours, theirs) = (cells.segmentation.distances(cell), chips.distances(chip));
+                let close = ours.iter().zip(theirs).all(|(a, b)| (a - b).abs() < 1e-4);
+                assert!(
+                    close,
+                    "{mode:?} ×{modalities}: cell {cell} {ours:?}, chip {theirs:?}"
+                );
+            }
+        }
+    }
+
+    /// A cell unlike its chip is classified by its own vector; cells outside the grid are not.
+    #[test]
+    fn cells_are_classified_by_their_own_vectors() {
+        let (_, mut map) = constant_cells();
+        let grid = ChipGrid::new(32, 32, 16).unwrap();
+        let image = map.pool(&grid);
+        map.values[2..4].copy_from_slice(&[9.0, 9.0]); // cell 1 lies in chip 0
+        let measure = ChipMeasure::euclidean(Modality::Image, &image);
+        let learned = Learned::from_chips(&measure, &[vec![0], vec![3]]);
+        let fusion = Fusion::default();
+        let alone = CellContext::with_sigma(&map, 0.0);
+        let cells = segment_cells(&fusion, &[learned], &[measure], &grid, &map, &alone);
+        let assignments = cells.assignments(None);
+        assert_eq!(assignments[..4], [Some(0), Some(1), Some(0), Some(0)]);
+        let small = ChipGrid::new(32, 32, 12).unwrap(); // 2 × 2 chips cover 24²: cell 3 is out
+        let image = map.pool(&small);
+        let measure = ChipMeasure::euclidean(Modality::Image, &image);
+        let learned = Learned::from_chips(&measure, &[vec![0], vec![3]]);
+        let cells = segment_cells(&fusion, &[learned], &[measure], &small, &map, &alone);
+        assert_eq!(cells.assignments(None)[3], None);
     }
 }

@@ -3,6 +3,7 @@
 
 use crate::classify::Segmentation;
 use crate::dataset::{Calibration, significant};
+use crate::fine::FineSummary;
 use crate::labels::{ClassLabel, Colour};
 use serde::Serialize;
 
@@ -35,6 +36,9 @@ pub struct Summary {
     pub total_chips: usize,
     /// "nm²" and so on, when calibrated.
     pub area_unit: Option<String>,
+    /// The shares at the dense map's cell resolution, for dense segmentations.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fine: Option<FineSummary>,
 }
 
 impl Summary {
@@ -64,6 +68,7 @@ impl Summary {
             unassigned: share("unassigned", UNASSIGNED_COLOUR, count(None)),
             total_chips: total,
             area_unit: calibration.map(|c| format!("{}²", c.unit)),
+            fine: None,
         }
     }
 
