@@ -10,7 +10,9 @@ use burn::tensor::Device;
 use chipscope_core::dataset::{Dataset, Image};
 use chipscope_core::display::{DisplayRange, Stretch};
 use chipscope_core::embeddings::Embeddings;
-use chipscope_core::encoders::dense::{DenseSettings, Tiling, dense_features};
+use chipscope_core::encoders::dense::{
+    DenseSettings, EmbeddingMode, FeatureMap, Tiling, dense_features,
+};
 use chipscope_core::encoders::preprocess::ScaledImage;
 use chipscope_core::encoders::{ChipSource, ImageEncoder};
 use chipscope_core::grid::{Chip, ChipGrid};
@@ -155,26 +157,63 @@ pub struct EmbedArgs {
     pub chip: usize,
     /// A shipped encoder (resnet50, mobilenet_v2) or a torchvision ResNet/MobileNetV2
     /// weight file (.pth or .safetensors).
-    #[arg(long, default_value = "resnet50")]
+    #[arg(long, default_value = manifest::DEFAULT_ENCODER)]
     pub encoder: String,
-    /// Dense embeddings: run the network once over the whole image (enlarged --scale times) up
-    /// to --stage and average its feature map over each chip, instead of resizing every chip to
-    /// 224².
-    #[arg(long)]
-    pub dense: bool,
-    /// With --dense: the stage the network stops after (ResNet layer1…layer4, MobileNetV2
+    /// `dense`: run the network once over the whole image (enlarged --scale times) up to
+    /// --stage and average its feature map over each chip; `per-chip`: resize every chip to
+    /// 224² and embed it on its own (pyCHIP).
+    #[arg(long, value_enum, default_value_t = ModeArg::Dense)]
+    pub mode: ModeArg,
+    /// Dense mode: the stage the network stops after (ResNet layer1…layer4, MobileNetV2
     /// features.0…features.18); by default the one chosen by measurement for the encoder.
-    #[arg(long, requires = "dense")]
+    #[arg(long)]
     pub stage: Option<String>,
-    /// With --dense: enlargement of the image before the network (1, 2 or 4).
-    #[arg(long, requires = "dense", value_parser = clap::value_parser!(u8).range(1..=4))]
-    pub scale: Option<u8>,
+    /// Dense mode: enlargement of the image before the network (1, 2 or 4).
+    #[arg(long, value_parser = parse_scale)]
+    pub scale: Option<usize>,
     /// CPU backend.
     #[arg(long, value_enum, default_value_t = Backend::Flex)]
     pub backend: Backend,
     /// Output .npy file.
     #[arg(long)]
     pub out: PathBuf,
+}
+
+/// A dense scale: 1, 2 or 4.
+fn parse_scale(text: &str) -> Result<usize, String> {
+    match text.parse() {
+        Ok(scale) if EmbeddingMode::SCALES.contains(&scale) => Ok(scale),
+        _ => Err(format!("{text} is not 1, 2 or 4")),
+    }
+}
+
+/// How `chipscope embed` embeds chips.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum ModeArg {
+    /// Pooled from one dense feature map of the whole image.
+    Dense,
+    /// Each chip resized to 224² (pyCHIP).
+    PerChip,
+}
+
+impl EmbedArgs {
+    /// The embedding mode asked for, dense settings defaulting to those recommended for
+    /// `encoder`.
+    fn mode(&self, encoder: &ImageEncoder) -> Result<EmbeddingMode> {
+        match self.mode {
+            ModeArg::PerChip if self.stage.is_some() || self.scale.is_some() => {
+                bail!("--stage and --scale apply to --mode dense only")
+            }
+            ModeArg::PerChip => Ok(EmbeddingMode::PerChip),
+            ModeArg::Dense => {
+                let recommended = DenseSettings::recommended(encoder);
+                Ok(EmbeddingMode::Dense(DenseSettings {
+                    stage: self.stage.clone().unwrap_or(recommended.stage),
+                    scale: self.scale.unwrap_or(recommended.scale),
+                }))
+            }
+        }
+    }
 }
 
 /// Embeds every chip of `dataset` as `args` say and writes a `chips × dim` float32 `.npy`.
@@ -185,21 +224,16 @@ pub fn embed(dataset: &Dataset, args: &EmbedArgs) -> Result<()> {
     let grid = ChipGrid::new(image.width(), image.height(), args.chip)?;
     let range = DisplayRange::of(image, Stretch::default());
     let started = Instant::now();
-    let (embeddings, how) = match args.dense {
-        true => {
-            let recommended = DenseSettings::recommended(&encoder);
-            let settings = DenseSettings {
-                stage: args.stage.clone().unwrap_or(recommended.stage),
-                scale: args.scale.map_or(recommended.scale, usize::from),
-            };
-            let embeddings = embed_dense(&encoder, image, range, &settings, &grid, &device)?;
+    let (embeddings, how) = match args.mode(&encoder)? {
+        EmbeddingMode::Dense(settings) => {
+            let map = dense_map(&encoder, image, range, &settings, &device, encoder.name())?;
             let how = format!(
                 "pooled from the {} map at ×{}",
                 settings.stage, settings.scale
             );
-            (embeddings, how)
+            (map.pool(&grid), how)
         }
-        false => {
+        EmbeddingMode::PerChip => {
             let chips: Vec<Chip> = grid.chips().collect();
             let source = ChipSource {
                 image,
@@ -226,16 +260,16 @@ pub fn embed(dataset: &Dataset, args: &EmbedArgs) -> Result<()> {
     Ok(())
 }
 
-/// Every chip of `grid` pooled from the dense map of `image` that `settings` describe, with the
-/// windows' progress on the terminal.
-pub fn embed_dense(
+/// The dense feature map of `image` that `settings` describe, with the windows' progress on
+/// the terminal under `label`.
+pub fn dense_map(
     encoder: &ImageEncoder,
     image: &Image,
     range: DisplayRange,
     settings: &DenseSettings,
-    grid: &ChipGrid,
     device: &Device,
-) -> Result<Embeddings> {
+    label: &str,
+) -> Result<FeatureMap> {
     let scaled = ScaledImage::new(image, range, settings.scale);
     let map = dense_features(
         encoder,
@@ -244,15 +278,11 @@ pub fn embed_dense(
         Tiling::default(),
         device,
         |done, all| {
-            eprint!(
-                "\r{}: {} map, window {done}/{all}",
-                encoder.name(),
-                settings.stage
-            );
+            eprint!("\r{label}: {} map, window {done}/{all}", settings.stage);
         },
     )?;
     eprintln!();
-    Ok(map.pool(grid))
+    Ok(map)
 }
 
 fn write_npy(out: &Path, embeddings: &Embeddings) -> Result<()> {

@@ -12,8 +12,10 @@ use chipscope_core::atoms::{AtomChips, AtomParams, find_atoms};
 use chipscope_core::dataset::{Dataset, Image};
 use chipscope_core::display::DisplayRange;
 use chipscope_core::embeddings::Embeddings;
+use chipscope_core::encoders::dense::{EmbeddingMode, FeatureMap};
 use chipscope_core::encoders::{ChipSource, ImageEncoder};
-use chipscope_core::exports::{Backdrop, ExportFile, Results};
+use chipscope_core::exports::{Backdrop, FineResults, Results};
+use chipscope_core::fine::CellContext;
 use chipscope_core::formats::Opened;
 use chipscope_core::formats::spectral::SpectralFile;
 use chipscope_core::fusion::Modality;
@@ -299,33 +301,52 @@ fn short(sha256: &str) -> &str {
     &sha256[..12.min(sha256.len())]
 }
 
-/// One modality's measurement of an image's chips, owned: its vectors (borrowed when they
-/// are the labelled image's, already embedded), and the atoms' g(r).
+/// One modality's measurement of an image's chips, owned: the image's embeddings (borrowed
+/// when they are the labelled image's, already embedded), other vectors, or the atoms' g(r).
 enum Measured<'a> {
-    Vectors(Modality, Cow<'a, Embeddings>),
+    Image(Cow<'a, ImageMeasure>),
+    Vectors(Modality, Embeddings),
     Atoms(AtomChips, Embeddings),
 }
 
 impl Measured<'_> {
     fn chips(&self) -> ChipMeasure<'_> {
         match self {
+            Measured::Image(image) => ChipMeasure::euclidean(Modality::Image, &image.vectors),
             Measured::Vectors(modality, vectors) => ChipMeasure::euclidean(*modality, vectors),
             Measured::Atoms(chips, quantiles) => ChipMeasure::atoms(chips, quantiles),
         }
     }
+
+    /// The dense map the image's chips were pooled from, if they were.
+    fn map(&self) -> Option<&FeatureMap> {
+        match self {
+            Measured::Image(image) => image.map.as_ref(),
+            _ => None,
+        }
+    }
 }
 
-/// The image modality of a session: its encoder, and every chip of the labelled image
-/// embedded when that image is segmented too.
+/// An image's chips as the image modality measured them: their embeddings, and in dense mode
+/// the feature map they were pooled from.
+#[derive(Clone)]
+struct ImageMeasure {
+    vectors: Embeddings,
+    map: Option<FeatureMap>,
+}
+
+/// The image modality of a session: its encoder and embedding mode, and the labelled image
+/// measured when it is segmented too.
 struct ImageModel {
     encoder: ImageEncoder,
     device: Device,
-    labelled_embeddings: Option<Embeddings>,
+    mode: EmbeddingMode,
+    labelled: Option<ImageMeasure>,
 }
 
 impl ImageModel {
-    /// Embeds the supports: every chip of the labelled image when it is also to be segmented,
-    /// else only the support chips.
+    /// Measures the supports: every chip of the labelled image when it is also to be
+    /// segmented or the mode is dense (one pass over the image), else only the support chips.
     fn learn(
         session: &Session,
         labelled: &Labelled,
@@ -334,53 +355,69 @@ impl ImageModel {
         args: &SegmentArgs,
     ) -> Result<(Self, Learned)> {
         let device = args.backend.device();
-        let encoder = session_encoder(session, args.encoder.as_deref(), &device)?;
+        let mut model = Self {
+            encoder: session_encoder(session, args.encoder.as_deref(), &device)?,
+            device,
+            mode: session.encoder.mode.clone(),
+            labelled: None,
+        };
         let source = ChipSource {
             image: &labelled.dataset.image,
             grid,
             range: recorded_range(session),
         };
-        let all: Vec<Chip> = grid.chips().collect();
-        if labelled.among_images {
-            let full = embed_with_progress(&encoder, source, &all, &device, &labelled.name)?;
-            let learned =
-                Learned::from_chips(&ChipMeasure::euclidean(Modality::Image, &full), classes);
-            let model = Self {
-                encoder,
-                device,
-                labelled_embeddings: Some(full),
-            };
+        if labelled.among_images || model.mode != EmbeddingMode::PerChip {
+            let full = model.embed(source, &labelled.name)?;
+            let learned = Learned::from_chips(
+                &ChipMeasure::euclidean(Modality::Image, &full.vectors),
+                classes,
+            );
+            model.labelled = labelled.among_images.then_some(full);
             return Ok((model, learned));
         }
+        let all: Vec<Chip> = grid.chips().collect();
         let chips: Vec<Chip> = classes.iter().flatten().map(|&i| all[i]).collect();
         let label = format!("{} (supports)", labelled.name);
-        let vectors = embed_with_progress(&encoder, source, &chips, &device, &label)?;
+        let vectors = embed_with_progress(&model.encoder, source, &chips, &model.device, &label)?;
         let learned = Learned::from_supports(Modality::Image, classes.to_vec(), vectors);
-        let model = Self {
-            encoder,
-            device,
-            labelled_embeddings: None,
-        };
         Ok((model, learned))
     }
 
-    /// Every chip of `source` embedded (reusing the labelled image's embeddings).
-    fn measure(&self, source: ChipSource, is_labelled: bool, path: &Path) -> Result<Measured<'_>> {
-        let vectors = match (is_labelled, &self.labelled_embeddings) {
-            (true, Some(full)) => Cow::Borrowed(full),
-            _ => {
+    /// Every chip of `source` measured in the session's mode, with progress under `label`.
+    fn embed(&self, source: ChipSource, label: &str) -> Result<ImageMeasure> {
+        let (encoder, device) = (&self.encoder, &self.device);
+        match &self.mode {
+            EmbeddingMode::PerChip => {
                 let chips: Vec<Chip> = source.grid.chips().collect();
-                let label = path.display().to_string();
-                Cow::Owned(embed_with_progress(
-                    &self.encoder,
-                    source,
-                    &chips,
-                    &self.device,
-                    &label,
-                )?)
+                Ok(ImageMeasure {
+                    vectors: embed_with_progress(encoder, source, &chips, device, label)?,
+                    map: None,
+                })
             }
+            EmbeddingMode::Dense(settings) => {
+                let map = encode::dense_map(
+                    encoder,
+                    source.image,
+                    source.range,
+                    settings,
+                    device,
+                    label,
+                )?;
+                Ok(ImageMeasure {
+                    vectors: map.pool(source.grid),
+                    map: Some(map),
+                })
+            }
+        }
+    }
+
+    /// Every chip of `source` measured (reusing the labelled image's measurement).
+    fn measure(&self, source: ChipSource, is_labelled: bool, path: &Path) -> Result<Measured<'_>> {
+        let image = match (is_labelled, &self.labelled) {
+            (true, Some(full)) => Cow::Borrowed(full),
+            _ => Cow::Owned(self.embed(source, &path.display().to_string())?),
         };
-        Ok(Measured::Vectors(Modality::Image, vectors))
+        Ok(Measured::Image(image))
     }
 }
 
@@ -545,6 +582,15 @@ impl Segmenter {
                     .map(|share| format!("{} {}", share.name, summary.describe(share)))
                     .collect();
                 println!("{}: {}", path.display(), counts.join("; "));
+                if let Some(fine) = &summary.fine {
+                    let shares: Vec<String> = fine
+                        .shares
+                        .iter()
+                        .filter(|share| share.fraction > 0.0)
+                        .map(|share| format!("{} {:.1} %", share.name, share.fraction * 100.0))
+                        .collect();
+                    println!("  fine ({}-px cells): {}", fine.cell_px, shares.join("; "));
+                }
                 true
             }
             Err(error) => {
@@ -590,16 +636,34 @@ impl Segmenter {
             });
         }
         let chips: Vec<ChipMeasure> = measured.iter().map(Measured::chips).collect();
-        let segmentation = pipeline::segment(&self.session.fusion, &self.learned, &chips, None);
-        let assignments = segmentation.assignments(self.session.view.unassigned_beyond);
+        let (fusion, classes) = (&self.session.fusion, &self.session.classes);
+        let limit = self.session.view.unassigned_beyond;
+        let segmentation = pipeline::segment(fusion, &self.learned, &chips, None);
+        let assignments = segmentation.assignments(limit);
+        let fine = measured.iter().find_map(Measured::map).map(|map| {
+            let context = CellContext::new(map, chip_size);
+            pipeline::segment_cells(fusion, &self.learned, &chips, &grid, map, &context)
+        });
+        let fine_assignments = fine.as_ref().map(|fine| fine.assignments(limit));
         let results = Results {
             grid: &grid,
-            classes: &self.session.classes,
+            classes,
             segmentation: &segmentation,
             assignments: &assignments,
+            fine: fine
+                .as_ref()
+                .zip(fine_assignments.as_deref())
+                .map(|(labels, assignments)| FineResults {
+                    labels,
+                    assignments,
+                }),
         };
         let calibration = dataset.calibration.as_ref();
-        let summary = Summary::new(&self.session.classes, &assignments, chip_size, calibration);
+        let mut summary = Summary::new(classes, &assignments, chip_size, calibration);
+        summary.fine = results.fine.map(|fine| {
+            fine.labels
+                .summary(classes, fine.assignments, &grid, calibration)
+        });
         let backdrop = Backdrop {
             image,
             range,
@@ -631,8 +695,7 @@ impl Segmenter {
         let chips = SpectralChips::for_image(&map, dataset, grid)
             .with_context(|| format!("the spectrum image {spectra_name} does not fit it"))?;
         let model = self.spectra.as_ref().expect("learned with the spectra");
-        let vectors = Cow::Owned(model.vectors(&chips));
-        Ok(Measured::Vectors(Modality::Spectra, vectors))
+        Ok(Measured::Vectors(Modality::Spectra, model.vectors(&chips)))
     }
 
     /// Writes the result files of `stem`.
@@ -643,7 +706,7 @@ impl Segmenter {
         summary: &Summary,
         backdrop: Backdrop,
     ) -> Result<()> {
-        for file in ExportFile::ALL {
+        for file in results.files() {
             let path = self.out.join(file.file_name(stem));
             std::fs::write(&path, results.export(file, summary, backdrop))
                 .with_context(|| format!("cannot write {}", path.display()))?;
