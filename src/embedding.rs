@@ -1,31 +1,43 @@
 //! Embedding every chip in the page: the chosen encoder on the current backend, run in steps
 //! that yield to the browser, with progress, cancel, a WebGPU → CPU fallback and a cache keyed
-//! by (image, grid, display range, encoder) so nothing is embedded twice.
+//! by (image, grid, display range, encoder, mode) so nothing is embedded twice.
+//!
+//! Two modes ([`EmbeddingMode`]): *dense* (the default) runs the trunk once over the whole
+//! image, window by window, up to a stage, and pools each chip from the feature map; *pyCHIP*
+//! resizes every chip to 224² and runs the whole network on it. The dense map is cached per
+//! (image, display range, encoder, stage, scale) — the last [`MAPS_KEPT`] of them — so a new chip
+//! size is pooled from it in milliseconds without running the network again.
 //!
 //! Why cooperative yielding rather than a Web Worker: on WebGPU the work runs on the GPU and the
 //! page only waits for read-backs; on the CPU each network stage (a residual block) takes well
-//! under a second for one chip, and the page yields between stages, so input and painting stay
-//! live. A worker would need a second WebAssembly module of the same size, built and loaded
-//! separately, and the weights copied into it.
+//! under a second for one chip or one window of [`PAGE_TILING`], and the page yields between
+//! stages, so input and painting stay live. A worker would need a second WebAssembly module of
+//! the same size, built and loaded separately, and the weights copied into it.
 
 use std::cell::Cell;
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::rc::Rc;
 use std::task::Poll;
 
 use burn::tensor::Tensor;
+use chipscope_core::dataset::Image;
+use chipscope_core::display::DisplayRange;
 use chipscope_core::embeddings::Embeddings;
+use chipscope_core::encoders::dense::{
+    DensePass, DenseSettings, EmbeddingMode, FeatureMap, Tiling, Window, WindowedImage,
+};
 use chipscope_core::encoders::{ChipSource, ImageEncoder};
-use chipscope_core::grid::Chip;
+use chipscope_core::grid::{Chip, ChipGrid};
 use chipscope_core::hashing::sha256_hex;
 use chipscope_core::session::EncoderRef;
-use chipscope_core::weights::manifest::ShippedEncoder;
+use chipscope_core::weights::manifest::{DEFAULT_ENCODER, ShippedEncoder};
 use chipscope_core::weights::{TensorMap, read_weights};
 use gloo::timers::future::TimeoutFuture;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 
 use crate::app::AppState;
+use crate::clock::now_ms;
 use crate::compute::{BackendKind, BackendStatus, CpuBackend};
 use crate::weights_fetch::{self, Origin};
 
@@ -34,6 +46,39 @@ const GPU_BATCH: usize = 16;
 /// The longest the CPU path computes before letting the browser paint and handle input.
 const SLICE_MS: f64 = 30.0;
 
+/// The windows of a dense pass in the page: 512 kept pixels a side (of the enlarged image) and
+/// the core's 128-px halo ([`Tiling::default`]), so a window reads at most 768² pixels. `?tile=N`
+/// in the address sets another kept side, to measure it.
+///
+/// Chosen by measurement so that one uninterrupted step — one network stage of one window on
+/// the CPU, between two yields — blocks the page for about 0.5 s at most: headless Chromium 156
+/// on our 2-core machine, WebAssembly Flex on one thread, ResNet-50 `layer3` ×2 (the heaviest
+/// default stage), the longest step the page records (`data-longest-step-ms`), warm (and on the
+/// page's first run, which also grows the WebAssembly memory), 2026-12-05:
+///
+/// | kept side | the example, 512² (×2: 1024²) | a 1024² image (×2: 2048²) |
+/// |---|---|---|
+/// | 1024 ([`Tiling::default`]) | 1 window: 817 ms (851), 6.5 s in all | — |
+/// | **512** | 4 windows of 640²: 304 ms (408), 9.9 s in all | 16, inside ones 768²: 439 ms (537), 45 s |
+/// | 384 | 9 windows: 290 ms (306), 14.5 s in all | — |
+///
+/// 384 px would shave the large images' steps further but costs the example 45 % more time
+/// (its windows compute 2.25× the image's pixels instead of 1.56×). MobileNetV2 `features.6`
+/// ×2 steps take 110–148 ms at 512. WebGPU runs the same windows, which also bounds the size
+/// of the GPU's buffers.
+const PAGE_TILING: Tiling = Tiling {
+    kept_px: 512,
+    halo_px: 128,
+};
+/// A dense map larger than this is refused before it is computed (the page's memory is 32-bit):
+/// choose an earlier stage, a smaller scale or pyCHIP.
+const MAX_MAP_BYTES: usize = 512 << 20;
+/// Dense feature maps kept: the most recent two (fewer when they would exceed
+/// [`MAX_MAP_BYTES`] together).
+const MAPS_KEPT: usize = 2;
+/// Chip sizes pooled from dense maps that are kept; older ones are pooled again on demand.
+const POOLED_KEPT: usize = 8;
+
 /// What the cache is keyed by: the embeddings depend on all of it.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct EmbeddingKey {
@@ -41,6 +86,31 @@ pub struct EmbeddingKey {
     pub chip_size: usize,
     pub range_bits: (u32, u32),
     pub encoder: String,
+    pub mode: EmbeddingMode,
+}
+
+impl EmbeddingKey {
+    /// The feature map these chips are pooled from, in dense mode.
+    fn map_key(&self) -> Option<MapKey> {
+        match &self.mode {
+            EmbeddingMode::PerChip => None,
+            EmbeddingMode::Dense(settings) => Some(MapKey {
+                dataset: self.dataset,
+                range_bits: self.range_bits,
+                encoder: self.encoder.clone(),
+                settings: settings.clone(),
+            }),
+        }
+    }
+}
+
+/// What a dense feature map depends on: everything of an [`EmbeddingKey`] but the chip size.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+struct MapKey {
+    dataset: u64,
+    range_bits: (u32, u32),
+    encoder: String,
+    settings: DenseSettings,
 }
 
 /// An encoder the user can pick.
@@ -50,12 +120,21 @@ pub struct EncoderChoice {
     pub label: String,
 }
 
-/// Progress of a run.
+/// Progress of a run: chips (per chip) or windows (dense) done.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct RunProgress {
     pub done: usize,
     pub total: usize,
-    pub chips_per_second: f64,
+    pub per_second: f64,
+    /// "chips" or "windows".
+    pub unit: &'static str,
+}
+
+/// The stages an encoder can stop at for a dense map, known once it has been built.
+#[derive(Clone, Debug, PartialEq)]
+struct Stages {
+    names: Vec<String>,
+    recommended: String,
 }
 
 /// View state of the embedding panel; the heavy, browser-thread-only parts live in [`Store`].
@@ -63,6 +142,10 @@ pub struct RunProgress {
 pub struct EmbeddingState {
     pub choices: RwSignal<Vec<EncoderChoice>>,
     pub selected: RwSignal<String>,
+    /// Dense (the default for new work) or pyCHIP (per chip).
+    pub dense: RwSignal<bool>,
+    /// How many times a dense map's image is enlarged: 1, 2 or 4.
+    pub scale: RwSignal<usize>,
     pub download: RwSignal<Option<(u64, u64)>>,
     pub progress: RwSignal<Option<RunProgress>>,
     pub status: RwSignal<Option<String>>,
@@ -70,6 +153,14 @@ pub struct EmbeddingState {
     pub running: RwSignal<bool>,
     /// The key of the finished embeddings for what is on screen, if any.
     pub ready: RwSignal<Option<EmbeddingKey>>,
+    /// How many times a network ran (a per-chip or dense pass started), for the tests.
+    pub network_runs: RwSignal<u32>,
+    /// The longest the last run computed without yielding to the browser, in milliseconds.
+    pub longest_step_ms: RwSignal<Option<f64>>,
+    /// The dense stage chosen for each encoder id; absent, the recommended one.
+    chosen_stages: RwSignal<HashMap<String, String>>,
+    /// The stages of each encoder built so far.
+    stages: RwSignal<HashMap<String, Stages>>,
     /// The shipped encoders' list, fetched once: `Ok` when they are among the choices.
     listing: LocalResource<Result<(), String>>,
     store: StoredValue<Store, LocalStorage>,
@@ -81,7 +172,39 @@ struct Store {
     custom: HashMap<String, (Rc<TensorMap>, EncoderRef)>,
     loaded: Option<LoadedEncoder>,
     cache: HashMap<EmbeddingKey, Rc<Embeddings>>,
+    /// The dense keys in `cache`, oldest first (at most [`POOLED_KEPT`]).
+    pooled: VecDeque<EmbeddingKey>,
+    /// The dense maps kept, oldest first.
+    maps: Vec<(MapKey, Rc<FeatureMap>)>,
     cancel: Rc<Cell<bool>>,
+}
+
+impl Store {
+    fn keep_embeddings(&mut self, key: EmbeddingKey, embeddings: Rc<Embeddings>) {
+        if matches!(key.mode, EmbeddingMode::Dense(_)) {
+            self.pooled.retain(|kept| kept != &key);
+            self.pooled.push_back(key.clone());
+            while self.pooled.len() > POOLED_KEPT {
+                if let Some(oldest) = self.pooled.pop_front() {
+                    self.cache.remove(&oldest);
+                }
+            }
+        }
+        self.cache.insert(key, embeddings);
+    }
+
+    fn keep_map(&mut self, key: MapKey, map: Rc<FeatureMap>) {
+        self.maps.retain(|(kept, _)| kept != &key);
+        self.maps.push((key, map));
+        let bytes = |maps: &[(MapKey, Rc<FeatureMap>)]| -> usize {
+            maps.iter().map(|(_, map)| map.values.len() * 4).sum()
+        };
+        while self.maps.len() > MAPS_KEPT
+            || (self.maps.len() > 1 && bytes(&self.maps) > MAX_MAP_BYTES)
+        {
+            self.maps.remove(0);
+        }
+    }
 }
 
 /// The encoder built last, kept with its weights so it can be rebuilt on the CPU.
@@ -98,6 +221,10 @@ enum Stop {
     Cancelled,
     Backend(String),
 }
+
+/// What a finished run gives: every chip's embedding and, in dense mode, the map they were
+/// pooled from.
+type Finished = (Embeddings, Option<FeatureMap>);
 
 impl EmbeddingState {
     /// Creates the state and lists the shipped encoders.
@@ -124,12 +251,18 @@ impl EmbeddingState {
         Self {
             choices,
             selected,
+            dense: RwSignal::new(true),
+            scale: RwSignal::new(2),
             download: RwSignal::new(None),
             progress: RwSignal::new(None),
             status: RwSignal::new(None),
             error,
             running: RwSignal::new(false),
             ready: RwSignal::new(None),
+            network_runs: RwSignal::new(0),
+            longest_step_ms: RwSignal::new(None),
+            chosen_stages: RwSignal::new(HashMap::new()),
+            stages: RwSignal::new(HashMap::new()),
             listing,
             store,
         }
@@ -145,7 +278,84 @@ impl EmbeddingState {
         first_of(listed, TimeoutFuture::new(within_ms)).await;
     }
 
-    /// The cache key for what is on screen with the selected encoder.
+    /// The embedding mode of the selected encoder (read tracked).
+    pub fn mode(&self) -> EmbeddingMode {
+        self.mode_for(&self.selected.get())
+    }
+
+    /// The embedding mode encoder `id` would run in: pyCHIP, or dense at the chosen scale and
+    /// the stage chosen for it (else the one recommended for its architecture, known by name
+    /// before its weights are loaded). Read tracked.
+    pub fn mode_for(&self, id: &str) -> EmbeddingMode {
+        if !self.dense.get() {
+            return EmbeddingMode::PerChip;
+        }
+        let stage = self
+            .chosen_stages
+            .with(|chosen| chosen.get(id).cloned())
+            .or_else(|| self.recommended_stage(id));
+        match stage {
+            Some(stage) => EmbeddingMode::Dense(DenseSettings {
+                stage,
+                scale: self.scale.get(),
+            }),
+            None => EmbeddingMode::PerChip,
+        }
+    }
+
+    /// The stage recommended for encoder `id`: from the built encoder, else from its id or name.
+    fn recommended_stage(&self, id: &str) -> Option<String> {
+        if let Some(stages) = self.stages.with(|stages| stages.get(id).cloned()) {
+            return Some(stages.recommended);
+        }
+        self.choices.track();
+        let name = self.store.with_value(|store| {
+            let shipped = store.shipped.iter().find(|entry| entry.id == id);
+            let custom = store.custom.get(id).map(|(_, reference)| &reference.name);
+            shipped.map(|entry| &entry.name).or(custom).cloned()
+        });
+        [Some(id.to_string()), name]
+            .into_iter()
+            .flatten()
+            .find_map(|name| DenseSettings::recommended_for_name(&name))
+            .map(|settings| settings.stage)
+    }
+
+    /// The stages the stage select offers for the selected encoder: all of them once it has
+    /// been built, else the one it would use (read tracked).
+    pub fn stage_options(&self) -> Vec<String> {
+        let id = self.selected.get();
+        let EmbeddingMode::Dense(settings) = self.mode_for(&id) else {
+            return Vec::new();
+        };
+        self.stages
+            .with(|stages| stages.get(&id).map(|stages| stages.names.clone()))
+            .unwrap_or_else(|| vec![settings.stage])
+    }
+
+    /// Chooses the dense stage for the selected encoder.
+    pub fn choose_stage(&self, stage: String) {
+        let id = self.selected.get_untracked();
+        self.chosen_stages.update(|chosen| {
+            chosen.insert(id, stage);
+        });
+    }
+
+    /// Takes a session's embedding mode for encoder `id`.
+    pub fn adopt_mode(&self, id: &str, mode: &EmbeddingMode) {
+        match mode {
+            EmbeddingMode::PerChip => self.dense.set(false),
+            EmbeddingMode::Dense(settings) => {
+                self.dense.set(true);
+                self.scale.set(settings.scale);
+                self.chosen_stages.update(|chosen| {
+                    chosen.insert(id.to_string(), settings.stage.clone());
+                });
+            }
+        }
+    }
+
+    /// The cache key for what is on screen with the selected encoder and mode.
     pub fn current_key(&self, app: &AppState) -> Option<EmbeddingKey> {
         let range = app.display_range.get()?;
         Some(EmbeddingKey {
@@ -153,6 +363,7 @@ impl EmbeddingState {
             chip_size: app.grid()?.chip_size(),
             range_bits: (range.low.to_bits(), range.high.to_bits()),
             encoder: self.selected.get(),
+            mode: self.mode(),
         })
     }
 
@@ -161,11 +372,63 @@ impl EmbeddingState {
         self.store.with_value(|store| store.cache.get(key).cloned())
     }
 
-    /// What a session file records about encoder `id`: its name and weight file's sha256
-    /// (read tracked: the records change with the list of choices).
+    /// The dense feature map `key`'s chips are pooled from, if cached.
+    pub fn feature_map(&self, key: &EmbeddingKey) -> Option<Rc<FeatureMap>> {
+        let map_key = key.map_key()?;
+        self.store.with_value(|store| {
+            store
+                .maps
+                .iter()
+                .find(|(kept, _)| kept == &map_key)
+                .map(|(_, map)| map.clone())
+        })
+    }
+
+    /// Pools `key`'s chips from its cached feature map, without running the network; `None`
+    /// when the map is not cached (or the image is no longer on screen). Says how long it took.
+    fn pool_cached(&self, app: &AppState, key: &EmbeddingKey) -> Option<Rc<Embeddings>> {
+        let map = self.feature_map(key)?;
+        let grid = app.loaded.with_untracked(|loaded| {
+            let loaded = loaded.as_ref().filter(|loaded| loaded.id == key.dataset)?;
+            let image = &loaded.dataset.image;
+            ChipGrid::new(image.width(), image.height(), key.chip_size).ok()
+        })?;
+        let started = now_ms();
+        let pooled = Rc::new(map.pool(&grid));
+        let elapsed = now_ms() - started;
+        self.store
+            .update_value(|store| store.keep_embeddings(key.clone(), pooled.clone()));
+        self.status.set(Some(format!(
+            "re-pooled {} chips from the cached feature map in {elapsed:.1} ms",
+            grid.chip_count()
+        )));
+        Some(pooled)
+    }
+
+    /// Follows the chips on screen in dense mode: a chip size (or anything else) whose map is
+    /// cached is pooled at once, without running the network, and made ready, so the
+    /// segmentation follows the grid live.
+    pub fn follow(&self, app: AppState) {
+        let state = *self;
+        Effect::new(move |_| {
+            let Some(key) = state.current_key(&app) else {
+                return;
+            };
+            if !matches!(key.mode, EmbeddingMode::Dense(_)) || state.running.get_untracked() {
+                return;
+            }
+            let ready = state.embeddings(&key).is_some() || state.pool_cached(&app, &key).is_some();
+            if ready && state.ready.get_untracked().as_ref() != Some(&key) {
+                state.ready.set(Some(key));
+            }
+        });
+    }
+
+    /// What a session file records about encoder `id`: its name, weight file's sha256 and the
+    /// mode it embeds in (read tracked: the records change with the choices and the mode).
     pub fn encoder_ref(&self, id: &str) -> Option<EncoderRef> {
         self.choices.track();
-        self.store.with_value(|store| {
+        let reference = self.store.with_value(|store| {
             if let Some((_, reference)) = store.custom.get(id) {
                 return Some(reference.clone());
             }
@@ -174,7 +437,12 @@ impl EmbeddingState {
                 id: shipped.id.clone(),
                 name: shipped.name.clone(),
                 weights_sha256: shipped.sha256.clone(),
+                mode: EmbeddingMode::PerChip,
             })
+        })?;
+        Some(EncoderRef {
+            mode: self.mode_for(id),
+            ..reference
         })
     }
 
@@ -183,15 +451,18 @@ impl EmbeddingState {
         self.store.with_value(|store| store.cancel.set(true));
     }
 
-    /// Embeds every chip of the current image with the selected encoder (or reuses the cache).
+    /// Embeds every chip of the current image with the selected encoder and mode: from the
+    /// cache, else pooled from a cached dense map, else by running the network.
     pub fn start(&self, app: AppState) {
         let state = *self;
-        let (Some(key), Some(loaded), Some(grid), Some(range)) = (
-            self.current_key(&app),
-            app.loaded.get_untracked(),
-            app.grid(),
-            app.display_range.get_untracked(),
-        ) else {
+        let (Some(key), Some(loaded), Some(grid), Some(range)) = untrack(|| {
+            (
+                self.current_key(&app),
+                app.loaded.get(),
+                app.grid(),
+                app.display_range.get(),
+            )
+        }) else {
             return;
         };
         let Some(backend) = app.backend.get_untracked() else {
@@ -205,6 +476,9 @@ impl EmbeddingState {
                 "already embedded: reusing the cached embeddings".into(),
             ));
         }
+        if self.pool_cached(&app, &key).is_some() {
+            return self.ready.set(Some(key));
+        }
         let cancel = Rc::new(Cell::new(false));
         self.store.update_value(|store| {
             store.cancel.set(true); // a run still going is superseded by this one
@@ -213,16 +487,33 @@ impl EmbeddingState {
         self.running.set(true);
         self.error.set(None);
         self.ready.set(None);
+        self.longest_step_ms.set(None);
         spawn_local(async move {
-            let chips: Vec<Chip> = grid.chips().collect();
-            let source = ChipSource {
-                image: &loaded.dataset.image,
-                grid: &grid,
-                range,
+            let image = &loaded.dataset.image;
+            let outcome = match &key.mode {
+                EmbeddingMode::PerChip => {
+                    let chips: Vec<Chip> = grid.chips().collect();
+                    let source = ChipSource {
+                        image,
+                        grid: &grid,
+                        range,
+                    };
+                    state
+                        .run_per_chip(app, &key.encoder, source, &chips, backend, &cancel)
+                        .await
+                }
+                EmbeddingMode::Dense(settings) => {
+                    let input = DenseInput {
+                        image,
+                        range,
+                        grid: &grid,
+                        settings,
+                    };
+                    state
+                        .run_dense(app, &key.encoder, input, backend, &cancel)
+                        .await
+                }
             };
-            let outcome = state
-                .run(app, &key.encoder, source, &chips, backend, &cancel)
-                .await;
             let superseded = state
                 .store
                 .with_value(|store| !Rc::ptr_eq(&store.cancel, &cancel));
@@ -232,20 +523,39 @@ impl EmbeddingState {
             state.running.set(false);
             state.download.set(None);
             match outcome {
-                Ok(Some(embeddings)) => {
-                    state.store.update_value(|store| {
-                        store.cache.insert(key.clone(), Rc::new(embeddings));
-                    });
-                    state.ready.set(Some(key));
-                }
+                Ok(Some((embeddings, map))) => state.finished(app, key, embeddings, map),
                 Ok(None) => {}
                 Err(message) => state.error.set(Some(message)),
             }
         });
     }
 
-    /// Embeds `chips`, falling back to the CPU if WebGPU fails; `None` when cancelled.
-    async fn run(
+    /// Keeps a finished run's results and makes ready what is on screen: the grid may have
+    /// changed while the network ran, and its chips are then pooled from the new map too.
+    fn finished(
+        &self,
+        app: AppState,
+        key: EmbeddingKey,
+        embeddings: Embeddings,
+        map: Option<FeatureMap>,
+    ) {
+        self.store.update_value(|store| {
+            if let (Some(map), Some(map_key)) = (map, key.map_key()) {
+                store.keep_map(map_key, Rc::new(map));
+            }
+            store.keep_embeddings(key.clone(), Rc::new(embeddings));
+        });
+        let status = self.status.get_untracked();
+        let on_screen = untrack(|| self.current_key(&app))
+            .filter(|now| now != &key)
+            .filter(|now| self.embeddings(now).is_some() || self.pool_cached(&app, now).is_some());
+        self.status.set(status); // the run's summary, not the pooling's
+        self.ready.set(Some(on_screen.unwrap_or(key)));
+    }
+
+    /// Embeds `chips` one by one (pyCHIP), falling back to the CPU if WebGPU fails; `None`
+    /// when cancelled.
+    async fn run_per_chip(
         &self,
         app: AppState,
         encoder_id: &str,
@@ -253,20 +563,15 @@ impl EmbeddingState {
         chips: &[Chip],
         mut backend: BackendStatus,
         cancel: &Cell<bool>,
-    ) -> Result<Option<Embeddings>, String> {
+    ) -> Result<Option<Finished>, String> {
         let mut encoder = self.encoder_for(encoder_id, &backend).await?;
-        let started = js_sys::Date::now();
+        self.network_runs.update(|runs| *runs += 1);
+        let started = now_ms();
+        let mut slice = TimeSlice::start();
         let mut values = Vec::with_capacity(chips.len() * encoder.dim());
         loop {
             let done = values.len() / encoder.dim();
-            let progress = |done: usize| {
-                let seconds = (js_sys::Date::now() - started) / 1000.0;
-                self.progress.set(Some(RunProgress {
-                    done,
-                    total: chips.len(),
-                    chips_per_second: done as f64 / seconds.max(1e-3),
-                }));
-            };
+            let progress = |done: usize| self.report(started, done, chips.len(), "chips");
             progress(done);
             match embed_steps(
                 &encoder,
@@ -274,6 +579,7 @@ impl EmbeddingState {
                 &chips[done..],
                 &backend,
                 cancel,
+                &mut slice,
                 &mut values,
                 |n| progress(done + n),
             )
@@ -291,32 +597,137 @@ impl EmbeddingState {
                 }
                 Err(Stop::Backend(reason)) if backend.kind == BackendKind::WebGpu => {
                     values.truncate(done * encoder.dim());
-                    backend = BackendStatus::cpu_fallback(&format!(
-                        "WebGPU failed during embedding ({reason}); continued on the CPU"
-                    ));
-                    app.backend.set(Some(backend.clone()));
+                    backend = self.fall_back(app, &reason);
                     encoder = self.encoder_for(encoder_id, &backend).await?;
                 }
                 Err(Stop::Backend(reason)) => return Err(format!("embedding failed: {reason}")),
             }
         }
-        let seconds = (js_sys::Date::now() - started) / 1000.0;
-        let image_name = app
-            .loaded
-            .with_untracked(|l| l.as_ref().map(|l| l.name.clone()));
+        self.longest_step_ms.set(Some(slice.longest_ms()));
+        let seconds = (now_ms() - started) / 1000.0;
         self.status.set(Some(format!(
-            "{} chips of {} embedded with {} ({}-d) on {} in {seconds:.1} s · {:.2} chips/s",
+            "{} chips of {} embedded with {} ({}-d), pyCHIP (per chip), on {} in {seconds:.1} s · {:.2} chips/s",
             chips.len(),
-            image_name.unwrap_or_default(),
+            image_name(&app),
             encoder.name(),
             encoder.dim(),
             backend.label(),
             chips.len() as f64 / seconds.max(1e-3)
         )));
-        Ok(Some(Embeddings {
+        let embeddings = Embeddings {
             dim: encoder.dim(),
             values,
-        }))
+        };
+        Ok(Some((embeddings, None)))
+    }
+
+    /// Runs the trunk over the image window by window up to the stage, then pools every chip
+    /// from the map; falls back to the CPU from the window reached if WebGPU fails; `None`
+    /// when cancelled.
+    async fn run_dense(
+        &self,
+        app: AppState,
+        encoder_id: &str,
+        input: DenseInput<'_>,
+        mut backend: BackendStatus,
+        cancel: &Cell<bool>,
+    ) -> Result<Option<Finished>, String> {
+        let DenseInput {
+            image,
+            range,
+            grid,
+            settings,
+        } = input;
+        let mut encoder = self.encoder_for(encoder_id, &backend).await?;
+        let bytes = settings
+            .map_bytes(&encoder, image.width(), image.height())
+            .map_err(|error| error.to_string())?;
+        if bytes > MAX_MAP_BYTES {
+            return Err(format!(
+                "the {} ×{} feature map of this image would take {:.0} MB, more than the {} MB the page keeps: choose an earlier stage, a smaller scale or pyCHIP (per chip)",
+                settings.stage,
+                settings.scale,
+                bytes as f64 / 1e6,
+                MAX_MAP_BYTES >> 20
+            ));
+        }
+        self.network_runs.update(|runs| *runs += 1);
+        let started = now_ms();
+        let mut slice = TimeSlice::start();
+        // Enlarged window by window: no step enlarges the whole image.
+        let scaled = WindowedImage::new(image, range, settings.scale);
+        let size = [scaled.width(), scaled.height()];
+        let mut pass = DensePass::of_size(&encoder, size, settings, page_tiling())
+            .map_err(|error| error.to_string())?;
+        let windows = pass.windows().to_vec();
+        let mut done = 0;
+        let progress = |done: usize| self.report(started, done, windows.len(), "windows");
+        loop {
+            progress(done);
+            let steps = DenseSteps {
+                encoder: &encoder,
+                image: &scaled,
+                backend: &backend,
+                cancel,
+            };
+            match steps
+                .run(&mut pass, &windows[done..], &mut slice, &mut done, progress)
+                .await
+            {
+                Ok(()) => break,
+                Err(Stop::Cancelled) => {
+                    self.progress.set(None);
+                    self.status.set(Some(format!(
+                        "cancelled after {done} of {} windows",
+                        windows.len()
+                    )));
+                    return Ok(None);
+                }
+                Err(Stop::Backend(reason)) if backend.kind == BackendKind::WebGpu => {
+                    backend = self.fall_back(app, &reason);
+                    encoder = self.encoder_for(encoder_id, &backend).await?;
+                }
+                Err(Stop::Backend(reason)) => return Err(format!("embedding failed: {reason}")),
+            }
+        }
+        let map = pass.finish();
+        let embeddings = map.pool(grid);
+        self.longest_step_ms.set(Some(slice.longest_ms()));
+        let seconds = (now_ms() - started) / 1000.0;
+        self.status.set(Some(format!(
+            "{} chips of {} embedded with {} ({}-d), dense ({} ×{}), on {} in {seconds:.1} s ({} windows, map {} × {}) · {:.1} chips/s",
+            grid.chip_count(),
+            image_name(&app),
+            encoder.name(),
+            map.channels,
+            settings.stage,
+            settings.scale,
+            backend.label(),
+            windows.len(),
+            map.rows,
+            map.cols,
+            grid.chip_count() as f64 / seconds.max(1e-3)
+        )));
+        Ok(Some((embeddings, Some(map))))
+    }
+
+    fn report(&self, started: f64, done: usize, total: usize, unit: &'static str) {
+        let seconds = (now_ms() - started) / 1000.0;
+        self.progress.set(Some(RunProgress {
+            done,
+            total,
+            per_second: done as f64 / seconds.max(1e-3),
+            unit,
+        }));
+    }
+
+    /// Switches the page to the CPU after WebGPU failed during a run.
+    fn fall_back(&self, app: AppState, reason: &str) -> BackendStatus {
+        let backend = BackendStatus::cpu_fallback(&format!(
+            "WebGPU failed during embedding ({reason}); continued on the CPU"
+        ));
+        app.backend.set(Some(backend.clone()));
+        backend
     }
 
     /// The encoder `id` built on `backend`'s device, reusing the last one when it matches.
@@ -340,6 +751,7 @@ impl EmbeddingState {
         let encoder = Rc::new(
             ImageEncoder::from_weights(&weights, &backend.device).map_err(|e| e.to_string())?,
         );
+        self.learn_stages(id, &encoder);
         let loaded = LoadedEncoder {
             id: id.to_string(),
             backend: backend.kind,
@@ -348,6 +760,22 @@ impl EmbeddingState {
         };
         self.store.update_value(|store| store.loaded = Some(loaded));
         Ok(encoder)
+    }
+
+    /// Records the stages encoder `id` offers, for the stage select.
+    fn learn_stages(&self, id: &str, encoder: &ImageEncoder) {
+        let stages = Stages {
+            names: encoder.cuts().iter().map(|cut| cut.name.clone()).collect(),
+            recommended: DenseSettings::recommended(encoder).stage,
+        };
+        if self
+            .stages
+            .with_untracked(|known| known.get(id) != Some(&stages))
+        {
+            self.stages.update(|known| {
+                known.insert(id.to_string(), stages);
+            });
+        }
     }
 
     async fn weights(&self, id: &str) -> Result<Rc<TensorMap>, String> {
@@ -403,7 +831,9 @@ impl EmbeddingState {
             id: id.clone(),
             name: format!("{name} ({architecture})"),
             weights_sha256: sha256,
+            mode: EmbeddingMode::PerChip, // filled in by `encoder_ref`
         };
+        self.learn_stages(&id, &encoder);
         self.store.update_value(|store| {
             store
                 .custom
@@ -430,7 +860,7 @@ impl EmbeddingState {
     }
 }
 
-/// Puts the shipped encoders first among the choices, selecting the first, and keeps their
+/// Puts the shipped encoders first among the choices, selecting the default one, and keeps their
 /// manifest entries.
 fn list_shipped(
     choices: RwSignal<Vec<EncoderChoice>>,
@@ -451,7 +881,8 @@ fn list_shipped(
         })
         .collect::<Vec<_>>();
     store.update_value(|store| store.shipped = shipped);
-    if let Some(first) = listed.first() {
+    let default = listed.iter().find(|choice| choice.id == DEFAULT_ENCODER);
+    if let Some(first) = default.or(listed.first()) {
         selected.set(first.id.clone());
     }
     choices.update(|list| list.splice(0..0, listed).for_each(drop));
@@ -459,18 +890,19 @@ fn list_shipped(
 
 /// Embeds `chips` into `values`, one batch at a time, yielding to the browser between network
 /// stages on the CPU and at every read-back on the GPU; `progress(n)` after each batch.
+#[allow(clippy::too_many_arguments)] // the run's parts, all borrowed for one call
 async fn embed_steps(
     encoder: &ImageEncoder,
     source: ChipSource<'_>,
     chips: &[Chip],
     backend: &BackendStatus,
     cancel: &Cell<bool>,
+    slice: &mut TimeSlice,
     values: &mut Vec<f32>,
     progress: impl Fn(usize),
 ) -> Result<(), Stop> {
     let on_cpu = backend.kind == BackendKind::Cpu;
     let batch_size = if on_cpu { 1 } else { GPU_BATCH };
-    let mut slice = TimeSlice::start();
     let mut done = 0;
     for batch in chips.chunks(batch_size) {
         let mut x = source.input_batch(batch, &backend.device);
@@ -488,6 +920,79 @@ async fn embed_steps(
     Ok(())
 }
 
+/// What a dense run reads: the image with its display range, the grid its chips are pooled
+/// for, and where the trunk stops.
+#[derive(Clone, Copy)]
+struct DenseInput<'a> {
+    image: &'a Image,
+    range: DisplayRange,
+    grid: &'a ChipGrid,
+    settings: &'a DenseSettings,
+}
+
+/// The parts of a dense run that one backend works with.
+struct DenseSteps<'a> {
+    encoder: &'a ImageEncoder,
+    image: &'a WindowedImage,
+    backend: &'a BackendStatus,
+    cancel: &'a Cell<bool>,
+}
+
+impl DenseSteps<'_> {
+    /// Runs `windows` one after the other into `pass`, yielding between network stages on the
+    /// CPU and at every read-back; counts each window kept in `done` and reports it.
+    async fn run(
+        &self,
+        pass: &mut DensePass,
+        windows: &[Window],
+        slice: &mut TimeSlice,
+        done: &mut usize,
+        progress: impl Fn(usize),
+    ) -> Result<(), Stop> {
+        let on_cpu = self.backend.kind == BackendKind::Cpu;
+        let stages = pass.cut().stages;
+        for &window in windows {
+            let mut x = self.image.window(window.x, window.y, &self.backend.device);
+            for stage in self.encoder.stages().take(stages) {
+                x = stage.forward(x);
+                if on_cpu {
+                    slice.yield_when_due(self.cancel).await?;
+                }
+            }
+            let values = read_back(x).await?;
+            pass.keep(window, &values);
+            *done += 1;
+            progress(*done);
+            slice.yield_when_due(self.cancel).await?;
+        }
+        Ok(())
+    }
+}
+
+/// [`PAGE_TILING`], or with the kept side `?tile=N` in the page's address asks for (at least
+/// 64 px; for measuring other windows, as `?cpu=` picks the CPU backend).
+fn page_tiling() -> Tiling {
+    let search = window().location().search().unwrap_or_default();
+    let asked = web_sys::UrlSearchParams::new_with_str(&search)
+        .ok()
+        .and_then(|params| params.get("tile"))
+        .and_then(|tile| tile.parse::<usize>().ok());
+    match asked {
+        Some(kept_px) => Tiling {
+            kept_px: kept_px.max(64),
+            ..PAGE_TILING
+        },
+        None => PAGE_TILING,
+    }
+}
+
+/// The name of the image on screen.
+fn image_name(app: &AppState) -> String {
+    app.loaded
+        .with_untracked(|l| l.as_ref().map(|l| l.name.clone()))
+        .unwrap_or_default()
+}
+
 /// The output of whichever of `a` and `b` finishes first.
 async fn first_of<T>(a: impl Future<Output = T>, b: impl Future<Output = T>) -> T {
     let (mut a, mut b) = (std::pin::pin!(a), std::pin::pin!(b));
@@ -499,31 +1004,41 @@ async fn first_of<T>(a: impl Future<Output = T>, b: impl Future<Output = T>) -> 
 }
 
 /// Cooperative scheduling: work runs in slices of about [`SLICE_MS`], then yields one task.
+/// Keeps the longest slice, the longest the page went without handling input.
 struct TimeSlice {
     started: f64,
+    longest: f64,
 }
 
 impl TimeSlice {
     fn start() -> Self {
         Self {
-            started: js_sys::Date::now(),
+            started: now_ms(),
+            longest: 0.0,
         }
     }
 
     /// Yields to the browser if this slice is used up; stops when the user cancelled.
     async fn yield_when_due(&mut self, cancel: &Cell<bool>) -> Result<(), Stop> {
-        if js_sys::Date::now() - self.started >= SLICE_MS {
+        let elapsed = now_ms() - self.started;
+        if elapsed >= SLICE_MS {
+            self.longest = self.longest.max(elapsed);
             TimeoutFuture::new(0).await;
-            self.started = js_sys::Date::now();
+            self.started = now_ms();
         }
         match cancel.get() {
             true => Err(Stop::Cancelled),
             false => Ok(()),
         }
     }
+
+    /// The longest slice so far, the one under way included, in milliseconds.
+    fn longest_ms(&self) -> f64 {
+        self.longest.max(now_ms() - self.started)
+    }
 }
 
-async fn read_back(output: Tensor<2>) -> Result<Vec<f32>, Stop> {
+async fn read_back<const D: usize>(output: Tensor<D>) -> Result<Vec<f32>, Stop> {
     let data = output
         .into_data_async()
         .await

@@ -3,9 +3,12 @@
 //! atom columns' g(r), the spectral chips' vectors — never re-embedding, the modalities fused as
 //! the fusion settings say.
 
+use std::rc::Rc;
 use std::sync::Arc;
 
 use chipscope_core::classify::{PrototypeClassifier, Segmentation};
+use chipscope_core::encoders::dense::FeatureMap;
+use chipscope_core::fine::{CellContext, FineLabels};
 use chipscope_core::fusion::{Fusion, Modality};
 use chipscope_core::labels::{Cell, Labels, Undoable};
 use chipscope_core::pipeline::{self, ChipMeasure, Learned};
@@ -34,11 +37,15 @@ pub struct LabelState {
     pub fusion: RwSignal<Fusion>,
     /// The latest classification of every chip, when every class has a support.
     pub segmentation: RwSignal<Option<Arc<Segmentation>>>,
+    /// The latest classification of every cell of the dense map the chips were pooled from.
+    pub fine: RwSignal<Option<Arc<FineLabels>>>,
     /// How long the latest classification took, in milliseconds.
     pub classify_ms: RwSignal<Option<f64>>,
     /// A message about the labels (grid changes, imports).
     pub notice: RwSignal<Option<String>>,
     classifier: StoredValue<Option<(EmbeddingKey, PrototypeClassifier)>, LocalStorage>,
+    /// The dense map's cell neighbourhoods for the chip size of the key's embeddings.
+    cell_context: StoredValue<Option<(EmbeddingKey, Rc<CellContext>)>, LocalStorage>,
 }
 
 impl LabelState {
@@ -59,9 +66,11 @@ impl LabelState {
             unassigned_beyond: RwSignal::new(None),
             fusion: RwSignal::new(Fusion::default()),
             segmentation: RwSignal::new(None),
+            fine: RwSignal::new(None),
             classify_ms: RwSignal::new(None),
             notice: RwSignal::new(None),
             classifier: StoredValue::new_local(None),
+            cell_context: StoredValue::new_local(None),
         };
         Effect::new(move |_| state.reclassify(app, embedding, atoms, spectra));
         state.clear_supports_on_new_image(app);
@@ -76,7 +85,9 @@ impl LabelState {
 
     /// A click on chip `cell` of the grid on screen: toggles it as a support of the active
     /// class, and when `classify`, starts the embedding if the chips are not embedded yet (and
-    /// the image modality has a weight).
+    /// the image modality has a weight). In dense mode a new chip size of a cached map is
+    /// already pooled ([`EmbeddingState::follow`]), and otherwise `start` pools it, so only a
+    /// map not yet computed runs the network.
     pub fn click(&self, app: AppState, embedding: EmbeddingState, cell: Cell, classify: bool) {
         let Some(grid) = app.grid() else { return };
         let active = self.active.get_untracked();
@@ -147,6 +158,15 @@ impl LabelState {
     pub fn assignments(&self) -> Option<Vec<Option<usize>>> {
         let segmentation = self.segmentation.get()?;
         Some(segmentation.assignments(self.unassigned_beyond.get()))
+    }
+
+    /// The dense map's cells and the class of each under the current threshold, when the
+    /// chips were pooled from a map and classified.
+    pub fn fine_assignments(&self) -> Option<(Arc<FineLabels>, Vec<Option<usize>>)> {
+        self.segmentation.with(Option::is_some).then_some(())?;
+        let fine = self.fine.get()?;
+        let assignments = fine.assignments(self.unassigned_beyond.get());
+        Some((fine, assignments))
     }
 
     /// Classifies every chip when the labels are complete, through the core's pipeline with
@@ -222,6 +242,26 @@ impl LabelState {
         });
         self.classify_ms.set(Some(now_ms() - started));
         self.segmentation.set(segmentation.map(Arc::new));
+        let fine = embedded.as_ref().and_then(|(_, key)| {
+            let map = embedding.feature_map(key)?;
+            let context = self.cell_context(key, &map);
+            let cells =
+                pipeline::segment_cells(&fusion, &learned, &measured, &grid, &map, &context);
+            Some(Arc::new(cells))
+        });
+        self.fine.set(fine);
+    }
+
+    /// The cell neighbourhoods of `map` for the chips of `key`, kept while the key stays.
+    fn cell_context(&self, key: &EmbeddingKey, map: &FeatureMap) -> Rc<CellContext> {
+        self.cell_context.update_value(|slot| {
+            if slot.as_ref().is_none_or(|(cached, _)| cached != key) {
+                let context = CellContext::new(map, key.chip_size);
+                *slot = Some((key.clone(), Rc::new(context)));
+            }
+        });
+        self.cell_context
+            .with_value(|slot| slot.as_ref().expect("just set").1.clone())
     }
 
     /// A new image keeps the classes but not the supports (they were chips of the old image).

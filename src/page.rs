@@ -68,6 +68,7 @@ impl Page {
     pub fn new() -> Self {
         let app = AppState::new();
         let embedding = EmbeddingState::new();
+        embedding.follow(app);
         let atoms = AtomState::new(app);
         let spectra = SpectraState::new(app);
         let labels = LabelState::new(app, embedding, atoms, spectra);

@@ -161,8 +161,9 @@ fn apply_soon(page: Page, opening: Opening) {
     });
 }
 
-/// Shows `session` on the open data: grid, contrast, encoder, classes, view settings and task;
-/// then embeds if needed (not in the labelling view, which only collects labels).
+/// Shows `session` on the open data: grid, contrast, encoder and embedding mode, classes, view
+/// settings and task; then embeds if needed (not in the labelling view, which only collects
+/// labels).
 fn apply(page: Page, Opening { session, labelling }: Opening) {
     let Page {
         app,
@@ -234,8 +235,10 @@ fn adopt_modalities(page: Page, session: &Session) -> Option<String> {
     })
 }
 
-/// Selects the session's encoder, or says why it cannot.
+/// Selects the session's encoder and its embedding mode (per chip for sessions written before
+/// version 5), or says why the encoder cannot be selected.
 fn select_encoder(embedding: EmbeddingState, session: &Session) -> Option<String> {
+    embedding.adopt_mode(&session.encoder.id, &session.encoder.mode);
     let known = embedding
         .choices
         .with_untracked(|c| c.iter().any(|c| c.id == session.encoder.id));

@@ -11,7 +11,8 @@ use crate::links::{copy_link, link_to};
 use crate::page::{Page, SessionState};
 use crate::session_io::import_session_file;
 use chipscope_core::classify::Segmentation;
-use chipscope_core::exports::{Backdrop, ExportFile, Results};
+use chipscope_core::exports::{Backdrop, ExportFile, FineResults, Results};
+use chipscope_core::fine::FineLabels;
 use chipscope_core::results::Summary;
 use chipscope_core::session::ViewMode;
 use chipscope_core::share::LinkKind;
@@ -52,12 +53,18 @@ fn ViewControls() -> impl IntoView {
         <label class="row">
             "overlay"
             <select data-testid="view-mode"
-                prop:value=move || match labels.mode.get() { ViewMode::Classes => "classes", ViewMode::Confidence => "confidence" }
+                prop:value=move || match labels.mode.get() {
+                    ViewMode::Classes => "classes",
+                    ViewMode::Confidence => "confidence",
+                    ViewMode::Fine => "fine",
+                }
                 on:change=move |event| labels.mode.set(match event_target_value(&event).as_str() {
                     "confidence" => ViewMode::Confidence,
+                    "fine" => ViewMode::Fine,
                     _ => ViewMode::Classes,
                 })>
                 <option value="classes">"classes"</option>
+                <option value="fine">"classes, fine (dense cells)"</option>
                 <option value="confidence">"confidence (margin)"</option>
             </select>
             <input type="range" min=0 max=1 step=0.05 data-testid="opacity" title="opacity"
@@ -80,26 +87,43 @@ fn ViewControls() -> impl IntoView {
     }
 }
 
-/// The current segmentation with its grid and the summary of it.
-fn current_results(
-    app: AppState,
-    labels: LabelState,
-) -> Option<(Arc<Segmentation>, Vec<Option<usize>>, Summary)> {
+/// The current segmentation: every chip's distances and class, the dense cells' labels and
+/// classes when the chips were pooled from a map, and the summary of them.
+struct Current {
+    segmentation: Arc<Segmentation>,
+    assignments: Vec<Option<usize>>,
+    fine: Option<(Arc<FineLabels>, Vec<Option<usize>>)>,
+    summary: Summary,
+}
+
+/// The current segmentation, if every class has a support and the chips are measured.
+fn current_results(app: AppState, labels: LabelState) -> Option<Current> {
     let segmentation = labels.segmentation.get()?;
     let assignments = labels.assignments()?;
+    let fine = labels.fine_assignments();
     let grid = app.grid()?;
     let calibration = app
         .loaded
         .with(|l| l.as_ref().and_then(|l| l.dataset.calibration.clone()));
     let summary = labels.history.with(|h| {
-        Summary::new(
-            &h.current().classes,
+        let classes = &h.current().classes;
+        let mut summary = Summary::new(
+            classes,
             &assignments,
             grid.chip_size(),
             calibration.as_ref(),
-        )
+        );
+        summary.fine = fine.as_ref().map(|(cells, assignments)| {
+            cells.summary(classes, assignments, &grid, calibration.as_ref())
+        });
+        summary
     });
-    Some((segmentation, assignments, summary))
+    Some(Current {
+        segmentation,
+        assignments,
+        fine,
+        summary,
+    })
 }
 
 /// Chips, fractions and areas per class, as a table and as the bar chart.
@@ -108,7 +132,26 @@ fn Shares() -> impl IntoView {
     let app = expect_context::<AppState>();
     let labels = expect_context::<LabelState>();
     move || {
-        current_results(app, labels).map(|(_, _, summary)| {
+        current_results(app, labels).map(|Current { summary, .. }| {
+            let fine = summary.fine.as_ref().map(|fine| {
+                let rows = fine
+                    .shares
+                    .iter()
+                    .filter(|share| share.fraction > 0.0)
+                    .map(|share| {
+                        view! {
+                            <tr data-testid="fine-share-row" data-class=share.name.clone() data-fraction=share.fraction>
+                                <td>{share.name.clone()}</td>
+                                <td>{format!("{:.1} %", share.fraction * 100.0)}</td>
+                            </tr>
+                        }
+                    })
+                    .collect_view();
+                view! {
+                    <p class="hint">{format!("At the dense map's resolution (a cell every {} px):", fine.cell_px)}</p>
+                    <table class="shares" data-testid="fine-shares">{rows}</table>
+                }
+            });
             let rows = summary
                 .rows()
                 .map(|share| {
@@ -122,6 +165,7 @@ fn Shares() -> impl IntoView {
                 .collect_view();
             view! {
                 <table class="shares" data-testid="shares">{rows}</table>
+                {fine}
                 <div class="chart" data-testid="chart" inner_html=summary.chart_svg()></div>
             }
         })
@@ -134,7 +178,7 @@ fn Exports() -> impl IntoView {
     let app = expect_context::<AppState>();
     let labels = expect_context::<LabelState>();
     let export = move |kind: Export| {
-        let (Some((segmentation, assignments, summary)), Some(grid), Some(loaded), Some(range)) = (
+        let (Some(current), Some(grid), Some(loaded), Some(range)) = (
             current_results(app, labels),
             app.grid(),
             app.loaded.get_untracked(),
@@ -145,11 +189,21 @@ fn Exports() -> impl IntoView {
         let classes = labels
             .history
             .with_untracked(|h| h.current().classes.clone());
+        let Current {
+            segmentation,
+            assignments,
+            fine,
+            summary,
+        } = current;
         let results = Results {
             grid: &grid,
             classes: &classes,
             segmentation: &segmentation,
             assignments: &assignments,
+            fine: fine.as_ref().map(|(labels, assignments)| FineResults {
+                labels,
+                assignments,
+            }),
         };
         let stem = loaded.stem();
         let saved = match kind {
@@ -188,6 +242,12 @@ fn Exports() -> impl IntoView {
             {button(Export::File(ExportFile::Csv), "CSV", "export-csv")}
             {button(Export::File(ExportFile::LabelImage), "Label image", "export-labels")}
             {button(Export::File(ExportFile::Summary), "Summary JSON", "export-summary")}
+            <button class="button secondary small" data-testid="export-fine-labels"
+                disabled=move || labels.fine.with(Option::is_none)
+                title="The class of every pixel at the dense map's cell resolution"
+                on:click=move |_| export(Export::File(ExportFile::FineLabelImage))>
+                "Fine label image"
+            </button>
         </div>
     }
 }

@@ -138,29 +138,53 @@ fn asked_marks(page: Page, chip_size: usize) -> impl IntoView {
         .collect_view()
 }
 
-/// The class (or confidence) of every chip as one pixel per chip, stretched over the grid.
+/// The class (or confidence) of every chip as one pixel per chip, stretched over the grid; in
+/// the fine view, the class of every cell of the dense map, stretched over the cells.
 #[component]
 fn SegmentationOverlay() -> impl IntoView {
     let state = expect_context::<AppState>();
     let labels = expect_context::<LabelState>();
     let canvas = NodeRef::<Canvas>::new();
-    let pixels = move || {
+    let classes = move |assignments: &[Option<usize>]| {
+        labels
+            .history
+            .with(|h| class_map_rgba(&h.current().classes, assignments))
+    };
+    // What is drawn: one pixel per chip, or per cell of the dense map in the fine view, and
+    // the pixels of the image it spans.
+    let layer = move || {
         let segmentation = labels.segmentation.get()?;
         let grid = state.grid()?;
-        let rgba = match labels.mode.get() {
-            ViewMode::Classes => labels.history.with(|h| {
-                class_map_rgba(
-                    &h.current().classes,
-                    &labels.assignments().unwrap_or_default(),
-                )
-            }),
-            ViewMode::Confidence => confidence_map_rgba(&segmentation),
-        };
-        Some((grid, rgba))
+        let chips = || (grid.cols(), grid.rows(), grid.covered_size());
+        let (cols, rows, (span_w, span_h), rgba) =
+            match (labels.mode.get(), labels.fine_assignments()) {
+                (ViewMode::Fine, Some((fine, assignments))) => {
+                    let span = |cells: usize| (cells as f64 * fine.cell_px).round() as usize;
+                    let spans = (span(fine.cols), span(fine.rows));
+                    (fine.cols, fine.rows, spans, classes(&assignments))
+                }
+                (ViewMode::Confidence, _) => {
+                    let (cols, rows, spans) = chips();
+                    (cols, rows, spans, confidence_map_rgba(&segmentation))
+                }
+                _ => {
+                    let (cols, rows, spans) = chips();
+                    (
+                        cols,
+                        rows,
+                        spans,
+                        classes(&labels.assignments().unwrap_or_default()),
+                    )
+                }
+            };
+        let (width, height) = grid.image_size();
+        let size = (cols as u32, rows as u32);
+        let extent = (span_w as f64 / width as f64, span_h as f64 / height as f64);
+        Some((size, extent, rgba))
     };
     Effect::new(move |_| {
-        if let (Some(canvas), Some((grid, rgba))) = (canvas.get(), pixels())
-            && let Err(error) = paint(&canvas, grid.cols() as u32, grid.rows() as u32, &rgba)
+        if let (Some(canvas), Some(((cols, rows), _, rgba))) = (canvas.get(), layer())
+            && let Err(error) = paint(&canvas, cols, rows, &rgba)
         {
             state.error.set(Some(format!(
                 "the browser could not draw the overlay: {error:?}"
@@ -168,14 +192,11 @@ fn SegmentationOverlay() -> impl IntoView {
         }
     });
     let style = move || {
-        let grid = state.grid()?;
-        labels.segmentation.with(Option::is_some).then_some(())?;
-        let (width, height) = grid.image_size();
-        let (covered_w, covered_h) = grid.covered_size();
+        let (_, (across, down), _) = layer()?;
         Some(format!(
             "width: {}%; height: {}%; opacity: {}",
-            100.0 * covered_w as f64 / width as f64,
-            100.0 * covered_h as f64 / height as f64,
+            100.0 * across,
+            100.0 * down,
             labels.opacity.get()
         ))
     };
