@@ -37,6 +37,13 @@ What it does
     Cases: resnet50 layer3 s=2, resnet50 layer2 s=2, mobilenet_v2 features.13 s=2,
     mobilenet_v2 features.6 s=2, mobilenet_v2 features.13 s=1.
 
+    Whole-image cases (``whole_cases`` in cases.json), for the page's parity test
+    (``tests/e2e/dense.test.mjs``), which can only feed the network the whole image at the page's
+    default display range: steps 1, 2, 4, 5 without the crop of step 3, i.e. the whole 512x512
+    image scaled by its own 0.5/99.5 % percentiles, enlarged x2 (1024x1024) and run in one pass:
+    mobilenet_v2 features.6 s=2 (the page's default for MobileNetV2) and resnet50 layer3 s=2 (its
+    default for ResNets).
+
 Run (from the repository root; needs the HyperSpy test data, see scripts/fetch-testdata.sh)
     ~/.cache/chipscope/py/venv/bin/python scripts/weights/dense_reference.py
 
@@ -46,6 +53,8 @@ Outputs (in ``tests/fixtures/dense/``)
                                  FIRST 16 CHANNELS of the feature map (batch dimension dropped), to
                                  keep the repository small; the full map's shape (C, H', W') is
                                  recorded in cases.json
+    whole_<encoder>_<stage>_x<s>.npy
+                                 the whole-image cases, stored the same way (first 16 channels)
     input_x1.npy                 float32 (256, 256): the crop of step 3 (in [0, 1], single
                                  channel, before normalisation). The s = 2 input is not stored:
                                  the Rust test enlarges this crop itself, so the comparison covers
@@ -83,6 +92,11 @@ CASES = [
     ("mobilenet_v2", "features.6", 2),
     ("mobilenet_v2", "features.13", 1),
 ]
+# (encoder, stage, scale) on the whole image, no crop: what the page can reproduce
+WHOLE_CASES = [
+    ("mobilenet_v2", "features.6", 2),
+    ("resnet50", "layer3", 2),
+]
 MODULES = {
     ("resnet50", "layer2"): "conv1, bn1, relu, maxpool, layer1, layer2",
     ("resnet50", "layer3"): "conv1, bn1, relu, maxpool, layer1, layer2, layer3",
@@ -113,8 +127,32 @@ def stage_maps(encoder: str, model: torch.nn.Module, x: torch.Tensor) -> dict[st
     raise ValueError(encoder)
 
 
-def case_file(encoder: str, stage: str, s: int) -> str:
-    return f"{encoder}_{stage}_x{s}.npy"
+def case_file(encoder: str, stage: str, s: int, whole: bool = False) -> str:
+    return f"{'whole_' if whole else ''}{encoder}_{stage}_x{s}.npy"
+
+
+def stored_case(out: Path, encoder: str, stage: str, s: int, full: np.ndarray, input_shape, whole: bool) -> dict:
+    """Writes the first CHANNELS_STORED channels of ``full`` (C, H', W') and describes the case."""
+    stored = np.ascontiguousarray(full[:CHANNELS_STORED]).astype("<f4")
+    assert np.isfinite(full).all() and stored.shape[0] == CHANNELS_STORED
+    name = case_file(encoder, stage, s, whole)
+    np.save(out / name, stored)
+    max_stored = float(np.abs(stored).max())
+    assert max_stored > 0, f"{name}: all zeros"
+    print(f"{name:<40} {str(tuple(full.shape)):<20} {max_stored:>14.4f} {float(np.abs(full).max()):>11.4f}  "
+          f"{float(stored.mean()):.3f}  {float((stored != 0).mean()):.3f}")
+    return {
+        "encoder": encoder,
+        "stage": stage,
+        "modules": MODULES[(encoder, stage)],
+        "scale": s,
+        "input_shape": list(input_shape),
+        "file": name,
+        "full_shape": list(full.shape),
+        "channels_stored": f"0..{CHANNELS_STORED} (the first {CHANNELS_STORED} of {full.shape[0]})",
+        "stored_shape": list(stored.shape),
+        "max_abs_stored": max_stored,
+    }
 
 
 def main() -> None:
@@ -131,7 +169,8 @@ def main() -> None:
     print(f"image {img.shape} {img.dtype} {img.min()}..{img.max()}  lo={lo} hi={hi}", file=sys.stderr)
 
     # Steps 2-3: the whole image scaled as a chip is before its resize, then the crop.
-    x = ref.unit_scaled(img, lo, hi)[:CROP, :CROP]
+    whole = ref.unit_scaled(img, lo, hi)
+    x = whole[:CROP, :CROP]
 
     scales = sorted({s for _, _, s in CASES}, reverse=True)
     inputs = {s: scaled_input(x, s) for s in scales}
@@ -156,33 +195,24 @@ def main() -> None:
                     results[(encoder, stage, s)] = fmap[0].numpy()
 
     cases = []
-    print(f"\n{'case':<34} {'full map (C, H, W)':<20} {'max|v| stored':>14} {'max|v| all':>11}  mean  nonzero")
+    print(f"\n{'case':<40} {'full map (C, H, W)':<20} {'max|v| stored':>14} {'max|v| all':>11}  mean  nonzero")
     for encoder, stage, s in CASES:
-        full = results[(encoder, stage, s)]
-        stored = np.ascontiguousarray(full[:CHANNELS_STORED]).astype("<f4")
-        assert np.isfinite(full).all() and stored.shape[0] == CHANNELS_STORED
-        name = case_file(encoder, stage, s)
-        np.save(args.out / name, stored)
-        max_stored = float(np.abs(stored).max())
-        assert max_stored > 0, f"{name}: all zeros"
-        cases.append({
-            "encoder": encoder,
-            "stage": stage,
-            "modules": MODULES[(encoder, stage)],
-            "scale": s,
-            "input_shape": list(inputs[s].shape),
-            "file": name,
-            "full_shape": list(full.shape),
-            "channels_stored": f"0..{CHANNELS_STORED} (the first {CHANNELS_STORED} of {full.shape[0]})",
-            "stored_shape": list(stored.shape),
-            "max_abs_stored": max_stored,
-        })
-        print(f"{name:<34} {str(tuple(full.shape)):<20} {max_stored:>14.4f} {float(np.abs(full).max()):>11.4f}  "
-              f"{float(stored.mean()):.3f}  {float((stored != 0).mean()):.3f}")
+        cases.append(stored_case(args.out, encoder, stage, s, results[(encoder, stage, s)], inputs[s].shape, False))
+
+    # The whole-image cases: the whole display-scaled image, enlarged, in one pass.
+    whole_cases = []
+    for encoder, stage, s in WHOLE_CASES:
+        t = scaled_input(whole, s)
+        assert t.shape == (img.shape[0] * s, img.shape[1] * s)
+        model = ref.load_shipped(args.weights, encoder)
+        with torch.no_grad():
+            fmap = stage_maps(encoder, model, ref.normalise(t)[None].contiguous())[stage]
+        whole_cases.append(stored_case(args.out, encoder, stage, s, fmap[0].numpy(), t.shape, True))
 
     meta = {
         "description": "PyTorch reference dense feature maps (trunk up to a stage, whole image in one pass) of a "
-        "crop of a real STEM image, computed from exactly the shipped weight files (every tensor cast to float32). "
+        "crop of a real STEM image (and of the whole image: whole_cases), computed from exactly the shipped weight files "
+        "(every tensor cast to float32). "
         "Only the first 16 channels of each map are stored, to keep the repository small.",
         "source": {
             "path": ref.SOURCE_REL,
@@ -201,9 +231,16 @@ def main() -> None:
             "trunk up to the stage (see cases[].modules), eval mode, float32, torch.no_grad(), single pass (no tiling)",
         ],
         "cases": cases,
+        "whole_cases_how": "whole_cases: the whole 512x512 image (no crop) scaled to [0, 1] by the display range "
+        "above (the page's default contrast), enlarged by the case's scale as in the preprocessing's s = 2 step, "
+        "normalised and run to the stage in one pass; compared as the cases are",
+        "whole_cases": whole_cases,
         "files": {
             **{c["file"]: f"float32 {tuple(c['stored_shape'])}: the first {CHANNELS_STORED} channels of the "
                f"{c['encoder']} {c['stage']} map at scale {c['scale']} (full map {tuple(c['full_shape'])})" for c in cases},
+            **{c["file"]: f"float32 {tuple(c['stored_shape'])}: the first {CHANNELS_STORED} channels of the "
+               f"{c['encoder']} {c['stage']} map at scale {c['scale']} of the whole image (full map "
+               f"{tuple(c['full_shape'])})" for c in whole_cases},
             "input_x1.npy": "float32 (256, 256): the single-channel input for s = 1 (the crop itself), in [0, 1], before normalisation",
         },
         "weights_sha256": weight_sha,

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { repoRoot, serveStatic, withPage, launchBrowser, openPage, screenshot, selectEncoder } from './harness.mjs';
+import { repoRoot, serveStatic, withPage, launchBrowser, openPage, screenshot, selectEncoder, selectMode, parseNpy } from './harness.mjs';
 
 const testdata = process.env.CHIPSCOPE_TESTDATA ?? join(process.env.HOME, '.cache/chipscope/testdata');
 const stemImage = join(testdata, 'hyperspy/dm3_2D_data/multi_signal.dm3');
@@ -22,17 +22,6 @@ before(async () => { server = await serveStatic(join(repoRoot, 'dist')); });
 after(async () => server?.close());
 
 const testid = (id) => `[data-testid="${id}"]`;
-
-/** A float32 .npy as { shape, values }. */
-function parseNpy(bytes) {
-  const headerLength = bytes.readUInt16LE(8);
-  const header = bytes.subarray(10, 10 + headerLength).toString('latin1');
-  assert.match(header, /'descr': '<f4'/);
-  const shape = header.match(/'shape': \(([^)]*)\)/)[1].split(',').filter((d) => d.trim()).map(Number);
-  const data = bytes.subarray(10 + headerLength);
-  const values = new Float32Array(data.buffer.slice(data.byteOffset, data.byteOffset + data.length));
-  return { shape, values };
-}
 
 async function fixture(name) {
   return parseNpy(await readFile(join(fixtures, `${name}.npy`)));
@@ -52,11 +41,13 @@ function relativeError(got, want) {
   return worst / scale;
 }
 
+/** Opens the STEM image with `chipSize`-px chips, embedded per chip (pyCHIP), as the fixtures were. */
 async function loadStemImage(page, chipSize) {
   await page.setInputFiles(testid('file-input'), stemImage);
   await page.locator(testid('dataset-shape')).waitFor();
   await page.locator(testid('chip-number')).fill(String(chipSize));
   await page.locator(testid('chip-number')).dispatchEvent('change');
+  await selectMode(page, 'per_chip');
 }
 
 /** Embeds all chips and returns the downloaded embeddings and the status line. */

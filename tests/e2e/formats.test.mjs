@@ -13,7 +13,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { join, basename } from 'node:path';
 import {
   repoRoot, artifacts, serveStatic, withPage, screenshot, testid, waitForShares, downloadTo, freshDir,
-  classesOf, differingChips, exists, setChipSize, selectEncoder, labelChips, wrongChips,
+  classesOf, differingChips, exists, setChipSize, selectEncoder, selectMode, labelChips, wrongChips,
 } from './harness.mjs';
 
 const cli = process.env.CHIPSCOPE_CLI ?? join(process.env.CARGO_TARGET_DIR ?? join(repoRoot, 'target'), 'debug', 'chipscope');
@@ -72,6 +72,7 @@ test('a JEOL .img chosen with its .pts segments by image and spectra fused, in t
     assert.equal(await page.locator(testid('weight-image')).inputValue(), '1');
 
     await selectEncoder(page, 'mobilenet_v2');
+    await selectMode(page, 'per_chip');
     await setChipSize(page, 64);
     await labelChips(page, JEOL_SUPPORTS, 64, [512, 512]);
     counts = await waitForShares(page, {});

@@ -197,6 +197,25 @@ export async function selectEncoder(page, id) {
 }
 
 /**
+ * Picks the embedding mode in the Embeddings panel: 'dense' (the page's default) or 'per_chip'
+ * (pyCHIP: every chip resized to 224², which the per-chip figures and fixtures were made with).
+ */
+export async function selectMode(page, mode) {
+  await page.locator(testid('embed-mode')).selectOption(mode);
+}
+
+/** A float32 .npy file's bytes as { shape, values }. */
+export function parseNpy(bytes) {
+  const headerLength = bytes.readUInt16LE(8);
+  const header = bytes.subarray(10, 10 + headerLength).toString('latin1');
+  assert.match(header, /'descr': '<f4'/);
+  const shape = header.match(/'shape': \(([^)]*)\)/)[1].split(',').filter((d) => d.trim()).map(Number);
+  const data = bytes.subarray(10 + headerLength);
+  const values = new Float32Array(data.buffer.slice(data.byteOffset, data.byteOffset + data.length));
+  return { shape, values };
+}
+
+/**
  * Names the classes after the keys of `supports` ({ class: [[row, col]…] }) and clicks their
  * supports — chips of `chip` px on an image of `[width, height]` px — each class's key first.
  */

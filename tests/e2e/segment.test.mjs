@@ -10,7 +10,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
   repoRoot, artifacts, serveStatic, withPage, screenshot, testid, clickChip as clickCell, waitForShares,
-  downloadTo, freshDir,
+  downloadTo, freshDir, selectMode,
 } from './harness.mjs';
 
 const cli = process.env.CHIPSCOPE_CLI ?? join(process.env.CARGO_TARGET_DIR ?? join(repoRoot, 'target'), 'debug', 'chipscope');
@@ -27,7 +27,7 @@ before(async () => {
 });
 after(async () => server?.close());
 
-/** Opens the DM3 file with 64 px chips and the MobileNetV2 encoder. */
+/** Opens the DM3 file with 64 px chips and the MobileNetV2 encoder, embedding per chip (pyCHIP). */
 async function openDm3(page) {
   await page.locator(`${testid('backend')}:not([data-backend="pending"])`).waitFor({ timeout: 60_000 });
   await page.setInputFiles(testid('file-input'), dm3);
@@ -36,6 +36,7 @@ async function openDm3(page) {
   await page.locator(testid('chip-number')).dispatchEvent('change');
   await page.locator(`${testid('encoder-select')} option[value="mobilenet_v2"]`).waitFor({ state: 'attached' });
   await page.locator(testid('encoder-select')).selectOption('mobilenet_v2');
+  await selectMode(page, 'per_chip');
 }
 
 const download = (page, id) => downloadTo(outDir, page, id);
@@ -124,6 +125,7 @@ test('label a real DM3 file, export everything, and reproduce the CSV with chips
     assert.equal(session.format, 'chipscope-session');
     assert.equal(session.grid.chip_size, 64);
     assert.equal(session.encoder.id, 'mobilenet_v2');
+    assert.deepEqual(session.encoder.mode, { kind: 'per_chip' });
     assert.deepEqual(session.classes.map((c) => c.supports.length), [4, 2, 2]);
 
     const cliOut = join(outDir, 'cli');

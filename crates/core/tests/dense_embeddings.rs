@@ -4,8 +4,11 @@
 //! The PyTorch maps in `tests/fixtures/dense/` were made by `scripts/weights/dense_reference.py`
 //! (its command, versions and the compared quantity are recorded in `cases.json`): the shipped
 //! weights on the top-left 256² crop of `multi_signal.dm3` scaled to [0, 1], enlarged ×2 (or
-//! not) and run to a stage in one pass; the first 16 channels of each map are stored.
+//! not) and run to a stage in one pass — and on the whole image at its default display range
+//! (`whole_cases`, what the page's parity test reproduces); the first 16 channels of each map
+//! are stored.
 
+mod common;
 mod experiment;
 
 use std::collections::HashMap;
@@ -22,10 +25,9 @@ use chipscope_core::grid::ChipGrid;
 use chipscope_core::npy;
 use chipscope_core::pipeline::ChipMeasure;
 use chipscope_core::simulate::{grains, heterostructure};
-use experiment::{accuracy, chip_truth, draw_supports, embed, segment, shipped_encoder};
-use rand::SeedableRng;
-use rand_distr::{Distribution, Poisson};
-use rand_xoshiro::Xoshiro256PlusPlus;
+use experiment::{
+    chip_truth, draw_supports, embed, mean_accuracy, segment, shipped_encoder, with_poisson_noise,
+};
 use serde_json::Value;
 
 /// The bound on the relative error of a map against PyTorch.
@@ -65,6 +67,22 @@ fn map(
         |_, _| {},
     )
     .unwrap()
+}
+
+/// max |ours − reference| / max |reference| over the `channels × rows × cols` reference, a
+/// (C, H, W) array of the map's first channels and top-left cells.
+fn relative_error(ours: &FeatureMap, reference: &[f32], [channels, rows, cols]: [usize; 3]) -> f32 {
+    let (mut error, mut largest) = (0.0f32, 0.0f32);
+    for channel in 0..channels {
+        for row in 0..rows {
+            for col in 0..cols {
+                let expected = reference[(channel * rows + row) * cols + col];
+                error = error.max((ours.cell(col, row)[channel] - expected).abs());
+                largest = largest.max(expected.abs());
+            }
+        }
+    }
+    error / largest
 }
 
 #[test]
@@ -116,20 +134,51 @@ fn dense_maps_match_pytorch() {
         let [channels, rows, cols] = stored[..] else {
             panic!("a (C, H, W) fixture")
         };
-        let mut error = 0.0f32;
-        let mut largest = 0.0f32;
-        for channel in 0..channels {
-            for row in 0..rows {
-                for col in 0..cols {
-                    let expected = reference[(channel * rows + row) * cols + col];
-                    error = error.max((ours.cell(col, row)[channel] - expected).abs());
-                    largest = largest.max(expected.abs());
-                }
-            }
-        }
-        let relative = error / largest;
+        let relative = relative_error(&ours, &reference, [channels, rows, cols]);
         eprintln!("{name} {stage} ×{scale}: relative error {relative:.2e}");
         assert!(relative <= TOLERANCE, "{name} {stage} ×{scale}: {relative}");
+    }
+}
+
+/// The whole-image cases (`whole_cases` in `cases.json`), which the page's parity test
+/// (`tests/e2e/dense.test.mjs`) reproduces: the whole `multi_signal.dm3` at its default display
+/// range, ×2, in one pass and in the page's 512-px windows with the 128-px halo.
+#[test]
+fn whole_image_maps_match_pytorch() {
+    let text = std::fs::read_to_string(fixture("cases.json")).unwrap();
+    let cases: Value = serde_json::from_str(&text).unwrap();
+    let Some(dataset) = common::read(cases["source"]["path"].as_str().unwrap()) else {
+        return;
+    };
+    let image = dataset.unwrap().image;
+    let range = DisplayRange::of(&image, Stretch::default());
+    let expected = &cases["display_range"];
+    assert_eq!(f64::from(range.low), expected["low"].as_f64().unwrap());
+    assert_eq!(f64::from(range.high), expected["high"].as_f64().unwrap());
+    let page = Tiling {
+        kept_px: 512,
+        halo_px: 128,
+    };
+    for case in cases["whole_cases"].as_array().unwrap() {
+        let name = case["encoder"].as_str().unwrap();
+        let encoder = shipped_encoder(name);
+        let stage = case["stage"].as_str().unwrap();
+        let scale = case["scale"].as_u64().unwrap() as usize;
+        let (stored, reference) = read_npy(case["file"].as_str().unwrap());
+        let [channels, rows, cols] = stored[..] else {
+            panic!("a (C, H, W) fixture")
+        };
+        for (tiling, how) in [(SINGLE_PASS, "one pass"), (page, "the page's windows")] {
+            let ours = map(&encoder, &image, range, stage, scale, tiling);
+            let full: Vec<usize> = serde_json::from_value(case["full_shape"].clone()).unwrap();
+            assert_eq!([ours.channels, ours.rows, ours.cols], full[..]);
+            let relative = relative_error(&ours, &reference, [channels, rows, cols]);
+            eprintln!("whole image, {name} {stage} ×{scale}, {how}: relative error {relative:.2e}");
+            assert!(
+                relative <= TOLERANCE,
+                "{name} {stage} ×{scale}, {how}: {relative}"
+            );
+        }
     }
 }
 
@@ -212,23 +261,6 @@ struct Variant {
     embeddings: Embeddings,
 }
 
-/// `image` as a detector counting `mean` electrons a pixel on average would record it:
-/// Poisson counts of the image scaled to that mean.
-fn with_poisson_noise(image: &Image, mean: f64, seed: u64) -> Image {
-    let average =
-        image.pixels().iter().map(|&v| f64::from(v)).sum::<f64>() / image.pixels().len() as f64;
-    let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
-    let pixels = image
-        .pixels()
-        .iter()
-        .map(|&v| {
-            let rate = (f64::from(v) / average * mean).max(1e-9);
-            Poisson::new(rate).unwrap().sample(&mut rng) as f32
-        })
-        .collect();
-    Image::new(image.width(), image.height(), pixels)
-}
-
 /// Per-chip (224²) and dense embeddings of `image`'s `chip`-px chips with `encoder`, for each
 /// `(stage, scale)`.
 fn variants(
@@ -258,19 +290,7 @@ fn variants(
 fn accuracies(variants: &[Variant], truth: &[(usize, f64)], classes: usize) -> Vec<f64> {
     variants
         .iter()
-        .map(|variant| {
-            let measure = ChipMeasure::euclidean(Modality::Image, &variant.embeddings);
-            let total: f64 = (0..20)
-                .map(|draw| {
-                    let supports = draw_supports(truth, classes, 5, draw);
-                    accuracy(
-                        &segment(FusionMode::Concatenate, &[measure], &supports),
-                        truth,
-                    )
-                })
-                .sum();
-            total / 20.0
-        })
+        .map(|variant| mean_accuracy(&variant.embeddings, truth, classes, 20, 5))
         .collect()
 }
 

@@ -1,7 +1,8 @@
-//! What the experiments share (`two_phases.rs`, `spectral_fusion.rs`): the true
-//! class of every chip from a label map, random support draws among pure chips, the accuracy on
-//! chips that are mostly one class, the chips embedded by a shipped encoder, and their
-//! segmentation by the pipeline the page and the CLI use.
+//! What the experiments share (`two_phases.rs`, `spectral_fusion.rs`, `dense_embeddings.rs`,
+//! `dense_real_mosaics.rs`): the true class of every chip from a label map, random support draws
+//! among pure chips, the accuracy on chips that are mostly one class (and its mean over draws),
+//! the chips embedded by a shipped encoder, their segmentation by the pipeline the page and the
+//! CLI use, and Poisson noise.
 
 // Each experiment uses a part of these helpers.
 #![allow(dead_code)]
@@ -12,12 +13,13 @@ use chipscope_core::dataset::Image;
 use chipscope_core::display::{DisplayRange, Stretch};
 use chipscope_core::embeddings::Embeddings;
 use chipscope_core::encoders::{ChipSource, ImageEncoder};
-use chipscope_core::fusion::{Fusion, FusionMode};
+use chipscope_core::fusion::{Fusion, FusionMode, Modality};
 use chipscope_core::grid::{Chip, ChipGrid};
 use chipscope_core::pipeline::{self, ChipMeasure, Learned};
 use chipscope_core::weights::read_weights;
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
+use rand_distr::{Distribution, Poisson};
 use rand_xoshiro::Xoshiro256PlusPlus;
 
 /// Chips at least this pure count in the accuracy (region boundaries cross the others).
@@ -87,6 +89,45 @@ pub fn accuracy(segmentation: &Segmentation, truth: &[(usize, f64)]) -> f64 {
         .map(|i| assignments[i] == Some(truth[i].0))
         .collect();
     scored.iter().filter(|&&ok| ok).count() as f64 / scored.len() as f64
+}
+
+/// The mean [`accuracy`] of nearest-prototype classification of `embeddings` (Euclidean, the
+/// image modality alone) over `draws` draws (seeds `0..draws`) of `per_class` supports per class.
+pub fn mean_accuracy(
+    embeddings: &Embeddings,
+    truth: &[(usize, f64)],
+    classes: usize,
+    draws: u64,
+    per_class: usize,
+) -> f64 {
+    let measure = ChipMeasure::euclidean(Modality::Image, embeddings);
+    let total: f64 = (0..draws)
+        .map(|draw| {
+            let supports = draw_supports(truth, classes, per_class, draw);
+            accuracy(
+                &segment(FusionMode::Concatenate, &[measure], &supports),
+                truth,
+            )
+        })
+        .sum();
+    total / draws as f64
+}
+
+/// `image` as a detector counting `mean` electrons a pixel on average would record it:
+/// Poisson counts of the image scaled to that mean.
+pub fn with_poisson_noise(image: &Image, mean: f64, seed: u64) -> Image {
+    let average =
+        image.pixels().iter().map(|&v| f64::from(v)).sum::<f64>() / image.pixels().len() as f64;
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
+    let pixels = image
+        .pixels()
+        .iter()
+        .map(|&v| {
+            let rate = (f64::from(v) / average * mean).max(1e-9);
+            Poisson::new(rate).unwrap().sample(&mut rng) as f32
+        })
+        .collect();
+    Image::new(image.width(), image.height(), pixels)
 }
 
 /// The shipped encoder `weights/<file>.safetensors` on the CPU.
