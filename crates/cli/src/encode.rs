@@ -260,6 +260,10 @@ pub fn embed(dataset: &Dataset, args: &EmbedArgs) -> Result<()> {
     Ok(())
 }
 
+/// The largest dense map the CLI computes: natively memory is not 32-bit, but a ResNet `layer3`
+/// ×2 map of a 32768² image would need 69 GB; larger maps are refused before any work.
+const MAX_MAP_BYTES: usize = 8 << 30;
+
 /// The dense feature map of `image` that `settings` describe, with the windows' progress on
 /// the terminal under `label`.
 pub fn dense_map(
@@ -270,6 +274,19 @@ pub fn dense_map(
     device: &Device,
     label: &str,
 ) -> Result<FeatureMap> {
+    let bytes = settings.map_bytes(encoder, image.width(), image.height())?;
+    ensure!(
+        bytes <= MAX_MAP_BYTES,
+        "the {} ×{} feature map of this {} × {} image would take {:.1} GB, more than the {} GB the \
+         CLI allows: choose an earlier stage (--stage), a smaller --scale or --mode per-chip \
+         (a per-chip session: re-save it from the page in pyCHIP mode)",
+        settings.stage,
+        settings.scale,
+        image.width(),
+        image.height(),
+        bytes as f64 / 1e9,
+        MAX_MAP_BYTES >> 30
+    );
     let scaled = ScaledImage::new(image, range, settings.scale);
     let map = dense_features(
         encoder,
