@@ -34,6 +34,7 @@ trunk build --release
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
+"$CARGO_TARGET_DIR/release/chipscope" simulate --size 256 --seed 2 --out "$work/heterostructure_warmup.tif" >/dev/null
 for size in ${sizes//,/ }; do
     "$CARGO_TARGET_DIR/release/chipscope" simulate --size "$size" --out "$work/heterostructure_$size.tif" >/dev/null
     # PyTorch reads the same pixels as .npy.
