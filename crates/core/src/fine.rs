@@ -24,7 +24,6 @@ use crate::encoders::dense::FeatureMap;
 use crate::exports::encode_label_png;
 use crate::grid::ChipGrid;
 use crate::labels::ClassLabel;
-use crate::results::Summary;
 use crate::smoothing::gaussian_smooth;
 use serde::Serialize;
 
@@ -186,7 +185,8 @@ impl FineLabels {
     }
 
     /// Each class's share of the chip grid's pixels at cell resolution, with areas from
-    /// `calibration`.
+    /// `calibration`: the pixels [`Self::pixel_classes`] gives each class, counted per cell
+    /// (pixels per column of cells × per row) rather than pixel by pixel.
     pub fn summary(
         &self,
         classes: &[ClassLabel],
@@ -195,21 +195,42 @@ impl FineLabels {
         calibration: Option<&Calibration>,
     ) -> FineSummary {
         let (width, height) = grid.covered_size();
-        let pixels = self.pixel_classes(assignments, width, height);
-        let counts = Summary::new(classes, &pixels, 1, calibration);
+        let across = self.pixels_per_cell(width, self.cols);
+        let down = self.pixels_per_cell(height, self.rows);
+        // Class k's pixels at k, unassigned ones (and those beyond the cells) last.
+        let mut counts = vec![0usize; classes.len() + 1];
+        for (row, &rows) in down.iter().enumerate() {
+            for (col, &cols) in across.iter().enumerate() {
+                let cell = (row < self.rows && col < self.cols).then(|| row * self.cols + col);
+                let class = cell.and_then(|cell| assignments[cell]);
+                counts[class.unwrap_or(classes.len())] += rows * cols;
+            }
+        }
+        let total = (width * height).max(1);
+        let names = classes.iter().map(|class| class.name.as_str());
         FineSummary {
             cell_px: self.cell_px,
-            shares: counts
-                .classes
-                .iter()
-                .chain([&counts.unassigned])
-                .map(|share| FineShare {
-                    name: share.name.clone(),
-                    fraction: share.fraction,
-                    area: share.area,
+            shares: names
+                .chain(["unassigned"])
+                .zip(counts)
+                .map(|(name, pixels)| FineShare {
+                    name: name.to_string(),
+                    fraction: pixels as f64 / total as f64,
+                    area: calibration.map(|c| c.pixel_size.powi(2) * pixels as f64),
                 })
                 .collect(),
         }
+    }
+
+    /// How many of `length` pixels along an axis fall in each of its `cells` cells, and last
+    /// how many fall beyond them.
+    fn pixels_per_cell(&self, length: usize, cells: usize) -> Vec<usize> {
+        let mut counts = vec![0; cells + 1];
+        for pixel in 0..length {
+            let cell = (pixel as f64 / self.cell_px) as usize;
+            counts[cell.min(cells)] += 1;
+        }
+        counts
     }
 }
 

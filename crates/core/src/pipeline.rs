@@ -261,10 +261,13 @@ struct CellPart {
     /// Per cell for the image modality, per chip otherwise.
     table: Segmentation,
     per_cell: bool,
-    /// Concatenated: `weight / Σ weights / spread²`; averaged: the weight, and `largest`
-    /// divides.
+    /// Concatenating several modalities: `weight / Σ weights / spread²`, which multiplies the
+    /// squared distance; 1 otherwise.
     factor: f32,
+    /// Averaging several modalities' distances: the largest entry of the chips' table, which
+    /// divides the distances; 1 otherwise.
     largest: f32,
+    /// The modality's fusion weight.
     weight: f32,
 }
 
@@ -279,21 +282,36 @@ impl CellPart {
         let supports = learned.supports();
         let per_cell = measure.modality == Modality::Image;
         let weight = fusion.weight(measure.modality);
-        let euclidean =
-            |vectors: &Embeddings| PrototypeClassifier::new(vectors).classify(vectors, &supports);
-        let chip_table = match (fusion.mode, modalities) {
-            (FusionMode::Concatenate, 2..) => euclidean(measure.vectors),
+        let fused = modalities > 1;
+        // The chips' table: this modality's part of a concatenation (Euclidean on its vectors)
+        // or its own distances; the image's is only needed for its largest entry.
+        let chip_table = || match (fusion.mode, fused) {
+            (FusionMode::Concatenate, true) => {
+                PrototypeClassifier::new(measure.vectors).classify(measure.vectors, &supports)
+            }
             _ => learned.distances(measure, &supports, None),
         };
-        let table = match per_cell {
-            true => cell_distances(map, context, &supports),
-            false => chip_table.clone(),
+        let (table, largest) = match (per_cell, fusion.mode, fused) {
+            (true, FusionMode::Distances, true) => (
+                cell_distances(map, context, &supports),
+                largest(&chip_table()),
+            ),
+            (true, _, _) => (cell_distances(map, context, &supports), 1.0),
+            (false, _, _) => {
+                let table = chip_table();
+                let largest = largest(&table);
+                (table, largest)
+            }
+        };
+        let factor = match (fusion.mode, fused) {
+            (FusionMode::Concatenate, true) => weight / total / spread(measure.vectors).powi(2),
+            _ => 1.0,
         };
         Self {
             table,
             per_cell,
-            factor: weight / total / spread(measure.vectors).powi(2),
-            largest: largest(&chip_table),
+            factor,
+            largest,
             weight,
         }
     }
