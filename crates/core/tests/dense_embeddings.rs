@@ -26,7 +26,8 @@ use chipscope_core::npy;
 use chipscope_core::pipeline::ChipMeasure;
 use chipscope_core::simulate::{grains, heterostructure};
 use experiment::{
-    chip_truth, draw_supports, embed, mean_accuracy, segment, shipped_encoder, with_poisson_noise,
+    chip_truth, column_means, draw_supports, embed, mean_accuracy, segment, shipped_encoder,
+    with_poisson_noise,
 };
 use serde_json::Value;
 
@@ -350,15 +351,10 @@ fn dense_mobilenet_against_per_chip() {
 
 /// The mean of each column over the rows.
 fn print_means(rows: &[Vec<f64>]) {
-    let means: Vec<String> = (0..rows[0].len())
-        .map(|c| {
-            format!(
-                "{:.3}",
-                rows.iter().map(|r| r[c]).sum::<f64>() / rows.len() as f64
-            )
-        })
-        .collect();
-    eprintln!("means, in the order above: {}", means.join(", "));
+    eprintln!(
+        "means, in the order above: {}",
+        column_means(rows).join(", ")
+    );
 }
 
 /// ResNet-50 (several minutes: run with `--ignored`).

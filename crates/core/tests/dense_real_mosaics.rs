@@ -18,7 +18,9 @@ use chipscope_core::encoders::dense::{DenseSettings, Tiling, dense_features};
 use chipscope_core::encoders::preprocess::ScaledImage;
 use chipscope_core::formats::decode;
 use chipscope_core::grid::ChipGrid;
-use experiment::{chip_truth, embed, mean_accuracy, shipped_encoder, with_poisson_noise};
+use experiment::{
+    chip_truth, column_means, embed, mean_accuracy, shipped_encoder, with_poisson_noise,
+};
 use rand::{Rng, RngCore, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;
 use std::io::Read;
@@ -266,15 +268,7 @@ fn dense_against_per_chip(file: &str, dense: &[(&str, usize)]) {
             rows.push(row);
         }
     }
-    let means: Vec<String> = (0..=dense.len())
-        .map(|c| {
-            format!(
-                "{:.3}",
-                rows.iter().map(|r| r[c]).sum::<f64>() / rows.len() as f64
-            )
-        })
-        .collect();
-    eprintln!("{table}| mean | | {} |", means.join(" | "));
+    eprintln!("{table}| mean | | {} |", column_means(&rows).join(" | "));
 }
 
 /// MobileNetV2 (`features.6` ×2 recommended; many minutes in release: run with `--ignored`).

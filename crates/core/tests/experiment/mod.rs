@@ -91,6 +91,18 @@ pub fn accuracy(segmentation: &Segmentation, truth: &[(usize, f64)]) -> f64 {
     scored.iter().filter(|&&ok| ok).count() as f64 / scored.len() as f64
 }
 
+/// The mean of each column of `rows`, to three decimals.
+pub fn column_means(rows: &[Vec<f64>]) -> Vec<String> {
+    (0..rows[0].len())
+        .map(|c| {
+            format!(
+                "{:.3}",
+                rows.iter().map(|r| r[c]).sum::<f64>() / rows.len() as f64
+            )
+        })
+        .collect()
+}
+
 /// The mean [`accuracy`] of nearest-prototype classification of `embeddings` (Euclidean, the
 /// image modality alone) over `draws` draws (seeds `0..draws`) of `per_class` supports per class.
 pub fn mean_accuracy(
