@@ -639,18 +639,9 @@ impl EmbeddingState {
             settings,
         } = input;
         let mut encoder = self.encoder_for(encoder_id, &backend).await?;
-        let bytes = settings
-            .map_bytes(&encoder, image.width(), image.height())
+        settings
+            .checked_map_bytes(&encoder, image.width(), image.height(), MAX_MAP_BYTES)
             .map_err(|error| error.to_string())?;
-        if bytes > MAX_MAP_BYTES {
-            return Err(format!(
-                "the {} ×{} feature map of this image would take {:.0} MB, more than the {} MB the page keeps: choose an earlier stage, a smaller scale or pyCHIP (per chip)",
-                settings.stage,
-                settings.scale,
-                bytes as f64 / 1e6,
-                MAX_MAP_BYTES >> 20
-            ));
-        }
         self.network_runs.update(|runs| *runs += 1);
         let started = now_ms();
         let mut slice = TimeSlice::start();

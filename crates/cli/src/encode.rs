@@ -274,19 +274,7 @@ pub fn dense_map(
     device: &Device,
     label: &str,
 ) -> Result<FeatureMap> {
-    let bytes = settings.map_bytes(encoder, image.width(), image.height())?;
-    ensure!(
-        bytes <= MAX_MAP_BYTES,
-        "the {} ×{} feature map of this {} × {} image would take {:.1} GB, more than the {} GB the \
-         CLI allows: choose an earlier stage (--stage), a smaller --scale or --mode per-chip \
-         (a per-chip session: re-save it from the page in pyCHIP mode)",
-        settings.stage,
-        settings.scale,
-        image.width(),
-        image.height(),
-        bytes as f64 / 1e9,
-        MAX_MAP_BYTES >> 30
-    );
+    settings.checked_map_bytes(encoder, image.width(), image.height(), MAX_MAP_BYTES)?;
     let scaled = ScaledImage::new(image, range, settings.scale);
     let map = dense_features(
         encoder,

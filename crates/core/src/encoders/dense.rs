@@ -96,6 +96,26 @@ impl DenseSettings {
         let cells = (width * scale).div_ceil(cut.stride) * (height * scale).div_ceil(cut.stride);
         Ok(cells * cut.channels * std::mem::size_of::<f32>())
     }
+
+    /// [`Self::map_bytes`], refused with [`EncoderError::MapTooLarge`] above `limit` bytes.
+    pub fn checked_map_bytes(
+        &self,
+        encoder: &ImageEncoder,
+        width: usize,
+        height: usize,
+        limit: usize,
+    ) -> Result<usize, EncoderError> {
+        let bytes = self.map_bytes(encoder, width, height)?;
+        if bytes > limit {
+            return Err(EncoderError::MapTooLarge {
+                stage: self.stage.clone(),
+                scale: self.scale,
+                megabytes: bytes as f64 / 1e6,
+                limit_mb: limit >> 20,
+            });
+        }
+        Ok(bytes)
+    }
 }
 
 /// How chips are embedded: each resized to 224² and run through the whole network (pyCHIP), or
@@ -582,6 +602,13 @@ mod tests {
                 assert_eq!(
                     recommended.map_bytes(&encoder, 512, 512).unwrap(),
                     128 * 128 * 32 * 4
+                );
+                let refused = recommended.checked_map_bytes(&encoder, 512, 512, 1 << 20);
+                assert_eq!(
+                    refused.unwrap_err().to_string(),
+                    "the features.6 ×2 feature map of this image would take 2 MB, more than the \
+                     1 MB allowed here: choose an earlier stage, a smaller scale or pyCHIP (per \
+                     chip)"
                 );
             }
             let unknown = DenseSettings {

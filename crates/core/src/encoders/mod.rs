@@ -54,6 +54,22 @@ pub enum EncoderError {
         /// The stages it has, comma-separated.
         known: String,
     },
+    /// A dense map would take more memory than the caller allows.
+    #[error(
+        "the {stage} ×{scale} feature map of this image would take {megabytes:.0} MB, more than \
+         the {limit_mb} MB allowed here: choose an earlier stage, a smaller scale or pyCHIP (per \
+         chip)"
+    )]
+    MapTooLarge {
+        /// The stage asked for.
+        stage: String,
+        /// The enlargement asked for.
+        scale: usize,
+        /// The map's size, megabytes.
+        megabytes: f64,
+        /// The limit, mebibytes.
+        limit_mb: usize,
+    },
     /// The compute backend failed to run the forward pass or read its result back; its message.
     #[error("the compute backend failed: {0}")]
     Execution(String),
