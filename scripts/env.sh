@@ -6,3 +6,5 @@ export PATH="$REPO_ROOT/node_modules/.bin:$HOME/.cargo/bin:$PATH"
 cd "$REPO_ROOT"
 export CHIPSCOPE_TESTDATA="${CHIPSCOPE_TESTDATA:-$HOME/.cache/chipscope/testdata}"
 export CHIPSCOPE_WEIGHTS="${CHIPSCOPE_WEIGHTS:-$REPO_ROOT/weights}"
+# The nightly Rust of the threaded web build (scripts/build-web.sh); scripts/setup.sh installs it.
+export CHIPSCOPE_NIGHTLY=nightly-2026-10-29

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Installs what building Chipscope needs, skipping whatever is already there:
-# the wasm32 target, trunk, wasm-bindgen-cli (the version Cargo.lock pins), npm tools and crates.
+# Installs what building Chipscope needs, skipping whatever is already there: the wasm32 target,
+# a pinned nightly Rust (the threaded web build), trunk, wasm-bindgen-cli (the version Cargo.lock
+# pins), npm tools and crates.
 # With --browser also Debian's Chromium for the end-to-end tests.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
@@ -13,6 +14,12 @@ say() { printf '\033[1m[setup]\033[0m %s\n' "$*"; }
 if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
     say "adding the wasm32-unknown-unknown target"
     rustup target add wasm32-unknown-unknown
+fi
+
+if ! rustup run "$CHIPSCOPE_NIGHTLY" rustc --version >/dev/null 2>&1 \
+    || ! rustup component list --toolchain "$CHIPSCOPE_NIGHTLY" --installed | grep -q '^rust-src'; then
+    say "installing $CHIPSCOPE_NIGHTLY with rust-src (the threaded web build; under a minute)"
+    rustup toolchain install "$CHIPSCOPE_NIGHTLY" --profile minimal -c rust-src -t wasm32-unknown-unknown
 fi
 
 if [ "$(trunk --version 2>/dev/null)" != "trunk $TRUNK_VERSION" ]; then
@@ -33,8 +40,10 @@ if [ "$(cat node_modules/.chipscope-lock 2>/dev/null)" != "$lock_hash" ]; then
     echo "$lock_hash" > node_modules/.chipscope-lock
 fi
 
-say "fetching crates (Trunk builds offline)"
+say "fetching crates (Trunk builds offline), the nightly std's among them (-Z build-std)"
 cargo fetch --quiet
+RUSTUP_TOOLCHAIN="$CHIPSCOPE_NIGHTLY" cargo fetch --quiet --manifest-path \
+    "$(rustup run "$CHIPSCOPE_NIGHTLY" rustc --print sysroot)/lib/rustlib/src/rust/library/Cargo.toml"
 
 if [ "${1:-}" = "--browser" ] && [ ! -x /usr/bin/chromium ]; then
     say "installing Debian's chromium"

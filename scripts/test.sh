@@ -13,6 +13,12 @@ bash scripts/check-page-modules.sh
 cargo clippy --workspace --all-targets --quiet -- -D warnings
 cargo clippy --target wasm32-unknown-unknown -p chipscope --quiet -- -D warnings
 cargo clippy --target wasm32-unknown-unknown -p chipscope --features bench --quiet -- -D warnings
+# The threaded build's code, with the flags scripts/build-web.sh builds it with.
+RUSTUP_TOOLCHAIN="$CHIPSCOPE_NIGHTLY" CARGO_TARGET_DIR="$CARGO_TARGET_DIR-threads" \
+CARGO_UNSTABLE_BUILD_STD=panic_abort,std \
+CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS="-C target-feature=+simd128,+atomics,+bulk-memory,+mutable-globals" \
+    cargo clippy --target wasm32-unknown-unknown -p chipscope --no-default-features \
+        --features simd,threads --quiet -- -D warnings
 
 step "native tests"
 bash scripts/fetch-testdata.sh
@@ -20,9 +26,10 @@ cargo test --workspace
 
 step "release web build"
 cargo build --quiet -p chipscope-cli
-trunk build --release
-wasm=$(ls dist/*.wasm)
-printf 'wasm size: %s bytes raw, %s bytes gzip -9\n' "$(stat -c %s "$wasm")" "$(gzip -9 -c "$wasm" | wc -c)"
+bash scripts/build-web.sh
+for wasm in dist/*.wasm dist/threads/*.wasm; do
+    printf '%s: %s bytes raw, %s bytes gzip -9\n' "$wasm" "$(stat -c %s "$wasm")" "$(gzip -9 -c "$wasm" | wc -c)"
+done
 
 step "end-to-end tests in headless Chromium"
 export CHIPSCOPE_CLI="$CARGO_TARGET_DIR/debug/chipscope"

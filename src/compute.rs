@@ -1,10 +1,14 @@
-//! Picks the compute backend at start: WebGPU when the browser gives an adapter, else the CPU.
+//! Picks the compute backend at start: WebGPU when the browser gives an adapter, else the CPU
+//! (on every core in the threaded build, see [`crate::threads`]).
 
 use burn::tensor::{Device, Tensor};
+
+use crate::threads::{self, CpuThreads};
 
 /// Which backend runs the networks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum BackendKind {
+    #[cfg_attr(not(feature = "webgpu"), allow(dead_code))] // the threaded build has no WebGPU
     WebGpu,
     Cpu,
 }
@@ -53,11 +57,13 @@ impl CpuBackend {
     }
 }
 
-/// The backend in use, its device, and a line saying why or on what.
+/// The backend in use, its device, its CPU threads, and a line saying why or on what.
 #[derive(Clone, Debug)]
 pub struct BackendStatus {
     pub kind: BackendKind,
     pub device: Device,
+    /// Threads the CPU encoders run on (1 on WebGPU, which needs none).
+    pub threads: usize,
     pub detail: String,
 }
 
@@ -70,45 +76,76 @@ impl BackendStatus {
         }
     }
 
-    /// The CPU fallback for when WebGPU fails mid-run.
-    pub fn cpu_fallback(reason: &str) -> Self {
+    /// The CPU on `threads`, with the reason it is not WebGPU.
+    fn cpu(threads: &CpuThreads, reason: &str) -> Self {
         let backend = CpuBackend::from_url();
         BackendStatus {
             kind: BackendKind::Cpu,
             device: backend.device(),
-            detail: format!("{} in WebAssembly; {reason}", backend.name()),
+            threads: threads.count,
+            detail: format!("{} in WebAssembly on {}; {reason}", backend.name(), threads.note),
         }
+    }
+
+    /// The CPU fallback for when WebGPU fails mid-run (only the build with WebGPU, which runs
+    /// the CPU on the main thread).
+    #[cfg_attr(not(feature = "webgpu"), allow(dead_code))]
+    pub fn cpu_fallback(reason: &str) -> Self {
+        let threads = CpuThreads {
+            count: 1,
+            note: "1 thread (the WebGPU build)".to_string(),
+        };
+        Self::cpu(&threads, reason)
     }
 }
 
-/// Initialises WebGPU asynchronously (as burn requires in a browser) and proves it with a small
+/// Starts the CPU thread pool first (nothing may touch burn's CPU backends before it), then
+/// initialises WebGPU asynchronously (as burn requires in a browser) and proves it with a small
 /// reduction; falls back to burn's CPU backend, checked the same way, when that fails.
 pub async fn select_backend() -> BackendStatus {
-    let gpu_failure = match Device::wgpu_options().init_with_setup_async().await {
-        Ok((device, setup)) => match self_check(&device).await {
-            Ok(()) => {
-                let info = setup.adapter.get_info();
-                return BackendStatus {
-                    kind: BackendKind::WebGpu,
-                    device,
-                    detail: format!(
-                        "{} ({:?})",
-                        adapter_name(&info.name, &info.driver),
-                        setup.backend
-                    ),
-                };
-            }
-            Err(error) => format!("WebGPU failed its self-check: {error}"),
-        },
-        Err(error) => format!("WebGPU unavailable: {error}"),
+    let threads = threads::start().await;
+    let gpu_failure = match webgpu().await {
+        Ok(status) => return status,
+        Err(failure) => failure,
     };
-    let mut status = BackendStatus::cpu_fallback(&gpu_failure);
+    let mut status = BackendStatus::cpu(&threads, &gpu_failure);
     if let Err(error) = self_check(&status.device).await {
         status.detail = format!("CPU self-check failed ({error}); {gpu_failure}");
     }
     status
 }
 
+/// WebGPU, checked, or why not.
+#[cfg(feature = "webgpu")]
+async fn webgpu() -> Result<BackendStatus, String> {
+    match Device::wgpu_options().init_with_setup_async().await {
+        Ok((device, setup)) => match self_check(&device).await {
+            Ok(()) => {
+                let info = setup.adapter.get_info();
+                Ok(BackendStatus {
+                    kind: BackendKind::WebGpu,
+                    device,
+                    threads: 1,
+                    detail: format!(
+                        "{} ({:?})",
+                        adapter_name(&info.name, &info.driver),
+                        setup.backend
+                    ),
+                })
+            }
+            Err(error) => Err(format!("WebGPU failed its self-check: {error}")),
+        },
+        Err(error) => Err(format!("WebGPU unavailable: {error}")),
+    }
+}
+
+/// The threaded build has no WebGPU: the loader chose it because the browser offered no adapter.
+#[cfg(not(feature = "webgpu"))]
+async fn webgpu() -> Result<BackendStatus, String> {
+    Err("no WebGPU adapter".to_string())
+}
+
+#[cfg(feature = "webgpu")]
 fn adapter_name(name: &str, driver: &str) -> String {
     match (name.is_empty(), driver.is_empty()) {
         (false, _) => name.to_string(),

@@ -8,18 +8,20 @@
 //! (image, display range, encoder, stage, scale) — the last [`MAPS_KEPT`] of them — so a new chip
 //! size is pooled from it in milliseconds without running the network again.
 //!
-//! Why cooperative yielding rather than a Web Worker: on WebGPU the work runs on the GPU and the
-//! page only waits for read-backs; on the CPU each network stage (a residual block) takes well
-//! under a second for one chip or one window of [`PAGE_TILING`], and the page yields between
-//! stages, so input and painting stay live. A worker would need a second WebAssembly module of
-//! the same size, built and loaded separately, and the weights copied into it.
+//! Where the CPU work runs: in the threaded build (see [`crate::threads`]) each forward pass is
+//! one job on a pool of Web Workers sharing the WebAssembly memory, so every core works and the
+//! page only awaits results; in the build with WebGPU the GPU computes and the page awaits its
+//! read-backs, and its CPU fallback runs on the page's thread, one network stage (a residual
+//! block) of one chip or one window of [`PAGE_TILING`] at a time, yielding in between so input
+//! and painting stay live.
 
 use std::cell::Cell;
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::rc::Rc;
+use std::sync::Arc;
 use std::task::Poll;
 
-use burn::tensor::Tensor;
+use burn::tensor::{Device, Tensor};
 use chipscope_core::dataset::Image;
 use chipscope_core::display::DisplayRange;
 use chipscope_core::embeddings::Embeddings;
@@ -39,10 +41,16 @@ use leptos::task::spawn_local;
 use crate::app::AppState;
 use crate::clock::now_ms;
 use crate::compute::{BackendKind, BackendStatus, CpuBackend};
+use crate::threads;
 use crate::weights_fetch::{self, Origin};
 
-/// Chips per forward pass on the GPU; on the CPU one chip, so each step stays short.
+/// Chips per forward pass on the GPU; on the CPU one chip on the page's thread, so each step
+/// stays short, and [`CHIPS_PER_THREAD`] per pool thread on the thread pool.
 const GPU_BATCH: usize = 16;
+/// Chips per pool thread in one job: burn's Flex splits a convolution over batch × tiles of
+/// output pixels, and the last stages of a 224² chip are one tile, so more chips than threads
+/// keep every thread busy to the end (README: "Threads in the page").
+const CHIPS_PER_THREAD: usize = 2;
 /// The longest the CPU path computes before letting the browser paint and handle input.
 const SLICE_MS: f64 = 30.0;
 
@@ -169,7 +177,7 @@ pub struct EmbeddingState {
 #[derive(Default)]
 struct Store {
     shipped: Vec<ShippedEncoder>,
-    custom: HashMap<String, (Rc<TensorMap>, EncoderRef)>,
+    custom: HashMap<String, (Arc<TensorMap>, EncoderRef)>,
     loaded: Option<LoadedEncoder>,
     cache: HashMap<EmbeddingKey, Rc<Embeddings>>,
     /// The dense keys in `cache`, oldest first (at most [`POOLED_KEPT`]).
@@ -177,6 +185,9 @@ struct Store {
     /// The dense maps kept, oldest first.
     maps: Vec<(MapKey, Rc<FeatureMap>)>,
     cancel: Rc<Cell<bool>>,
+    /// The (encoder, input shape, stages) WebGPU has run once: its shaders are compiled and
+    /// burn has started timing its kernel choices for them.
+    warmed: HashSet<(String, [usize; 4], usize)>,
 }
 
 impl Store {
@@ -212,8 +223,8 @@ impl Store {
 struct LoadedEncoder {
     id: String,
     backend: BackendKind,
-    weights: Rc<TensorMap>,
-    encoder: Rc<ImageEncoder>,
+    weights: Arc<TensorMap>,
+    encoder: Arc<ImageEncoder>,
 }
 
 /// Why a run stopped early.
@@ -565,6 +576,11 @@ impl EmbeddingState {
         cancel: &Cell<bool>,
     ) -> Result<Option<Finished>, String> {
         let mut encoder = self.encoder_for(encoder_id, &backend).await?;
+        let first = &chips[..chips.len().min(GPU_BATCH)];
+        let input = || source.input_batch(first, &backend.device);
+        let stages = encoder.stages().count();
+        self.warm_up(encoder_id, &encoder, &backend, (input, stages, Head::Pooled))
+            .await;
         self.network_runs.update(|runs| *runs += 1);
         let started = now_ms();
         let mut slice = TimeSlice::start();
@@ -573,12 +589,15 @@ impl EmbeddingState {
             let done = values.len() / encoder.dim();
             let progress = |done: usize| self.report(started, done, chips.len(), "chips");
             progress(done);
+            let forward = Forward {
+                encoder: &encoder,
+                backend: &backend,
+                cancel,
+            };
             match embed_steps(
-                &encoder,
+                &forward,
                 source,
                 &chips[done..],
-                &backend,
-                cancel,
                 &mut slice,
                 &mut values,
                 |n| progress(done + n),
@@ -651,18 +670,29 @@ impl EmbeddingState {
         let mut pass = DensePass::of_size(&encoder, size, settings, page_tiling())
             .map_err(|error| error.to_string())?;
         let windows = pass.windows().to_vec();
+        if let Some(first) = windows.first() {
+            let input = || scaled.window(first.x, first.y, &backend.device);
+            let stages = pass.cut().stages;
+            self.warm_up(encoder_id, &encoder, &backend, (input, stages, Head::Map))
+                .await;
+        }
         let mut done = 0;
         let progress = |done: usize| self.report(started, done, windows.len(), "windows");
         loop {
             progress(done);
-            let steps = DenseSteps {
+            let forward = Forward {
                 encoder: &encoder,
-                image: &scaled,
                 backend: &backend,
                 cancel,
             };
-            match steps
-                .run(&mut pass, &windows[done..], &mut slice, &mut done, progress)
+            match forward
+                .run_windows(
+                    &scaled,
+                    &mut pass,
+                    &windows[done..],
+                    &mut slice,
+                    (&mut done, progress),
+                )
                 .await
             {
                 Ok(()) => break,
@@ -702,6 +732,49 @@ impl EmbeddingState {
         Ok(Some((embeddings, Some(map))))
     }
 
+    /// On WebGPU, runs an input of the run's shape through the encoder once before the run, the
+    /// first time that shape is used: compiling the shaders and burn's autotuning (every
+    /// convolution kernel timed on this GPU) happen here, with the status line saying so, and not
+    /// in the timed run. Failures are left to the run, which falls back to the CPU.
+    async fn warm_up(
+        &self,
+        id: &str,
+        encoder: &Arc<ImageEncoder>,
+        backend: &BackendStatus,
+        (input, stages, head): (impl FnOnce() -> Tensor<4>, usize, Head),
+    ) {
+        if backend.kind != BackendKind::WebGpu {
+            return;
+        }
+        let x = input();
+        let key = (id.to_string(), x.dims(), stages);
+        if self.store.with_value(|store| store.warmed.contains(&key)) {
+            return;
+        }
+        self.status.set(Some(format!(
+            "warming up WebGPU for {}: compiling shaders and autotuning kernels for {:?} inputs…",
+            encoder.name(),
+            key.1
+        )));
+        let cancel = Cell::new(false);
+        let forward = Forward {
+            encoder,
+            backend,
+            cancel: &cancel,
+        };
+        if forward
+            .run(x, stages, head, &mut TimeSlice::start())
+            .await
+            .is_ok()
+        {
+            // The tuner times its candidates in tasks of their own: let them finish.
+            TimeoutFuture::new(50).await;
+            self.store.update_value(|store| {
+                store.warmed.insert(key);
+            });
+        }
+    }
+
     fn report(&self, started: f64, done: usize, total: usize, unit: &'static str) {
         let seconds = (now_ms() - started) / 1000.0;
         self.progress.set(Some(RunProgress {
@@ -726,7 +799,7 @@ impl EmbeddingState {
         &self,
         id: &str,
         backend: &BackendStatus,
-    ) -> Result<Rc<ImageEncoder>, String> {
+    ) -> Result<Arc<ImageEncoder>, String> {
         let last = self.store.with_value(|store| store.loaded.clone());
         if let Some(last) = &last
             && last.id == id
@@ -739,9 +812,7 @@ impl EmbeddingState {
             None => self.weights(id).await?,
         };
         self.store.update_value(|store| store.loaded = None); // free the old encoder first
-        let encoder = Rc::new(
-            ImageEncoder::from_weights(&weights, &backend.device).map_err(|e| e.to_string())?,
-        );
+        let encoder = Arc::new(build_encoder(weights.clone(), backend.device.clone()).await?);
         self.learn_stages(id, &encoder);
         let loaded = LoadedEncoder {
             id: id.to_string(),
@@ -769,7 +840,7 @@ impl EmbeddingState {
         }
     }
 
-    async fn weights(&self, id: &str) -> Result<Rc<TensorMap>, String> {
+    async fn weights(&self, id: &str) -> Result<Arc<TensorMap>, String> {
         if let Some((custom, _)) = self.store.with_value(|store| store.custom.get(id).cloned()) {
             return Ok(custom);
         }
@@ -793,26 +864,23 @@ impl EmbeddingState {
         )));
         TimeoutFuture::new(0).await;
         read_weights(&bytes)
-            .map(Rc::new)
+            .map(Arc::new)
             .map_err(|error| format!("{}: {error}", entry.file))
     }
 
     /// Checks a user's weight file and, when it is a ResNet or MobileNetV2, adds and selects it.
     /// The encoder built for the check is kept, so the first run does not build it again.
-    pub fn add_custom(&self, name: &str, bytes: &[u8], backend: Option<&BackendStatus>) {
+    pub async fn add_custom(&self, name: &str, bytes: &[u8], backend: Option<&BackendStatus>) {
         let (kind, device) = match backend {
             Some(backend) => (backend.kind, backend.device.clone()),
             None => (BackendKind::Cpu, CpuBackend::from_url().device()),
         };
-        let outcome = read_weights(bytes)
-            .map_err(|e| e.to_string())
-            .and_then(|weights| {
-                let encoder =
-                    ImageEncoder::from_weights(&weights, &device).map_err(|e| e.to_string())?;
-                Ok((Rc::new(weights), Rc::new(encoder)))
-            });
-        let (weights, encoder) = match outcome {
-            Ok(built) => built,
+        let weights = match read_weights(bytes) {
+            Ok(weights) => Arc::new(weights),
+            Err(error) => return self.error.set(Some(format!("{name}: {error}"))),
+        };
+        let encoder = match build_encoder(weights.clone(), device).await {
+            Ok(encoder) => Arc::new(encoder),
             Err(error) => return self.error.set(Some(format!("{name}: {error}"))),
         };
         let (architecture, dim) = (encoder.name().to_string(), encoder.dim());
@@ -851,6 +919,14 @@ impl EmbeddingState {
     }
 }
 
+/// Builds an encoder from its weights on `device`: on the thread pool where there is one (burn's
+/// CPU operations must not run on the main thread there), else here.
+async fn build_encoder(weights: Arc<TensorMap>, device: Device) -> Result<ImageEncoder, String> {
+    threads::off_main(move || ImageEncoder::from_weights(&weights, &device))
+        .await
+        .map_err(|error| error.to_string())
+}
+
 /// Puts the shipped encoders first among the choices, selecting the default one, and keeps their
 /// manifest entries.
 fn list_shipped(
@@ -879,36 +955,95 @@ fn list_shipped(
     choices.update(|list| list.splice(0..0, listed).for_each(drop));
 }
 
-/// Embeds `chips` into `values`, one batch at a time, yielding to the browser between network
-/// stages on the CPU and at every read-back on the GPU; `progress(n)` after each batch.
-#[allow(clippy::too_many_arguments)] // the run's parts, all borrowed for one call
+/// Embeds `chips` into `values`, one batch at a time (see [`Forward::run`] for where each runs);
+/// `progress(n)` after each batch.
 async fn embed_steps(
-    encoder: &ImageEncoder,
+    forward: &Forward<'_>,
     source: ChipSource<'_>,
     chips: &[Chip],
-    backend: &BackendStatus,
-    cancel: &Cell<bool>,
     slice: &mut TimeSlice,
     values: &mut Vec<f32>,
     progress: impl Fn(usize),
 ) -> Result<(), Stop> {
-    let on_cpu = backend.kind == BackendKind::Cpu;
-    let batch_size = if on_cpu { 1 } else { GPU_BATCH };
+    let batch_size = match (forward.on_cpu(), threads::pooled()) {
+        (true, true) => CHIPS_PER_THREAD * forward.backend.threads,
+        (true, false) => 1,
+        (false, _) => GPU_BATCH,
+    };
+    let stages = forward.encoder.stages().count();
     let mut done = 0;
     for batch in chips.chunks(batch_size) {
-        let mut x = source.input_batch(batch, &backend.device);
-        for stage in encoder.stages() {
-            x = stage.forward(x);
-            if on_cpu {
-                slice.yield_when_due(cancel).await?;
-            }
-        }
-        values.extend(read_back(ImageEncoder::pool(x)).await?);
+        let x = source.input_batch(batch, &forward.backend.device);
+        values.extend(forward.run(x, stages, Head::Pooled, slice).await?);
         done += batch.len();
         progress(done);
-        slice.yield_when_due(cancel).await?;
+        slice.yield_when_due(forward.cancel).await?;
     }
     Ok(())
+}
+
+/// One backend's forward passes: the encoder, the backend it was built on and the run's cancel
+/// flag.
+struct Forward<'a> {
+    encoder: &'a Arc<ImageEncoder>,
+    backend: &'a BackendStatus,
+    cancel: &'a Cell<bool>,
+}
+
+/// What a forward pass hands back: each input's pooled embedding, or the feature map itself.
+#[derive(Clone, Copy)]
+enum Head {
+    Pooled,
+    Map,
+}
+
+impl Forward<'_> {
+    fn on_cpu(&self) -> bool {
+        self.backend.kind == BackendKind::Cpu
+    }
+
+    /// Runs `x` through the encoder's first `stages` stages and reads the result back, flat:
+    /// on the GPU without pausing, then awaiting the read-back; on the CPU's thread pool as one
+    /// job the page awaits; on the CPU without a pool here, yielding to the browser between
+    /// stages.
+    async fn run(
+        &self,
+        x: Tensor<4>,
+        stages: usize,
+        head: Head,
+        slice: &mut TimeSlice,
+    ) -> Result<Vec<f32>, Stop> {
+        if self.on_cpu() && threads::pooled() {
+            let encoder = self.encoder.clone();
+            let job = threads::off_main(move || {
+                let x = encoder.stages().take(stages).fold(x, |x, s| s.forward(x));
+                head.apply(x).try_into_data()
+            });
+            return slice
+                .wait_free(job)
+                .await
+                .map_err(|error| Stop::Backend(error.to_string()))?
+                .try_into_vec::<f32>()
+                .map_err(|error| Stop::Backend(format!("{error:?}")));
+        }
+        let mut x = x;
+        for stage in self.encoder.stages().take(stages) {
+            x = stage.forward(x);
+            if self.on_cpu() {
+                slice.yield_when_due(self.cancel).await?;
+            }
+        }
+        read_back(head.apply(x)).await
+    }
+}
+
+impl Head {
+    fn apply(self, x: Tensor<4>) -> Tensor<1> {
+        match self {
+            Head::Pooled => ImageEncoder::pool(x).flatten(0, 1),
+            Head::Map => x.flatten(0, 3),
+        }
+    }
 }
 
 /// What a dense run reads: the image with its display range, the grid its chips are pooled
@@ -921,36 +1056,21 @@ struct DenseInput<'a> {
     settings: &'a DenseSettings,
 }
 
-/// The parts of a dense run that one backend works with.
-struct DenseSteps<'a> {
-    encoder: &'a ImageEncoder,
-    image: &'a WindowedImage,
-    backend: &'a BackendStatus,
-    cancel: &'a Cell<bool>,
-}
-
-impl DenseSteps<'_> {
-    /// Runs `windows` one after the other into `pass`, yielding between network stages on the
-    /// CPU and at every read-back; counts each window kept in `done` and reports it.
-    async fn run(
+impl Forward<'_> {
+    /// Runs `windows` one after the other into `pass` (see [`Forward::run`]); counts each window
+    /// kept in `done` and reports it.
+    async fn run_windows(
         &self,
+        image: &WindowedImage,
         pass: &mut DensePass,
         windows: &[Window],
         slice: &mut TimeSlice,
-        done: &mut usize,
-        progress: impl Fn(usize),
+        (done, progress): (&mut usize, impl Fn(usize)),
     ) -> Result<(), Stop> {
-        let on_cpu = self.backend.kind == BackendKind::Cpu;
         let stages = pass.cut().stages;
         for &window in windows {
-            let mut x = self.image.window(window.x, window.y, &self.backend.device);
-            for stage in self.encoder.stages().take(stages) {
-                x = stage.forward(x);
-                if on_cpu {
-                    slice.yield_when_due(self.cancel).await?;
-                }
-            }
-            let values = read_back(x).await?;
+            let x = image.window(window.x, window.y, &self.backend.device);
+            let values = self.run(x, stages, Head::Map, slice).await?;
             pass.keep(window, &values);
             *done += 1;
             progress(*done);
@@ -1007,6 +1127,15 @@ impl TimeSlice {
             started: now_ms(),
             longest: 0.0,
         }
+    }
+
+    /// Awaits work done elsewhere (the thread pool): the page is free meanwhile, so the slice
+    /// ends here and a new one starts when the work is done.
+    async fn wait_free<T>(&mut self, work: impl Future<Output = T>) -> T {
+        self.longest = self.longest.max(now_ms() - self.started);
+        let output = work.await;
+        self.started = now_ms();
+        output
     }
 
     /// Yields to the browser if this slice is used up; stops when the user cancelled.

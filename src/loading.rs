@@ -43,7 +43,10 @@ pub fn use_weight_file(app: AppState, embedding: EmbeddingState, file: web_sys::
     embedding.status.set(Some(format!("Reading {name}…")));
     spawn_local(async move {
         match read_as_bytes(&File::from(file)).await {
-            Ok(bytes) => embedding.add_custom(&name, &bytes, app.backend.get_untracked().as_ref()),
+            Ok(bytes) => {
+                let backend = app.backend.get_untracked();
+                embedding.add_custom(&name, &bytes, backend.as_ref()).await
+            }
             Err(error) => embedding.error.set(Some(format!(
                 "{name}: the browser could not read the file ({error})"
             ))),

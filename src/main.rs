@@ -35,6 +35,8 @@ mod session_io;
 #[cfg(target_arch = "wasm32")]
 mod spectra;
 #[cfg(target_arch = "wasm32")]
+mod threads;
+#[cfg(target_arch = "wasm32")]
 mod weights_fetch;
 
 #[cfg(target_arch = "wasm32")]

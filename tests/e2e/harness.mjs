@@ -3,7 +3,7 @@
 import { createServer } from 'node:http';
 import { readFile, mkdtemp, mkdir, rm, access } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join, extname, normalize, dirname, basename } from 'node:path';
+import { join, dirname, basename } from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import assert from 'node:assert/strict';
@@ -17,36 +17,14 @@ export const artifacts = join(repoRoot, 'tests', 'e2e', 'artifacts');
 // repository's weights/.
 process.env.CHIPSCOPE_WEIGHTS ??= join(repoRoot, 'weights');
 
-const mimeTypes = {
-  '.html': 'text/html; charset=utf-8',
-  '.js': 'text/javascript',
-  '.wasm': 'application/wasm',
-  '.css': 'text/css',
-  '.svg': 'image/svg+xml',
-  '.png': 'image/png',
-  '.json': 'application/json',
-};
+export { serveStatic } from '../../scripts/static-server.mjs';
 
-/** Serves `dir` on an ephemeral loopback port; resolves to { url, close }. */
-export async function serveStatic(dir) {
-  const server = createServer(async (request, response) => {
-    const path = normalize(decodeURIComponent(new URL(request.url, 'http://x').pathname)).replace(/^(\.\.[/\\])+/, '');
-    const file = join(dir, path.endsWith('/') ? join(path, 'index.html') : path);
-    try {
-      const body = await readFile(file);
-      response.writeHead(200, { 'content-type': mimeTypes[extname(file)] ?? 'application/octet-stream' });
-      response.end(body);
-    } catch {
-      response.writeHead(404).end('not found');
-    }
-  });
-  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address();
-  return { url: `http://127.0.0.1:${port}/`, close: () => new Promise((resolve) => server.close(resolve)) };
-}
-
-/** Launches headless Chromium; `webgpu` adds the flag that exposes SwiftShader's WebGPU adapter. */
-export async function launchBrowser({ webgpu }) {
+/**
+ * Launches headless Chromium; `webgpu` adds the flag that exposes SwiftShader's WebGPU adapter;
+ * `isolation: false` blocks service workers, so the page cannot make itself cross-origin
+ * isolated (as in a browser or host that forbids them) and runs on one thread.
+ */
+export async function launchBrowser({ webgpu, isolation = true }) {
   const args = [
     '--no-sandbox', '--disable-quic', '--no-first-run', '--disable-background-networking',
     '--disable-component-update', '--disable-sync',
@@ -55,16 +33,23 @@ export async function launchBrowser({ webgpu }) {
   const profile = await mkdtemp(join(tmpdir(), 'chipscope-chromium-'));
   return chromium.launchPersistentContext(profile, {
     executablePath: '/usr/bin/chromium', headless: true, args, viewport: { width: 1400, height: 900 },
+    serviceWorkers: isolation ? 'allow' : 'block',
   });
 }
 
-/** Opens `url` in a new page and records console errors and uncaught exceptions. */
+/**
+ * Opens `url` in a new page, once the app has started loading, and records console errors and
+ * uncaught exceptions.
+ */
 export async function openPage(context, url) {
   const page = await context.newPage();
   const errors = [];
   page.on('console', (message) => { if (message.type() === 'error') errors.push(message.text()); });
   page.on('pageerror', (error) => errors.push(String(error)));
   await page.goto(url);
+  // On a first visit the page reloads itself once to become cross-origin isolated
+  // (public/loader.js): wait for the document that runs the app.
+  await page.waitForFunction(() => 'chipscopeBuild' in window || 'wasmBindings' in window, null, { timeout: 60_000 });
   return { page, errors };
 }
 
@@ -72,8 +57,8 @@ export async function openPage(context, url) {
  * Opens `url` in a fresh browser (`webgpu`: with SwiftShader's adapter), runs `body`, and fails
  * on any console error or uncaught exception of the page.
  */
-export async function withPage({ webgpu, url }, body) {
-  const context = await launchBrowser({ webgpu });
+export async function withPage({ webgpu, isolation, url }, body) {
+  const context = await launchBrowser({ webgpu, isolation });
   try {
     const { page, errors } = await openPage(context, url);
     await body({ page, context });
@@ -107,6 +92,18 @@ export async function serveFiles(files, { cors }) {
   await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address();
   return { url: `http://127.0.0.1:${port}/`, close: () => new Promise((resolve) => server.close(resolve)) };
+}
+
+/** The longest gap between 10 ms timer ticks over `ms` milliseconds: how long the page froze. */
+export function longestGap(page, ms) {
+  return page.evaluate((ms) => new Promise((resolve) => {
+    let last = performance.now(); let worst = 0; const end = last + ms;
+    const tick = () => {
+      const now = performance.now(); worst = Math.max(worst, now - last); last = now;
+      if (now < end) setTimeout(tick, 10); else resolve(worst);
+    };
+    setTimeout(tick, 10);
+  }), ms);
 }
 
 export const testid = (id) => `[data-testid="${id}"]`;

@@ -75,8 +75,9 @@ pub enum EncoderError {
     Execution(String),
 }
 
-/// One step of an encoder's forward pass. The page yields to the browser between steps.
-pub trait Stage {
+/// One step of an encoder's forward pass. The page yields to the browser between steps, or runs
+/// them on its thread pool (hence `Send + Sync`).
+pub trait Stage: Send + Sync {
     /// Applies this step to a `[batch, channels, height, width]` tensor.
     fn forward(&self, x: Tensor<4>) -> Tensor<4>;
 }

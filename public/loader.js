@@ -1,0 +1,76 @@
+// Starts the page: makes it cross-origin isolated when the host cannot (public/coi-sw.js), then
+// loads one of the two builds of the app that scripts/build-web.sh makes.
+//
+// - dist/threads/: the CPU encoders on a pool of workers sharing the WebAssembly memory, which
+//   browsers allow only on a cross-origin isolated page; built without WebGPU (wgpu cannot run
+//   in a WebAssembly module with threads).
+// - dist/: WebGPU, and the CPU on the page's own thread.
+//
+// The threaded build is chosen when the page is isolated and the browser offers no WebGPU
+// adapter; `?threads=1` in the address asks for the one-thread build (to compare). Trunk puts a
+// call to `start` where its own loader would go (Trunk.toml's pattern_script).
+
+const RELOADED = 'chipscope-isolation-reload';
+
+export async function start(base, js, wasm) {
+  if (await reloadIsolated(base)) return;
+  const build = await chooseBuild(base);
+  window.chipscopeBuild = build;
+  const [glue, module] = build.threads
+    ? [`${base}threads/chipscope-web.js`, `${base}threads/chipscope-web_bg.wasm`]
+    : [`${base}${js}`, `${base}${wasm}`];
+  const bindings = await import(glue);
+  const instance = await bindings.default({ module_or_path: module });
+  window.wasmBindings = bindings;
+  dispatchEvent(new CustomEvent('TrunkApplicationStarted', { detail: { wasm: instance } }));
+}
+
+/**
+ * Registers the isolating service worker and reloads once so that it serves this page; true
+ * when a reload is under way. Does nothing when the page is isolated already (the host sends
+ * the headers), when service workers are unavailable (then the page runs on one thread), and
+ * after one reload that did not isolate it (no loop).
+ */
+async function reloadIsolated(base) {
+  if (crossOriginIsolated) {
+    sessionStorage.removeItem(RELOADED);
+    return false;
+  }
+  if (!('serviceWorker' in navigator) || !isSecureContext || sessionStorage.getItem(RELOADED)) {
+    return false;
+  }
+  try {
+    await navigator.serviceWorker.register(`${base}coi-sw.js`);
+    await navigator.serviceWorker.ready;
+  } catch {
+    return false; // blocked (private windows, policies): one thread
+  }
+  sessionStorage.setItem(RELOADED, '1');
+  location.reload();
+  return true;
+}
+
+async function chooseBuild(base) {
+  if (new URLSearchParams(location.search).get('threads') === '1') {
+    return { threads: false, why: 'one thread asked for with ?threads=1' };
+  }
+  if (!crossOriginIsolated) {
+    return { threads: false, why: 'the page is not cross-origin isolated, so it cannot share memory with workers' };
+  }
+  if (await hasWebGpu()) {
+    return { threads: false, why: 'the WebGPU build, loaded because the browser offers an adapter' };
+  }
+  const threaded = await fetch(`${base}threads/chipscope-web.js`, { method: 'HEAD' }).catch(() => null);
+  if (!threaded?.ok) {
+    return { threads: false, why: 'the threaded build is not deployed here' };
+  }
+  return { threads: true, why: 'no WebGPU adapter' };
+}
+
+async function hasWebGpu() {
+  try {
+    return Boolean(await navigator.gpu?.requestAdapter());
+  } catch {
+    return false;
+  }
+}
