@@ -30,7 +30,7 @@ if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c 'import torch, torchvi
     "$venv/bin/pip" install --quiet torch torchvision numpy safetensors pillow
 fi
 cargo build --quiet --release -p chipscope-cli
-trunk build --release
+bash scripts/build-web.sh
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT

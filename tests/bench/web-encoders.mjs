@@ -1,27 +1,36 @@
 // In-browser embedding speed: serves each built site given on the command line, opens it in
 // headless Chromium on the WebAssembly CPU path (?cpu=flex and ?cpu=ndarray) and on WebGPU
 // (SwiftShader here; a real GPU elsewhere), embeds the chips of a real STEM image and prints
-// chips/s as the page reports them. Run by scripts/bench-web.sh.
+// chips/s as the page reports them, with the CPU threads the page used. Run by
+// scripts/bench-web.sh.
 //
-//   node tests/bench/web-encoders.mjs [--cpu-only] LABEL=DIST_DIR [LABEL=DIST_DIR …]
-// (--cpu-only skips WebGPU, which SwiftShader emulates slowly on machines without a GPU)
+//   node tests/bench/web-encoders.mjs [--cpu-only] [--flex-only] [--mobilenet-only]
+//        LABEL=DIST_DIR[@QUERY] …
+// (--cpu-only skips WebGPU, which SwiftShader emulates slowly on machines without a GPU;
+// --flex-only skips burn's ndarray backend; --mobilenet-only skips ResNet-50; QUERY is added to
+// the address, e.g. threads=1)
 import { join } from 'node:path';
-import { serveStatic, launchBrowser, openPage } from '../e2e/harness.mjs';
+import { serveStatic, launchBrowser, openPage, selectMode } from '../e2e/harness.mjs';
 
 const testdata = process.env.CHIPSCOPE_TESTDATA ?? join(process.env.HOME, '.cache/chipscope/testdata');
 const image = join(testdata, 'hyperspy/dm3_2D_data/multi_signal.dm3');
 const testid = (id) => `[data-testid="${id}"]`;
 /** Chip size per encoder: 16 chips of 128 px for ResNet-50, 64 chips of 64 px for MobileNetV2. */
-const runs = [['resnet50', 128], ['mobilenet_v2', 64]];
+const runs = [['resnet50', 128], ['mobilenet_v2', 64]]
+  .filter(([encoder]) => !process.argv.includes('--mobilenet-only') || encoder === 'mobilenet_v2');
 
 async function measure(url, { webgpu }) {
   const context = await launchBrowser({ webgpu });
   const figures = {};
   try {
     const { page } = await openPage(context, url);
-    await page.locator(`${testid('backend')}:not([data-backend="pending"])`).waitFor({ timeout: 60_000 });
+    const badge = page.locator(`${testid('backend')}:not([data-backend="pending"])`);
+    await badge.waitFor({ timeout: 60_000 });
+    figures.threads = Number(await badge.getAttribute('data-threads'));
     await page.setInputFiles(testid('file-input'), image);
     await page.locator(testid('dataset-shape')).waitFor();
+    // pyCHIP: every chip resized to 224² and run through the whole network.
+    if (await page.locator(testid('embed-mode')).count()) await selectMode(page, 'per_chip');
     for (const [encoder, chip] of runs) {
       await page.locator(testid('chip-number')).fill(String(chip));
       await page.locator(testid('chip-number')).dispatchEvent('change');
@@ -42,22 +51,29 @@ async function measure(url, { webgpu }) {
   return figures;
 }
 
+const flags = ['--cpu-only', '--flex-only', '--mobilenet-only'];
 const cpuOnly = process.argv.includes('--cpu-only');
+const cpus = process.argv.includes('--flex-only') ? ['flex'] : ['flex', 'ndarray'];
 const rows = [];
-for (const argument of process.argv.slice(2).filter((a) => a !== '--cpu-only')) {
-  const [label, dist] = argument.split('=');
+for (const argument of process.argv.slice(2).filter((a) => !flags.includes(a))) {
+  const split = argument.indexOf('=');
+  const [label, target] = [argument.slice(0, split), argument.slice(split + 1)];
+  const [dist, query] = target.split('@');
   const server = await serveStatic(dist);
+  const address = (cpu) => `${server.url}?${[cpu && `cpu=${cpu}`, query].filter(Boolean).join('&')}`;
   try {
-    for (const cpu of ['flex', 'ndarray']) {
-      rows.push({ build: label, path: `CPU (${cpu})`, ...(await measure(`${server.url}?cpu=${cpu}`, { webgpu: false })) });
+    for (const cpu of cpus) {
+      rows.push({ build: label, path: `CPU (${cpu})`, ...(await measure(address(cpu), { webgpu: false })) });
     }
-    if (!cpuOnly) rows.push({ build: label, path: 'WebGPU', ...(await measure(server.url, { webgpu: true })) });
+    if (!cpuOnly) rows.push({ build: label, path: 'WebGPU', ...(await measure(address(), { webgpu: true })) });
   } finally {
     await server.close();
   }
 }
 console.log('\nchips/s in headless Chromium (ResNet-50: 16 chips of 128 px; MobileNetV2: 64 chips of 64 px)');
-console.log(`${'build'.padEnd(16)}${'path'.padEnd(16)}${'ResNet-50'.padStart(10)}${'MobileNetV2'.padStart(13)}`);
+console.log(`${'build'.padEnd(20)}${'path'.padEnd(16)}${'threads'.padStart(8)}${'ResNet-50'.padStart(10)}${'MobileNetV2'.padStart(13)}`);
 for (const row of rows) {
-  console.log(`${row.build.padEnd(16)}${row.path.padEnd(16)}${row.resnet50.toFixed(2).padStart(10)}${row.mobilenet_v2.toFixed(2).padStart(13)}`);
+  const cell = (value) => (value === undefined ? '-' : value.toFixed(2));
+  console.log(`${row.build.padEnd(20)}${row.path.padEnd(16)}${String(row.threads).padStart(8)}${cell(row.resnet50).padStart(10)}${cell(row.mobilenet_v2).padStart(13)}`);
+  console.log(JSON.stringify({ impl: 'page', ...row }));
 }
