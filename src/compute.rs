@@ -83,7 +83,11 @@ impl BackendStatus {
             kind: BackendKind::Cpu,
             device: backend.device(),
             threads: threads.count,
-            detail: format!("{} in WebAssembly on {}; {reason}", backend.name(), threads.note),
+            detail: format!(
+                "{} in WebAssembly on {}; {reason}",
+                backend.name(),
+                threads.note
+            ),
         }
     }
 

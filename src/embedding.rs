@@ -579,8 +579,13 @@ impl EmbeddingState {
         let first = &chips[..chips.len().min(GPU_BATCH)];
         let input = || source.input_batch(first, &backend.device);
         let stages = encoder.stages().count();
-        self.warm_up(encoder_id, &encoder, &backend, (input, stages, Head::Pooled))
-            .await;
+        self.warm_up(
+            encoder_id,
+            &encoder,
+            &backend,
+            (input, stages, Head::Pooled),
+        )
+        .await;
         self.network_runs.update(|runs| *runs += 1);
         let started = now_ms();
         let mut slice = TimeSlice::start();
