@@ -19,6 +19,8 @@ const fixtures = join(repoRoot, 'tests/fixtures/encoders');
 /** The issue's bound on max|ours − reference| / max|reference| per embedding. */
 const TOLERANCE = 1e-4;
 let server;
+/** Each backend's embeddings of the 2 × 2 grid, by encoder, to compare WebGPU with the CPU. */
+const byBackend = { webgpu: {}, cpu: {} };
 
 before(async () => { server = await serveStatic(join(repoRoot, 'dist')); });
 after(async () => server?.close());
@@ -73,6 +75,19 @@ function checkRows(label, npy, reference, pairs) {
   }
 }
 
+/** WebGPU's autotuned, fused kernels against the CPU path, every chip of the 2 × 2 grid (the
+ * WebGPU test runs first; skipped when it did not get this far). */
+function checkWebGpuAgainstCpu() {
+  for (const [encoder, gpu] of Object.entries(byBackend.webgpu)) {
+    const cpu = byBackend.cpu[encoder];
+    for (let chip = 0; chip < 4; chip++) {
+      const error = relativeError(row(gpu, chip), row(cpu, chip));
+      console.log(`  ${encoder}, chip ${chip}: WebGPU against the CPU ${error.toExponential(2)}`);
+      assert.ok(error < TOLERANCE, `${encoder} chip ${chip}: WebGPU against the CPU ${error}`);
+    }
+  }
+}
+
 for (const webgpu of [true, false]) {
   const mode = webgpu ? 'WebGPU (SwiftShader)' : 'WebAssembly CPU';
 
@@ -100,10 +115,13 @@ for (const webgpu of [true, false]) {
       assert.match(first.status, /ResNet-50 \(2048-d\)/);
       console.log(`  ${mode}: ${first.status}`);
       checkRows(`ResNet-50 on ${mode}`, first.npy, resnet, [[3, 3]]);
+      byBackend[webgpu ? 'webgpu' : 'cpu'].resnet50 = first.npy;
 
       await selectEncoder(page, 'mobilenet_v2');
       const small = await embed(page);
       checkRows(`MobileNetV2 on ${mode}`, small.npy, mobilenet, [[3, 3]]);
+      byBackend[webgpu ? 'webgpu' : 'cpu'].mobilenet_v2 = small.npy;
+      if (!webgpu) checkWebGpuAgainstCpu();
       console.log(`  ${mode}: ${small.status}`);
       await screenshot(page, `embedded-${webgpu ? 'webgpu' : 'cpu'}.png`);
 

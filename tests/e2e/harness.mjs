@@ -30,6 +30,10 @@ export async function launchBrowser({ webgpu, isolation = true }) {
     '--disable-component-update', '--disable-sync',
   ];
   if (webgpu) args.push('--enable-unsafe-webgpu');
+  // A real GPU instead of SwiftShader (scripts/bench-gpu.sh sets the flags that select it).
+  if (webgpu && process.env.CHIPSCOPE_CHROMIUM_GPU_FLAGS) {
+    args.push(...process.env.CHIPSCOPE_CHROMIUM_GPU_FLAGS.split(' ').filter(Boolean));
+  }
   const profile = await mkdtemp(join(tmpdir(), 'chipscope-chromium-'));
   return chromium.launchPersistentContext(profile, {
     executablePath: '/usr/bin/chromium', headless: true, args, viewport: { width: 1400, height: 900 },
