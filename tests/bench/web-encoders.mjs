@@ -4,11 +4,12 @@
 // chips/s as the page reports them, with the CPU threads the page used. Run by
 // scripts/bench-web.sh.
 //
-//   node tests/bench/web-encoders.mjs [--cpu-only] [--flex-only] [--mobilenet-only]
-//        LABEL=DIST_DIR[@QUERY] …
+//   node tests/bench/web-encoders.mjs [--cpu-only | --webgpu-only] [--flex-only] [--mobilenet-only]
+//        [--chip-size=N] LABEL=DIST_DIR[@QUERY] …
 // (--cpu-only skips WebGPU, which SwiftShader emulates slowly on machines without a GPU;
-// --flex-only skips burn's ndarray backend; --mobilenet-only skips ResNet-50; QUERY is added to
-// the address, e.g. threads=1)
+// --webgpu-only skips the CPU paths; --flex-only skips burn's ndarray backend; --mobilenet-only
+// skips ResNet-50; --chip-size sets both encoders' chips, e.g. 32 for the 256 chips a real GPU
+// needs to be busy; QUERY is added to the address, e.g. threads=1)
 import { join } from 'node:path';
 import { serveStatic, launchBrowser, openPage, selectMode } from '../e2e/harness.mjs';
 
@@ -16,8 +17,10 @@ const testdata = process.env.CHIPSCOPE_TESTDATA ?? join(process.env.HOME, '.cach
 const image = join(testdata, 'hyperspy/dm3_2D_data/multi_signal.dm3');
 const testid = (id) => `[data-testid="${id}"]`;
 /** Chip size per encoder: 16 chips of 128 px for ResNet-50, 64 chips of 64 px for MobileNetV2. */
+const chipOption = process.argv.find((a) => a.startsWith('--chip-size='));
 const runs = [['resnet50', 128], ['mobilenet_v2', 64]]
-  .filter(([encoder]) => !process.argv.includes('--mobilenet-only') || encoder === 'mobilenet_v2');
+  .filter(([encoder]) => !process.argv.includes('--mobilenet-only') || encoder === 'mobilenet_v2')
+  .map(([encoder, chip]) => [encoder, chipOption ? Number(chipOption.split('=')[1]) : chip]);
 
 async function measure(url, { webgpu }) {
   const context = await launchBrowser({ webgpu });
@@ -27,6 +30,7 @@ async function measure(url, { webgpu }) {
     const badge = page.locator(`${testid('backend')}:not([data-backend="pending"])`);
     await badge.waitFor({ timeout: 60_000 });
     figures.threads = Number(await badge.getAttribute('data-threads'));
+    figures.backend = await badge.getAttribute('title');
     await page.setInputFiles(testid('file-input'), image);
     await page.locator(testid('dataset-shape')).waitFor();
     // pyCHIP: every chip resized to 224² and run through the whole network.
@@ -51,11 +55,12 @@ async function measure(url, { webgpu }) {
   return figures;
 }
 
-const flags = ['--cpu-only', '--flex-only', '--mobilenet-only'];
+const flags = ['--cpu-only', '--webgpu-only', '--flex-only', '--mobilenet-only'];
 const cpuOnly = process.argv.includes('--cpu-only');
-const cpus = process.argv.includes('--flex-only') ? ['flex'] : ['flex', 'ndarray'];
+const cpus = process.argv.includes('--webgpu-only') ? []
+  : process.argv.includes('--flex-only') ? ['flex'] : ['flex', 'ndarray'];
 const rows = [];
-for (const argument of process.argv.slice(2).filter((a) => !flags.includes(a))) {
+for (const argument of process.argv.slice(2).filter((a) => !flags.includes(a) && a !== chipOption)) {
   const split = argument.indexOf('=');
   const [label, target] = [argument.slice(0, split), argument.slice(split + 1)];
   const [dist, query] = target.split('@');
@@ -70,7 +75,7 @@ for (const argument of process.argv.slice(2).filter((a) => !flags.includes(a))) 
     await server.close();
   }
 }
-console.log('\nchips/s in headless Chromium (ResNet-50: 16 chips of 128 px; MobileNetV2: 64 chips of 64 px)');
+console.log(`\nchips/s in headless Chromium (${runs.map(([e, c]) => `${e}: ${c}-px chips of the 512² image`).join('; ')})`);
 console.log(`${'build'.padEnd(20)}${'path'.padEnd(16)}${'threads'.padStart(8)}${'ResNet-50'.padStart(10)}${'MobileNetV2'.padStart(13)}`);
 for (const row of rows) {
   const cell = (value) => (value === undefined ? '-' : value.toFixed(2));
