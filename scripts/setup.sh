@@ -16,11 +16,16 @@ if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
     rustup target add wasm32-unknown-unknown
 fi
 
-if ! rustup run "$CHIPSCOPE_NIGHTLY" rustc --version >/dev/null 2>&1 \
-    || ! rustup component list --toolchain "$CHIPSCOPE_NIGHTLY" --installed | grep -q '^rust-src'; then
-    say "installing $CHIPSCOPE_NIGHTLY with rust-src (the threaded web build; under a minute)"
-    rustup toolchain install "$CHIPSCOPE_NIGHTLY" --profile minimal -c rust-src -t wasm32-unknown-unknown
+if ! rustup run "$CHIPSCOPE_NIGHTLY" rustc --version >/dev/null 2>&1; then
+    say "installing $CHIPSCOPE_NIGHTLY (the threaded web build; under a minute)"
+    rustup toolchain install "$CHIPSCOPE_NIGHTLY" --profile minimal -t wasm32-unknown-unknown
 fi
+# rust-src for -Z build-std, clippy for the lints of the threaded build's code.
+for component in rust-src clippy; do
+    if ! rustup component list --toolchain "$CHIPSCOPE_NIGHTLY" --installed | grep -q "^$component"; then
+        rustup component add --toolchain "$CHIPSCOPE_NIGHTLY" "$component"
+    fi
+done
 
 if [ "$(trunk --version 2>/dev/null)" != "trunk $TRUNK_VERSION" ]; then
     say "installing trunk $TRUNK_VERSION (about 18 minutes on 2 cores, once)"
