@@ -15,7 +15,7 @@ use chipscope_core::session::ViewMode;
 use leptos::ev::MouseEvent;
 use leptos::html::Canvas;
 use leptos::prelude::*;
-use wasm_bindgen::{Clamped, JsCast};
+use wasm_bindgen::JsCast;
 use web_sys::{CanvasRenderingContext2d, ImageData};
 
 /// Canvas, segmentation overlay and the clickable grid with the support chips marked; empty
@@ -350,7 +350,11 @@ pub fn paint(
         .get_context("2d")?
         .ok_or("no 2-D canvas context")?
         .unchecked_into();
-    let pixels = ImageData::new_with_u8_clamped_array_and_sh(Clamped(rgba), width, height)?;
+    // Copied out of WebAssembly's memory first: in the threaded build that memory is shared,
+    // and browsers refuse an `ImageData` over a shared buffer.
+    let copy = js_sys::Uint8ClampedArray::new_with_length(rgba.len() as u32);
+    copy.copy_from(rgba);
+    let pixels = ImageData::new_with_js_u8_clamped_array_and_sh(&copy, width, height)?;
     context.put_image_data(&pixels, 0.0, 0.0)
 }
 
