@@ -122,6 +122,8 @@ pub async fn select_backend() -> BackendStatus {
 /// WebGPU, checked, or why not.
 #[cfg(feature = "webgpu")]
 async fn webgpu() -> Result<BackendStatus, String> {
+    #[cfg(feature = "autotune")]
+    set_autotune_budget();
     match Device::wgpu_options().init_with_setup_async().await {
         Ok((device, setup)) => match self_check(&device).await {
             Ok(()) => {
@@ -141,6 +143,25 @@ async fn webgpu() -> Result<BackendStatus, String> {
         },
         Err(error) => Err(format!("WebGPU unavailable: {error}")),
     }
+}
+
+/// Bounds burn's kernel autotuning (CubeCL's configuration, set once before the device exists).
+/// In the browser CubeCL tunes with a fixed count: every candidate kernel runs its warm-up and
+/// then `max_samples` timed runs (10 by default) on each new input shape, so a first run of a
+/// shape cost dozens of forward passes, minutes on a slow or emulated GPU. Two timed runs after
+/// the warm-up still tell apart the candidates that differ by much (a depthwise or 1×1 kernel
+/// against the direct one), and the minimal level groups nearby shapes under one key, so fewer
+/// shapes are tuned at all.
+#[cfg(feature = "autotune")]
+fn set_autotune_budget() {
+    use cubecl_runtime::config::autotune::AutotuneLevel;
+    use cubecl_runtime::config::{CubeClRuntimeConfig, RuntimeConfig};
+    let mut config = CubeClRuntimeConfig::default();
+    config.autotune.level = AutotuneLevel::Minimal;
+    config.autotune.bench.min_samples = 1;
+    config.autotune.bench.max_samples = 2;
+    // Kept if something set it first (a second backend selection in one page).
+    CubeClRuntimeConfig::try_set(config);
 }
 
 /// The threaded build has no WebGPU: the loader chose it because the browser offered no adapter.

@@ -44,6 +44,12 @@ use crate::compute::{BackendKind, BackendStatus, CpuBackend};
 use crate::threads;
 use crate::weights_fetch::{self, Origin};
 
+/// What the WebGPU warm-up does beyond compiling shaders, for its status line.
+const TUNING: &str = if cfg!(feature = "autotune") {
+    " and autotuning kernels"
+} else {
+    ""
+};
 /// Chips per forward pass on the GPU; on the CPU one chip on the page's thread, so each step
 /// stays short, and [`CHIPS_PER_THREAD`] per pool thread on the thread pool.
 const GPU_BATCH: usize = 16;
@@ -738,9 +744,9 @@ impl EmbeddingState {
     }
 
     /// On WebGPU, runs an input of the run's shape through the encoder once before the run, the
-    /// first time that shape is used: compiling the shaders and burn's autotuning (every
-    /// convolution kernel timed on this GPU) happen here, with the status line saying so, and not
-    /// in the timed run. Failures are left to the run, which falls back to the CPU.
+    /// first time that shape is used: compiling the shaders (fused ones among them) and, with the
+    /// `autotune` feature, timing every convolution kernel on this GPU happen here, with the
+    /// status line saying so, and not in the timed run. Failures are left to the run, which falls back to the CPU.
     async fn warm_up(
         &self,
         id: &str,
@@ -757,7 +763,7 @@ impl EmbeddingState {
             return;
         }
         self.status.set(Some(format!(
-            "warming up WebGPU for {}: compiling shaders and autotuning kernels for {:?} inputs…",
+            "warming up WebGPU for {}: compiling shaders{TUNING} for {:?} inputs…",
             encoder.name(),
             key.1
         )));
