@@ -483,9 +483,16 @@ impl EmbeddingState {
             return;
         };
         let Some(backend) = app.backend.get_untracked() else {
-            return self
-                .error
-                .set(Some("the compute backend is still starting".into()));
+            // A link or an autosave can ask before the backend is up (the thread pool takes a
+            // moment to start its workers): start as soon as it is.
+            self.status
+                .set(Some("waiting for the compute backend to start…".into()));
+            return spawn_local(async move {
+                while app.backend.get_untracked().is_none() {
+                    TimeoutFuture::new(50).await;
+                }
+                state.start(app);
+            });
         };
         if self.embeddings(&key).is_some() {
             self.ready.set(Some(key));
