@@ -11,6 +11,8 @@
 // call to `start` where its own loader would go (Trunk.toml's pattern_script).
 
 const RELOADED = 'chipscope-isolation-reload';
+/** How long the isolating service worker may take to become ready before the page goes on. */
+const WORKER_WAIT_MS = 4000;
 
 export async function start(base, js, wasm) {
   if (await reloadIsolated(base)) return;
@@ -39,12 +41,13 @@ async function reloadIsolated(base) {
   if (!('serviceWorker' in navigator) || !isSecureContext || sessionStorage.getItem(RELOADED)) {
     return false;
   }
-  try {
-    await navigator.serviceWorker.register(`${base}coi-sw.js`);
-    await navigator.serviceWorker.ready;
-  } catch {
-    return false; // blocked (private windows, policies): one thread
-  }
+  // Blocked service workers (private windows, policies) either refuse to register or never
+  // become ready: after a few seconds the page starts on one thread instead of waiting forever.
+  const ready = navigator.serviceWorker.register(`${base}coi-sw.js`)
+    .then(() => navigator.serviceWorker.ready)
+    .then(() => true, () => false);
+  const timeout = new Promise((resolve) => { setTimeout(() => resolve(false), WORKER_WAIT_MS); });
+  if (!(await Promise.race([ready, timeout]))) return false;
   sessionStorage.setItem(RELOADED, '1');
   location.reload();
   return true;
