@@ -1,5 +1,8 @@
-//! Saving what the page made (exports) as file downloads.
+//! Saving what the page made (exports) as file downloads, under names made safe
+//! ([`safe_file_name`]): they are built from file stems, titles and names that a hostile file or
+//! link chooses.
 
+use chipscope_core::exports::safe_file_name;
 use js_sys::{Array, Uint8Array};
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
@@ -63,7 +66,7 @@ fn click_link(file_name: &str, url: &str) -> Result<(), String> {
         .map_err(|_| "the browser could not offer the file".to_string())?
         .unchecked_into();
     anchor.set_href(url);
-    anchor.set_download(file_name);
+    anchor.set_download(&safe_file_name(file_name));
     anchor.click();
     Ok(())
 }

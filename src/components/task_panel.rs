@@ -103,23 +103,9 @@ fn answer(page: Page) -> Result<Session, String> {
     }
 }
 
-/// "phases-Ada.json", with characters file systems dislike replaced.
+/// "phases-Ada.json" (made safe by [`download::save`]).
 fn answer_file_name(session: &Session) -> String {
     let task = session.task.as_ref().expect("answers have a task");
-    let name = format!(
-        "{}-{}",
-        task.title,
-        task.labeller.as_deref().unwrap_or_default()
-    );
-    let safe: String = name
-        .chars()
-        .map(|c| {
-            if c.is_alphanumeric() || "-_ .".contains(c) {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    format!("{}.json", safe.trim())
+    let labeller = task.labeller.as_deref().unwrap_or_default();
+    format!("{}-{labeller}.json", task.title)
 }

@@ -251,6 +251,58 @@ fn encode_png(
     bytes
 }
 
+/// The longest name [`safe_file_name`] gives, in bytes (file systems allow 255).
+const MAX_FILE_NAME_BYTES: usize = 200;
+/// The longest ending after the last dot that [`safe_file_name`] keeps as an extension.
+const MAX_EXTENSION_BYTES: usize = 16;
+/// Names Windows keeps for devices, whatever their extension.
+const WINDOWS_DEVICES: [&str; 22] = [
+    "CON", "PRN", "AUX", "NUL", "COM1", "COM2", "COM3", "COM4", "COM5", "COM6", "COM7", "COM8",
+    "COM9", "LPT1", "LPT2", "LPT3", "LPT4", "LPT5", "LPT6", "LPT7", "LPT8", "LPT9",
+];
+
+/// `name` made safe as the name of a downloaded file on any system, whatever a file, link or
+/// answer file put in it (file stems, class names, task titles): path separators, `:*?"<>|`,
+/// control characters and the invisible ones that reorder how a name reads (U+202E and kin)
+/// become `_`; leading and trailing dots and spaces go (no `..`, no hidden file); a Windows
+/// device name (`CON`, `NUL.csv`…) gets a leading `_`; at most 200 bytes, extension kept; an
+/// empty result is `download`.
+pub fn safe_file_name(name: &str) -> String {
+    let replaced: String = name
+        .chars()
+        .map(|c| if unsafe_in_file_name(c) { '_' } else { c })
+        .collect();
+    let trimmed = replaced.trim_matches(|c: char| c == '.' || c.is_whitespace());
+    let extension = trimmed
+        .rfind('.')
+        .map(|dot| &trimmed[dot..])
+        .filter(|extension| extension.len() <= MAX_EXTENSION_BYTES);
+    let extension = extension.unwrap_or_default();
+    let stem = &trimmed[..trimmed.len() - extension.len()];
+    let mut end = stem.len().min(MAX_FILE_NAME_BYTES - extension.len());
+    while !stem.is_char_boundary(end) {
+        end -= 1;
+    }
+    let stem = stem[..end].trim_end_matches(|c: char| c == '.' || c.is_whitespace());
+    let device = stem.split('.').next().unwrap_or_default();
+    match (
+        stem.is_empty(),
+        WINDOWS_DEVICES.contains(&device.to_ascii_uppercase().as_str()),
+    ) {
+        (true, _) => "download".to_string(),
+        (false, true) => format!("_{stem}{extension}"),
+        (false, false) => format!("{stem}{extension}"),
+    }
+}
+
+/// Whether `c` must not appear in a file name: separators and characters Windows refuses,
+/// control characters, and the invisible formatting characters that can disguise a name.
+fn unsafe_in_file_name(c: char) -> bool {
+    c.is_control()
+        || "/\\:*?\"<>|".contains(c)
+        || matches!(c, '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{FEFF}')
+}
+
 /// Quotes a CSV field when it holds a comma, quote or line break (RFC 4180).
 pub(crate) fn csv_field(text: &str) -> String {
     match text.contains([',', '"', '\n', '\r']) {
@@ -277,6 +329,35 @@ mod tests {
             assignments,
             fine: None,
         });
+    }
+
+    #[test]
+    fn download_names_are_safe_whatever_a_hostile_name_holds() {
+        let cases = [
+            (
+                "Phases of the example-Ada.json",
+                "Phases of the example-Ada.json",
+            ),
+            ("électron 5 nm-overlay.png", "électron 5 nm-overlay.png"),
+            ("../../x-summary.json", "_.._x-summary.json"),
+            ("..\\..\\x.csv", "_.._x.csv"),
+            ("a/b\\c:d*e?f\"g<h>i|j.csv", "a_b_c_d_e_f_g_h_i_j.csv"),
+            ("line\nbreak\ttab\u{7}.csv", "line_break_tab_.csv"),
+            ("photo\u{202E}gnp.exe", "photo_gnp.exe"),
+            ("CON.csv", "_CON.csv"),
+            ("nul", "_nul"),
+            ("lpt1.tar.gz", "_lpt1.tar.gz"),
+            ("console.csv", "console.csv"),
+            (" .hidden. ", "hidden"),
+            ("...", "download"),
+            ("", "download"),
+        ];
+        for (name, safe) in cases {
+            assert_eq!(safe_file_name(name), safe, "{name:?}");
+        }
+        let long = safe_file_name(&format!("{}-summary.json", "é".repeat(300)));
+        assert!(long.len() <= MAX_FILE_NAME_BYTES, "{}", long.len());
+        assert!(long.ends_with("é.json"), "{long}");
     }
 
     #[test]
