@@ -23,7 +23,8 @@ pub fn last() -> Option<Autosave> {
     read(&storage()?.get_item(LAST).ok()??)
 }
 
-/// Keeps `session` as the autosave of its data.
+/// Keeps `session` as the autosave of its data. When the browser's storage is full, the other
+/// autosaves are deleted one at a time, oldest first ([`Autosave::prune_order`]), until it fits.
 pub fn write(session: &Session, labelling: bool) -> Result<(), String> {
     let storage = storage().ok_or("this browser keeps no local storage")?;
     let identity = session.source.identity();
@@ -31,11 +32,36 @@ pub fn write(session: &Session, labelling: bool) -> Result<(), String> {
         saved_at_ms: js_sys::Date::now(),
         labelling,
         session: session.clone(),
+    }
+    .to_json();
+    let keep = || {
+        storage
+            .set_item(&format!("{PREFIX}{identity}"), &saved)
+            .and_then(|()| storage.set_item(LAST, &identity))
+            .is_ok()
     };
-    storage
-        .set_item(&format!("{PREFIX}{identity}"), &saved.to_json())
-        .and_then(|()| storage.set_item(LAST, &identity))
-        .map_err(|_| "the browser's storage for this site is full".to_string())
+    if keep() {
+        return Ok(());
+    }
+    let stored = stored(&storage);
+    for other in Autosave::prune_order(&stored, &identity) {
+        let _ = storage.remove_item(&format!("{PREFIX}{other}"));
+        if keep() {
+            return Ok(());
+        }
+    }
+    Err("the browser's storage for this site is full".to_string())
+}
+
+/// Every autosave in `storage`: its data identity and its text.
+fn stored(storage: &web_sys::Storage) -> Vec<(String, String)> {
+    let keys = (0..storage.length().unwrap_or(0)).filter_map(|i| storage.key(i).ok().flatten());
+    keys.filter(|key| key != LAST)
+        .filter_map(|key| {
+            let identity = key.strip_prefix(PREFIX)?.to_string();
+            Some((identity, storage.get_item(&key).ok()??))
+        })
+        .collect()
 }
 
 /// "14:02:11" or the date, for "saved at …".

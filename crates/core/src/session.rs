@@ -302,6 +302,22 @@ impl Autosave {
     pub fn to_json(&self) -> String {
         serde_json::to_string(self).expect("sessions serialise")
     }
+
+    /// The autosaves to delete, in order, to make room for the autosave of `current` (a data
+    /// identity) when the browser's storage is full: all of `stored` (identity, stored text)
+    /// but `current`'s own, unreadable ones first, then the oldest by `saved_at_ms`.
+    pub fn prune_order<'a>(stored: &'a [(String, String)], current: &str) -> Vec<&'a str> {
+        let mut others: Vec<(f64, &str)> = stored
+            .iter()
+            .filter(|(identity, _)| identity != current)
+            .map(|(identity, text)| {
+                let saved = Autosave::parse(text).map_or(f64::NEG_INFINITY, |a| a.saved_at_ms);
+                (saved, identity.as_str())
+            })
+            .collect();
+        others.sort_by(|a, b| a.0.total_cmp(&b.0));
+        others.into_iter().map(|(_, identity)| identity).collect()
+    }
 }
 
 /// Why a session file cannot be used.
@@ -600,6 +616,34 @@ mod tests {
 
     fn example() -> Session {
         sample()
+    }
+
+    #[test]
+    fn a_full_storage_loses_the_oldest_autosaves_first_never_the_current_one() {
+        let saved = |saved_at_ms: f64| {
+            let session = example();
+            Autosave {
+                saved_at_ms,
+                labelling: false,
+                session,
+            }
+            .to_json()
+        };
+        let stored: Vec<(String, String)> = [
+            ("b", saved(2000.0)),
+            ("current", saved(1.0)),
+            ("c", saved(3000.0)),
+            ("damaged", "{\"saved_at_ms\": 5000".to_string()),
+            ("a", saved(1000.0)),
+        ]
+        .into_iter()
+        .map(|(identity, text)| (identity.to_string(), text))
+        .collect();
+        assert_eq!(
+            Autosave::prune_order(&stored, "current"),
+            ["damaged", "a", "b", "c"]
+        );
+        assert!(Autosave::prune_order(&stored[1..2], "current").is_empty());
     }
 
     #[test]
