@@ -83,7 +83,8 @@ impl AppState {
     }
 
     /// Shows a freshly decoded dataset, with the spectral file it came from if any, with a
-    /// grid sized for it.
+    /// grid sized for it. Only through [`crate::page::Page::show`], which starts the labels
+    /// afresh in the same step.
     pub fn show(
         &self,
         name: String,

@@ -73,7 +73,6 @@ impl LabelState {
             cell_context: StoredValue::new_local(None),
         };
         Effect::new(move |_| state.reclassify(app, embedding, atoms, spectra));
-        state.clear_supports_on_new_image(app);
         state.listen_to_keys();
         state
     }
@@ -264,24 +263,17 @@ impl LabelState {
             .with_value(|slot| slot.as_ref().expect("just set").1.clone())
     }
 
-    /// A new image keeps the classes but not the supports (they were chips of the old image).
-    fn clear_supports_on_new_image(&self, app: AppState) {
-        let state = *self;
-        Effect::new(move |previous: Option<Option<u64>>| {
-            let id = app.loaded.with(|loaded| loaded.as_ref().map(|l| l.id));
-            if previous.is_some_and(|previous| previous != id) {
-                let chip_size = app.chip_size.get_untracked();
-                state.history.update(|history| {
-                    let mut labels = history.current().clone();
-                    labels.chip_size = chip_size;
-                    labels.classes.iter_mut().for_each(|c| c.supports.clear());
-                    *history = Undoable::new(labels);
-                });
-                state.unassigned_beyond.set(None);
-                state.notice.set(None);
-            }
-            id
+    /// Labels for a newly shown image, on its `chip_size` grid: the classes stay, the supports
+    /// (chips of the old image) go, with the undo history, the threshold and the notice.
+    pub fn start_on_new_image(&self, chip_size: usize) {
+        self.history.update(|history| {
+            let mut labels = history.current().clone();
+            labels.chip_size = chip_size;
+            labels.classes.iter_mut().for_each(|c| c.supports.clear());
+            *history = Undoable::new(labels);
         });
+        self.unassigned_beyond.set(None);
+        self.notice.set(None);
     }
 
     /// Number keys pick the class; Ctrl+Z undoes, Ctrl+Shift+Z or Ctrl+Y redoes.

@@ -21,9 +21,9 @@ pub fn follow_address(page: Page) {
     let params = web_sys::UrlSearchParams::new_with_str(&search).ok();
     let data = params.as_ref().and_then(|p| p.get("data"));
     if let Some(url) = data.filter(|_| !opened_link) {
-        load_url(page.app, url);
+        load_url(page, url);
     } else if params.is_some_and(|p| p.has("example")) && !opened_link {
-        load_example(page.app);
+        load_example(page);
     } else if !opened_link && let Some(saved) = autosave::last() {
         page.sessions.pending.set(Some(Pending::Resume(saved)));
     }

@@ -55,18 +55,18 @@ pub fn use_weight_file(app: AppState, embedding: EmbeddingState, file: web_sys::
 }
 
 /// Simulates the example micrograph and shows it, with a busy message meanwhile.
-pub fn load_example(state: AppState) {
+pub fn load_example(page: Page) {
     run_busy(
-        state,
+        page.app,
         "Simulating the example micrograph…".into(),
-        async move { show_example(state, simulate::DEFAULT_SIZE, simulate::DEFAULT_SEED) },
+        async move { show_example(page, simulate::DEFAULT_SIZE, simulate::DEFAULT_SEED) },
     );
 }
 
 /// Simulates the example micrograph and shows it.
-pub fn show_example(state: AppState, size: usize, seed: u64) {
+pub fn show_example(page: Page, size: usize, seed: u64) {
     let simulation = simulate::heterostructure(size, seed);
-    state.show(
+    page.show(
         "example: simulated heterostructure".into(),
         (simulation.dataset, None),
         DataSource::Example { size, seed },
@@ -128,8 +128,7 @@ fn show_together(page: Page, together: Together, files: &[(&str, &[u8])]) {
     };
     let (name, image_source) = source(together.image);
     let spectral = together.opened.spectral.map(std::sync::Arc::new);
-    page.app
-        .show(name, (together.opened.dataset, spectral), image_source);
+    page.show(name, (together.opened.dataset, spectral), image_source);
     if let Some((index, file)) = together.spectra {
         let (name, map_source) = source(index);
         page.spectra.open(LoadedSpectra::new(
@@ -142,7 +141,8 @@ fn show_together(page: Page, together: Together, files: &[(&str, &[u8])]) {
 
 /// Downloads a file from a public address (relative to the page's own, if not absolute) and
 /// shows it, with progress; CORS refusals, HTTP errors and unsupported formats get a message.
-pub fn load_url(state: AppState, address: String) {
+pub fn load_url(page: Page, address: String) {
+    let state = page.app;
     let base = window().location().href().unwrap_or_default();
     let url = match web_sys::Url::new_with_base(address.trim(), &base) {
         Ok(url) if ["http:", "https:"].contains(&url.protocol().as_str()) => url,
@@ -174,7 +174,7 @@ pub fn load_url(state: AppState, address: String) {
             size: bytes.len() as u64,
             sha256: sha256_hex(&bytes),
         };
-        decode_and_show(state, name, &bytes, source).await;
+        decode_and_show(page, name, &bytes, source).await;
     });
 }
 
@@ -187,13 +187,14 @@ fn file_name(url: &web_sys::Url) -> String {
         .unwrap_or_else(|| url.host())
 }
 
-async fn decode_and_show(state: AppState, name: String, bytes: &[u8], source: DataSource) {
+async fn decode_and_show(page: Page, name: String, bytes: &[u8], source: DataSource) {
+    let state = page.app;
     state.busy.set(Some(format!("Decoding {name}…")));
     TimeoutFuture::new(0).await;
     match open(&name, bytes, &Limits::default()) {
         Ok(opened) => {
             let spectral = opened.spectral.map(std::sync::Arc::new);
-            state.show(name, (opened.dataset, spectral), source)
+            page.show(name, (opened.dataset, spectral), source)
         }
         Err(error) => state.error.set(Some(format!("{name}: {error}"))),
     }

@@ -2,8 +2,13 @@
 //! and spectral modalities and the sessions — created once, provided to the views as context —
 //! and the session all of it amounts to, a memo that follows every change.
 
+use std::sync::Arc;
+
+use chipscope_core::dataset::Dataset;
+use chipscope_core::formats::spectral::SpectralFile;
 use chipscope_core::session::{
-    Autosave, DisplaySettings, FORMAT, GridSettings, Session, Task, VERSION, ViewSettings,
+    Autosave, DataSource, DisplaySettings, FORMAT, GridSettings, Session, Task, VERSION,
+    ViewSettings,
 };
 use chipscope_core::share::LinkKind;
 use leptos::prelude::*;
@@ -26,6 +31,9 @@ pub struct SessionState {
     pub labelling: RwSignal<bool>,
     /// The latest link made, and what it opens, shown for copying by hand.
     pub link: RwSignal<Option<(LinkKind, String)>>,
+    /// Whether a session is about to be shown on the open data: until it is, the session on
+    /// screen is not the one the user will see, and is not autosaved.
+    pub applying: RwSignal<bool>,
     /// The session on screen (or why there is none), recomputed from the signals it reads
     /// whenever one of them changes; what is saved, shared and autosaved.
     pub current: Memo<Result<Session, String>>,
@@ -81,6 +89,7 @@ impl Page {
             task,
             labelling: RwSignal::new(false),
             link: RwSignal::new(None),
+            applying: RwSignal::new(false),
             current,
         };
         provide_context(app);
@@ -114,6 +123,22 @@ impl Page {
     /// The session on screen, for saving or sharing it now (read without subscribing).
     pub fn session(&self) -> Result<Session, String> {
         self.sessions.current.get_untracked()
+    }
+
+    /// Shows a freshly decoded dataset ([`AppState::show`]) and, in the same step, clears the
+    /// supports (chips of the old image; the classes stay). Not in an effect that follows the
+    /// data: then the session on screen would change once more after the data, and that
+    /// change — new data, no supports — could be autosaved over the labels of a session being
+    /// opened on it.
+    pub fn show(
+        &self,
+        name: String,
+        data: (Dataset, Option<Arc<SpectralFile>>),
+        source: DataSource,
+    ) {
+        self.app.show(name, data, source);
+        self.labels
+            .start_on_new_image(self.app.chip_size.get_untracked());
     }
 
     /// Whether chip clicks must wait for a choice about autosaved labels.

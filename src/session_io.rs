@@ -67,8 +67,8 @@ pub fn open_session(page: Page, opening: Opening) {
     };
     page.sessions.pending.set(Some(pending));
     match source {
-        DataSource::Example { size, seed } => show_example(page.app, size, seed),
-        DataSource::Url { url, .. } => load_url(page.app, url),
+        DataSource::Example { size, seed } => show_example(page, size, seed),
+        DataSource::Url { url, .. } => load_url(page, url),
         DataSource::File { .. } => {}
     }
 }
@@ -95,13 +95,15 @@ pub fn restore(page: Page, saved: Autosave) {
 
 /// Follows the data on screen: when new data is shown, a session waiting for it is applied (or
 /// flagged as made on other data) and autosaved labels of it are offered; every later change
-/// of the session is autosaved, except while such an offer waits for an answer.
+/// of the session is autosaved, except while such an offer waits for an answer or a session
+/// is being applied (the data is shown first, without supports: autosaving that would replace
+/// the very labels being opened, and a tab closed then would lose them).
 pub fn follow_data(page: Page) {
     let sessions = page.sessions;
     Effect::new(move |previous: Option<Option<u64>>| {
         sessions.current.track();
         let labelling = sessions.labelling.get();
-        let waiting = page.awaiting_choice();
+        let waiting = page.awaiting_choice() || sessions.applying.get();
         let loaded = page.app.loaded.get();
         let id = loaded.as_ref().map(|l| l.id);
         match loaded {
@@ -150,14 +152,16 @@ fn autosave_now(page: Page, session: &Session, labelling: bool) {
     }
 }
 
-/// Applies `opening` after the effects of a newly shown image have run (they clear its
-/// supports), and once the encoder list has arrived (waiting at most 10 s), so the session's
-/// encoder can be selected.
+/// Applies `opening` after the effects that follow a newly shown image have run, and once the
+/// encoder list has arrived (waiting at most 10 s), so the session's encoder can be selected;
+/// nothing is autosaved meanwhile ([`follow_data`]).
 fn apply_soon(page: Page, opening: Opening) {
+    page.sessions.applying.set(true);
     spawn_local(async move {
         TimeoutFuture::new(0).await;
         page.embedding.listed(ENCODER_LIST_WAIT_MS).await;
         apply(page, opening);
+        page.sessions.applying.set(false);
     });
 }
 

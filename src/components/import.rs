@@ -50,12 +50,12 @@ pub fn ImportPanel() -> impl IntoView {
                 "choose a file…"
                 <input type="file" multiple accept=accepted_extensions() data-testid="file-input" on:change=on_pick/>
             </label>
-            <button class="button secondary" data-testid="load-example" on:click=move |_| load_example(state)>
+            <button class="button secondary" data-testid="load-example" on:click=move |_| load_example(page)>
                 "Load example (simulated heterostructure)"
             </button>
             <form class="row url-form" on:submit=move |event| {
                 event.prevent_default();
-                load_url(state, address.get_untracked());
+                load_url(page, address.get_untracked());
             }>
                 <input type="url" placeholder="or the https:// address of a public file" data-testid="url-input"
                     prop:value=move || address.get() on:input=move |event| address.set(event_target_value(&event))/>

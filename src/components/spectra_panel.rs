@@ -124,7 +124,7 @@ fn SurveyOffer(loaded: Arc<LoadedSpectra>) -> impl IntoView {
         let (name, dataset) = survey.clone().filter(|_| !shown())?;
         let loaded = loaded.clone();
         let use_it = move |_| {
-            app.show(
+            page.show(
                 loaded.name.clone(),
                 (dataset.clone(), Some(loaded.file.clone())),
                 loaded.source.clone(),
