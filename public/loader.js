@@ -7,14 +7,16 @@
 // - dist/: WebGPU, and the CPU on the page's own thread.
 //
 // The threaded build is chosen when the page is isolated and the browser offers no WebGPU
-// adapter; `?threads=1` in the address asks for the one-thread build (to compare). Trunk puts a
-// call to `start` where its own loader would go (Trunk.toml's pattern_script).
+// adapter; `?threads=1` in the address asks for the one-thread build (to compare). Trunk puts
+// the script tag that loads this file where its own loader would go (Trunk.toml's
+// pattern_script), with the names of the build's files in its data attributes: no inline
+// script, which the page's Content-Security-Policy forbids.
 
 const RELOADED = 'chipscope-isolation-reload';
 /** How long the isolating service worker may take to become ready before the page goes on. */
 const WORKER_WAIT_MS = 4000;
 
-export async function start(base, js, wasm) {
+async function start(base, js, wasm) {
   if (await reloadIsolated(base)) return;
   const build = await chooseBuild(base);
   window.chipscopeBuild = build;
@@ -77,3 +79,6 @@ async function hasWebGpu() {
     return false;
   }
 }
+
+const script = document.querySelector('script[data-chipscope-wasm]');
+start(script.dataset.chipscopeBase, script.dataset.chipscopeJs, script.dataset.chipscopeWasm);
