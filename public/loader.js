@@ -1,5 +1,6 @@
 // Starts the page: makes it cross-origin isolated when the host cannot (public/coi-sw.js), then
-// loads one of the two builds of the app that scripts/build-web.sh makes.
+// loads one of the two builds of the app that scripts/build-web.sh makes; and shows the app's
+// internal errors (a panic, or a WebAssembly trap), which end the app, with a Reload button.
 //
 // - dist/threads/: the CPU encoders on a pool of workers sharing the WebAssembly memory, which
 //   browsers allow only on a cross-origin isolated page; built without WebGPU (wgpu cannot run
@@ -78,6 +79,50 @@ async function hasWebGpu() {
   } catch {
     return false;
   }
+}
+
+// Internal errors. The app's panic hook (src/crash.rs) keeps the panic's message in session
+// storage under this key and sends `chipscope-crash`; a WebAssembly trap without a panic (out
+// of memory) only surfaces as an uncaught RuntimeError. Either way the app is dead, so the
+// message and the Reload button are made here, in plain JavaScript; on the next start the app
+// finds the key and restores the last autosave.
+const CRASH = 'chipscope-crash';
+
+addEventListener(CRASH, () => showCrash(sessionStorage.getItem(CRASH) ?? 'unknown error'));
+addEventListener('error', (event) => trapped(event.error));
+addEventListener('unhandledrejection', (event) => trapped(event.reason));
+
+function trapped(error) {
+  if (!(error instanceof WebAssembly.RuntimeError) || document.getElementById('crash')) return;
+  sessionStorage.setItem(CRASH, String(error));
+  showCrash(String(error));
+}
+
+/** A new `tag` element with `props` and `children`. */
+function element(tag, props, ...children) {
+  const node = Object.assign(document.createElement(tag), props);
+  node.append(...children);
+  return node;
+}
+
+/** Covers the dead page with the error, its message and a Reload button (once). */
+function showCrash(message) {
+  if (document.getElementById('crash')) return;
+  const reload = element('button', { className: 'button', type: 'button', textContent: 'Reload' });
+  reload.dataset.testid = 'crash-reload';
+  reload.addEventListener('click', () => location.reload());
+  const details = element('pre', { textContent: message });
+  details.dataset.testid = 'crash-message';
+  const dialog = element('div', { id: 'crash', className: 'crash' },
+    element('div', { className: 'crash-box' },
+      element('h2', { id: 'crash-title', textContent: 'Chipscope hit an internal error' }),
+      element('p', { textContent: 'The page stopped. Your labels are autosaved in this browser: Reload starts Chipscope again and brings them back.' }),
+      details, reload));
+  dialog.setAttribute('role', 'alertdialog');
+  dialog.setAttribute('aria-labelledby', 'crash-title');
+  dialog.dataset.testid = 'crash';
+  document.body.append(dialog);
+  reload.focus();
 }
 
 const script = document.querySelector('script[data-chipscope-wasm]');

@@ -1,5 +1,6 @@
 //! The page's address: a session or task link in the fragment (`#session=…`, `#task=…`), data
-//! to open (`?data=URL`), the example (`?example`), else the offer to resume the last autosave.
+//! to open (`?data=URL`), the example (`?example`), else the offer to resume the last autosave
+//! — restored at once when the page starts again after an internal error ([`crate::crash`]).
 //! And the other way: the address that opens the session on screen.
 
 use chipscope_core::session::Session;
@@ -9,9 +10,10 @@ use leptos::task::spawn_local;
 use wasm_bindgen_futures::JsFuture;
 
 use crate::autosave;
+use crate::crash;
 use crate::loading::{load_example, load_url};
 use crate::page::{Opening, Page, Pending};
-use crate::session_io::open_session;
+use crate::session_io::{open_session, restore};
 
 /// Opens what the address asks for, and any session link pasted into the address bar later.
 pub fn follow_address(page: Page) {
@@ -20,7 +22,10 @@ pub fn follow_address(page: Page) {
     let search = location.search().unwrap_or_default();
     let params = web_sys::UrlSearchParams::new_with_str(&search).ok();
     let data = params.as_ref().and_then(|p| p.get("data"));
-    if let Some(url) = data.filter(|_| !opened_link) {
+    let crashed = crash::take_message().is_some();
+    if let Some(saved) = autosave::last().filter(|_| crashed && !opened_link) {
+        restore(page, saved);
+    } else if let Some(url) = data.filter(|_| !opened_link) {
         load_url(page, url);
     } else if params.is_some_and(|p| p.has("example")) && !opened_link {
         load_example(page);

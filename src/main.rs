@@ -17,6 +17,8 @@ mod components;
 #[cfg(target_arch = "wasm32")]
 mod compute;
 #[cfg(target_arch = "wasm32")]
+mod crash;
+#[cfg(target_arch = "wasm32")]
 mod download;
 #[cfg(target_arch = "wasm32")]
 mod embedding;
@@ -41,7 +43,7 @@ mod weights_fetch;
 
 #[cfg(target_arch = "wasm32")]
 fn main() {
-    console_error_panic_hook::set_once();
+    crash::install();
     #[cfg(feature = "bench")]
     bench::install();
     leptos::mount::mount_to_body(components::app::App);

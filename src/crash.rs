@@ -1,0 +1,66 @@
+//! What happens when the page panics. The release build aborts on panic (`panic = "abort"`), so
+//! once the hook returns the WebAssembly instance is dead and no Rust can run again: the hook
+//! logs the panic, keeps its message in the tab's session storage and tells public/loader.js
+//! (a `chipscope-crash` event), whose plain JavaScript shows "Chipscope hit an internal error"
+//! with the message and a Reload button. On the next start [`take_message`] finds the message
+//! and the page restores the last autosave by itself.
+
+use wasm_bindgen::JsCast;
+use wasm_bindgen::closure::Closure;
+
+/// Session-storage key of the message of the panic that ended the page (public/loader.js
+/// reads and writes the same key).
+const MESSAGE_KEY: &str = "chipscope-crash";
+/// The event that asks public/loader.js to show the message.
+const CRASH_EVENT: &str = "chipscope-crash";
+/// The event that makes the page panic, for the end-to-end test of all this.
+const TEST_PANIC_EVENT: &str = "chipscope-test-panic";
+
+/// Installs the panic hook, and the test's way of panicking on purpose.
+pub fn install() {
+    std::panic::set_hook(Box::new(|info| {
+        console_error_panic_hook::hook(info);
+        announce(&info.to_string());
+    }));
+    listen_for_test_panic();
+}
+
+/// Keeps `message` for the next start and asks the loader to show it. Does nothing off the
+/// page's main thread (a worker of the thread pool has no window).
+fn announce(message: &str) {
+    let Some(window) = web_sys::window() else {
+        return;
+    };
+    if let Ok(Some(storage)) = window.session_storage() {
+        let _ = storage.set_item(MESSAGE_KEY, message);
+    }
+    if let Ok(event) = web_sys::Event::new(CRASH_EVENT) {
+        let _ = window.dispatch_event(&event);
+    }
+}
+
+/// The message of the panic that ended this tab's previous page, if one did; forgotten once
+/// read, so only the first start after the crash restores.
+pub fn take_message() -> Option<String> {
+    let storage = web_sys::window()?.session_storage().ok()??;
+    let message = storage.get_item(MESSAGE_KEY).ok()??;
+    let _ = storage.remove_item(MESSAGE_KEY);
+    Some(message)
+}
+
+/// Panics when the page receives `chipscope-test-panic` (tests/e2e/resilience.test.mjs sends
+/// it). It is in every build, not only a test build, because the end-to-end tests run the build
+/// that ships; it is harmless there: no address, file or link can send the event, only script
+/// already running in the page (a test driver, the developer console), which could end the
+/// page anyway.
+fn listen_for_test_panic() {
+    let panic = Closure::<dyn Fn()>::new(|| {
+        panic!("a test panic, asked for by the {TEST_PANIC_EVENT} event")
+    });
+    let added = web_sys::window().map(|window| {
+        window.add_event_listener_with_callback(TEST_PANIC_EVENT, panic.as_ref().unchecked_ref())
+    });
+    if matches!(added, Some(Ok(()))) {
+        panic.forget(); // listens as long as the page lives
+    }
+}
