@@ -165,15 +165,14 @@ impl Parser<'_> {
                 Ok(element_value(simple, raw, little_endian).map_or(Tag::Other, Tag::Number))
             }
             [STRING, len] => self.array(UINT16, 2, len),
-            [ARRAY, STRUCT, _, fields, ref rest @ ..] if rest.len() as u64 == 2 * fields + 1 => {
-                let (types, len) = rest.split_at(rest.len() - 1);
-                self.array(STRUCT, struct_size(types)?, len[0])
+            [ARRAY, STRUCT, _, fields, ref types @ .., len] if holds_fields(types, fields) => {
+                self.array(STRUCT, struct_size(types)?, len)
             }
             [ARRAY, element, len] => {
                 let size = element_size(element).ok_or_else(|| corrupt("unknown array type"))?;
                 self.array(element, size, len)
             }
-            [STRUCT, _, fields, ref types @ ..] if types.len() as u64 == 2 * fields => {
+            [STRUCT, _, fields, ref types @ ..] if holds_fields(types, fields) => {
                 self.cursor.skip(struct_size(types)?)?;
                 Ok(Tag::Other)
             }
@@ -195,6 +194,12 @@ impl Parser<'_> {
             len,
         })
     }
+}
+
+/// Whether `types` is one (name length, type) pair for each of a structure's `fields`; the
+/// count comes from the file, so it may be anything.
+fn holds_fields(types: &[u64], fields: u64) -> bool {
+    fields.checked_mul(2) == Some(types.len() as u64)
 }
 
 /// Size of a structure from its (name length, type) pairs.
