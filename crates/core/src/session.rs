@@ -286,11 +286,18 @@ pub struct Autosave {
 impl Autosave {
     /// Reads an autosave written by [`Autosave::to_json`], validating its session.
     pub fn parse(text: &str) -> Result<Autosave, SessionError> {
-        let mut value: serde_json::Value =
+        let value: serde_json::Value =
             serde_json::from_str(text).map_err(|e| SessionError::Syntax(e.to_string()))?;
-        let session = Session::parse(&value["session"].take().to_string())?;
-        let saved_at_ms = value["saved_at_ms"].as_f64().unwrap_or(0.0);
-        let labelling = value["labelling"].as_bool().unwrap_or(false);
+        // Indexing a JSON value mutably panics unless it is an object, and the entry may have
+        // been edited by hand or in the browser's tools: nothing is assumed of its shape.
+        let serde_json::Value::Object(mut fields) = value else {
+            return Err(SessionError::Syntax("an autosave is a JSON object".into()));
+        };
+        let session = fields.remove("session").unwrap_or_default();
+        let session = Session::parse(&session.to_string())?;
+        let saved_at_ms = fields.get("saved_at_ms").and_then(|v| v.as_f64());
+        let labelling = fields.get("labelling").and_then(|v| v.as_bool());
+        let (saved_at_ms, labelling) = (saved_at_ms.unwrap_or(0.0), labelling.unwrap_or(false));
         Ok(Autosave {
             saved_at_ms,
             labelling,
