@@ -7,13 +7,14 @@
 #   (--seconds and --runs together: whichever comes first)
 #
 # Builds the targets of fuzz/ with the pinned nightly (no sanitizer: the code under test is
-# safe Rust, and twice the executions per second find more; overflow checks and debug
+# safe Rust, so AddressSanitizer would mostly cost executions; overflow checks and debug
 # assertions on), seeds each corpus from real microscope files and the repository's fixtures,
 # and runs each target on one core. A crash, a hang (> 1 s for one input) or an input that
-# needs > 2 GB of memory stops the target and is kept in $FUZZ/artifacts/<target>/; add it to
-# fuzz/regressions/<target>/ once fixed, and the normal test suite replays it. Corpora grow in
-# $FUZZ/corpus/ from run to run. Prints one line per target: executions, edges covered,
-# corpus size and findings.
+# needs > 2 GB of memory stops the target and is kept in $FUZZ/artifacts/<target>/; once fixed,
+# scripts/fuzz_regression.py adds it to fuzz/regressions/<target>/ (as a delta when it was
+# mutated from GPL test data), and the normal test suite replays it. Corpora grow in
+# $FUZZ/corpus/ from run to run, minimised after each. Prints one line per target:
+# executions, edges covered, corpus size and findings.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 
@@ -110,6 +111,12 @@ for target in "${targets[@]}"; do
     "$bin/$target" "$FUZZ/corpus/$target" "$seeds/$target" "${limit[@]}" -timeout=1 \
         -rss_limit_mb=2048 -max_len=262144 -print_final_stats=1 \
         -artifact_prefix="$FUZZ/artifacts/$target/" > "$log" 2>&1 || true
+    # Keep the corpus minimal: only inputs that add coverage (libFuzzer's merge).
+    rm -rf "$FUZZ/corpus/$target.min" && mkdir "$FUZZ/corpus/$target.min"
+    if "$bin/$target" -merge=1 -timeout=1 -rss_limit_mb=2048 -max_len=262144 \
+        "$FUZZ/corpus/$target.min" "$FUZZ/corpus/$target" >/dev/null 2>&1; then
+        rm -rf "$FUZZ/corpus/$target" && mv "$FUZZ/corpus/$target.min" "$FUZZ/corpus/$target"
+    fi
     runs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' || echo 0)
     speed=$(grep -o 'stat::average_exec_per_sec: *[0-9]*' "$log" | grep -o '[0-9]*$' || echo 0)
     edges=$(grep -o 'cov: [0-9]*' "$log" | tail -1 | grep -o '[0-9]*' || echo 0)

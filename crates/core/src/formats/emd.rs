@@ -52,7 +52,7 @@ fn read(bytes: &[u8], options: &ReadOptions) -> Result<SpectralFile, DecodeError
     let map = read_map(&file, raster, options, &mut notes)?;
     let spectrum = match map {
         Some(_) => None,
-        None => read_spectra(&file, &mut notes)?,
+        None => read_spectra(&file, limits.max_bytes, &mut notes)?,
     };
     Ok(SpectralFile {
         format: FORMAT,
@@ -99,6 +99,40 @@ pub(super) fn open_hdf5(bytes: &[u8], format: &'static str) -> Result<File, Deco
     Ok(file)
 }
 
+/// Most bytes a metadata dataset (JSON text, an axis vector) may hold when read whole.
+pub(super) const METADATA_BYTES: usize = 16 << 20;
+
+/// The dataset at `path` of a `format` file, refused unless its values, read whole, fit in
+/// `max_bytes`: the HDF5 reader allocates what a dataset's shape and chunk shape declare before
+/// reading a value, so a few altered header bytes could otherwise ask for terabytes (found by
+/// fuzzing; scripts/fuzz.sh).
+pub(super) fn bounded_dataset(
+    file: &File,
+    path: &str,
+    max_bytes: usize,
+    format: &'static str,
+) -> Result<hdf5_pure::Dataset, DecodeError> {
+    let damaged = |error: hdf5_pure::Error| DecodeError::corrupt(format, error.to_string());
+    let dataset = file.dataset(path).map_err(damaged)?;
+    let element = dataset.element_size().map_err(damaged)?;
+    let fits = |dims: &[u64]| {
+        dims.iter()
+            .try_fold(element, |bytes, &dim| bytes.checked_mul(dim))
+            .is_some_and(|bytes| bytes <= max_bytes as u64)
+    };
+    let chunk = dataset.chunk_shape().map_err(damaged)?;
+    match fits(&dataset.shape().map_err(damaged)?) && chunk.as_deref().is_none_or(fits) {
+        true => Ok(dataset),
+        false => Err(DecodeError::unsupported(
+            format,
+            format!(
+                "{path} is larger than the {} MB Chipscope reads whole",
+                max_bytes >> 20
+            ),
+        )),
+    }
+}
+
 /// Names of the subgroups of `path`; none when the group is absent.
 fn subgroups(file: &File, path: &str) -> Result<Vec<String>, DecodeError> {
     match file.group(path) {
@@ -111,7 +145,7 @@ fn subgroups(file: &File, path: &str) -> Result<Vec<String>, DecodeError> {
 /// The JSON of an item's `Metadata` byte matrix: its first column, up to the first NUL.
 fn metadata_json(file: &File, item: &str) -> Result<Value, DecodeError> {
     let path = format!("{item}/Metadata");
-    let dataset = file.dataset(&path).map_err(hdf5_error)?;
+    let dataset = bounded_dataset(file, &path, METADATA_BYTES, FORMAT)?;
     let columns = match dataset.shape().map_err(hdf5_error)?[..] {
         [_, columns] => usize::try_from(columns).unwrap_or(0).max(1),
         _ => 1,
@@ -128,9 +162,8 @@ fn metadata_json(file: &File, item: &str) -> Result<Value, DecodeError> {
 
 /// The JSON of a one-string dataset (`AcquisitionSettings`, `SpectrumImageSettings`).
 fn text_json(file: &File, path: &str) -> Result<Value, DecodeError> {
-    let strings = file
-        .dataset(path)
-        .and_then(|d| d.read_string())
+    let strings = bounded_dataset(file, path, METADATA_BYTES, FORMAT)?
+        .read_string()
         .map_err(hdf5_error)?;
     let text = strings
         .first()
@@ -272,7 +305,7 @@ fn read_image(
     metadata: &Value,
     limits: &Limits,
 ) -> Result<Option<VeloxImage>, DecodeError> {
-    let data = file.dataset(&format!("{item}/Data")).map_err(hdf5_error)?;
+    let data = bounded_dataset(file, &format!("{item}/Data"), limits.max_bytes, FORMAT)?;
     let Some(sample_type) = sample_type(&data.dtype().map_err(hdf5_error)?) else {
         return Ok(None);
     };
@@ -355,9 +388,17 @@ fn read_map(
     options.limits.check_image(width, height)?;
     let metadata = metadata_json(file, &first_stream)?;
     let axis = energy_axis(&settings, &metadata)?;
+    let max_bytes = options.limits.max_bytes;
     let data: Vec<Vec<u16>> = streams
         .iter()
-        .map(|id| read_stream(file, &format!("Data/SpectrumStream/{id}"), axis.channels))
+        .map(|id| {
+            read_stream(
+                file,
+                &format!("Data/SpectrumStream/{id}"),
+                axis.channels,
+                max_bytes,
+            )
+        })
         .collect::<Result<_, _>>()?;
     let mut builder =
         SpectrumImageBuilder::new(width, height, axis, bin).map_err(spectrum_error)?;
@@ -451,14 +492,19 @@ fn energy_axis(settings: &Value, metadata: &Value) -> Result<EnergyAxis, DecodeE
 }
 
 /// The values of one spectrum stream, checked to be 16-bit and to share the map's channels.
-fn read_stream(file: &File, item: &str, channels: usize) -> Result<Vec<u16>, DecodeError> {
+fn read_stream(
+    file: &File,
+    item: &str,
+    channels: usize,
+    max_bytes: usize,
+) -> Result<Vec<u16>, DecodeError> {
     let settings = text_json(file, &format!("{item}/AcquisitionSettings"))?;
     if number(&settings, &["bincount"]) != Some(channels as f64) {
         return Err(unsupported(
             "EDS detector streams with different channel counts",
         ));
     }
-    let data = file.dataset(&format!("{item}/Data")).map_err(hdf5_error)?;
+    let data = bounded_dataset(file, &format!("{item}/Data"), max_bytes, FORMAT)?;
     match data.dtype().map_err(hdf5_error)? {
         DType::U16 => data.read_u16().map_err(hdf5_error),
         other => Err(unsupported(format!("a spectrum stream of {other} values"))),
@@ -502,15 +548,18 @@ fn next_pixel<'a>(frame: &mut &'a [u16]) -> &'a [u16] {
 
 /// The single spectra of `/Data/Spectrum` (one per EDS detector), summed; for files without
 /// a spectrum image.
-fn read_spectra(file: &File, notes: &mut Vec<String>) -> Result<Option<Spectrum>, DecodeError> {
+fn read_spectra(
+    file: &File,
+    max_bytes: usize,
+    notes: &mut Vec<String>,
+) -> Result<Option<Spectrum>, DecodeError> {
     let ids = subgroups(file, "Data/Spectrum")?;
     let mut sum: Option<Spectrum> = None;
     for id in &ids {
         let item = format!("Data/Spectrum/{id}");
         let metadata = metadata_json(file, &item)?;
-        let counts = file
-            .dataset(&format!("{item}/Data"))
-            .and_then(|d| d.read_f64())
+        let counts = bounded_dataset(file, &format!("{item}/Data"), max_bytes, FORMAT)?
+            .read_f64()
             .map_err(hdf5_error)?;
         let settings = serde_json::json!({ "bincount": counts.len().to_string() });
         let axis = energy_axis(&settings, &metadata)?;

@@ -17,7 +17,7 @@
 //! lengths with equal steps.
 
 use super::bytes::Number;
-use super::emd::{open_hdf5, sample_type};
+use super::emd::{METADATA_BYTES, bounded_dataset, open_hdf5, sample_type};
 use super::{Contents, DecodeError, Holds, Limits, Reader};
 use crate::dataset::{
     Calibration, Dataset, Image, Metadata, SampleType, normalise_unit, significant,
@@ -428,7 +428,7 @@ fn read_values(
     file_len: usize,
     limits: &Limits,
 ) -> Result<Vec<f32>, DecodeError> {
-    let data = file.dataset(path).map_err(hdf5_error)?;
+    let data = bounded_dataset(file, path, limits.max_bytes, FORMAT)?;
     let shape = data.shape().map_err(hdf5_error)?;
     let count = shape
         .iter()
@@ -495,7 +495,13 @@ struct Axis {
 /// The axis vector `dim<n>` of `group`: its step (the mean over the vector, as rosettasciio
 /// takes it) and units; `None` when missing, not numbers or shorter than two values.
 fn axis(file: &File, group: &str, n: usize) -> Option<Axis> {
-    let dim = file.dataset(&join(group, &format!("dim{n}"))).ok()?;
+    let dim = bounded_dataset(
+        file,
+        &join(group, &format!("dim{n}")),
+        METADATA_BYTES,
+        FORMAT,
+    )
+    .ok()?;
     sample_type(&dim.dtype().ok()?)?;
     let positions = dim.read_f64().ok()?;
     let (first, last) = (positions.first()?, positions.last()?);
