@@ -45,23 +45,30 @@ pub fn read_f32(bytes: &[u8]) -> Result<(Vec<usize>, Vec<f32>), NpyError> {
         return Err(fail("no NUMPY magic"));
     }
     let (header_len, header_start) = match bytes[6] {
-        1 => (u16::from_le_bytes([bytes[8], bytes[9]]) as usize, 10),
+        1 => (u16::from_le_bytes([bytes[8], bytes[9]]) as usize, 10usize),
         2 | 3 if bytes.len() >= 12 => (
             u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as usize,
             12,
         ),
         _ => return Err(fail("unknown format version")),
     };
+    // Sizes from the file are added and multiplied checked: `usize` is 32 bits in the page.
+    let header_end = header_start
+        .checked_add(header_len)
+        .ok_or_else(|| fail("truncated header"))?;
     let header = bytes
-        .get(header_start..header_start + header_len)
+        .get(header_start..header_end)
         .and_then(|header| std::str::from_utf8(header).ok())
         .ok_or_else(|| fail("truncated header"))?;
     if !header.contains("'descr': '<f4'") || header.contains("'fortran_order': True") {
         return Err(fail(&format!("header {}", header.trim())));
     }
     let shape = parse_shape(header).ok_or_else(|| fail("unreadable shape"))?;
-    let data = &bytes[header_start + header_len..];
-    if data.len() != shape.iter().product::<usize>() * 4 {
+    let data = &bytes[header_end..];
+    let expected = shape
+        .iter()
+        .try_fold(4usize, |bytes, &dim| bytes.checked_mul(dim));
+    if expected != Some(data.len()) {
         return Err(fail("data length does not match the shape"));
     }
     let values = data
@@ -116,5 +123,14 @@ mod tests {
         bytes[at..at + 3].copy_from_slice(b"<f8");
         assert!(read_f32(&bytes).is_err());
         assert!(read_f32(b"garbage").is_err());
+    }
+
+    #[test]
+    fn refuses_shapes_whose_size_overflows() {
+        let mut bytes = write_f32(&[2], &[1.0, 2.0]);
+        let at = bytes.windows(6).position(|w| w == b"(2,), ").unwrap();
+        bytes.splice(at..at + 6, *b"(4611686018427387904, 4), ");
+        let error = read_f32(&bytes).unwrap_err();
+        assert!(error.0.contains("does not match the shape"), "{error:?}");
     }
 }
