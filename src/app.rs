@@ -2,6 +2,7 @@
 //! and the page's error and busy notes.
 
 use crate::compute::{BackendStatus, select_backend};
+use crate::crash;
 use chipscope_core::dataset::Dataset;
 use chipscope_core::display::{DisplayRange, Stretch};
 use chipscope_core::formats::spectral::SpectralFile;
@@ -56,7 +57,8 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// Nothing loaded yet; the compute backend is detected in the background.
+    /// Nothing loaded yet; the compute backend is detected in the background (not WebGPU
+    /// right after WebGPU ended the page).
     pub fn new() -> Self {
         let loaded: RwSignal<Option<Arc<Loaded>>> = RwSignal::new(None);
         let stretch = RwSignal::new(Stretch::default());
@@ -78,7 +80,8 @@ impl AppState {
             show_grid: RwSignal::new(true),
             backend: RwSignal::new(None),
         };
-        spawn_local(async move { state.backend.set(Some(select_backend().await)) });
+        let avoid_webgpu = crash::webgpu_ended_the_page();
+        spawn_local(async move { state.backend.set(Some(select_backend(avoid_webgpu).await)) });
         state
     }
 

@@ -105,12 +105,16 @@ impl BackendStatus {
 
 /// Starts the CPU thread pool first (nothing may touch burn's CPU backends before it), then
 /// initialises WebGPU asynchronously (as burn requires in a browser) and proves it with a small
-/// reduction; falls back to burn's CPU backend, checked the same way, when that fails.
-pub async fn select_backend() -> BackendStatus {
+/// reduction; falls back to burn's CPU backend, checked the same way, when that fails, or at
+/// once when `avoid_webgpu` (WebGPU ended the page just before).
+pub async fn select_backend(avoid_webgpu: bool) -> BackendStatus {
     let threads = threads::start().await;
-    let gpu_failure = match webgpu().await {
-        Ok(status) => return status,
-        Err(failure) => failure,
+    let gpu_failure = match avoid_webgpu {
+        true => "WebGPU stopped the page with an error; reload to try it again".to_string(),
+        false => match webgpu().await {
+            Ok(status) => return status,
+            Err(failure) => failure,
+        },
     };
     let mut status = BackendStatus::cpu(&threads, &gpu_failure);
     if let Err(error) = self_check(&status.device).await {

@@ -3,7 +3,8 @@
 //! logs the panic, keeps its message in the tab's session storage and tells public/loader.js
 //! (a `chipscope-crash` event), whose plain JavaScript shows "Chipscope hit an internal error"
 //! with the message and a Reload button. On the next start [`take_message`] finds the message
-//! and the page restores the last autosave by itself.
+//! and the page restores the last autosave by itself, on the CPU if the panic came from WebGPU
+//! ([`webgpu_ended_the_page`]).
 
 use wasm_bindgen::JsCast;
 use wasm_bindgen::closure::Closure;
@@ -48,14 +49,28 @@ pub fn take_message() -> Option<String> {
     Some(message)
 }
 
+/// Whether the panic that ended this tab's previous page came from WebGPU: wgpu reports a
+/// validation or internal error by panicking (burn's runtime keeps that rule), and the panic's
+/// location is then in a wgpu crate. Such an error may well come again, so the next start runs
+/// on the CPU. Read before [`take_message`] forgets the panic.
+pub fn webgpu_ended_the_page() -> bool {
+    let storage = web_sys::window().and_then(|w| w.session_storage().ok().flatten());
+    let message = storage.and_then(|s| s.get_item(MESSAGE_KEY).ok().flatten());
+    message.is_some_and(|message| message.contains("wgpu"))
+}
+
 /// Panics when the page receives `chipscope-test-panic` (tests/e2e/resilience.test.mjs sends
-/// it). It is in every build, not only a test build, because the end-to-end tests run the build
-/// that ships; it is harmless there: no address, file or link can send the event, only script
-/// already running in the page (a test driver, the developer console), which could end the
-/// page anyway.
+/// it), with the event's detail (if any) in the message. It is in every build, not only a test
+/// build, because the end-to-end tests run the build that ships; it is harmless there: no
+/// address, file or link can send the event, only script already running in the page (a test
+/// driver, the developer console), which could end the page anyway.
 fn listen_for_test_panic() {
-    let panic = Closure::<dyn Fn()>::new(|| {
-        panic!("a test panic, asked for by the {TEST_PANIC_EVENT} event")
+    let panic = Closure::<dyn Fn(web_sys::Event)>::new(|event: web_sys::Event| {
+        let detail = js_sys::Reflect::get(&event, &"detail".into()).ok();
+        let detail = detail
+            .and_then(|detail| detail.as_string())
+            .unwrap_or_default();
+        panic!("a test panic, asked for by the {TEST_PANIC_EVENT} event{detail}")
     });
     let added = web_sys::window().map(|window| {
         window.add_event_listener_with_callback(TEST_PANIC_EVENT, panic.as_ref().unchecked_ref())
