@@ -1,8 +1,9 @@
-// The page's resilience and its own defences, in headless Chromium on the CPU path: an internal
-// error (a panic, which ends the WebAssembly instance) is shown with a Reload button that
-// brings the labels back; a tab killed at random moments while labelling — crashed or closed
-// without unload, at least 20 times — never loses a support clicked before the kill; and the
-// built page carries a Content-Security-Policy that leaves no inline script running.
+// The page's resilience and its own defences, in headless Chromium: an internal error (a panic,
+// which ends the WebAssembly instance) is shown with a Reload button that brings the labels
+// back, on the CPU when the panic came from WebGPU (SwiftShader's adapter); a tab killed at
+// random moments while labelling — crashed or closed without unload, at least 20 times — never
+// loses a support clicked before the kill; and the built page carries a Content-Security-Policy
+// that leaves no inline script running.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
@@ -81,6 +82,73 @@ for (const [build, query] of [['default', ''], ['one-thread', 'threads=1&']]) {
     }
   });
 }
+
+test('after an internal error from WebGPU the page restarts on the CPU, with the classes back', async () => {
+  const context = await launchBrowser({ webgpu: true });
+  const backend = (page, kind) => page.locator(`${testid('backend')}[data-backend="${kind}"]`);
+  try {
+    const { page, errors } = await openPage(context, `${app.url}?example`);
+    page.setDefaultTimeout(60_000);
+    await backend(page, 'webgpu').waitFor({ timeout: 120_000 });
+    await setUp(page);
+    // Classes named, no chip clicked: a click would start an embedding on SwiftShader's slow
+    // WebGPU (the supports' return is checked above).
+    await label(page, ['vacuum', 'film'], []);
+    // A panic whose message names wgpu, as wgpu's own errors do (their location is in wgpu).
+    await page.evaluate(() => setTimeout(() => dispatchEvent(new CustomEvent('chipscope-test-panic', { detail: ' (as if in wgpu)' }))));
+    await page.locator(testid('crash-reload')).click();
+    await page.locator(testid('labels-notice')).filter({ hasText: 'Session opened: 2 classes, 0 supports.' }).waitFor();
+    await backend(page, 'cpu').waitFor();
+    assert.match(await backend(page, 'cpu').innerText(), /WebGPU stopped the page with an error; reload to try it again/);
+    assert.deepEqual(await page.locator(testid('class-name')).evaluateAll((inputs) => inputs.map((i) => i.value)), ['vacuum', 'film']);
+    const before = errors.length;
+    await page.reload();
+    await backend(page, 'webgpu').waitFor({ timeout: 120_000 });
+    assert.deepEqual(errors.slice(before), []);
+  } finally {
+    await context.close();
+  }
+});
+
+test('a full storage loses the oldest autosaves of other data first, never the current one', async () => {
+  const context = await launchBrowser({ webgpu: false });
+  try {
+    const { page, errors } = await openPage(context, `${app.url}?example`);
+    await setUp(page);
+    await label(page, ['vacuum', 'film'], [[[0, 0]], [[7, 7]]]);
+    // Autosaves of three other examples, saved at 1, 3 and 2 s after 1970, then filler until
+    // not one more key fits.
+    const current = await page.evaluate(() => {
+      const prefix = 'chipscope.autosave.v1.';
+      const identity = localStorage.getItem(`${prefix}last`);
+      const text = localStorage.getItem(prefix + identity);
+      for (const [seed, at] of [[101, 1000], [102, 3000], [103, 2000]]) {
+        const other = JSON.parse(text);
+        Object.assign(other, { saved_at_ms: at });
+        Object.assign(other.session.source, { seed });
+        localStorage.setItem(`${prefix}example:512:${seed}`, JSON.stringify(other));
+      }
+      let chunk = 'x'.repeat(1 << 20);
+      for (let i = 0; chunk.length > 0; i++) {
+        try { localStorage.setItem(`filler${i}`, chunk); } catch { chunk = chunk.slice(0, chunk.length >> 1); }
+      }
+      return identity;
+    });
+    // Not one more key, but the autosave of a click or two may still fit: four clicks.
+    for (const cell of [[3, 3], [4, 4], [5, 5], [6, 6]]) await clickChip(page, cell, GRID);
+    const kept = await page.evaluate((identity) => {
+      const session = JSON.parse(localStorage.getItem(`chipscope.autosave.v1.${identity}`)).session;
+      const others = Object.keys(localStorage).filter((key) => /^chipscope\.autosave\.v1\.example:512:10/.test(key));
+      return { supports: session.classes.map((c) => c.supports), others: others.sort() };
+    }, current);
+    assert.deepEqual(kept.supports, [[[0, 0]], [[7, 7], [3, 3], [4, 4], [5, 5], [6, 6]]], 'the clicks are autosaved');
+    assert.deepEqual(kept.others, ['chipscope.autosave.v1.example:512:102', 'chipscope.autosave.v1.example:512:103'], 'the oldest went');
+    assert.equal(await page.locator(testid('labels-notice')).filter({ hasText: 'Autosave failed' }).count(), 0);
+    assert.deepEqual(errors, []);
+  } finally {
+    await context.close();
+  }
+});
 
 /** Seeded pseudo-random numbers in [0, 1) (mulberry32). */
 function random(seed) {
