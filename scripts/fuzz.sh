@@ -85,7 +85,7 @@ make_seeds() {
     seed pts "$data"/JEOL_files/Sample/00_View000/View000_0000006.pts
     seed msa "$data"/msa_files/*.msa
     local rpl
-    for rpl in "$data"/ripple_files/*_1.rpl; do pair ripple_pair "$rpl" "${rpl%.rpl}.raw"; done
+    for rpl in "$data"/ripple_files/*.rpl; do pair ripple_pair "$rpl" "${rpl%.rpl}.raw"; done
     seed pth "$fixtures"/weights/*.pth
     seed safetensors "$fixtures"/weights/*.safetensors
     seed npy tests/fixtures/encoders/mobilenet_v2.npy tests/fixtures/dense/mobilenet_v2_features.13_x1.npy
@@ -106,14 +106,19 @@ printf '%-14s %12s %9s %7s %7s %s\n' target executions exec/s edges corpus findi
 for target in "${targets[@]}"; do
     mkdir -p "$FUZZ/corpus/$target" "$FUZZ/artifacts/$target"
     log="$FUZZ/logs/$target.log"
+    started="$FUZZ/artifacts/$target.started"
+    touch "$started"
     # -timeout: a hang is > 1 s on one input; -rss_limit_mb: > 2 GB is running out of memory;
-    # -max_len: a few of the seeds are larger, and mutating 1 MB inputs is slow.
+    # -max_len: the longest seed (libFuzzer would cut inputs at 1 MB, and the readers of real
+    # files cut short stop at their first check).
+    longest=$(find "$seeds/$target" -type f -printf '%s\n' | sort -n | tail -1)
+    max_len=$(( ${longest:-0} > 4096 ? longest : 4096 ))
     "$bin/$target" "$FUZZ/corpus/$target" "$seeds/$target" "${limit[@]}" -timeout=1 \
-        -rss_limit_mb=2048 -max_len=262144 -print_final_stats=1 \
+        -rss_limit_mb=2048 -max_len="$max_len" -print_final_stats=1 \
         -artifact_prefix="$FUZZ/artifacts/$target/" > "$log" 2>&1 || true
     # Keep the corpus minimal: only inputs that add coverage (libFuzzer's merge).
     rm -rf "$FUZZ/corpus/$target.min" && mkdir "$FUZZ/corpus/$target.min"
-    if "$bin/$target" -merge=1 -timeout=1 -rss_limit_mb=2048 -max_len=262144 \
+    if "$bin/$target" -merge=1 -timeout=1 -rss_limit_mb=2048 -max_len="$max_len" \
         "$FUZZ/corpus/$target.min" "$FUZZ/corpus/$target" >/dev/null 2>&1; then
         rm -rf "$FUZZ/corpus/$target" && mv "$FUZZ/corpus/$target.min" "$FUZZ/corpus/$target"
     fi
@@ -121,6 +126,6 @@ for target in "${targets[@]}"; do
     speed=$(grep -o 'stat::average_exec_per_sec: *[0-9]*' "$log" | grep -o '[0-9]*$' || echo 0)
     edges=$(grep -o 'cov: [0-9]*' "$log" | tail -1 | grep -o '[0-9]*' || echo 0)
     corpus=$(find "$FUZZ/corpus/$target" -type f | wc -l)
-    findings=$(find "$FUZZ/artifacts/$target" -type f | wc -l)
+    findings=$(find "$FUZZ/artifacts/$target" -type f -newer "$started" | wc -l)
     printf '%-14s %12s %9s %7s %7s %s\n' "$target" "$runs" "$speed" "$edges" "$corpus" "$findings"
 done
