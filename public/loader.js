@@ -89,6 +89,14 @@ async function hasWebGpu() {
 const CRASH = 'chipscope-crash';
 
 addEventListener(CRASH, () => showCrash(sessionStorage.getItem(CRASH) ?? 'unknown error'));
+// A panic in a worker of the thread pool, which has no page to draw on, arrives on a broadcast
+// channel as [token, message]; every tab of the site hears it, so the token says whose it is.
+window.chipscopePageToken = `${Date.now()}-${Math.random()}`;
+new BroadcastChannel(CRASH).onmessage = ({ data: [token, message] }) => {
+  if (token !== window.chipscopePageToken) return;
+  sessionStorage.setItem(CRASH, String(message));
+  showCrash(String(message));
+};
 addEventListener('error', (event) => trapped(event.error));
 addEventListener('unhandledrejection', (event) => trapped(event.reason));
 

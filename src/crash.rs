@@ -19,6 +19,12 @@ const TEST_PANIC_EVENT: &str = "chipscope-test-panic";
 
 /// Installs the panic hook, and the test's way of panicking on purpose.
 pub fn install() {
+    let token = web_sys::window()
+        .and_then(|window| js_sys::Reflect::get(&window, &"chipscopePageToken".into()).ok())
+        .and_then(|token| token.as_string());
+    if let Some(token) = token {
+        let _ = PAGE_TOKEN.set(token);
+    }
     std::panic::set_hook(Box::new(|info| {
         console_error_panic_hook::hook(info);
         announce(&info.to_string());
@@ -26,10 +32,22 @@ pub fn install() {
     listen_for_test_panic();
 }
 
-/// Keeps `message` for the next start and asks the loader to show it. Does nothing off the
-/// page's main thread (a worker of the thread pool has no window).
+/// This page's name for itself on the crash channel, so that a panic in one tab's thread pool
+/// is shown by that tab only (every same-origin tab hears a broadcast channel). Set on the main
+/// thread at start; the pool's workers share the memory that holds it.
+static PAGE_TOKEN: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+/// Keeps `message` for the next start and asks the loader to show it. A worker of the thread
+/// pool has no window, no storage and no way to the page's events: it posts the message, with
+/// the page's token, on the `chipscope-crash` broadcast channel, which public/loader.js hears.
 fn announce(message: &str) {
     let Some(window) = web_sys::window() else {
+        let channel = web_sys::BroadcastChannel::new(CRASH_EVENT);
+        let token = PAGE_TOKEN.get().map_or("", String::as_str);
+        let posted = js_sys::Array::of2(&token.into(), &message.into());
+        if let Ok(channel) = channel {
+            let _ = channel.post_message(&posted);
+        }
         return;
     };
     if let Ok(Some(storage)) = window.session_storage() {
@@ -60,7 +78,8 @@ pub fn webgpu_ended_the_page() -> bool {
 }
 
 /// Panics when the page receives `chipscope-test-panic` (tests/e2e/resilience.test.mjs sends
-/// it), with the event's detail (if any) in the message. It is in every build, not only a test
+/// it), with the event's detail (if any) in the message; in a job on the thread pool when the
+/// detail says "pool". It is in every build, not only a test
 /// build, because the end-to-end tests run the build that ships; it is harmless there: no
 /// address, file or link can send the event, only script already running in the page (a test
 /// driver, the developer console), which could end the page anyway.
@@ -70,7 +89,12 @@ fn listen_for_test_panic() {
         let detail = detail
             .and_then(|detail| detail.as_string())
             .unwrap_or_default();
-        panic!("a test panic, asked for by the {TEST_PANIC_EVENT} event{detail}")
+        match detail.contains("pool") {
+            true => wasm_bindgen_futures::spawn_local(crate::threads::off_main(move || {
+                panic!("a test panic in the thread pool, asked for by the {TEST_PANIC_EVENT} event")
+            })),
+            false => panic!("a test panic, asked for by the {TEST_PANIC_EVENT} event{detail}"),
+        }
     });
     let added = web_sys::window().map(|window| {
         window.add_event_listener_with_callback(TEST_PANIC_EVENT, panic.as_ref().unchecked_ref())

@@ -83,6 +83,30 @@ for (const [build, query] of [['default', ''], ['one-thread', 'threads=1&']]) {
   });
 }
 
+test('an internal error in a worker of the thread pool is shown by its own tab only, and Reload brings the labels back', async () => {
+  const context = await launchBrowser({ webgpu: false });
+  try {
+    const { page } = await openPage(context, `${app.url}?example`);
+    const { page: other } = await openPage(context, `${app.url}?example`);
+    await setUp(page);
+    // The job must run on the pool, not inline on the main thread as before the pool starts.
+    await page.locator(`${testid('backend')}[data-backend="cpu"]`).filter({ hasText: /\d+ threads/ }).waitFor({ timeout: 60_000 });
+    await label(page, ['vacuum', 'film'], [[[0, 0]], [[7, 7]]]);
+    await page.evaluate(() => dispatchEvent(new CustomEvent('chipscope-test-panic', { detail: 'pool' })));
+    await page.locator(testid('crash')).waitFor({ timeout: 30_000 });
+    assert.match(await page.locator(testid('crash-message')).innerText(),
+      /^panicked at src\/crash\.rs:\d+:\d+:\na test panic in the thread pool, asked for by the chipscope-test-panic event$/);
+    await other.waitForTimeout(1000);
+    assert.equal(await other.locator(testid('crash')).count(), 0, 'another tab of the site goes on');
+    await screenshot(page, 'resilience-crash-pool.png');
+    await page.locator(testid('crash-reload')).click();
+    await page.locator(testid('labels-notice')).filter({ hasText: 'Session opened: 2 classes, 2 supports.' }).waitFor({ timeout: 60_000 });
+    assert.deepEqual(await marks(page), ['0,0', '7,7']);
+  } finally {
+    await context.close();
+  }
+});
+
 test('after an internal error from WebGPU the page restarts on the CPU, with the classes back', async () => {
   const context = await launchBrowser({ webgpu: true });
   const backend = (page, kind) => page.locator(`${testid('backend')}[data-backend="${kind}"]`);
