@@ -4,7 +4,8 @@
 #   bash scripts/fuzz.sh                      # smoke: every target for 30 s
 #   bash scripts/fuzz.sh --seconds 600 dm bcf # a campaign: these targets, 10 minutes each
 #   bash scripts/fuzz.sh --runs 10000000      # every target until 10 million executions
-#   (--seconds and --runs together: whichever comes first)
+#   (--seconds and --runs together: whichever comes first; --timeout N: seconds per input that
+#   count as a hang, 1 by default — on a busy machine a real file's input can take longer)
 #
 # Builds the targets of fuzz/ with the pinned nightly (no sanitizer: the code under test is
 # safe Rust, so AddressSanitizer would mostly cost executions; overflow checks and debug
@@ -21,10 +22,12 @@ source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 FUZZ="${CHIPSCOPE_FUZZ:-$HOME/.cache/chipscope/fuzz}"
 limit=()
 targets=()
+timeout=1
 while [ $# -gt 0 ]; do
     case "$1" in
         --seconds) limit+=(-max_total_time="$2"); shift 2 ;;
         --runs) limit+=(-runs="$2"); shift 2 ;;
+        --timeout) timeout="$2"; shift 2 ;;
         *) targets+=("$1"); shift ;;
     esac
 done
@@ -108,17 +111,17 @@ for target in "${targets[@]}"; do
     log="$FUZZ/logs/$target.log"
     started="$FUZZ/artifacts/$target.started"
     touch "$started"
-    # -timeout: a hang is > 1 s on one input; -rss_limit_mb: > 2 GB is running out of memory;
+    # -timeout: a hang (--timeout); -rss_limit_mb: > 2 GB is running out of memory;
     # -max_len: the longest seed (libFuzzer would cut inputs at 1 MB, and the readers of real
     # files cut short stop at their first check).
     longest=$(find "$seeds/$target" -type f -printf '%s\n' | sort -n | tail -1)
     max_len=$(( ${longest:-0} > 4096 ? longest : 4096 ))
-    "$bin/$target" "$FUZZ/corpus/$target" "$seeds/$target" "${limit[@]}" -timeout=1 \
+    "$bin/$target" "$FUZZ/corpus/$target" "$seeds/$target" "${limit[@]}" -timeout="$timeout" \
         -rss_limit_mb=2048 -max_len="$max_len" -print_final_stats=1 \
         -artifact_prefix="$FUZZ/artifacts/$target/" > "$log" 2>&1 || true
     # Keep the corpus minimal: only inputs that add coverage (libFuzzer's merge).
     rm -rf "$FUZZ/corpus/$target.min" && mkdir "$FUZZ/corpus/$target.min"
-    if "$bin/$target" -merge=1 -timeout=1 -rss_limit_mb=2048 -max_len="$max_len" \
+    if "$bin/$target" -merge=1 -timeout="$timeout" -rss_limit_mb=2048 -max_len="$max_len" \
         "$FUZZ/corpus/$target.min" "$FUZZ/corpus/$target" >/dev/null 2>&1; then
         rm -rf "$FUZZ/corpus/$target" && mv "$FUZZ/corpus/$target.min" "$FUZZ/corpus/$target"
     fi
