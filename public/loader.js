@@ -93,17 +93,23 @@ addEventListener(CRASH, () => showCrash(sessionStorage.getItem(CRASH) ?? 'unknow
 // channel as [token, message]; every tab of the site hears it, so the token says whose it is.
 window.chipscopePageToken = `${Date.now()}-${Math.random()}`;
 new BroadcastChannel(CRASH).onmessage = ({ data: [token, message] }) => {
-  if (token !== window.chipscopePageToken) return;
-  sessionStorage.setItem(CRASH, String(message));
-  showCrash(String(message));
+  if (token === window.chipscopePageToken) crashed(String(message));
 };
 addEventListener('error', (event) => trapped(event.error));
 addEventListener('unhandledrejection', (event) => trapped(event.reason));
 
 function trapped(error) {
-  if (!(error instanceof WebAssembly.RuntimeError) || document.getElementById('crash')) return;
-  sessionStorage.setItem(CRASH, String(error));
-  showCrash(String(error));
+  if (error instanceof WebAssembly.RuntimeError) crashed(String(error));
+}
+
+/**
+ * Keeps `message` for the next start (as the panic hook does) and shows it — unless an error is
+ * already shown: the trap that follows a panic must not replace the panic's message.
+ */
+function crashed(message) {
+  if (document.getElementById('crash')) return;
+  sessionStorage.setItem(CRASH, message);
+  showCrash(message);
 }
 
 /** A new `tag` element with `props` and `children`. */

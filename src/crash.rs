@@ -61,10 +61,18 @@ fn announce(message: &str) {
 /// The message of the panic that ended this tab's previous page, if one did; forgotten once
 /// read, so only the first start after the crash restores.
 pub fn take_message() -> Option<String> {
-    let storage = web_sys::window()?.session_storage().ok()??;
-    let message = storage.get_item(MESSAGE_KEY).ok()??;
-    let _ = storage.remove_item(MESSAGE_KEY);
+    let message = kept_message()?;
+    let _ = session_storage()?.remove_item(MESSAGE_KEY);
     Some(message)
+}
+
+fn session_storage() -> Option<web_sys::Storage> {
+    web_sys::window()?.session_storage().ok()?
+}
+
+/// The message kept by [`announce`] (or by public/loader.js), if any.
+fn kept_message() -> Option<String> {
+    session_storage()?.get_item(MESSAGE_KEY).ok()?
 }
 
 /// Whether the panic that ended this tab's previous page came from WebGPU: wgpu reports a
@@ -72,17 +80,15 @@ pub fn take_message() -> Option<String> {
 /// location is then in a wgpu crate. Such an error may well come again, so the next start runs
 /// on the CPU. Read before [`take_message`] forgets the panic.
 pub fn webgpu_ended_the_page() -> bool {
-    let storage = web_sys::window().and_then(|w| w.session_storage().ok().flatten());
-    let message = storage.and_then(|s| s.get_item(MESSAGE_KEY).ok().flatten());
-    message.is_some_and(|message| message.contains("wgpu"))
+    kept_message().is_some_and(|message| message.contains("wgpu"))
 }
 
 /// Panics when the page receives `chipscope-test-panic` (tests/e2e/resilience.test.mjs sends
 /// it), with the event's detail (if any) in the message; in a job on the thread pool when the
-/// detail says "pool". It is in every build, not only a test
-/// build, because the end-to-end tests run the build that ships; it is harmless there: no
-/// address, file or link can send the event, only script already running in the page (a test
-/// driver, the developer console), which could end the page anyway.
+/// detail says "pool". It is in every build, not only a test build, because the end-to-end
+/// tests run the build that ships; it is harmless there: no address, file or link can send the
+/// event, only script already running in the page (a test driver, the developer console), which
+/// could end the page anyway.
 fn listen_for_test_panic() {
     let panic = Closure::<dyn Fn(web_sys::Event)>::new(|event: web_sys::Event| {
         let detail = js_sys::Reflect::get(&event, &"detail".into()).ok();
