@@ -10,7 +10,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
   repoRoot, artifacts, serveStatic, withPage, screenshot, testid, clickChip as clickCell, shares, waitForShares,
-  downloadTo, freshDir, classesOf, segmentInCli, differingChips,
+  downloadTo, freshDir, classesOf, segmentInCli, differingChips, leaveFields,
 } from './harness.mjs';
 
 const cli = process.env.CHIPSCOPE_CLI ?? join(process.env.CARGO_TARGET_DIR ?? join(repoRoot, 'target'), 'debug', 'chipscope');
@@ -74,7 +74,7 @@ test('find atom columns, classify by g(r) alone, plot it, and reproduce it in th
       await page.locator(testid('class-name')).nth(i).fill(name);
       await page.locator(testid('class-name')).nth(i).dispatchEvent('change');
     }
-    await page.locator(testid('class-row')).first().locator('.key').click();
+    await leaveFields(page);
     for (const [i, name] of names.entries()) {
       await page.keyboard.press(String(i + 1));
       for (const cell of supports[name]) await clickChip(page, cell);

@@ -13,7 +13,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
   repoRoot, artifacts, serveStatic, withPage, screenshot, testid, waitForShares, setChipSize,
-  selectEncoder, selectMode, downloadTo, freshDir, parseNpy, classesOf, clickChip, longestGap,
+  selectEncoder, selectMode, downloadTo, freshDir, parseNpy, classesOf, clickChip, longestGap, leaveFields,
 } from './harness.mjs';
 
 const testdata = process.env.CHIPSCOPE_TESTDATA ?? join(process.env.HOME, '.cache/chipscope/testdata');
@@ -67,11 +67,6 @@ async function nameClasses(page, names) {
     await page.locator(testid('class-name')).nth(i).fill(name);
     await page.locator(testid('class-name')).nth(i).dispatchEvent('change');
   }
-}
-
-/** Leaves any text or number field, so the number keys and Ctrl+Z reach the page. */
-async function leaveFields(page) {
-  await page.locator(testid('class-row')).first().locator('.key').click();
 }
 
 /** Clicks each class's chips (`supports`, in class order) on a `grid`² grid. */

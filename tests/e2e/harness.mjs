@@ -65,11 +65,42 @@ export async function withPage({ webgpu, isolation, url }, body) {
   const context = await launchBrowser({ webgpu, isolation });
   try {
     const { page, errors } = await openPage(context, url);
-    await body({ page, context });
+    try {
+      await body({ page, context });
+    } catch (error) {
+      await explainFailure(page, errors, error);
+      throw error;
+    }
     assert.deepEqual(errors, [], 'console errors or uncaught exceptions');
   } finally {
     await context.close();
   }
+}
+
+// What the page says about its work: the lines a failed test prints (CI keeps only its output).
+const STATUS_IDS = [
+  'error', 'embed-status', 'embed-progress', 'embed-error', 'classify-status', 'spectra-status',
+  'atoms-status', 'download-progress', 'task-progress', 'merge-error',
+];
+
+/**
+ * Adds to a failed test's `error` what the page showed when it failed — its status lines, a
+ * crash dialog, the console errors so far — and saves a screenshot of it into the artifacts.
+ */
+async function explainFailure(page, errors, error) {
+  const lines = [];
+  try {
+    for (const id of [...STATUS_IDS.map(testid), '#crash']) {
+      for (const text of await page.locator(id).allInnerTexts()) lines.push(`${id}: ${text.trim()}`);
+    }
+    const name = `failure-${new Date().toISOString().replace(/[:.]/g, '-')}.png`;
+    await screenshot(page, name);
+    lines.push(`screenshot: tests/e2e/artifacts/${name}`);
+  } catch (reason) {
+    lines.push(`(the page could not be read: ${reason})`);
+  }
+  lines.push(...errors.map((text) => `console: ${text}`));
+  if (error instanceof Error) error.message += `\nthe page when it failed:\n  ${lines.join('\n  ')}`;
 }
 
 export async function screenshot(page, name) {
@@ -217,6 +248,15 @@ export function parseNpy(bytes) {
 }
 
 /**
+ * Leaves any text or number field, as a user's click elsewhere does, so the number keys and
+ * Ctrl+Z reach the page: a key pressed while a class name still has the focus would be typed
+ * into the name (seen: "Fe-S1", with the next supports given to the wrong class).
+ */
+export async function leaveFields(page) {
+  await page.locator(testid('class-row')).first().locator('.key').click();
+}
+
+/**
  * Names the classes after the keys of `supports` ({ class: [[row, col]…] }) and clicks their
  * supports — chips of `chip` px on an image of `[width, height]` px — each class's key first.
  */
@@ -229,6 +269,7 @@ export async function labelChips(page, supports, chip, [width, height]) {
     await page.locator(testid('class-name')).nth(i).fill(name);
     await page.locator(testid('class-name')).nth(i).dispatchEvent('change');
   }
+  await leaveFields(page);
   for (const [i, name] of names.entries()) {
     await page.keyboard.press(String(i + 1));
     for (const [row, col] of supports[name]) {

@@ -10,7 +10,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
   repoRoot, artifacts, serveStatic, withPage, screenshot, testid, clickChip as clickCell, waitForShares,
-  downloadTo, freshDir, selectMode,
+  downloadTo, freshDir, selectMode, leaveFields,
 } from './harness.mjs';
 
 const cli = process.env.CHIPSCOPE_CLI ?? join(process.env.CARGO_TARGET_DIR ?? join(repoRoot, 'target'), 'debug', 'chipscope');
@@ -68,7 +68,7 @@ test('label a real DM3 file, export everything, and reproduce the CSV with chips
       await page.locator(testid('class-name')).nth(i).fill(name);
       await page.locator(testid('class-name')).nth(i).dispatchEvent('change');
     }
-    await page.locator(testid('class-row')).first().locator('.key').click(); // leave the text field
+    await leaveFields(page);
     for (const [i, name] of names.entries()) {
       await page.keyboard.press(String(i + 1)); // number keys pick the class
       for (const cell of supports[name]) await clickChip(page, cell);

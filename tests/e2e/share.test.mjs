@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import {
   repoRoot, artifacts, serveStatic, serveFiles, launchBrowser, openPage, withPage, screenshot, testid,
   clickChip, waitForShares,
-  downloadTo, freshDir,
+  downloadTo, freshDir, leaveFields,
 } from './harness.mjs';
 
 const testdata = process.env.CHIPSCOPE_TESTDATA ?? join(process.env.HOME, '.cache/chipscope/testdata');
@@ -56,7 +56,7 @@ async function label(page, names, supports) {
     await page.locator(testid('class-name')).nth(i).fill(name);
     await page.locator(testid('class-name')).nth(i).dispatchEvent('change');
   }
-  await page.locator(testid('class-row')).first().locator('.key').click(); // leave the text field
+  await leaveFields(page);
   for (const [i, cells] of supports.entries()) {
     await page.keyboard.press(String(i + 1));
     for (const cell of cells) await clickChip(page, cell, GRID);
