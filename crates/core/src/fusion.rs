@@ -14,6 +14,7 @@
 //! With a single modality both modes give that modality's own distances unchanged, so its
 //! distance scale (and a session's "unassigned beyond" limit) stays as it was.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use crate::classify::{PrototypeClassifier, Segmentation, Support};
@@ -141,11 +142,9 @@ pub fn fuse(mode: FusionMode, modalities: &[Measurement]) -> Segmentation {
 
 /// c1: one Euclidean distance on the scaled, joined vectors.
 fn concatenated(modalities: &[&Measurement]) -> Segmentation {
-    let total: f32 = modalities.iter().map(|m| m.weight).sum();
-    let scales: Vec<f32> = modalities
-        .iter()
-        .map(|m| (m.weight / total).sqrt() / spread(m.chips))
-        .collect();
+    let weighted: Vec<(f32, &Embeddings)> =
+        modalities.iter().map(|m| (m.weight, m.chips)).collect();
+    let scales = block_scales(&weighted);
     let blocks: Vec<(f32, &Embeddings)> = scales
         .iter()
         .copied()
@@ -163,6 +162,41 @@ fn concatenated(modalities: &[&Measurement]) -> Segmentation {
         })
         .collect();
     PrototypeClassifier::new(&chips).classify(&chips, &classes)
+}
+
+/// Every chip's vector as concatenated fusion (c1) sees it: the blocks `(weight, vectors)` of
+/// the modalities with a positive weight (all of them, equally, if none has), each scaled by
+/// √(weight / Σ weights) / spread and joined; a single block's own vectors unchanged, as fusion
+/// leaves a single modality's distances. What chips are compared by when no prototype is
+/// involved (clustering, the diversity of suggestions).
+///
+/// # Panics
+/// If `blocks` is empty or they differ in chip count.
+pub fn joined_vectors<'a>(blocks: &[(f32, &'a Embeddings)]) -> Cow<'a, Embeddings> {
+    assert!(!blocks.is_empty(), "no modality to join");
+    let mut used: Vec<(f32, &Embeddings)> =
+        blocks.iter().copied().filter(|(w, _)| *w > 0.0).collect();
+    if used.is_empty() {
+        used = blocks.iter().map(|(_, e)| (1.0, *e)).collect();
+    }
+    if let [(_, only)] = used[..] {
+        return Cow::Borrowed(only);
+    }
+    let scales = block_scales(&used);
+    let scaled: Vec<(f32, &Embeddings)> = scales
+        .into_iter()
+        .zip(used.iter().map(|(_, e)| *e))
+        .collect();
+    Cow::Owned(join(&scaled))
+}
+
+/// Each block's factor in the concatenation: √(weight / Σ weights) / spread.
+fn block_scales(blocks: &[(f32, &Embeddings)]) -> Vec<f32> {
+    let total: f32 = blocks.iter().map(|(w, _)| w).sum();
+    blocks
+        .iter()
+        .map(|(weight, vectors)| (weight / total).sqrt() / spread(vectors))
+        .collect()
 }
 
 /// The root mean square distance of the rows of `vectors` to their mean (1 when it is 0).
@@ -269,6 +303,26 @@ mod tests {
 
     fn embeddings(rows: &[&[f32]]) -> Embeddings {
         Embeddings::from_rows(rows)
+    }
+
+    /// Each block scaled to a mean square of weight / Σ weights: the joined vectors' spread is
+    /// 1 and the weight-3 block holds three quarters of it; one block is passed through.
+    #[test]
+    fn joined_vectors_give_each_block_its_weight() {
+        let image = embeddings(&[&[0.0, 0.0], &[4.0, 0.0], &[0.0, 4.0], &[4.0, 4.0]]);
+        let spectra = embeddings(&[&[1.0], &[3.0], &[1.0], &[3.0]]);
+        let joined = joined_vectors(&[(1.0, &image), (3.0, &spectra)]);
+        assert_eq!(joined.dim, 3);
+        assert!((spread(&joined) - 1.0).abs() < 1e-6);
+        let last = Embeddings {
+            dim: 1,
+            values: (0..4).map(|i| joined.row(i)[2]).collect(),
+        };
+        assert!((spread(&last).powi(2) - 0.75).abs() < 1e-6);
+        assert!(matches!(
+            joined_vectors(&[(1.0, &image), (0.0, &spectra)]),
+            Cow::Borrowed(_)
+        ));
     }
 
     fn table(rows: &[&[f32]]) -> Segmentation {

@@ -169,6 +169,28 @@ impl Labels {
         labels
     }
 
+    /// A proposed cluster named `name` becoming a class with `supports` (chips of a
+    /// `chip_size`-px grid): the first class without supports takes them and the name (the two
+    /// empty starter classes are meant to be named), else a new class; the chips leave any class
+    /// they supported, and supports of another grid are set aside. Returns its index.
+    pub fn adopt_cluster(&mut self, name: &str, supports: &[Cell], chip_size: usize) -> usize {
+        if self.chip_size != chip_size {
+            self.chip_size = chip_size;
+            self.classes.iter_mut().for_each(|c| c.supports.clear());
+        }
+        let index = match self.classes.iter().position(|c| c.supports.is_empty()) {
+            Some(index) => index,
+            None => self.add_class(),
+        };
+        for class in &mut self.classes {
+            class.supports.retain(|cell| !supports.contains(cell));
+        }
+        let class = &mut self.classes[index];
+        class.name = name.to_string();
+        class.supports = supports.to_vec();
+        index
+    }
+
     /// Adds a class named "class N" with the first palette colour not in use; returns its index.
     pub fn add_class(&mut self) -> usize {
         let colour = unused_colour(&self.classes);
@@ -184,6 +206,20 @@ impl Labels {
             supports: Vec::new(),
         });
         self.classes.len() - 1
+    }
+
+    /// A painted stroke: every chip of `cells` becomes a support of `class` (leaving any other
+    /// class it supported), or with `erase` supports nothing.
+    pub fn paint(&mut self, cells: &[Cell], class: usize, erase: bool) {
+        if !erase && class >= self.classes.len() {
+            return;
+        }
+        for existing in &mut self.classes {
+            existing.supports.retain(|support| !cells.contains(support));
+        }
+        if !erase {
+            self.classes[class].supports.extend(cells.iter().copied());
+        }
     }
 
     /// The class `cell` supports, if any.
@@ -385,6 +421,45 @@ mod tests {
         labels.toggle([5, 5], 1);
         assert!(labels.is_ready());
         assert_eq!(labels.support_indices(10)[1], vec![55]);
+    }
+
+    #[test]
+    fn a_stroke_paints_its_chips_into_one_class_or_erases_them() {
+        let mut labels = Labels::starter(32);
+        labels.toggle([0, 0], 1);
+        labels.paint(&[[0, 0], [0, 1], [0, 2]], 0, false);
+        assert_eq!(labels.classes[0].supports, [[0, 0], [0, 1], [0, 2]]);
+        assert!(
+            labels.classes[1].supports.is_empty(),
+            "the chip left class 1"
+        );
+        labels.paint(&[[0, 1], [5, 5]], 1, true);
+        assert_eq!(labels.classes[0].supports, [[0, 0], [0, 2]]);
+        labels.paint(&[[1, 1]], 7, false);
+        assert_eq!(labels.support_count(), 2, "no class 7: nothing painted");
+    }
+
+    #[test]
+    fn a_named_cluster_fills_the_first_empty_class_then_adds_one() {
+        let mut labels = Labels::starter(32);
+        labels.toggle([0, 0], 0);
+        assert_eq!(labels.adopt_cluster("film", &[[1, 1], [0, 0]], 32), 1);
+        assert_eq!(labels.classes[1].name, "film");
+        assert!(
+            labels.classes[0].supports.is_empty(),
+            "the chip left class 0"
+        );
+        assert_eq!(labels.adopt_cluster("vacuum", &[[2, 2]], 32), 0);
+        assert_eq!(labels.adopt_cluster("substrate", &[[3, 3]], 32), 2);
+        assert_eq!(labels.classes.len(), 3);
+        assert_eq!(labels.classes[2].supports, [[3, 3]]);
+        labels.adopt_cluster("grains", &[[0, 1]], 64);
+        assert_eq!(labels.chip_size, 64);
+        assert_eq!(
+            labels.support_count(),
+            1,
+            "the 32-px supports were set aside"
+        );
     }
 
     #[test]

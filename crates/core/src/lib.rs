@@ -16,6 +16,8 @@
 //!   session's modalities, supports and measurements become a segmentation: it learns each
 //!   modality's prototypes, measures the distances ([`classify`]) and fuses them ([`fusion`],
 //!   which also says which modalities take part).
+//! - [`guide`] helps the labelling: suggested next chips, classes proposed by clustering, and
+//!   the supports' leave-one-out check.
 //! - [`results`] summarises a segmentation (shares, areas, chart) and [`exports`] writes the
 //!   result files; [`npy`] writes embeddings.
 //! - [`session`] records every choice so the page and the CLI reproduce each other; [`share`]
@@ -36,6 +38,7 @@ pub mod fine;
 pub mod formats;
 pub mod fusion;
 pub mod grid;
+pub mod guide;
 pub mod hashing;
 pub mod labels;
 pub mod npy;

@@ -4,6 +4,7 @@
 use crate::classify::Segmentation;
 use crate::dataset::{Calibration, significant};
 use crate::fine::FineSummary;
+use crate::guide::quality::SupportReport;
 use crate::labels::{ClassLabel, Colour};
 use serde::Serialize;
 
@@ -39,6 +40,9 @@ pub struct Summary {
     /// The shares at the dense map's cell resolution, for dense segmentations.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub fine: Option<FineSummary>,
+    /// The supports checked by leave-one-out, in the summary of the labelled image.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub supports: Option<SupportReport>,
 }
 
 impl Summary {
@@ -69,6 +73,7 @@ impl Summary {
             total_chips: total,
             area_unit: calibration.map(|c| format!("{}²", c.unit)),
             fine: None,
+            supports: None,
         }
     }
 

@@ -8,6 +8,7 @@ use crate::display::Stretch;
 use crate::encoders::dense::EmbeddingMode;
 use crate::fusion::{Fusion, Modality};
 use crate::grid::{ChipGrid, MIN_CHIP_SIZE};
+use crate::guide::proposals::ProposalSettings;
 use crate::hashing::sha256_hex;
 use crate::labels::{ClassLabel, Labels};
 use crate::spectra::lines::lines_of;
@@ -20,9 +21,11 @@ use thiserror::Error;
 pub const FORMAT: &str = "chipscope-session";
 /// The schema version this build writes and the newest it reads (version 2 added data from a
 /// URL and labelling tasks, version 3 the atom modality's settings, version 4 the spectral
-/// modality's, version 5 the embedding mode; older files read unchanged, and as embedded per
-/// chip).
-pub const VERSION: u32 = 5;
+/// modality's, version 5 the embedding mode, version 6 the class proposal; older files read
+/// unchanged, and as embedded per chip).
+pub const VERSION: u32 = 6;
+/// The most clusters a session's proposal may ask for.
+pub const MAX_PROPOSED_CLUSTERS: usize = 64;
 /// Session files above this size are refused before parsing.
 pub const MAX_BYTES: usize = 16 * 1024 * 1024;
 
@@ -56,6 +59,9 @@ pub struct Session {
     /// Present when the session is a crowd-labelling task or a labeller's answer to one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub task: Option<Task>,
+    /// The clustering that proposed classes, when one is shown: its k and seed reproduce it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proposal: Option<ProposalSettings>,
 }
 
 /// The data the supports were clicked on.
@@ -384,7 +390,8 @@ impl Session {
         serde_json::to_string_pretty(self).expect("sessions serialise")
     }
 
-    /// The session as labellers get it: the task without its reference chips, and no supports.
+    /// The session as labellers get it: the task without its reference chips, no supports and
+    /// no class proposal (they label by hand).
     pub fn for_labellers(&self) -> Session {
         let mut session = self.clone();
         if let Some(task) = &mut session.task {
@@ -392,6 +399,7 @@ impl Session {
             task.labeller = None;
         }
         session.classes.iter_mut().for_each(|c| c.supports.clear());
+        session.proposal = None;
         session
     }
 
@@ -473,6 +481,14 @@ impl Session {
         }
         if let Some(spectra) = &self.spectra {
             check_spectra(spectra)?;
+        }
+        if let Some(proposal) = &self.proposal
+            && !(1..=MAX_PROPOSED_CLUSTERS).contains(&proposal.k)
+        {
+            return Err(format!(
+                "the proposal's {} clusters are not 1 to {MAX_PROPOSED_CLUSTERS}",
+                proposal.k
+            ));
         }
         self.check_classes()?;
         self.task
@@ -613,6 +629,7 @@ pub(crate) fn sample() -> Session {
         atoms: None,
         spectra: None,
         task: None,
+        proposal: None,
     }
 }
 
@@ -664,6 +681,25 @@ mod tests {
     }
 
     #[test]
+    fn a_proposal_round_trips_and_a_wild_k_is_refused() {
+        let mut session = example();
+        session.proposal = Some(ProposalSettings { k: 4, seed: 7 });
+        let json = session.to_json();
+        assert!(json.contains("\"proposal\""));
+        assert_eq!(Session::parse(&json), Ok(session.clone()));
+        session.proposal = Some(ProposalSettings {
+            k: 1_000_000,
+            seed: 7,
+        });
+        let refused = Session::parse(&session.to_json()).unwrap_err().to_string();
+        assert!(refused.contains("1000000 clusters"), "{refused}");
+        assert!(
+            !example().to_json().contains("proposal"),
+            "absent when none is shown"
+        );
+    }
+
+    #[test]
     fn tampered_sessions_get_a_reason() {
         let edited = |edit: fn(&mut Session)| {
             let mut session = example();
@@ -674,7 +710,7 @@ mod tests {
         let cases = [
             (json.replace("chipscope-session", "other"), "format field"),
             (
-                json.replace("\"version\": 5", "\"version\": 7"),
+                json.replace("\"version\": 6", "\"version\": 7"),
                 "version 7",
             ),
             (json.replace("#010203", "red"), "#rrggbb"),
@@ -783,7 +819,7 @@ mod tests {
     fn version_1_files_and_tasks_read() {
         let v1 = example()
             .to_json()
-            .replace("\"version\": 5", "\"version\": 1");
+            .replace("\"version\": 6", "\"version\": 1");
         assert_eq!(Session::parse(&v1).unwrap().source, example().source);
         let mut session = example();
         let mut task = task();

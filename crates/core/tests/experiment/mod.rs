@@ -1,7 +1,7 @@
 //! What the experiments share (`two_phases.rs`, `spectral_fusion.rs`, `dense_embeddings.rs`,
-//! `dense_real_mosaics.rs`): the true class of every chip from a label map, random support draws
+//! `dense_real_mosaics.rs`, `guided_labelling.rs`): the true class of every chip from a label map, random support draws
 //! among pure chips, the accuracy on chips that are mostly one class (and its mean over draws),
-//! the chips embedded by a shipped encoder, their segmentation by the pipeline the page and the
+//! the chips embedded by a shipped encoder (per chip, or pooled from its dense map), their segmentation by the pipeline the page and the
 //! CLI use, and Poisson noise.
 
 // Each experiment uses a part of these helpers.
@@ -12,6 +12,8 @@ use chipscope_core::classify::Segmentation;
 use chipscope_core::dataset::Image;
 use chipscope_core::display::{DisplayRange, Stretch};
 use chipscope_core::embeddings::Embeddings;
+use chipscope_core::encoders::dense::{DenseSettings, Tiling, dense_features};
+use chipscope_core::encoders::preprocess::ScaledImage;
 use chipscope_core::encoders::{ChipSource, ImageEncoder};
 use chipscope_core::fusion::{Fusion, FusionMode, Modality};
 use chipscope_core::grid::{Chip, ChipGrid};
@@ -167,4 +169,23 @@ pub fn embed(file: &str, image: &Image, grid: &ChipGrid) -> Embeddings {
     encoder
         .embed_chips(source, &chips, 16, &device, |_| {})
         .unwrap()
+}
+
+/// Every chip of `grid` on `image` pooled from the dense map of the shipped encoder
+/// `weights/<file>.safetensors` at its recommended settings (the page's default mode), on the
+/// CPU, in the default contrast.
+pub fn embed_dense(file: &str, image: &Image, grid: &ChipGrid) -> Embeddings {
+    let (encoder, device) = shipped_encoder(file);
+    let settings = DenseSettings::recommended(&encoder);
+    let range = DisplayRange::of(image, Stretch::default());
+    let scaled = ScaledImage::new(image, range, settings.scale);
+    let map = dense_features(
+        &encoder,
+        &scaled,
+        &settings,
+        Tiling::default(),
+        &device,
+        |_, _| {},
+    );
+    map.unwrap().pool(grid)
 }
