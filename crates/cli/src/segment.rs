@@ -20,6 +20,7 @@ use chipscope_core::formats::Opened;
 use chipscope_core::formats::spectral::SpectralFile;
 use chipscope_core::fusion::Modality;
 use chipscope_core::grid::{Chip, ChipGrid};
+use chipscope_core::guide::quality::{SupportQuality, SupportReport};
 use chipscope_core::hashing::sha256_hex;
 use chipscope_core::pipeline::{self, ChipMeasure, Learned};
 use chipscope_core::results::Summary;
@@ -591,6 +592,9 @@ impl Segmenter {
                         .collect();
                     println!("  fine ({}-px cells): {}", fine.cell_px, shares.join("; "));
                 }
+                if let Some(supports) = &summary.supports {
+                    println!("  {}", describe_supports(supports));
+                }
                 true
             }
             Err(error) => {
@@ -660,6 +664,12 @@ impl Segmenter {
         };
         let calibration = dataset.calibration.as_ref();
         let mut summary = Summary::new(classes, &assignments, chip_size, calibration);
+        if is_labelled {
+            let names: Vec<String> = classes.iter().map(|c| c.name.clone()).collect();
+            let supports = &self.learned[0].classes;
+            let quality = SupportQuality::leave_one_out(&segmentation, supports);
+            summary.supports = Some(quality.report(&names, grid.cols()));
+        }
         summary.fine = results.fine.map(|fine| {
             fine.labels
                 .summary(classes, fine.assignments, &grid, calibration)
@@ -712,6 +722,33 @@ impl Segmenter {
                 .with_context(|| format!("cannot write {}", path.display()))?;
         }
         Ok(())
+    }
+}
+
+/// The support check in a line: the leave-one-out score and each support it flags.
+fn describe_supports(report: &SupportReport) -> String {
+    let score = match report.accuracy {
+        Some(accuracy) => format!(
+            "{}/{} right by leave-one-out ({:.0} %)",
+            report.correct,
+            report.checked,
+            accuracy * 100.0
+        ),
+        None => "none checked by leave-one-out (every class has one support)".to_string(),
+    };
+    let flagged: Vec<String> = report
+        .flagged
+        .iter()
+        .map(|f| {
+            format!(
+                "[{}, {}] {} looks like {}",
+                f.cell[0], f.cell[1], f.class, f.closer_to
+            )
+        })
+        .collect();
+    match flagged.is_empty() {
+        true => format!("supports: {score}"),
+        false => format!("supports: {score}; check {}", flagged.join(", ")),
     }
 }
 

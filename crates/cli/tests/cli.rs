@@ -466,6 +466,7 @@ mod segment {
             atoms: None,
             spectra: None,
             task: None,
+            proposal: None,
         }
     }
 
@@ -640,7 +641,19 @@ mod segment {
             "{output:?}"
         );
         let printed = stdout(&output);
-        assert_eq!(printed.lines().count(), 2, "{printed}");
+        let (checks, counts): (Vec<&str>, Vec<&str>) = printed
+            .lines()
+            .partition(|line| line.starts_with("  supports: "));
+        assert_eq!(counts.len(), 2, "{printed}");
+        // Both are the labelled image (the same bytes): the supports are checked in each, the
+        // vacuum's one support not at all.
+        assert_eq!(checks.len(), 2, "{printed}");
+        assert!(checks[0].contains("/4 right by leave-one-out"), "{printed}");
+        let summary: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(out.join("sim-summary.json")).unwrap())
+                .unwrap();
+        assert_eq!(summary["supports"]["checked"], 4, "{summary}");
+        assert_eq!(summary["supports"]["classes"][0], "vacuum");
         assert_results(&out, "sim");
         assert_results(&out, "second image");
         let csv = |stem: &str| std::fs::read(out.join(format!("{stem}.csv"))).unwrap();
