@@ -11,7 +11,7 @@ use chipscope_core::encoders::dense::FeatureMap;
 use chipscope_core::fine::{CellContext, FineLabels};
 use chipscope_core::fusion::{Fusion, Modality};
 use chipscope_core::labels::{Cell, Labels, Undoable};
-use chipscope_core::pipeline::{self, ChipMeasure, Learned};
+use chipscope_core::pipeline::{self, Learned};
 use chipscope_core::session::ViewMode;
 use leptos::ev;
 use leptos::prelude::*;
@@ -21,7 +21,30 @@ use crate::app::AppState;
 use crate::atoms::AtomState;
 use crate::clock::now_ms;
 use crate::embedding::{EmbeddingKey, EmbeddingState};
+use crate::guidance::GuideState;
+use crate::ready::Ready;
 use crate::spectra::SpectraState;
+
+/// One edit of the supports from the image.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ChipEdit {
+    /// A click: the chip becomes a support of the active class, or stops being one.
+    Toggle(Cell),
+    /// A stroke: every chip becomes a support of the active class.
+    Paint(Vec<Cell>),
+    /// A stroke with Shift or the right button: no chip supports anything.
+    Erase(Vec<Cell>),
+}
+
+impl ChipEdit {
+    /// The chips it touches.
+    pub fn cells(&self) -> &[Cell] {
+        match self {
+            ChipEdit::Toggle(cell) => std::slice::from_ref(cell),
+            ChipEdit::Paint(cells) | ChipEdit::Erase(cells) => cells,
+        }
+    }
+}
 
 /// Support sets and how the result is shown.
 #[derive(Clone, Copy)]
@@ -43,6 +66,8 @@ pub struct LabelState {
     pub classify_ms: RwSignal<Option<f64>>,
     /// A message about the labels (grid changes, imports).
     pub notice: RwSignal<Option<String>>,
+    /// The chips suggested next, and the one in focus.
+    pub guide: GuideState,
     classifier: StoredValue<Option<(EmbeddingKey, PrototypeClassifier)>, LocalStorage>,
     /// The dense map's cell neighbourhoods for the chip size of the key's embeddings.
     cell_context: StoredValue<Option<(EmbeddingKey, Rc<CellContext>)>, LocalStorage>,
@@ -69,10 +94,14 @@ impl LabelState {
             fine: RwSignal::new(None),
             classify_ms: RwSignal::new(None),
             notice: RwSignal::new(None),
+            guide: GuideState::new(),
             classifier: StoredValue::new_local(None),
             cell_context: StoredValue::new_local(None),
         };
         Effect::new(move |_| state.reclassify(app, embedding, atoms, spectra));
+        state
+            .guide
+            .follow(state.fusion, app, (embedding, atoms, spectra));
         state.listen_to_keys();
         state
     }
@@ -82,12 +111,13 @@ impl LabelState {
         self.history.with(|history| history.current().clone())
     }
 
-    /// A click on chip `cell` of the grid on screen: toggles it as a support of the active
-    /// class, and when `classify`, starts the embedding if the chips are not embedded yet (and
-    /// the image modality has a weight). In dense mode a new chip size of a cached map is
-    /// already pooled ([`EmbeddingState::follow`]), and otherwise `start` pools it, so only a
-    /// map not yet computed runs the network.
-    pub fn click(&self, app: AppState, embedding: EmbeddingState, cell: Cell, classify: bool) {
+    /// Edits the supports of the grid on screen — one chip toggled, or a stroke painted or
+    /// erased — as one undoable edit (supports of another chip size are set aside first), and
+    /// when `classify`, starts the embedding if the chips are not embedded yet (and the image
+    /// modality has a weight). In dense mode a new chip size of a cached map is already pooled
+    /// ([`EmbeddingState::follow`]), and otherwise `start` pools it, so only a map not yet
+    /// computed runs the network.
+    pub fn label(&self, app: AppState, embedding: EmbeddingState, edit: ChipEdit, classify: bool) {
         let Some(grid) = app.grid() else { return };
         let active = self.active.get_untracked();
         let chip_size = grid.chip_size();
@@ -101,13 +131,21 @@ impl LabelState {
                 self.history.with_untracked(|h| h.current().chip_size)
             )));
         }
+        let focus = self.guide.focus.get_untracked();
+        if focus.is_some_and(|focus| edit.cells().contains(&focus)) {
+            self.guide.focus.set(None);
+        }
         self.history.update(|history| {
             history.edit(|labels| {
                 if labels.chip_size != chip_size {
                     labels.chip_size = chip_size;
                     labels.classes.iter_mut().for_each(|c| c.supports.clear());
                 }
-                labels.toggle(cell, active);
+                match &edit {
+                    ChipEdit::Toggle(cell) => labels.toggle(*cell, active),
+                    ChipEdit::Paint(cells) => labels.paint(cells, active, false),
+                    ChipEdit::Erase(cells) => labels.paint(cells, active, true),
+                }
             })
         });
         if classify
@@ -183,55 +221,27 @@ impl LabelState {
         embedding.ready.track();
         let labels = self.labels();
         let fusion = self.fusion.get();
-        let atom_grid = atoms.grid.get();
-        let spectral = spectra.current_vectors();
+        let ready = Ready::gather(&fusion, app, embedding, atoms, spectra);
         let Some(grid) = app.grid() else {
-            return self.segmentation.set(None);
+            return self.clear();
         };
         let inside = |[row, col]: &Cell| *row < grid.rows() && *col < grid.cols();
         let usable = labels.is_ready()
             && labels.chip_size == grid.chip_size()
             && labels.classes.iter().flat_map(|c| &c.supports).all(inside);
-        if !usable {
-            return self.segmentation.set(None);
-        }
-        let started = now_ms();
-        let plan = fusion.taking_part(|modality| match modality {
-            Modality::Image => true,
-            Modality::Atoms => atom_grid.is_some(),
-            Modality::Spectra => spectral.is_some(),
-        });
-        let embedded = match plan.contains(&Modality::Image) {
-            true => match embedding
-                .current_key(&app)
-                .and_then(|key| Some((embedding.embeddings(&key)?, key)))
-            {
-                Some(embedded) => Some(embedded),
-                None => return self.segmentation.set(None),
-            },
-            false => None,
+        let (true, Some(ready)) = (usable, ready) else {
+            return self.clear();
         };
-        let measured: Vec<ChipMeasure> = plan
-            .iter()
-            .filter_map(|modality| match modality {
-                Modality::Image => embedded
-                    .as_ref()
-                    .map(|(embeddings, _)| ChipMeasure::euclidean(Modality::Image, embeddings)),
-                Modality::Atoms => atom_grid
-                    .as_ref()
-                    .map(|atoms| ChipMeasure::atoms(&atoms.chips, &atoms.quantiles)),
-                Modality::Spectra => spectral
-                    .as_ref()
-                    .map(|spectral| ChipMeasure::euclidean(Modality::Spectra, &spectral.vectors)),
-            })
-            .collect();
+        let started = now_ms();
+        let measured = ready.measures();
         let classes = labels.support_indices(grid.cols());
         let learned: Vec<Learned> = measured
             .iter()
             .map(|measure| Learned::from_chips(measure, &classes))
             .collect();
+        let embedded = ready.image.as_ref();
         let segmentation = self.classifier.try_update_value(|slot| {
-            let classifier = embedded.as_ref().map(|(embeddings, key)| {
+            let classifier = embedded.map(|(embeddings, key)| {
                 if slot.as_ref().is_none_or(|(cached, _)| cached != key) {
                     *slot = Some((key.clone(), PrototypeClassifier::new(embeddings)));
                 }
@@ -240,8 +250,16 @@ impl LabelState {
             pipeline::segment(&fusion, &learned, &measured, classifier)
         });
         self.classify_ms.set(Some(now_ms() - started));
+        match &segmentation {
+            Some(segmentation) => {
+                let measured = (&fusion, &ready);
+                self.guide
+                    .update(segmentation, measured, &labels, grid.cols());
+            }
+            None => self.guide.clear(),
+        }
         self.segmentation.set(segmentation.map(Arc::new));
-        let fine = embedded.as_ref().and_then(|(_, key)| {
+        let fine = embedded.and_then(|(_, key)| {
             let map = embedding.feature_map(key)?;
             let context = self.cell_context(key, &map);
             let cells =
@@ -249,6 +267,12 @@ impl LabelState {
             Some(Arc::new(cells))
         });
         self.fine.set(fine);
+    }
+
+    /// No segmentation, nothing suggested.
+    fn clear(&self) {
+        self.guide.clear();
+        self.segmentation.set(None);
     }
 
     /// The cell neighbourhoods of `map` for the chips of `key`, kept while the key stays.
@@ -274,9 +298,11 @@ impl LabelState {
         });
         self.unassigned_beyond.set(None);
         self.notice.set(None);
+        self.guide.reset();
     }
 
-    /// Number keys pick the class; Ctrl+Z undoes, Ctrl+Shift+Z or Ctrl+Y redoes.
+    /// Number keys pick the class; Ctrl+Z undoes, Ctrl+Shift+Z or Ctrl+Y redoes; N leads to the
+    /// next suggested chip, X skips it.
     fn listen_to_keys(&self) {
         let state = *self;
         let handle = window_event_listener(ev::keydown, move |event| {
@@ -289,6 +315,10 @@ impl LabelState {
                 "z" | "Z" if command && event.shift_key() => state.redo(),
                 "z" if command => state.undo(),
                 "y" if command => state.redo(),
+                "n" | "N" if !command => state.guide.next(),
+                "x" | "X" if !command => state
+                    .guide
+                    .skip(state.history.with_untracked(|h| h.current().chip_size)),
                 digit if !command && digit.len() == 1 && digit.as_bytes()[0].is_ascii_digit() => {
                     let n = (digit.as_bytes()[0] - b'0') as usize;
                     let index = if n == 0 { 9 } else { n - 1 };
@@ -304,7 +334,8 @@ impl LabelState {
     }
 }
 
-fn typing_in_a_field(event: &web_sys::KeyboardEvent) -> bool {
+/// Whether a key goes to a text field, a number field or a select, not to the page.
+pub fn typing_in_a_field(event: &web_sys::KeyboardEvent) -> bool {
     event
         .target()
         .and_then(|target| target.dyn_into::<web_sys::Element>().ok())

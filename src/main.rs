@@ -23,6 +23,8 @@ mod download;
 #[cfg(target_arch = "wasm32")]
 mod embedding;
 #[cfg(target_arch = "wasm32")]
+mod guidance;
+#[cfg(target_arch = "wasm32")]
 mod labelling;
 #[cfg(target_arch = "wasm32")]
 mod links;
@@ -32,6 +34,8 @@ mod loading;
 mod net;
 #[cfg(target_arch = "wasm32")]
 mod page;
+#[cfg(target_arch = "wasm32")]
+mod ready;
 #[cfg(target_arch = "wasm32")]
 mod session_io;
 #[cfg(target_arch = "wasm32")]

@@ -188,5 +188,9 @@ fn session_on_screen(
         atoms: atoms.found_here(app).map(|found| found.settings),
         spectra: spectra.settings(),
         task: task.get(),
+        proposal: labels
+            .guide
+            .proposal
+            .with(|shown| shown.as_ref().map(|shown| shown.proposal.settings)),
     })
 }

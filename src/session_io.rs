@@ -209,11 +209,17 @@ fn apply(page: Page, Opening { session, labelling }: Opening) {
     sessions.task.set(session.task.clone());
     sessions.labelling.set(labelling);
     notes.extend(adopt_modalities(page, &session));
+    labels.guide.proposal.set(None);
+    labels
+        .guide
+        .wanted
+        .set(session.proposal.map(|p| (Some(p.k), p.seed)));
     labels.notice.set(Some(notes.join(" ")));
     let plan = session
         .fusion
         .taking_part(|modality| session.records(modality));
-    if !labelling && plan.contains(&Modality::Image) && session.labels().support_count() > 0 {
+    let wanted = session.labels().support_count() > 0 || session.proposal.is_some();
+    if !labelling && plan.contains(&Modality::Image) && wanted {
         embedding.start(app);
     }
 }

@@ -2,6 +2,7 @@
 //! as thumbnails with the method's 2–10 guidance; undo and redo.
 
 use crate::app::AppState;
+use crate::components::guidance::{Proposals, Suggestions};
 use crate::components::viewer::paint_image;
 use crate::embedding::EmbeddingState;
 use crate::labelling::LabelState;
@@ -18,6 +19,7 @@ pub fn ClassesPanel(#[prop(optional)] locked: bool) -> impl IntoView {
     view! {
         <section class="panel" data-testid="classes-panel" class:hidden=move || app.loaded.with(Option::is_none)>
             <h2>"Classes"</h2>
+            {(!locked).then(|| view! { <Proposals/> })}
             <ol class="classes">
                 {move || (0..class_count()).map(|index| view! { <ClassRow index locked/> }).collect_view()}
             </ol>
@@ -38,8 +40,8 @@ pub fn ClassesPanel(#[prop(optional)] locked: bool) -> impl IntoView {
             </div>
             <GridMismatch/>
             {move || labels.notice.get().map(|notice| view! { <p class="hint" data-testid="labels-notice">{notice}</p> })}
-            <p class="hint">"Click chips on the image to add them to the active class, click again to remove. Keys: 1–9 pick a class, Ctrl+Z undo, Ctrl+Shift+Z redo."</p>
-            {(!locked).then(|| view! { <ClassificationStatus/> })}
+            <p class="hint">"Click chips on the image to add them to the active class, click again to remove. Keys: 1–9 pick a class, Ctrl+Z undo, Ctrl+Shift+Z redo, N next suggestion, X skip it."</p>
+            {(!locked).then(|| view! { <ClassificationStatus/> <EmbeddingUnderWay/> <Suggestions/> })}
         </section>
     }
 }
@@ -182,5 +184,47 @@ fn ClassificationStatus() -> impl IntoView {
             String::new()
         };
         view! { <p class="hint" data-testid="classify-status">{text}</p> }
+    }
+}
+
+/// The embedding under way, where the eye is while labelling: the weights' download, the chips
+/// (or windows) done with the time left, and Cancel.
+#[component]
+fn EmbeddingUnderWay() -> impl IntoView {
+    let embedding = expect_context::<EmbeddingState>();
+    move || {
+        embedding.running.get().then(|| {
+            let download = embedding.download.get().map(|(received, total)| {
+                format!("weights {:.1} / {:.1} MB", received as f64 / 1e6, total as f64 / 1e6)
+            });
+            let progress = embedding.progress.get().map(|p| {
+                let left = (p.total - p.done.min(p.total)) as f64 / p.per_second.max(1e-9);
+                let left = match p.per_second > 0.0 {
+                    true => format!(" · about {} left", duration(left)),
+                    false => String::new(),
+                };
+                (p.done, p.total, format!("{}/{} {}{left}", p.done, p.total, p.unit))
+            });
+            view! {
+                <div class="row progress" data-testid="labelling-progress">
+                    {progress.as_ref().map(|(done, total, _)| view! {
+                        <progress max=total.to_string() value=done.to_string()></progress>
+                    })}
+                    <span class="hint" data-testid="labelling-progress-text">
+                        {progress.map(|(_, _, text)| text).or(download).unwrap_or_else(|| "embedding the chips…".into())}
+                    </span>
+                    <button class="button secondary small" data-testid="labelling-cancel"
+                        on:click=move |_| embedding.cancel()>"Cancel"</button>
+                </div>
+            }
+        })
+    }
+}
+
+/// Seconds as "12 s" or "3 min".
+fn duration(seconds: f64) -> String {
+    match seconds {
+        s if s < 90.0 => format!("{:.0} s", s.max(1.0)),
+        s => format!("{:.0} min", s / 60.0),
     }
 }

@@ -4,8 +4,10 @@
 use std::sync::Arc;
 
 use crate::app::AppState;
+use crate::components::guidance::SupportCheck;
 use crate::components::import::picked_files;
 use crate::download;
+use crate::guidance::support_quality;
 use crate::labelling::LabelState;
 use crate::links::{copy_link, link_to};
 use crate::page::{Page, SessionState};
@@ -31,6 +33,7 @@ pub fn ResultsPanel() -> impl IntoView {
             <h2>"Results"</h2>
             <ViewControls/>
             <Shares/>
+            <SupportCheck/>
             <Exports/>
             <SessionControls/>
             {move || labels.segmentation.with(Option::is_none).then(|| view! {
@@ -116,6 +119,9 @@ fn current_results(app: AppState, labels: LabelState) -> Option<Current> {
         summary.fine = fine.as_ref().map(|(cells, assignments)| {
             cells.summary(classes, assignments, &grid, calibration.as_ref())
         });
+        let names: Vec<String> = classes.iter().map(|c| c.name.clone()).collect();
+        let quality = support_quality(&segmentation, h.current(), grid.cols());
+        summary.supports = Some(quality.report(&names, grid.cols()));
         summary
     });
     Some(Current {

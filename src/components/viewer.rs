@@ -1,25 +1,30 @@
 //! The image on a canvas at full resolution, the segmentation, an element map and the atom
-//! columns over it, and the chip grid as SVG on top, where clicks pick support chips and the
-//! pointer picks the chip whose g(r) is plotted.
+//! columns over it, and the chip grid as SVG on top, where clicks and strokes pick support
+//! chips and the pointer picks the chip whose g(r) is plotted; zoomed and panned by wheel,
+//! pinch, keys and the middle button ([`super::viewport`]).
+
+use std::collections::BTreeMap;
 
 use crate::app::AppState;
+use crate::clock::now_ms;
 use crate::components::spectra_panel::element_map_for_display;
-use crate::labelling::LabelState;
+use crate::components::viewport::{Gesture, Transform, pinch_of};
+use crate::labelling::{ChipEdit, LabelState, typing_in_a_field};
 use crate::page::Page;
 use chipscope_core::dataset::Image;
 use chipscope_core::display::{DisplayRange, heat_rgba, render_rgba};
 use chipscope_core::grid::ChipGrid;
-use chipscope_core::labels::Cell;
+use chipscope_core::labels::{Cell, palette_colour};
 use chipscope_core::results::{class_map_rgba, confidence_map_rgba};
 use chipscope_core::session::ViewMode;
-use leptos::ev::MouseEvent;
-use leptos::html::Canvas;
+use leptos::ev::{MouseEvent, PointerEvent};
+use leptos::html::{Canvas, Div};
 use leptos::prelude::*;
 use wasm_bindgen::JsCast;
 use web_sys::{CanvasRenderingContext2d, ImageData};
 
-/// Canvas, segmentation overlay and the clickable grid with the support chips marked; empty
-/// until an image is loaded.
+/// Canvas, segmentation overlay and the clickable grid with the support chips marked, zoomed
+/// and panned as the user asks; empty until an image is loaded.
 #[component]
 pub fn Viewer() -> impl IntoView {
     let page = Page::from_context();
@@ -43,45 +48,313 @@ pub fn Viewer() -> impl IntoView {
                 .map(|l| (l.dataset.image.width(), l.dataset.image.height()))
         })
     };
-    let on_click = move |event: MouseEvent| {
-        let Some(cell) = clicked_cell(&event, state) else {
-            return;
-        };
-        if page.awaiting_choice() {
-            return labels.notice.set(Some(
-                "Restore the autosaved labels or start afresh (above) before labelling.".into(),
-            ));
-        }
-        let classify = !page.sessions.labelling.get_untracked();
-        labels.click(state, page.embedding, cell, classify);
-    };
-    let on_move = move |event: MouseEvent| {
-        let cell = clicked_cell(&event, state);
-        if cell.is_some() && page.atoms.inspected.get_untracked() != cell {
-            page.atoms.inspected.set(cell);
-        }
-    };
+    let input = GridInput::new(page);
     view! {
-        <div class="viewer" class:empty=move || size().is_none() data-testid="viewer" style=move || fit_style(size())>
-            <canvas node_ref=canvas data-testid="image-canvas"/>
-            {move || (!page.sessions.labelling.get()).then(|| view! { <SegmentationOverlay/> <ElementOverlay/> <AtomsOverlay/> })}
-            {move || {
-                let (width, height) = size()?;
-                let grid = state.grid()?;
-                Some(view! {
-                    <svg class="grid-overlay" data-testid="grid-overlay" viewBox=format!("0 0 {width} {height}") preserveAspectRatio="none" on:click=on_click on:mousemove=on_move>
-                        <path class="cropped" d=cropped_path(&grid, width, height)/>
-                        {state.show_grid.get().then(|| view! { <path class="grid-lines" d=grid_path(&grid)/> })}
-                        {asked_marks(page, grid.chip_size())}
-                        {support_marks(labels, grid.chip_size())}
-                    </svg>
-                })
-            }}
+        <div class="viewer" class:empty=move || size().is_none() data-testid="viewer" style=move || fit_style(size())
+            node_ref=input.viewer on:wheel=move |event| input.wheel(event)>
+            <div class="zoomed" style=move || input.transform.get().css()>
+                <canvas node_ref=canvas data-testid="image-canvas"/>
+                {move || (!page.sessions.labelling.get()).then(|| view! { <SegmentationOverlay/> <ElementOverlay/> <AtomsOverlay/> })}
+                {move || {
+                    let (width, height) = size()?;
+                    let grid = state.grid()?;
+                    Some(view! {
+                        <svg class="grid-overlay" data-testid="grid-overlay" viewBox=format!("0 0 {width} {height}") preserveAspectRatio="none"
+                            on:click=move |event| input.click(event)
+                            on:pointerdown=move |event| input.down(event)
+                            on:pointermove=move |event| input.moved(event)
+                            on:pointerup=move |event| input.up(event)
+                            on:pointercancel=move |event| input.cancel(event)
+                            on:contextmenu=move |event| event.prevent_default()>
+                            <path class="cropped" d=cropped_path(&grid, width, height)/>
+                            {state.show_grid.get().then(|| view! { <path class="grid-lines" d=grid_path(&grid)/> })}
+                            {asked_marks(page, grid.chip_size())}
+                            {support_marks(labels, grid.chip_size())}
+                            {suggested_marks(labels, grid.chip_size())}
+                            {stroke_marks(input, labels, grid.chip_size())}
+                        </svg>
+                    })
+                }}
+            </div>
+            {move || (input.transform.get().zoom > 1.0).then(|| view! {
+                <div class="zoom-bar">
+                    <span data-testid="zoom-level">{format!("{:.0} %", input.transform.get().zoom * 100.0)}</span>
+                    <button class="button secondary small" data-testid="zoom-fit"
+                        on:click=move |_| input.transform.set(Transform::FIT)>"Fit"</button>
+                </div>
+            })}
         </div>
     }
 }
 
-/// The grid cell under a click, if the click is inside the chips.
+/// The pointer and wheel on the image: zoom and pan, strokes and rectangles that paint or erase
+/// chips, clicks that toggle one; and the zoom keys (+, −, F to fit, arrows to pan).
+#[derive(Clone, Copy)]
+struct GridInput {
+    page: Page,
+    viewer: NodeRef<Div>,
+    transform: RwSignal<Transform>,
+    /// The stroke or rectangle under way, drawn as it grows.
+    gesture: RwSignal<Option<Gesture>>,
+    /// Pointers down, by id: their client position.
+    pointers: StoredValue<BTreeMap<i32, (f64, f64)>>,
+    /// When a stroke, rectangle or pan of the primary button ended (ms): the click the browser
+    /// sends right after it is not also a toggle.
+    gesture_ended: StoredValue<Option<f64>>,
+}
+
+/// A click this soon after a gesture ended is the gesture's own.
+const CLICK_AFTER_GESTURE_MS: f64 = 500.0;
+
+impl GridInput {
+    fn new(page: Page) -> Self {
+        let input = Self {
+            page,
+            viewer: NodeRef::new(),
+            transform: RwSignal::new(Transform::FIT),
+            gesture: RwSignal::new(None),
+            pointers: StoredValue::new(BTreeMap::new()),
+            gesture_ended: StoredValue::new(None),
+        };
+        // A new image starts fitted.
+        Effect::new(move |_| {
+            page.app.loaded.with(|l| l.as_ref().map(|l| l.id));
+            input.transform.set(Transform::FIT);
+        });
+        input.listen_to_keys();
+        input
+    }
+
+    /// The viewer point under the pointer, as fractions of the viewer.
+    fn fraction(&self, x: f64, y: f64) -> Option<(f64, f64)> {
+        let rect = self.viewer.get_untracked()?.get_bounding_client_rect();
+        (rect.width() > 0.0 && rect.height() > 0.0).then(|| {
+            (
+                (x - rect.left()) / rect.width(),
+                (y - rect.top()) / rect.height(),
+            )
+        })
+    }
+
+    fn wheel(&self, event: web_sys::WheelEvent) {
+        if self.page.app.loaded.with_untracked(Option::is_none) {
+            return;
+        }
+        event.prevent_default();
+        let factor = if event.delta_y() < 0.0 { 1.25 } else { 0.8 };
+        if let Some(at) = self.fraction(event.client_x() as f64, event.client_y() as f64) {
+            self.transform.update(|t| *t = t.zoom_at(factor, at));
+        }
+    }
+
+    fn down(&self, event: PointerEvent) {
+        let point = (event.client_x() as f64, event.client_y() as f64);
+        self.pointers
+            .update_value(|p| _ = p.insert(event.pointer_id(), point));
+        if let Some(target) = event
+            .current_target()
+            .and_then(|t| t.dyn_into::<web_sys::Element>().ok())
+        {
+            let _ = target.set_pointer_capture(event.pointer_id());
+        }
+        if self.pointers.with_value(BTreeMap::len) >= 2 {
+            return self.gesture.set(Some(Gesture::Pinch));
+        }
+        let gesture = match (event.button(), clicked_cell(&event, self.page.app)) {
+            (1, _) => Some(Gesture::Pan { last: point }),
+            (0 | 2, Some(cell)) => {
+                let erase = event.shift_key() || event.button() == 2;
+                Some(match event.ctrl_key() || event.meta_key() {
+                    true => Gesture::Rectangle {
+                        from: cell,
+                        to: cell,
+                        erase,
+                    },
+                    false => Gesture::Stroke {
+                        cells: vec![cell],
+                        erase,
+                    },
+                })
+            }
+            _ => None,
+        };
+        if matches!(gesture, Some(Gesture::Pan { .. })) {
+            event.prevent_default();
+        }
+        self.gesture.set(gesture);
+    }
+
+    fn moved(&self, event: PointerEvent) {
+        let point = (event.client_x() as f64, event.client_y() as f64);
+        let before = self.pointers.with_value(pinch_of);
+        self.pointers.update_value(|p| {
+            if let Some(position) = p.get_mut(&event.pointer_id()) {
+                *position = point;
+            }
+        });
+        let cell = clicked_cell(&event, self.page.app);
+        let atoms = self.page.atoms;
+        if cell.is_some() && atoms.inspected.get_untracked() != cell {
+            atoms.inspected.set(cell);
+        }
+        match self.gesture.get_untracked() {
+            Some(Gesture::Pan { last }) => {
+                self.pan_by_pixels(last, point);
+                self.gesture.set(Some(Gesture::Pan { last: point }));
+            }
+            Some(Gesture::Pinch) => self.pinch(before),
+            Some(mut gesture) => {
+                if let Some(cell) = cell
+                    && gesture.reach(cell)
+                {
+                    self.gesture.set(Some(gesture));
+                }
+            }
+            None => {}
+        }
+    }
+
+    /// Pans by the pointer's move from `from` to `to` (client pixels).
+    fn pan_by_pixels(&self, from: (f64, f64), to: (f64, f64)) {
+        if let (Some(a), Some(b)) = (self.fraction(from.0, from.1), self.fraction(to.0, to.1)) {
+            self.transform
+                .update(|t| *t = t.pan_by((b.0 - a.0, b.1 - a.1)));
+        }
+    }
+
+    /// Zooms by the change of the two pointers' distance about their midpoint, and pans by its
+    /// move, from where they were (`before`).
+    fn pinch(&self, before: Option<((f64, f64), f64)>) {
+        let now = self.pointers.with_value(pinch_of);
+        let (Some((from, d0)), Some((to, d1))) = (before, now) else {
+            return;
+        };
+        if let Some(at) = self.fraction(to.0, to.1)
+            && d0 > 0.0
+        {
+            self.transform.update(|t| *t = t.zoom_at(d1 / d0, at));
+        }
+        self.pan_by_pixels(from, to);
+    }
+
+    fn up(&self, event: PointerEvent) {
+        self.pointers
+            .update_value(|p| _ = p.remove(&event.pointer_id()));
+        let Some(gesture) = self.gesture.get_untracked() else {
+            return;
+        };
+        if self.pointers.with_value(|p| !p.is_empty()) {
+            return; // the other finger of a pinch is still down
+        }
+        self.gesture.set(None);
+        let edit = match gesture.chips() {
+            // A plain click: the click event toggles the chip.
+            Some((cells, false))
+                if cells.len() == 1 && matches!(gesture, Gesture::Stroke { .. }) =>
+            {
+                None
+            }
+            Some((cells, false)) => Some(ChipEdit::Paint(cells)),
+            Some((cells, true)) => Some(ChipEdit::Erase(cells)),
+            None => None,
+        };
+        let plain_click =
+            matches!(&gesture, Gesture::Stroke { cells, erase: false } if cells.len() == 1);
+        if event.button() == 0 && !plain_click {
+            self.gesture_ended.set_value(Some(now_ms()));
+        }
+        if let Some(edit) = edit {
+            self.edit(edit);
+        }
+    }
+
+    fn cancel(&self, event: PointerEvent) {
+        self.pointers
+            .update_value(|p| _ = p.remove(&event.pointer_id()));
+        self.gesture.set(None);
+    }
+
+    fn click(&self, event: MouseEvent) {
+        let ended = self.gesture_ended.get_value();
+        self.gesture_ended.set_value(None);
+        if ended.is_some_and(|ended| now_ms() - ended < CLICK_AFTER_GESTURE_MS) {
+            return;
+        }
+        if let Some(cell) = clicked_cell(&event, self.page.app) {
+            self.edit(ChipEdit::Toggle(cell));
+        }
+    }
+
+    /// Applies a click's or a stroke's edit, unless a choice about autosaved labels is awaited.
+    fn edit(&self, edit: ChipEdit) {
+        let page = self.page;
+        if page.awaiting_choice() {
+            return page.labels.notice.set(Some(
+                "Restore the autosaved labels or start afresh (above) before labelling.".into(),
+            ));
+        }
+        let classify = !page.sessions.labelling.get_untracked();
+        page.labels.label(page.app, page.embedding, edit, classify);
+    }
+
+    /// +, − zoom about the centre, F fits the image, the arrows pan when zoomed.
+    fn listen_to_keys(&self) {
+        let input = *self;
+        let handle = window_event_listener(leptos::ev::keydown, move |event| {
+            if typing_in_a_field(&event)
+                || event.ctrl_key()
+                || event.meta_key()
+                || input.page.app.loaded.with_untracked(Option::is_none)
+            {
+                return;
+            }
+            let zoomed = input.transform.get_untracked().zoom > 1.0;
+            let change: Option<fn(Transform) -> Transform> = match event.key().as_str() {
+                "+" | "=" => Some(|t| t.zoom_at(2.0, (0.5, 0.5))),
+                "-" | "_" => Some(|t| t.zoom_at(0.5, (0.5, 0.5))),
+                "f" | "F" => Some(|_| Transform::FIT),
+                "ArrowLeft" if zoomed => Some(|t| t.pan_by((0.1, 0.0))),
+                "ArrowRight" if zoomed => Some(|t| t.pan_by((-0.1, 0.0))),
+                "ArrowUp" if zoomed => Some(|t| t.pan_by((0.0, 0.1))),
+                "ArrowDown" if zoomed => Some(|t| t.pan_by((0.0, -0.1))),
+                _ => None,
+            };
+            if let Some(change) = change {
+                event.prevent_default();
+                input.transform.update(|t| *t = change(*t));
+            }
+        });
+        on_cleanup(move || handle.remove());
+    }
+}
+
+/// The chips of the stroke or rectangle under way, outlined in the active class's colour (grey
+/// when erasing).
+fn stroke_marks(input: GridInput, labels: LabelState, chip_size: usize) -> impl IntoView {
+    let (cells, erase) = input.gesture.get().and_then(|g| g.chips())?;
+    let colour = match erase {
+        true => "#999".to_string(),
+        false => labels.history.with(|h| {
+            let classes = &h.current().classes;
+            classes
+                .get(labels.active.get())
+                .map_or("#fff".into(), |c| c.colour.to_string())
+        }),
+    };
+    Some(
+        cells
+            .into_iter()
+            .map(|[row, col]| {
+                view! {
+                    <rect class="stroke" data-testid="stroke-mark" stroke=colour.clone()
+                        x=col * chip_size y=row * chip_size width=chip_size height=chip_size/>
+                }
+            })
+            .collect_view(),
+    )
+}
+
+/// The grid cell under a click or pointer, if it is inside the chips.
 fn clicked_cell(event: &MouseEvent, state: AppState) -> Option<Cell> {
     let grid = state.grid()?;
     let target: web_sys::Element = event.current_target()?.dyn_into().ok()?;
@@ -98,6 +371,32 @@ fn clicked_cell(event: &MouseEvent, state: AppState) -> Option<Cell> {
         .then_some([row as usize, col as usize])
 }
 
+/// A layer drawn over the image: its pixels across and down, the fractions of the image's
+/// width and height they span, and their RGBA.
+type Layer = ((u32, u32), (f64, f64), Vec<u8>);
+
+/// The open clusters of the proposal on screen in their colours, one pixel per chip, while
+/// nothing is classified yet.
+fn proposal_layer(labels: LabelState, grid: &ChipGrid) -> Option<Layer> {
+    let shown = labels.guide.proposal.get()?;
+    (shown.chip_size == grid.chip_size()).then_some(())?;
+    let rgba = shown
+        .assignments()
+        .iter()
+        .flat_map(|cluster| match cluster {
+            Some(c) => {
+                let [r, g, b] = palette_colour(*c).0;
+                [r, g, b, 255]
+            }
+            None => [0, 0, 0, 0],
+        })
+        .collect();
+    let (width, height) = grid.image_size();
+    let (span_w, span_h) = grid.covered_size();
+    let extent = (span_w as f64 / width as f64, span_h as f64 / height as f64);
+    Some(((grid.cols() as u32, grid.rows() as u32), extent, rgba))
+}
+
 /// An outline in the class colour around every support chip of the grid on screen.
 fn support_marks(labels: LabelState, chip_size: usize) -> impl IntoView {
     let current = labels.labels();
@@ -108,7 +407,7 @@ fn support_marks(labels: LabelState, chip_size: usize) -> impl IntoView {
             .flat_map(|class| {
                 class.supports.iter().map(move |[row, col]| {
                     view! {
-                        <rect class="support" data-testid="support-mark"
+                        <rect class="support" data-testid="support-mark" data-cell=format!("{row},{col}")
                             x=col * chip_size y=row * chip_size width=chip_size height=chip_size
                             stroke=class.colour.to_string()/>
                     }
@@ -116,6 +415,36 @@ fn support_marks(labels: LabelState, chip_size: usize) -> impl IntoView {
             })
             .collect_view()
     })
+}
+
+/// A dotted outline with its rank around each suggested chip, and a bold one around the chip
+/// in focus (a suggestion N led to, or a flagged support).
+fn suggested_marks(labels: LabelState, chip_size: usize) -> impl IntoView {
+    let guide = labels.guide;
+    let suggested = guide
+        .suggestions
+        .get()
+        .into_iter()
+        .enumerate()
+        .map(|(rank, ([row, col], suggestion))| {
+            let (x, y) = (col * chip_size, row * chip_size);
+            view! {
+                <g data-testid="suggested-mark" data-cell=format!("{row},{col}")>
+                    <title>{format!("suggestion {}: {}", rank + 1, suggestion.reason.describe())}</title>
+                    <rect class="suggested" x=x y=y width=chip_size height=chip_size/>
+                    <text class="suggested-rank" x=x + chip_size / 2 y=y + chip_size / 2
+                        font-size=chip_size / 2 stroke-width=chip_size.div_ceil(16)>{rank + 1}</text>
+                </g>
+            }
+        })
+        .collect_view();
+    let focus = guide.focus.get().map(|[row, col]| {
+        view! {
+            <rect class="focus" data-testid="focus-mark" data-cell=format!("{row},{col}")
+                x=col * chip_size y=row * chip_size width=chip_size height=chip_size/>
+        }
+    });
+    (suggested, focus)
 }
 
 /// A dashed outline around each chip a labelling task asks for that has no class yet.
@@ -153,8 +482,10 @@ fn SegmentationOverlay() -> impl IntoView {
     // What is drawn: one pixel per chip, or per cell of the dense map in the fine view, and
     // the pixels of the image it spans.
     let layer = move || {
-        let segmentation = labels.segmentation.get()?;
         let grid = state.grid()?;
+        let Some(segmentation) = labels.segmentation.get() else {
+            return proposal_layer(labels, &grid);
+        };
         let chips = || (grid.cols(), grid.rows(), grid.covered_size());
         let (cols, rows, (span_w, span_h), rgba) =
             match (labels.mode.get(), labels.fine_assignments()) {
