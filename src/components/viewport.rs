@@ -26,12 +26,14 @@ impl Transform {
         y: 0.0,
     };
 
-    /// The CSS transform of the image's layer (origin at its top-left corner).
+    /// The CSS transform of the image's layer (origin at its top-left corner), with the zoom
+    /// as `--zoom` for line widths that stay the same on screen.
     pub fn css(&self) -> String {
         format!(
-            "transform: translate({}%, {}%) scale({})",
+            "transform: translate({}%, {}%) scale({}); --zoom: {}",
             self.x * 100.0,
             self.y * 100.0,
+            self.zoom,
             self.zoom
         )
     }

@@ -134,8 +134,16 @@ fn suggested_and_random(scene: &Scene) -> (Vec<f64>, Vec<f64>) {
 /// clicks.
 #[test]
 fn suggested_supports_reach_the_accuracy_of_random_ones_with_fewer_clicks() {
-    for scene in scenes() {
-        let (suggested, random) = suggested_and_random(&scene);
+    let scenes = scenes();
+    // The scenes' runs in parallel (the clustering after every click is most of the time).
+    let curves: Vec<(Vec<f64>, Vec<f64>)> = std::thread::scope(|scope| {
+        let running: Vec<_> = scenes
+            .iter()
+            .map(|scene| scope.spawn(|| suggested_and_random(scene)))
+            .collect();
+        running.into_iter().map(|r| r.join().unwrap()).collect()
+    });
+    for (scene, (suggested, random)) in scenes.iter().zip(curves) {
         let baseline = mean_accuracy(
             &scene.embeddings,
             &scene.truth,
