@@ -378,10 +378,11 @@ type Layer = ((u32, u32), (f64, f64), Vec<u8>);
 /// The open clusters of the proposal on screen in their colours, one pixel per chip, while
 /// nothing is classified yet.
 fn proposal_layer(labels: LabelState, grid: &ChipGrid) -> Option<Layer> {
-    let shown = labels.guide.proposal.get()?;
-    (shown.chip_size == grid.chip_size()).then_some(())?;
-    let rgba = shown
-        .assignments()
+    let assignments = labels.guide.proposal.with(|shown| {
+        let shown = shown.as_ref()?;
+        (shown.chip_size == grid.chip_size()).then(|| shown.assignments())
+    })?;
+    let rgba = assignments
         .iter()
         .flat_map(|cluster| match cluster {
             Some(c) => {
