@@ -144,13 +144,7 @@ pub fn fuse(mode: FusionMode, modalities: &[Measurement]) -> Segmentation {
 fn concatenated(modalities: &[&Measurement]) -> Segmentation {
     let weighted: Vec<(f32, &Embeddings)> =
         modalities.iter().map(|m| (m.weight, m.chips)).collect();
-    let scales = block_scales(&weighted);
-    let blocks: Vec<(f32, &Embeddings)> = scales
-        .iter()
-        .copied()
-        .zip(modalities.iter().map(|m| m.chips))
-        .collect();
-    let chips = join(&blocks);
+    let (scales, chips) = scaled_join(&weighted);
     let support_vectors = join_supports(modalities, &scales);
     let classes: Vec<Vec<Support>> = support_vectors
         .iter()
@@ -182,21 +176,19 @@ pub fn joined_vectors<'a>(blocks: &[(f32, &'a Embeddings)]) -> Cow<'a, Embedding
     if let [(_, only)] = used[..] {
         return Cow::Borrowed(only);
     }
-    let scales = block_scales(&used);
-    let scaled: Vec<(f32, &Embeddings)> = scales
-        .into_iter()
-        .zip(used.iter().map(|(_, e)| *e))
-        .collect();
-    Cow::Owned(join(&scaled))
+    Cow::Owned(scaled_join(&used).1)
 }
 
-/// Each block's factor in the concatenation: √(weight / Σ weights) / spread.
-fn block_scales(blocks: &[(f32, &Embeddings)]) -> Vec<f32> {
+/// The blocks `(weight, vectors)` each scaled by √(weight / Σ weights) / spread and joined:
+/// the scales, and the joined vectors.
+fn scaled_join(blocks: &[(f32, &Embeddings)]) -> (Vec<f32>, Embeddings) {
     let total: f32 = blocks.iter().map(|(w, _)| w).sum();
-    blocks
+    let scaled: Vec<(f32, &Embeddings)> = blocks
         .iter()
-        .map(|(weight, vectors)| (weight / total).sqrt() / spread(vectors))
-        .collect()
+        .map(|&(weight, vectors)| ((weight / total).sqrt() / spread(vectors), vectors))
+        .collect();
+    let scales = scaled.iter().map(|(scale, _)| *scale).collect();
+    (scales, join(&scaled))
 }
 
 /// The root mean square distance of the rows of `vectors` to their mean (1 when it is 0).
