@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use chipscope_core::classify::Segmentation;
 use chipscope_core::embeddings::Embeddings;
-use chipscope_core::fusion::{Fusion, Modality, joined_vectors};
+use chipscope_core::fusion::{Fusion, Modality};
 use chipscope_core::guide::proposals::{PROJECTED_DIMS, Proposal, project};
 use chipscope_core::guide::quality::SupportQuality;
 use chipscope_core::guide::suggest::{Suggestion, suggest};
@@ -118,12 +118,7 @@ impl GuideState {
             let (Some(ready), Some(grid)) = (ready, app.grid()) else {
                 return;
             };
-            let measured = ready.measures();
-            let blocks: Vec<_> = measured
-                .iter()
-                .map(|m| (fusion.weight(m.modality), m.vectors))
-                .collect();
-            let proposal = Proposal::new(&joined_vectors(&blocks), k, seed);
+            let proposal = Proposal::new(&ready.joined_vectors(&fusion), k, seed);
             guide.proposal.set(Some(ShownProposal {
                 open: vec![true; proposal.clustering.k()],
                 proposal,
@@ -202,12 +197,8 @@ impl GuideState {
                 .map(|(_, vectors)| vectors.clone())
         });
         kept.unwrap_or_else(|| {
-            let measured = ready.measures();
-            let blocks: Vec<_> = measured
-                .iter()
-                .map(|m| (fusion.weight(m.modality), m.vectors))
-                .collect();
-            let vectors = Arc::new(project(&joined_vectors(&blocks), PROJECTED_DIMS, 0));
+            let joined = ready.joined_vectors(fusion);
+            let vectors = Arc::new(project(&joined, PROJECTED_DIMS, 0));
             self.projection.set_value(Some((key, vectors.clone())));
             vectors
         })

@@ -2,11 +2,12 @@
 //! the one place the page gathers them, for the classification and for the clustering that
 //! proposes classes.
 
+use std::borrow::Cow;
 use std::rc::Rc;
 use std::sync::Arc;
 
 use chipscope_core::embeddings::Embeddings;
-use chipscope_core::fusion::{Fusion, Modality};
+use chipscope_core::fusion::{Fusion, Modality, joined_vectors};
 use chipscope_core::pipeline::ChipMeasure;
 use leptos::prelude::*;
 
@@ -93,6 +94,17 @@ impl Ready {
             atoms: atom_grid,
             spectra: spectral,
         })
+    }
+
+    /// Every chip's vectors as concatenated fusion joins the modalities taking part with
+    /// `fusion`'s weights ([`joined_vectors`]): what clustering compares.
+    pub fn joined_vectors(&self, fusion: &Fusion) -> Cow<'_, Embeddings> {
+        let measured = self.measures();
+        let blocks: Vec<_> = measured
+            .iter()
+            .map(|m| (fusion.weight(m.modality), m.vectors))
+            .collect();
+        joined_vectors(&blocks)
     }
 
     /// Every chip measured by each modality taking part, in the plan's order.
