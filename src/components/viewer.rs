@@ -70,8 +70,8 @@ pub fn Viewer() -> impl IntoView {
                             {state.show_grid.get().then(|| view! { <path class="grid-lines" d=grid_path(&grid)/> })}
                             {asked_marks(page, grid.chip_size())}
                             {support_marks(labels, grid.chip_size())}
-                            {suggested_marks(labels, grid.chip_size())}
-                            {stroke_marks(input, labels, grid.chip_size())}
+                            {move || suggested_marks(labels, grid.chip_size())}
+                            {move || stroke_marks(input, labels, grid.chip_size())}
                         </svg>
                     })
                 }}
@@ -161,7 +161,7 @@ impl GridInput {
             return self.gesture.set(Some(Gesture::Pinch));
         }
         let gesture = match (event.button(), clicked_cell(&event, self.page.app)) {
-            (1, _) => Some(Gesture::Pan { last: point }),
+            (1, _) => Some(Gesture::Pan),
             (0 | 2, Some(cell)) => {
                 let erase = event.shift_key() || event.button() == 2;
                 Some(match event.ctrl_key() || event.meta_key() {
@@ -178,7 +178,7 @@ impl GridInput {
             }
             _ => None,
         };
-        if matches!(gesture, Some(Gesture::Pan { .. })) {
+        if gesture == Some(Gesture::Pan) {
             event.prevent_default();
         }
         self.gesture.set(gesture);
@@ -187,6 +187,9 @@ impl GridInput {
     fn moved(&self, event: PointerEvent) {
         let point = (event.client_x() as f64, event.client_y() as f64);
         let before = self.pointers.with_value(pinch_of);
+        let last = self
+            .pointers
+            .with_value(|p| p.get(&event.pointer_id()).copied());
         self.pointers.update_value(|p| {
             if let Some(position) = p.get_mut(&event.pointer_id()) {
                 *position = point;
@@ -198,9 +201,10 @@ impl GridInput {
             atoms.inspected.set(cell);
         }
         match self.gesture.get_untracked() {
-            Some(Gesture::Pan { last }) => {
-                self.pan_by_pixels(last, point);
-                self.gesture.set(Some(Gesture::Pan { last: point }));
+            Some(Gesture::Pan) => {
+                if let Some(last) = last {
+                    self.pan_by_pixels(last, point);
+                }
             }
             Some(Gesture::Pinch) => self.pinch(before),
             Some(mut gesture) => {

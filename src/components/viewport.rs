@@ -80,8 +80,8 @@ pub enum Gesture {
     Stroke { cells: Vec<Cell>, erase: bool },
     /// A rectangle from one chip to another (Ctrl or ⌘ held at the start).
     Rectangle { from: Cell, to: Cell, erase: bool },
-    /// A pan by the middle button, from the pointer's last position (client pixels).
-    Pan { last: (f64, f64) },
+    /// A pan by the middle button, following the pointer.
+    Pan,
     /// Two pointers: pinch to zoom, move both to pan.
     Pinch,
 }
@@ -114,7 +114,7 @@ impl Gesture {
                     .collect();
                 Some((cells, *erase))
             }
-            Gesture::Pan { .. } | Gesture::Pinch => None,
+            Gesture::Pan | Gesture::Pinch => None,
         }
     }
 }
