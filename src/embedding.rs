@@ -134,6 +134,15 @@ pub struct EncoderChoice {
     pub label: String,
 }
 
+/// The weights' download so far, `(received, total)` bytes, in words.
+pub fn describe_download((received, total): (u64, u64)) -> String {
+    format!(
+        "weights {:.1} / {:.1} MB",
+        received as f64 / 1e6,
+        total as f64 / 1e6
+    )
+}
+
 /// Progress of a run: chips (per chip) or windows (dense) done.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct RunProgress {

@@ -4,7 +4,7 @@
 use crate::app::AppState;
 use crate::components::guidance::{Proposals, Suggestions};
 use crate::components::viewer::paint_image;
-use crate::embedding::EmbeddingState;
+use crate::embedding::{EmbeddingState, describe_download};
 use crate::labelling::LabelState;
 use chipscope_core::labels::{Cell, Colour, SupportAdvice};
 use leptos::html::Canvas;
@@ -194,9 +194,7 @@ fn EmbeddingUnderWay() -> impl IntoView {
     let embedding = expect_context::<EmbeddingState>();
     move || {
         embedding.running.get().then(|| {
-            let download = embedding.download.get().map(|(received, total)| {
-                format!("weights {:.1} / {:.1} MB", received as f64 / 1e6, total as f64 / 1e6)
-            });
+            let download = embedding.download.get().map(describe_download);
             let progress = embedding.progress.get().map(|p| {
                 let left = (p.total - p.done.min(p.total)) as f64 / p.per_second.max(1e-9);
                 let left = match p.per_second > 0.0 {

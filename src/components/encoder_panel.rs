@@ -5,7 +5,7 @@
 use crate::app::AppState;
 use crate::components::import::picked_files;
 use crate::download;
-use crate::embedding::EmbeddingState;
+use crate::embedding::{EmbeddingState, describe_download};
 use crate::loading::{WEIGHT_EXTENSIONS, use_weight_file};
 use chipscope_core::encoders::dense::EmbeddingMode;
 use chipscope_core::npy;
@@ -142,7 +142,7 @@ pub fn EncoderPanel() -> impl IntoView {
             {move || embedding.download.get().map(|(received, total)| view! {
                 <label class="row progress">
                     <progress data-testid="download-progress" max=total.to_string() value=received.to_string()></progress>
-                    {format!("weights {:.1} / {:.1} MB", received as f64 / 1e6, total as f64 / 1e6)}
+                    {describe_download((received, total))}
                 </label>
             })}
             {move || embedding.running.get().then(|| embedding.progress.get()).flatten().map(|progress| view! {
