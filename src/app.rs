@@ -3,10 +3,12 @@
 
 use crate::compute::{BackendStatus, select_backend};
 use crate::crash;
+use crate::zoom::Transform;
 use chipscope_core::dataset::Dataset;
 use chipscope_core::display::{DisplayRange, Stretch};
 use chipscope_core::formats::spectral::SpectralFile;
 use chipscope_core::grid::{ChipGrid, MIN_CHIP_SIZE};
+use chipscope_core::labels::Cell;
 use chipscope_core::session::DataSource;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
@@ -52,6 +54,8 @@ pub struct AppState {
     /// Black and white levels of the current image under `stretch`, computed once per change.
     pub display_range: Memo<Option<DisplayRange>>,
     pub show_grid: RwSignal<bool>,
+    /// How the image sits in the viewer (zoom and pan); a new image starts fitted.
+    pub view: RwSignal<Transform>,
     /// The compute backend, once detected (it may fall back to the CPU later).
     pub backend: RwSignal<Option<BackendStatus>>,
 }
@@ -78,6 +82,7 @@ impl AppState {
             stretch,
             display_range,
             show_grid: RwSignal::new(true),
+            view: RwSignal::new(Transform::FIT),
             backend: RwSignal::new(None),
         };
         let avoid_webgpu = crash::webgpu_ended_the_page();
@@ -100,6 +105,7 @@ impl AppState {
         let chip = ChipGrid::default_chip_size(width, height).unwrap_or(MIN_CHIP_SIZE);
         self.chip_size.set(chip);
         self.error.set(None);
+        self.view.set(Transform::FIT);
         self.loaded.set(Some(Arc::new(Loaded {
             id: next_load_id(),
             name,
@@ -107,6 +113,18 @@ impl AppState {
             source,
             spectral,
         })));
+    }
+
+    /// Pans a zoomed view so that chip `cell` of the current grid is in sight.
+    pub fn reveal(&self, cell: Cell) {
+        let Some(grid) = untrack(|| self.grid()) else {
+            return;
+        };
+        let (width, height) = grid.image_size();
+        let (width, height) = (width as f64, height as f64);
+        let centre = |index: usize| (index as f64 + 0.5) * grid.chip_size() as f64;
+        let at = (centre(cell[1]) / width, centre(cell[0]) / height);
+        self.view.update(|view| *view = view.reveal(at));
     }
 
     /// The chip grid over the current image, if one is loaded and the chip size fits it.

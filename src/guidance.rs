@@ -41,6 +41,8 @@ pub struct GuideState {
     /// A proposal asked for, `(k, seed)` (k `None`: the silhouette's), made as soon as the
     /// chips are measured.
     pub wanted: RwSignal<Option<(Option<usize>, u64)>>,
+    /// The image the chips are on, whose view follows the focus.
+    app: AppState,
     /// Counts the suggestion requests; a result for an older one is dropped.
     request: StoredValue<u64>,
     /// The projected vectors of the measurements they were made from.
@@ -86,14 +88,15 @@ impl ShownProposal {
 }
 
 impl GuideState {
-    /// Nothing suggested, skipped or in focus.
-    pub fn new() -> Self {
+    /// Nothing suggested, skipped or in focus, on `app`'s image.
+    pub fn new(app: AppState) -> Self {
         Self {
             suggestions: RwSignal::new(Vec::new()),
             skipped: RwSignal::new((0, BTreeSet::new())),
             focus: RwSignal::new(None),
             proposal: RwSignal::new(None),
             wanted: RwSignal::new(None),
+            app,
             request: StoredValue::new(0),
             projection: StoredValue::new_local(None),
         }
@@ -245,9 +248,13 @@ impl GuideState {
         self.wanted.set(None);
     }
 
-    /// Puts `cell` in focus and brings the image into view when its top is out of sight.
+    /// Puts `cell` in focus, pans a zoomed view to it, and brings the image into view when its
+    /// top is out of sight.
     pub fn show(&self, cell: Option<Cell>) {
         self.focus.set(cell);
+        if let Some(cell) = cell {
+            self.app.reveal(cell);
+        }
         let viewer = document()
             .query_selector("[data-testid=viewer]")
             .ok()

@@ -94,7 +94,7 @@ impl LabelState {
             fine: RwSignal::new(None),
             classify_ms: RwSignal::new(None),
             notice: RwSignal::new(None),
-            guide: GuideState::new(),
+            guide: GuideState::new(app),
             classifier: StoredValue::new_local(None),
             cell_context: StoredValue::new_local(None),
         };

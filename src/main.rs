@@ -44,6 +44,9 @@ mod spectra;
 mod threads;
 #[cfg(target_arch = "wasm32")]
 mod weights_fetch;
+// Pure geometry, also tested natively.
+#[cfg(any(target_arch = "wasm32", test))]
+mod zoom;
 
 #[cfg(target_arch = "wasm32")]
 fn main() {

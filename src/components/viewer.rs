@@ -8,9 +8,10 @@ use std::collections::BTreeMap;
 use crate::app::AppState;
 use crate::clock::now_ms;
 use crate::components::spectra_panel::element_map_for_display;
-use crate::components::viewport::{Gesture, Transform, pinch_of};
+use crate::components::viewport::{Gesture, pinch_of};
 use crate::labelling::{ChipEdit, LabelState, typing_in_a_field};
 use crate::page::Page;
+use crate::zoom::Transform;
 use chipscope_core::dataset::Image;
 use chipscope_core::display::{DisplayRange, heat_rgba, render_rgba};
 use chipscope_core::grid::ChipGrid;
@@ -93,6 +94,7 @@ pub fn Viewer() -> impl IntoView {
 struct GridInput {
     page: Page,
     viewer: NodeRef<Div>,
+    /// The image's zoom and pan (the page's, since suggestions pan it too).
     transform: RwSignal<Transform>,
     /// The stroke or rectangle under way, drawn as it grows.
     gesture: RwSignal<Option<Gesture>>,
@@ -111,16 +113,11 @@ impl GridInput {
         let input = Self {
             page,
             viewer: NodeRef::new(),
-            transform: RwSignal::new(Transform::FIT),
+            transform: page.app.view,
             gesture: RwSignal::new(None),
             pointers: StoredValue::new(BTreeMap::new()),
             gesture_ended: StoredValue::new(None),
         };
-        // A new image starts fitted.
-        Effect::new(move |_| {
-            page.app.loaded.with(|l| l.as_ref().map(|l| l.id));
-            input.transform.set(Transform::FIT);
-        });
         input.listen_to_keys();
         input
     }

@@ -118,9 +118,20 @@ test('a newcomer names proposed clusters, follows the suggestions, and the suppo
     const texts = await flagged.allInnerTexts();
     const ours = texts.findIndex((t) => t.startsWith(`Chip [15, 8], clicked as ${top}, looks like`));
     assert.ok(ours >= 0, texts.join(' | '));
+    // At 400 % the bottom row is out of sight: Show pans to the flagged chip, N to a suggestion.
+    await leaveFields(page);
+    await page.keyboard.press('+');
+    await page.keyboard.press('+');
+    assert.equal(await page.locator(testid('zoom-level')).innerText(), '400 %');
     await flagged.nth(ours).locator(testid('show-flagged')).click();
     await focusOn(page, '15,8');
+    await focusInSight(page);
     await screenshot(page, 'guide-flagged.png');
+    await page.keyboard.press('n');
+    await page.waitForFunction(() => document.querySelector('[data-testid="focus-mark"]')?.dataset.cell !== '15,8');
+    await focusInSight(page);
+    await page.keyboard.press('f');
+    await page.locator(testid('zoom-level')).waitFor({ state: 'detached' });
 
     const summary = JSON.parse(await readFile(await downloadTo(outDir, page, 'export-summary'), 'utf8'));
     assert.ok(summary.supports.flagged.some((f) => f.cell.join(',') === '15,8' && f.class === top), JSON.stringify(summary.supports));
@@ -158,6 +169,17 @@ test('a proposal travels in the session and comes back with it', async () => {
     assert.match(await page.locator(testid('proposal-summary')).innerText(), new RegExp(`^${saved.proposal.k} clusters\\.`));
   });
 });
+
+/** Waits until the middle of the chip in focus is on screen inside the viewer. */
+async function focusInSight(page) {
+  await page.waitForFunction(() => {
+    const mark = document.querySelector('[data-testid="focus-mark"]')?.getBoundingClientRect();
+    const viewer = document.querySelector('[data-testid="viewer"]').getBoundingClientRect();
+    if (!mark) return false;
+    const [x, y] = [mark.left + mark.width / 2, mark.top + mark.height / 2];
+    return x > viewer.left && x < viewer.right && y > viewer.top && y < viewer.bottom;
+  }, null, { timeout: 10_000 });
+}
 
 /** Where chip [row, col] of the `GRID`² grid is on screen, in the overlay's (zoomed) box. */
 function centreOf(box, [row, col]) {
