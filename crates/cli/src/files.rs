@@ -1,11 +1,13 @@
 //! Reading input files as the command line does: the bytes with the path in any error, and
 //! images opened by content (a TIA `.ser` with the `.emi` beside it).
 
+use std::fs::File;
 use std::path::Path;
 
 use anyhow::{Context, Result};
 use chipscope_core::dataset::Dataset;
 use chipscope_core::formats::{Limits, Opened, open, open_with_emi, tia};
+use memmap2::Mmap;
 
 /// The limits the command line reads files within. The page keeps [`Limits::BROWSER`]: a
 /// browser tab holds about 4 GiB, so its images stop at 8192 × 8192 pixels (256 MiB as `f32`).
@@ -29,6 +31,17 @@ pub fn load(path: &Path) -> Result<Dataset> {
 /// The bytes of the file at `path`.
 pub fn read_file(path: &Path) -> Result<Vec<u8>> {
     std::fs::read(path).with_context(|| format!("cannot open {}", path.display()))
+}
+
+/// The bytes of the file at `path`, mapped rather than read: the pages of a frame series are
+/// brought in as each frame is decoded and can be dropped again, so a movie larger than the
+/// machine's memory can be segmented frame by frame.
+pub fn map_file(path: &Path) -> Result<Mmap> {
+    let file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    // SAFETY: the map is only read. Another program truncating the file while we read it
+    // would end the process with SIGBUS, which is how every mapped reader (ripgrep, the
+    // HDF5 library) behaves; changed bytes would at worst decode as a damaged file.
+    unsafe { Mmap::map(&file) }.with_context(|| format!("cannot read {}", path.display()))
 }
 
 /// Decodes `bytes`, read from `path` (whose name tells the format).

@@ -11,7 +11,8 @@ use anyhow::{Context, Result, bail};
 use atoms::AtomsArgs;
 use chipscope_cli::encode::{self, EmbedArgs};
 use chipscope_cli::files::{emi_beside, file_name, load, open_file, read_file};
-use chipscope_core::formats::tiff::encode_grey16;
+use chipscope_core::dataset::Calibration;
+use chipscope_core::formats::tiff::{encode_grey16, write_series_grey16};
 use chipscope_core::grid::ChipGrid;
 use chipscope_core::session::Session;
 use chipscope_core::share::{self, LinkKind};
@@ -59,6 +60,12 @@ enum Command {
         /// Random seed.
         #[arg(long, default_value_t = simulate::DEFAULT_SEED)]
         seed: u64,
+        /// Write an in-situ movie of this many frames instead, as a multi-page TIFF (frames
+        /// 0.5 s apart): the square lattice of the heterostructure grows into the hexagonal
+        /// one at a constant speed. --labels then writes each region's true area fraction per
+        /// frame as CSV.
+        #[arg(long, default_value_t = 1)]
+        frames: usize,
     },
     /// Embed every chip with a pretrained CNN and write a float32 .npy (chips × dim), chips in
     /// row-major grid order from the top-left, right and bottom remainders cropped: each chip
@@ -102,7 +109,11 @@ fn main() -> ExitCode {
             labels,
             size,
             seed,
-        } => simulate(scene, &out, labels.as_deref(), size, seed),
+            frames,
+        } => match frames {
+            1 => simulate(scene, &out, labels.as_deref(), size, seed),
+            _ => simulate_growth(&out, labels.as_deref(), size, seed, frames),
+        },
         Command::Embed(args) => {
             load(&args.image).and_then(|dataset| encode::embed(&dataset, &args))
         }
@@ -160,14 +171,19 @@ fn simulated_example(size: usize, seed: u64) -> Result<Simulation> {
 
 /// A simulated micrograph, refusing sizes outside 16–8192 pixels.
 fn simulated(scene: Scene, size: usize, seed: u64) -> Result<Simulation> {
-    anyhow::ensure!(
-        (16..=8192).contains(&size),
-        "the simulated image's size must be between 16 and 8192 pixels, not {size}"
-    );
+    check_simulated_size(size)?;
     Ok(match scene {
         Scene::Heterostructure => simulate::heterostructure(size, seed),
         Scene::Grains => simulate::grains(size, seed),
     })
+}
+
+fn check_simulated_size(size: usize) -> Result<()> {
+    anyhow::ensure!(
+        (16..=8192).contains(&size),
+        "the simulated image's size must be between 16 and 8192 pixels, not {size}"
+    );
+    Ok(())
 }
 
 fn info(path: &Path, chip: Option<usize>) -> Result<()> {
@@ -229,6 +245,59 @@ fn simulate(scene: Scene, out: &Path, labels: Option<&Path>, size: usize, seed: 
             .map(|(i, name)| format!("{i} = {name}"))
             .collect();
         println!("wrote {} (labels: {})", path.display(), legend.join(", "));
+    }
+    Ok(())
+}
+
+/// Writes the growth movie frame by frame (one in memory at a time), and each region's true
+/// area fraction per frame to `fractions` as CSV.
+fn simulate_growth(
+    out: &Path,
+    fractions: Option<&Path>,
+    size: usize,
+    seed: u64,
+    frames: usize,
+) -> Result<()> {
+    anyhow::ensure!(
+        (2..=100_000).contains(&frames),
+        "a movie has 2 to 100000 frames, not {frames}"
+    );
+    check_simulated_size(size)?;
+    let file =
+        std::fs::File::create(out).with_context(|| format!("cannot write {}", out.display()))?;
+    let mut truth = String::from("frame,time_s");
+    for name in CLASS_NAMES {
+        truth += &format!(",\"{name} fraction\"");
+    }
+    let calibration = Calibration {
+        pixel_size: simulate::PIXEL_SIZE_NM,
+        unit: "nm".into(),
+    };
+    let movie = (0..frames).map(|frame| {
+        let simulation = simulate::growth(size, seed, frame, frames);
+        let time = frame as f64 * simulate::GROWTH_INTERVAL_S;
+        truth += &format!("\n{},{time}", frame + 1);
+        for region in 0..CLASS_NAMES.len() as u8 {
+            let pixels = simulation.labels.iter().filter(|&&l| l == region).count();
+            truth += &format!(",{:.6}", pixels as f64 / simulation.labels.len() as f64);
+        }
+        simulation.dataset.image
+    });
+    let interval = Some(simulate::GROWTH_INTERVAL_S);
+    write_series_grey16(
+        std::io::BufWriter::new(file),
+        movie,
+        frames,
+        Some(&calibration),
+        interval,
+    )
+    .with_context(|| format!("cannot write {}", out.display()))?;
+    println!(
+        "wrote {} ({frames} frames of {size} × {size} px, seed {seed})",
+        out.display()
+    );
+    if let Some(path) = fractions {
+        write_text(path, &(truth + "\n"))?;
     }
     Ok(())
 }

@@ -17,6 +17,7 @@ use chipscope_core::encoders::{ChipSource, ImageEncoder};
 use chipscope_core::exports::{Backdrop, FineResults, Results};
 use chipscope_core::fine::CellContext;
 use chipscope_core::formats::Opened;
+use chipscope_core::formats::series::Series;
 use chipscope_core::formats::spectral::SpectralFile;
 use chipscope_core::fusion::Modality;
 use chipscope_core::grid::{Chip, ChipGrid};
@@ -24,6 +25,7 @@ use chipscope_core::guide::quality::{SupportQuality, SupportReport};
 use chipscope_core::hashing::sha256_hex;
 use chipscope_core::pipeline::{self, ChipMeasure, Learned};
 use chipscope_core::results::Summary;
+use chipscope_core::series::{FractionTable, FrameShares};
 use chipscope_core::session::{DataSource, Session, SpectralSettings};
 use chipscope_core::spectra::SpectrumImage;
 use chipscope_core::spectra::modality::{SpectralChips, SpectralModel};
@@ -32,6 +34,7 @@ use clap::Args;
 use crate::encode::{self, Backend, embed_with_progress};
 use crate::spectra::{decode_spectral_file, read_spectral};
 use crate::{open_file, read_file, read_session, simulated_example};
+use chipscope_cli::files::{map_file, native_limits};
 
 /// `chipscope segment`'s arguments.
 #[derive(Args)]
@@ -59,6 +62,11 @@ pub struct SegmentArgs {
     /// of a shipped one when given.
     #[arg(long, value_name = "PATH")]
     encoder: Option<PathBuf>,
+    /// For a frame series (multi-page TIFF, MRC stack), also write every frame's files as
+    /// STEM-frame0001.csv and so on; without it a series writes STEM-fractions.csv and
+    /// STEM-fractions.svg only.
+    #[arg(long)]
+    each_frame: bool,
     /// CPU backend.
     #[arg(long, value_enum, default_value_t = Backend::Flex)]
     backend: Backend,
@@ -522,6 +530,8 @@ struct Segmenter {
     /// What each modality taking part learned, in the order of [`Fusion::taking_part`].
     learned: Vec<Learned>,
     out: PathBuf,
+    /// Whether a series writes every frame's files.
+    each_frame: bool,
 }
 
 impl Segmenter {
@@ -538,6 +548,7 @@ impl Segmenter {
             spectra: None,
             learned: Vec::new(),
             out: args.out.clone(),
+            each_frame: args.each_frame,
             session,
         };
         let classes = segmenter.session.labels().support_indices(grid.cols());
@@ -573,29 +584,17 @@ impl Segmenter {
         Ok(segmenter)
     }
 
-    /// Segments one image and prints its class counts, or reports why it failed; true on
-    /// success.
+    /// Segments one file and prints its class counts (a series: its fractions from the first
+    /// frame to the last), or reports why it failed; true on success.
     fn report(&self, path: &Path, stem: &str, spectra: Option<&PathBuf>) -> bool {
-        match self.segment_image(path, stem, spectra) {
-            Ok(summary) => {
-                let counts: Vec<String> = summary
-                    .rows()
-                    .map(|share| format!("{} {}", share.name, summary.describe(share)))
-                    .collect();
-                println!("{}: {}", path.display(), counts.join("; "));
-                if let Some(fine) = &summary.fine {
-                    let shares: Vec<String> = fine
-                        .shares
-                        .iter()
-                        .filter(|share| share.fraction > 0.0)
-                        .map(|share| format!("{} {:.1} %", share.name, share.fraction * 100.0))
-                        .collect();
-                    println!("  fine ({}-px cells): {}", fine.cell_px, shares.join("; "));
-                }
-                if let Some(supports) = &summary.supports {
-                    println!("  {}", describe_supports(supports));
-                }
+        match self.segment_file(path, stem, spectra) {
+            Ok(Segmented::Image(summary)) => {
+                describe_image(path, &summary);
                 true
+            }
+            Ok(Segmented::Series(series)) => {
+                describe_series(path, stem, &series);
+                series.failed == 0
             }
             Err(error) => {
                 eprintln!("error: {}: {error:#}", path.display());
@@ -604,15 +603,102 @@ impl Segmenter {
         }
     }
 
-    fn segment_image(&self, path: &Path, stem: &str, spectra: Option<&PathBuf>) -> Result<Summary> {
-        let bytes = read_file(path)?;
+    /// Segments the file at `path`: its image, or every frame when it is a frame series.
+    fn segment_file(
+        &self,
+        path: &Path,
+        stem: &str,
+        spectra: Option<&PathBuf>,
+    ) -> Result<Segmented> {
+        let bytes = map_file(path)?;
+        let is_labelled = self.labelled_file.as_ref() == Some(&Fingerprint::of(&bytes));
+        let series = Series::open(&bytes, &native_limits())
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        if let Some(series) = series {
+            return self
+                .segment_series(series, is_labelled, stem)
+                .map(Segmented::Series);
+        }
         let Opened { dataset, spectral } = open_file(path, &bytes)?;
-        let mut own_spectra = spectral;
+        let own = Spectra {
+            own: spectral,
+            file: spectra,
+        };
+        let summary = self.segment_frame(&dataset, own, is_labelled, path, Some(stem))?;
+        Ok(Segmented::Image(summary))
+    }
+
+    /// Segments every frame of `series` in turn, one decoded at a time, writing the fractions
+    /// table and chart as STEM-fractions.csv and .svg (and each frame's files with
+    /// `--each-frame`). A frame that fails is reported and the others still segmented.
+    fn segment_series(
+        &self,
+        mut series: Series,
+        is_labelled: bool,
+        stem: &str,
+    ) -> Result<SeriesOutcome> {
+        ensure!(
+            !self.session.fusion.weighs(Modality::Spectra),
+            "the session weights the spectral modality, and a frame series has no spectrum image"
+        );
+        let frames = series.len();
+        let mut table: Option<FractionTable> = None;
+        let mut failed = 0;
+        for index in 0..frames {
+            let frame_stem = format!("{stem}-frame{:04}", index + 1);
+            let label = format!("{stem} frame {}/{frames}", index + 1);
+            // The supports were clicked on the first frame of a labelled series.
+            let labelled_frame = is_labelled && index == 0;
+            let frame_out = self.each_frame.then_some(frame_stem.as_str());
+            let summary = series
+                .frame(index)
+                .map_err(anyhow::Error::from)
+                .and_then(|dataset| {
+                    let no_spectra = Spectra {
+                        own: None,
+                        file: None,
+                    };
+                    let path = Path::new(&label);
+                    self.segment_frame(&dataset, no_spectra, labelled_frame, path, frame_out)
+                });
+            match summary {
+                Ok(summary) => table
+                    .get_or_insert_with(|| FractionTable::new(&summary))
+                    .push(index, series.time_s(index), &summary),
+                Err(error) => {
+                    eprintln!("error: {label}: {error:#}");
+                    failed += 1;
+                }
+            }
+        }
+        let table = table.context("no frame could be segmented")?;
+        for (suffix, text) in [("csv", table.to_csv()), ("svg", table.chart_svg())] {
+            let path = self.out.join(format!("{stem}-fractions.{suffix}"));
+            std::fs::write(&path, text)
+                .with_context(|| format!("cannot write {}", path.display()))?;
+        }
+        Ok(SeriesOutcome {
+            table,
+            frames,
+            failed,
+        })
+    }
+
+    /// Segments one image (or frame), read from `path`, and writes its files under `stem` when
+    /// one is given.
+    fn segment_frame(
+        &self,
+        dataset: &Dataset,
+        spectra: Spectra,
+        is_labelled: bool,
+        path: &Path,
+        stem: Option<&str>,
+    ) -> Result<Summary> {
+        let mut own_spectra = spectra.own;
         let image = &dataset.image;
         let chip_size = self.session.grid.chip_size;
         let grid = ChipGrid::new(image.width(), image.height(), chip_size)
             .with_context(|| format!("the session's {chip_size}-px chips do not fit it"))?;
-        let is_labelled = self.labelled_file.as_ref() == Some(&Fingerprint::of(&bytes));
         let range = match is_labelled {
             true => recorded_range(&self.session),
             false => DisplayRange::of(image, self.session.display.stretch),
@@ -635,7 +721,7 @@ impl Segmenter {
                 }
                 Modality::Spectra => {
                     let own = own_spectra.take();
-                    self.measure_spectra(&dataset, &grid, own, path, spectra)?
+                    self.measure_spectra(dataset, &grid, own, path, spectra.file)?
                 }
             });
         }
@@ -679,7 +765,9 @@ impl Segmenter {
             range,
             opacity: self.session.view.overlay_opacity,
         };
-        self.write(stem, &results, &summary, backdrop)?;
+        if let Some(stem) = stem {
+            self.write(stem, &results, &summary, backdrop)?;
+        }
         Ok(summary)
     }
 
@@ -723,6 +811,75 @@ impl Segmenter {
         }
         Ok(())
     }
+}
+
+/// What segmenting one file gave.
+enum Segmented {
+    Image(Summary),
+    Series(SeriesOutcome),
+}
+
+/// A frame series segmented: the fractions of the frames that could be, and how many could not.
+struct SeriesOutcome {
+    table: FractionTable,
+    frames: usize,
+    failed: usize,
+}
+
+/// The spectra of an image: its own spectrum image (a spectral file's) and its `--spectra` file.
+struct Spectra<'a> {
+    own: Option<SpectralFile>,
+    file: Option<&'a PathBuf>,
+}
+
+/// Prints an image's class counts, its fine shares and the support check.
+fn describe_image(path: &Path, summary: &Summary) {
+    let counts: Vec<String> = summary
+        .rows()
+        .map(|share| format!("{} {}", share.name, summary.describe(share)))
+        .collect();
+    println!("{}: {}", path.display(), counts.join("; "));
+    if let Some(fine) = &summary.fine {
+        let shares: Vec<String> = fine
+            .shares
+            .iter()
+            .filter(|share| share.fraction > 0.0)
+            .map(|share| format!("{} {:.1} %", share.name, share.fraction * 100.0))
+            .collect();
+        println!("  fine ({}-px cells): {}", fine.cell_px, shares.join("; "));
+    }
+    if let Some(supports) = &summary.supports {
+        println!("  {}", describe_supports(supports));
+    }
+}
+
+/// Prints a series' frame count and each class's fraction in its first and last frames.
+fn describe_series(path: &Path, stem: &str, series: &SeriesOutcome) {
+    let rows = series.table.rows();
+    let (first, last) = (&rows[0], &rows[rows.len() - 1]);
+    let changes: Vec<String> = series
+        .table
+        .names()
+        .enumerate()
+        .filter(|(k, _)| first.fractions[*k] > 0.0 || last.fractions[*k] > 0.0)
+        .map(|(k, name)| {
+            let percent = |row: &FrameShares| format!("{:.1} %", row.fractions[k] * 100.0);
+            format!("{name} {} → {}", percent(first), percent(last))
+        })
+        .collect();
+    let failed = match series.failed {
+        0 => String::new(),
+        n => format!(", {n} failed"),
+    };
+    println!(
+        "{}: {} of {} frames segmented{failed}; frame {} → {}: {}; {stem}-fractions.csv",
+        path.display(),
+        rows.len(),
+        series.frames,
+        first.frame + 1,
+        last.frame + 1,
+        changes.join("; ")
+    );
 }
 
 /// The support check in a line: the leave-one-out score and each support it flags.

@@ -19,7 +19,8 @@
 //! - [`guide`] helps the labelling: suggested next chips, classes proposed by clustering, and
 //!   the supports' leave-one-out check.
 //! - [`results`] summarises a segmentation (shares, areas, chart) and [`exports`] writes the
-//!   result files; [`npy`] writes embeddings.
+//!   result files; [`series`] tabulates and plots the shares of every frame of a frame series
+//!   ([`formats::series`]); [`npy`] writes embeddings.
 //! - [`session`] records every choice so the page and the CLI reproduce each other; [`share`]
 //!   packs a session into a link; [`crowd`] merges many labellers' answers to one task.
 //! - Shared helpers: [`hashing`] (the sha256 that identifies data and weight files),
@@ -44,6 +45,7 @@ pub mod labels;
 pub mod npy;
 pub mod pipeline;
 pub mod results;
+pub mod series;
 pub mod session;
 pub mod share;
 pub mod simulate;

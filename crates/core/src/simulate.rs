@@ -54,11 +54,35 @@ pub struct Simulation {
     pub labels: Vec<u8>,
 }
 
+/// Where the interface between the lattices meets the middle of the example, as a fraction of
+/// its width.
+const EXAMPLE_INTERFACE: f64 = 0.45;
+/// Where the interface of [`growth`] starts and ends, fractions of the width.
+const GROWTH_INTERFACE: [f64; 2] = [0.15, 0.85];
+/// Seconds between the frames of [`growth`].
+pub const GROWTH_INTERVAL_S: f64 = 0.5;
+
 /// Simulates a `size × size` heterostructure; the same `seed` gives the same image on a platform.
 pub fn heterostructure(size: usize, seed: u64) -> Simulation {
+    scene(size, seed, EXAMPLE_INTERFACE, "")
+}
+
+/// Frame `frame` of `frames` of an in-situ movie of the heterostructure: the square lattice
+/// grows into the hexagonal one, its interface moving at a constant speed from 15 % to 85 % of
+/// the width, frames [`GROWTH_INTERVAL_S`] apart, each with its own noise (seed + frame).
+pub fn growth(size: usize, seed: u64, frame: usize, frames: usize) -> Simulation {
+    let progress = frame as f64 / frames.saturating_sub(1).max(1) as f64;
+    let [start, end] = GROWTH_INTERFACE;
+    let interface = start + (end - start) * progress;
+    let note = format!(", growth frame {} of {frames}", frame + 1);
+    scene(size, seed.wrapping_add(frame as u64), interface, &note)
+}
+
+/// The heterostructure with its interface at `interface` (fraction of the width, mid-height).
+fn scene(size: usize, seed: u64, interface: f64, note: &str) -> Simulation {
     let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
     let labels: Vec<u8> = (0..size * size)
-        .map(|i| region(i % size, i / size, size))
+        .map(|i| region(i % size, i / size, size, interface))
         .collect();
     let mut expected: Vec<f64> = labels
         .iter()
@@ -74,8 +98,8 @@ pub fn heterostructure(size: usize, seed: u64) -> Simulation {
     canvas.draw_hexagonal_lattice();
     canvas.draw_amorphous(&mut rng);
     let note = format!(
-        "simulated HAADF-STEM heterostructure (seed {seed}): vacuum, square {SQUARE_SPACING_NM} nm \
-         and hexagonal {HEXAGONAL_SPACING_NM} nm lattices, amorphous support"
+        "simulated HAADF-STEM heterostructure (seed {seed}{note}): vacuum, square \
+         {SQUARE_SPACING_NM} nm and hexagonal {HEXAGONAL_SPACING_NM} nm lattices, amorphous support"
     );
     Simulation {
         dataset: recorded(size, &expected, &mut rng, note),
@@ -84,14 +108,15 @@ pub fn heterostructure(size: usize, seed: u64) -> Simulation {
 }
 
 /// The region at pixel (`x`, `y`): wavy vacuum surface on top, amorphous support at the bottom,
-/// a tilted, slightly wavy interface between the two lattices.
-fn region(x: usize, y: usize, size: usize) -> u8 {
+/// a tilted, slightly wavy interface between the two lattices, at `interface` of the width
+/// half-way down.
+fn region(x: usize, y: usize, size: usize, interface: f64) -> u8 {
     let (u, v) = (x as f64 / size as f64, y as f64 / size as f64);
     if v < 0.12 + 0.04 * (TAU * 1.3 * u).sin() {
         VACUUM
     } else if v > 0.82 + 0.03 * (TAU * 2.0 * u + 1.0).sin() {
         AMORPHOUS
-    } else if u < 0.45 + 0.12 * (v - 0.5) + 0.02 * (TAU * 3.0 * v).sin() {
+    } else if u < interface + 0.12 * (v - 0.5) + 0.02 * (TAU * 3.0 * v).sin() {
         SQUARE
     } else {
         HEXAGONAL

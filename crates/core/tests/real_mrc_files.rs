@@ -7,7 +7,8 @@
 mod common;
 
 use chipscope_core::dataset::{Dataset, SampleType};
-use chipscope_core::formats::{DecodeError, decode};
+use chipscope_core::formats::series::Series;
+use chipscope_core::formats::{DecodeError, Limits, decode};
 use common::pixel_sum;
 use std::path::PathBuf;
 
@@ -104,6 +105,26 @@ fn stack_gives_its_first_frame() {
         ["the file holds 3 frames; the first was read"]
     );
     assert!((dataset.calibration.unwrap().pixel_size - 0.15).abs() < 1e-9);
+}
+
+/// As a series, frame k is the first plus 100 k everywhere (the script's `value + 100 k`):
+/// `mrcfile.open(f).data[k]`.
+#[test]
+fn stack_opens_as_a_series_of_its_frames() {
+    let bytes = fixture_bytes("stack.mrcs");
+    let mut series = Series::open(&bytes, &Limits::default()).unwrap().unwrap();
+    assert_eq!((series.len(), series.frame_size()), (3, (12, 10)));
+    for k in 0..3 {
+        let frame = series.frame(k).unwrap();
+        assert_eq!(pixel_sum(&frame), -502.5 + 100.0 * 120.0 * k as f64);
+        assert_eq!(frame.image.get(0, 1), -1.75 + 100.0 * k as f32);
+    }
+    // A single image is no series.
+    assert!(
+        Series::open(&fixture_bytes("float32.mrc"), &Limits::default())
+            .unwrap()
+            .is_none()
+    );
 }
 
 #[test]

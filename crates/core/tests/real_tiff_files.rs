@@ -5,7 +5,8 @@
 mod common;
 
 use chipscope_core::dataset::{Dataset, SampleType};
-use chipscope_core::formats::DecodeError;
+use chipscope_core::formats::series::Series;
+use chipscope_core::formats::{DecodeError, Limits};
 use chipscope_core::grid::ChipGrid;
 
 fn read(name: &str) -> Option<Result<Dataset, DecodeError>> {
@@ -55,6 +56,23 @@ fn imagej_stack_reads_its_first_page() {
         dataset.metadata.notes,
         ["multi-page TIFF: page 1 of 2 was read"]
     );
+}
+
+/// As a series, both pages: the same reference image twice (`tifffile` reads pages[1] equal to
+/// pages[0]), each with the first page's calibration.
+#[test]
+fn imagej_stack_opens_as_a_series_of_its_pages() {
+    let Some(bytes) = common::bytes("tiff_files/test_loading_image_saved_with_imageJ_stack.tif")
+    else {
+        return;
+    };
+    let mut series = Series::open(&bytes, &Limits::default()).unwrap().unwrap();
+    assert_eq!((series.len(), series.frame_size()), (2, (68, 68)));
+    for page in 0..2 {
+        let dataset = series.frame(page).unwrap();
+        assert_reference_image(&dataset, SampleType::F32);
+        assert_micron_calibration(&dataset);
+    }
 }
 
 #[test]

@@ -42,6 +42,7 @@ pub mod pts;
 mod raster;
 pub mod ripple;
 mod samples;
+pub mod series;
 pub mod spectral;
 pub mod tia;
 pub mod tiff;

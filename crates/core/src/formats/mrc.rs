@@ -4,7 +4,8 @@
 //! Å, …, nsymbt the extended header's size at byte 92, `MAP ` at byte 208, the machine stamp at
 //! byte 212) and ten 80-character labels; then `nsymbt` bytes of extended header, skipped; then
 //! the data: nz sections of ny rows of nx values, in the byte order the machine stamp names.
-//! The first section is read, rows in stored order, as `mrcfile.open(f).data[0]` returns them.
+//! The first section is read, rows in stored order, as `mrcfile.open(f).data[0]` returns them;
+//! a stack opens as a frame series of its sections ([`Sections`]).
 //!
 //! Hand-written: the format is one fixed header and a raw array, smaller than a dependency, and
 //! every size it declares must pass checked arithmetic and [`Limits::check_image`] before
@@ -39,43 +40,69 @@ fn recognises(bytes: &[u8]) -> bool {
     Header::parse(bytes).is_ok_and(|header| header.data_end() == Some(bytes.len()))
 }
 
-/// The first section of an MRC file, within `limits`.
+/// The first section of an MRC file, within `limits`, with a note when there are more.
 fn read(bytes: &[u8], limits: &Limits) -> Result<Dataset, DecodeError> {
-    let header = Header::parse(bytes)?;
-    let end = header
-        .data_end()
-        .ok_or_else(|| corrupt("the header declares an impossibly large image"))?;
-    limits.check_image(header.width, header.height)?;
-    if end > bytes.len() {
-        return Err(corrupt(format!(
-            "the file ends before its image data: {} of {end} bytes",
-            bytes.len()
-        )));
+    let stack = Sections::open(bytes, limits)?;
+    let mut dataset = stack.read(0)?;
+    dataset.metadata.notes.extend(stack.header.stack_note());
+    Ok(dataset)
+}
+
+/// The sections of an MRC file, decoded one at a time (an image stack is a frame series).
+pub(super) struct Sections<'a> {
+    bytes: &'a [u8],
+    header: Header,
+}
+
+impl<'a> Sections<'a> {
+    /// Checks the header against `limits` and the file's length.
+    pub(super) fn open(bytes: &'a [u8], limits: &Limits) -> Result<Self, DecodeError> {
+        let header = Header::parse(bytes)?;
+        let end = header
+            .data_end()
+            .ok_or_else(|| corrupt("the header declares an impossibly large image"))?;
+        limits.check_image(header.width, header.height)?;
+        if end > bytes.len() {
+            return Err(corrupt(format!(
+                "the file ends before its image data: {} of {end} bytes",
+                bytes.len()
+            )));
+        }
+        Ok(Self { bytes, header })
     }
-    let frame = header.first_frame(bytes)?;
-    let pixels = header
-        .mode
-        .decode(frame, header.width, header.little_endian);
-    let (calibration, calibration_note) = header.calibration();
-    let notes = header
-        .mode
-        .note()
-        .map(String::from)
-        .into_iter()
-        .chain(header.stack_note())
-        .chain(calibration_note)
-        .collect();
-    Ok(Dataset {
-        image: Image::new(header.width, header.height, pixels),
-        calibration,
-        metadata: Metadata {
-            format: FORMAT,
-            sample_type: header.mode.sample_type(),
-            channels: 1,
-            notes,
-            properties: Vec::new(),
-        },
-    })
+
+    /// How many sections there are.
+    pub(super) fn count(&self) -> usize {
+        self.header.sections
+    }
+
+    /// Section `index` (from 0), rows in stored order.
+    pub(super) fn read(&self, index: usize) -> Result<Dataset, DecodeError> {
+        let header = &self.header;
+        let frame = header.section(self.bytes, index)?;
+        let pixels = header
+            .mode
+            .decode(frame, header.width, header.little_endian);
+        let (calibration, calibration_note) = header.calibration();
+        let notes = header
+            .mode
+            .note()
+            .map(String::from)
+            .into_iter()
+            .chain(calibration_note)
+            .collect();
+        Ok(Dataset {
+            image: Image::new(header.width, header.height, pixels),
+            calibration,
+            metadata: Metadata {
+                format: FORMAT,
+                sample_type: header.mode.sample_type(),
+                channels: 1,
+                notes,
+                properties: Vec::new(),
+            },
+        })
+    }
 }
 
 format_errors!(FORMAT);
@@ -264,14 +291,17 @@ impl Header {
         HEADER_LEN.checked_add(self.extended_len)
     }
 
-    /// The bytes of the first section.
-    fn first_frame<'a>(&self, bytes: &'a [u8]) -> Result<&'a [u8], DecodeError> {
-        let start = self.data_start();
-        let end = start
-            .zip(self.frame_len())
-            .and_then(|(s, n)| s.checked_add(n));
+    /// The bytes of section `index`.
+    fn section<'a>(&self, bytes: &'a [u8], index: usize) -> Result<&'a [u8], DecodeError> {
+        let len = self.frame_len();
+        let start = len
+            .and_then(|len| len.checked_mul(index))
+            .zip(self.data_start())
+            .and_then(|(offset, start)| start.checked_add(offset));
+        let end = start.zip(len).and_then(|(s, n)| s.checked_add(n));
         start
             .zip(end)
+            .filter(|_| index < self.sections)
             .and_then(|(start, end)| bytes.get(start..end))
             .ok_or_else(|| corrupt("the file ends within the image data"))
     }
@@ -412,6 +442,17 @@ mod tests {
             dataset.metadata.notes,
             ["the file holds 3 frames; the first was read"]
         );
+        // As a series, each section in turn, and none past the end.
+        let mut series = crate::formats::series::Series::open(&stack, &Limits::default())
+            .unwrap()
+            .unwrap();
+        let values: Vec<f32> = (0..3)
+            .map(|i| series.frame(i).unwrap().image.pixels()[0])
+            .collect();
+        assert_eq!(values, [-2.0, 7.0, 8.0]);
+        assert_eq!(series.time_s(1), None);
+        assert!(series.frame(3).is_err());
+        assert!(Header::parse(&stack).unwrap().section(&stack, 3).is_err());
     }
 
     #[test]

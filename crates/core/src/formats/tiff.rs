@@ -1,12 +1,14 @@
-//! TIFF: 8/16/32/64-bit integer and 16/32/64-bit float samples, grey or colour, first page of a
-//! multi-page file. Calibration is read from ImageJ's description, Gatan DigitalMicrograph's
-//! private tags and Thermo Fisher (FEI) metadata; [`encode_grey16`] writes ImageJ-calibrated
-//! 16-bit files.
+//! TIFF: 8/16/32/64-bit integer and 16/32/64-bit float samples, grey or colour; the first page
+//! of a multi-page file, or every page one at a time as a frame series ([`Pages`]). Calibration
+//! is read from ImageJ's description, Gatan DigitalMicrograph's private tags and Thermo Fisher
+//! (FEI) metadata; [`encode_grey16`] and [`write_series_grey16`] write ImageJ-calibrated 16-bit
+//! files.
 
 use super::bytes::uint;
 use super::{Contents, DecodeError, Holds, Limits, Reader, raster::grey_from_interleaved};
 use crate::dataset::{Calibration, Dataset, Image, Metadata, SampleType, normalise_unit};
-use std::io::{Cursor, ErrorKind};
+use std::borrow::Borrow;
+use std::io::{Cursor, ErrorKind, Seek, Write};
 use tiff::decoder::{Decoder, DecodingResult, ifd::Value};
 use tiff::encoder::{Rational, TiffEncoder, colortype::Gray16};
 use tiff::tags::{ResolutionUnit, Tag};
@@ -34,38 +36,86 @@ pub const TIFF: Reader = Reader::new(
     |bytes, options| read(bytes, &options.limits).map(Contents::Image),
 );
 
-/// The first page of a TIFF file, within `limits`.
+/// The first page of a TIFF file, within `limits`, with a note when there are more.
 fn read(bytes: &[u8], limits: &Limits) -> Result<Dataset, DecodeError> {
-    let mut decoder = Decoder::new(Cursor::new(bytes))
-        .map_err(decode_error)?
-        .with_limits(tiff_limits(limits));
-    let (width, height) = decoder.dimensions().map_err(decode_error)?;
-    limits.check_image(width as usize, height as usize)?;
-    let channels = channel_count(decoder.colortype().map_err(decode_error)?)?;
-    let (samples, sample_type) = samples_as_f32(decoder.read_image().map_err(decode_error)?);
-    if samples.len() < width as usize * height as usize * channels {
-        return Err(DecodeError::Corrupt {
-            format: FORMAT,
-            detail: "fewer samples than the image size".into(),
-        });
+    let mut pages = Pages::open(bytes, limits)?;
+    let mut dataset = pages.read(0)?;
+    let count = pages.count();
+    if count > 1 {
+        let note = format!("multi-page TIFF: page 1 of {count} was read");
+        dataset.metadata.notes.push(note);
     }
-    let (pixels, colour_note) = grey_from_interleaved(&samples, channels);
-    let calibration = calibration(&mut decoder);
-    let notes = colour_note
-        .into_iter()
-        .chain(page_note(&mut decoder))
-        .collect();
-    Ok(Dataset {
-        image: Image::new(width as usize, height as usize, pixels),
-        calibration,
-        metadata: Metadata {
-            format: FORMAT,
-            sample_type,
-            channels,
-            notes,
-            properties: vec![],
-        },
-    })
+    Ok(dataset)
+}
+
+/// The pages of a TIFF file, decoded one at a time (a multi-page file is a frame series).
+pub(super) struct Pages<'a> {
+    decoder: Decoder<Cursor<&'a [u8]>>,
+    limits: Limits,
+    count: usize,
+    /// The first page's calibration, which ImageJ records for every page.
+    calibration: Option<Calibration>,
+    interval_s: Option<f64>,
+}
+
+impl<'a> Pages<'a> {
+    /// Reads the first page's directory and counts the pages (at most [`MAX_PAGES_COUNTED`]).
+    pub(super) fn open(bytes: &'a [u8], limits: &Limits) -> Result<Self, DecodeError> {
+        let mut decoder = Decoder::new(Cursor::new(bytes))
+            .map_err(decode_error)?
+            .with_limits(tiff_limits(limits));
+        let calibration = calibration(&mut decoder);
+        let interval_s = imagej_frame_interval(&mut decoder);
+        let mut count = 1;
+        while decoder.more_images() && count < MAX_PAGES_COUNTED && decoder.next_image().is_ok() {
+            count += 1;
+        }
+        Ok(Self {
+            decoder,
+            limits: *limits,
+            count,
+            calibration,
+            interval_s,
+        })
+    }
+
+    /// How many pages there are.
+    pub(super) fn count(&self) -> usize {
+        self.count
+    }
+
+    /// Seconds between pages, as ImageJ records a time series (`finterval`).
+    pub(super) fn interval_s(&self) -> Option<f64> {
+        self.interval_s
+    }
+
+    /// Page `index` (from 0), within the limits the pages were opened with.
+    pub(super) fn read(&mut self, index: usize) -> Result<Dataset, DecodeError> {
+        let decoder = &mut self.decoder;
+        decoder.seek_to_image(index).map_err(decode_error)?;
+        let (width, height) = decoder.dimensions().map_err(decode_error)?;
+        self.limits.check_image(width as usize, height as usize)?;
+        let channels = channel_count(decoder.colortype().map_err(decode_error)?)?;
+        let (samples, sample_type) = samples_as_f32(decoder.read_image().map_err(decode_error)?);
+        if samples.len() < width as usize * height as usize * channels {
+            return Err(DecodeError::Corrupt {
+                format: FORMAT,
+                detail: "fewer samples than the image size".into(),
+            });
+        }
+        let (pixels, colour_note) = grey_from_interleaved(&samples, channels);
+        Ok(Dataset {
+            image: Image::new(width as usize, height as usize, pixels),
+            calibration: self.calibration.clone(),
+            metadata: Metadata {
+                format: FORMAT,
+                sample_type,
+                channels,
+                notes: colour_note.into_iter().collect(),
+                properties: vec![],
+            },
+        })
+    }
 }
 
 /// The `tiff` crate's limits: a decoding buffer of at most [`Limits::max_bytes`].
@@ -127,14 +177,6 @@ fn decode_error(error: TiffError) -> DecodeError {
             detail,
         }
     }
-}
-
-fn page_note(decoder: &mut Decoder<Cursor<&[u8]>>) -> Option<String> {
-    let mut pages = 1;
-    while decoder.more_images() && pages < MAX_PAGES_COUNTED && decoder.next_image().is_ok() {
-        pages += 1;
-    }
-    (pages > 1).then(|| format!("multi-page TIFF: page 1 of {pages} was read"))
 }
 
 fn calibration(decoder: &mut Decoder<Cursor<&[u8]>>) -> Option<Calibration> {
@@ -204,6 +246,26 @@ fn imagej_calibration(decoder: &mut Decoder<Cursor<&[u8]>>) -> Option<Calibratio
     })
 }
 
+/// ImageJ writes a time series' frame interval as `finterval=` in the description, in its
+/// `tunit` (seconds when it names none).
+fn imagej_frame_interval(decoder: &mut Decoder<Cursor<&[u8]>>) -> Option<f64> {
+    let description = decoder.get_tag_ascii_string(Tag::ImageDescription).ok()?;
+    let value = |key: &str| {
+        description
+            .lines()
+            .find_map(|line| line.strip_prefix(key)?.strip_prefix('='))
+    };
+    let interval: f64 = value("finterval")?.trim().parse().ok()?;
+    let seconds = match value("tunit").map(str::trim) {
+        None | Some("s" | "sec" | "second" | "seconds") => 1.0,
+        Some("ms" | "msec") => 1e-3,
+        Some("us" | "µs" | "usec") => 1e-6,
+        Some("min") => 60.0,
+        Some(_) => return None,
+    };
+    valid_size(interval).then_some(interval * seconds)
+}
+
 /// Thermo Fisher (FEI) microscopes store `PixelWidth=<metres>` in an INI text tag.
 fn fei_calibration(decoder: &mut Decoder<Cursor<&[u8]>>) -> Option<Calibration> {
     let text = decoder
@@ -231,25 +293,53 @@ pub fn encode_grey16(
     image: &Image,
     calibration: Option<&Calibration>,
 ) -> Result<Vec<u8>, TiffError> {
-    let values: Vec<u16> = image
-        .pixels()
-        .iter()
-        .map(|&v| v.round().clamp(0.0, 65535.0) as u16)
-        .collect();
     let mut file = Cursor::new(Vec::new());
-    let mut encoder = TiffEncoder::new(&mut file)?;
-    let mut page = encoder.new_image::<Gray16>(image.width() as u32, image.height() as u32)?;
-    if let Some(calibration) = calibration {
-        let description = format!("ImageJ=1.54f\nunit={}\n", calibration.unit);
-        page.encoder()
-            .write_tag(Tag::ImageDescription, description.as_str())?;
-        page.resolution(
-            ResolutionUnit::None,
-            pixels_per_unit(calibration.pixel_size),
-        );
-    }
-    page.write_data(&values)?;
+    write_series_grey16(&mut file, [image], 1, calibration, None)?;
     Ok(file.into_inner())
+}
+
+/// Writes `count` frames as the pages of a 16-bit grey TIFF, one frame in memory at a time,
+/// described as ImageJ describes a time series (`images`, `frames`, `finterval` in seconds)
+/// and calibrated when `calibration` is given.
+pub fn write_series_grey16<W: Write + Seek>(
+    out: W,
+    frames: impl IntoIterator<Item = impl Borrow<Image>>,
+    count: usize,
+    calibration: Option<&Calibration>,
+    interval_s: Option<f64>,
+) -> Result<(), TiffError> {
+    let mut encoder = TiffEncoder::new(out)?;
+    let mut description = "ImageJ=1.54f\n".to_string();
+    if count > 1 {
+        description += &format!("images={count}\nframes={count}\n");
+    }
+    if let Some(interval) = interval_s {
+        description += &format!("finterval={interval}\n");
+    }
+    if let Some(calibration) = calibration {
+        description += &format!("unit={}\n", calibration.unit);
+    }
+    for (index, frame) in frames.into_iter().enumerate() {
+        let frame = frame.borrow();
+        let values: Vec<u16> = frame
+            .pixels()
+            .iter()
+            .map(|&v| v.round().clamp(0.0, 65535.0) as u16)
+            .collect();
+        let mut page = encoder.new_image::<Gray16>(frame.width() as u32, frame.height() as u32)?;
+        if index == 0 && (calibration.is_some() || count > 1) {
+            page.encoder()
+                .write_tag(Tag::ImageDescription, description.as_str())?;
+        }
+        if let Some(calibration) = calibration {
+            page.resolution(
+                ResolutionUnit::None,
+                pixels_per_unit(calibration.pixel_size),
+            );
+        }
+        page.write_data(&values)?;
+    }
+    Ok(())
 }
 
 /// `1 / pixel_size` as a rational with as many decimal digits as fit in 32 bits.
