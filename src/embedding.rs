@@ -563,6 +563,45 @@ impl EmbeddingState {
         });
     }
 
+    /// Embeds the chips of another image than the one on screen (a frame of a series) on
+    /// `grid`, with the encoder and mode on screen, as [`Self::start`] runs the network (its
+    /// progress, its fallback to the CPU) but caching nothing and leaving the status line as it
+    /// was; `None` when `cancel` is set.
+    pub async fn embed_other(
+        &self,
+        app: AppState,
+        (image, range, grid): (&Image, DisplayRange, &ChipGrid),
+        cancel: &Cell<bool>,
+    ) -> Result<Option<Embeddings>, String> {
+        let key = untrack(|| self.current_key(&app)).ok_or("no encoder is selected")?;
+        let backend = app
+            .backend
+            .get_untracked()
+            .ok_or("the compute backend is still starting")?;
+        let status = self.status.get_untracked();
+        let outcome = match &key.mode {
+            EmbeddingMode::PerChip => {
+                let chips: Vec<Chip> = grid.chips().collect();
+                let source = ChipSource { image, grid, range };
+                self.run_per_chip(app, &key.encoder, source, &chips, backend, cancel)
+                    .await
+            }
+            EmbeddingMode::Dense(settings) => {
+                let input = DenseInput {
+                    image,
+                    range,
+                    grid,
+                    settings,
+                };
+                self.run_dense(app, &key.encoder, input, backend, cancel)
+                    .await
+            }
+        };
+        self.progress.set(None);
+        self.status.set(status);
+        Ok(outcome?.map(|(embeddings, _)| embeddings))
+    }
+
     /// Keeps a finished run's results and makes ready what is on screen: the grid may have
     /// changed while the network ran, and its chips are then pooled from the new map too.
     fn finished(

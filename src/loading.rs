@@ -129,6 +129,9 @@ fn show_together(page: Page, together: Together, files: &[(&str, &[u8])]) {
     let (name, image_source) = source(together.image);
     let spectral = together.opened.spectral.map(std::sync::Arc::new);
     page.show(name, (together.opened.dataset, spectral), image_source);
+    if files.len() == 1 {
+        page.frames.offer(page.app, files[together.image].1);
+    }
     if let Some((index, file)) = together.spectra {
         let (name, map_source) = source(index);
         page.spectra.open(LoadedSpectra::new(
@@ -194,7 +197,8 @@ async fn decode_and_show(page: Page, name: String, bytes: &[u8], source: DataSou
     match open(&name, bytes, &Limits::default()) {
         Ok(opened) => {
             let spectral = opened.spectral.map(std::sync::Arc::new);
-            page.show(name, (opened.dataset, spectral), source)
+            page.show(name, (opened.dataset, spectral), source);
+            page.frames.offer(state, bytes);
         }
         Err(error) => state.error.set(Some(format!("{name}: {error}"))),
     }

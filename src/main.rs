@@ -23,6 +23,8 @@ mod download;
 #[cfg(target_arch = "wasm32")]
 mod embedding;
 #[cfg(target_arch = "wasm32")]
+mod frames;
+#[cfg(target_arch = "wasm32")]
 mod guidance;
 #[cfg(target_arch = "wasm32")]
 mod labelling;

@@ -16,6 +16,7 @@ use leptos::prelude::*;
 use crate::app::AppState;
 use crate::atoms::AtomState;
 use crate::embedding::EmbeddingState;
+use crate::frames::FramesState;
 use crate::labelling::LabelState;
 use crate::spectra::SpectraState;
 
@@ -68,6 +69,7 @@ pub struct Page {
     pub atoms: AtomState,
     pub spectra: SpectraState,
     pub sessions: SessionState,
+    pub frames: FramesState,
 }
 
 impl Page {
@@ -98,6 +100,8 @@ impl Page {
         provide_context(spectra);
         provide_context(labels);
         provide_context(sessions);
+        let frames = FramesState::new(app);
+        provide_context(frames);
         Self {
             app,
             embedding,
@@ -105,6 +109,7 @@ impl Page {
             atoms,
             spectra,
             sessions,
+            frames,
         }
     }
 
@@ -117,6 +122,7 @@ impl Page {
             atoms: expect_context(),
             spectra: expect_context(),
             sessions: expect_context(),
+            frames: expect_context(),
         }
     }
 

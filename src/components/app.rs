@@ -10,6 +10,7 @@ use crate::components::{
     crowd_panel::CrowdPanel,
     dataset_info::DatasetInfo,
     encoder_panel::EncoderPanel,
+    frames_panel::FramesPanel,
     grid_panel::GridPanel,
     import::ImportPanel,
     pending_banner::PendingBanner,
@@ -69,6 +70,7 @@ pub fn App() -> impl IntoView {
                     <aside class="panels">
                         <ClassesPanel/>
                         <ResultsPanel/>
+                        <FramesPanel/>
                         <CrowdPanel/>
                     </aside>
                 }.into_any(),

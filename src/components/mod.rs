@@ -8,6 +8,7 @@ pub mod contrast;
 pub mod crowd_panel;
 pub mod dataset_info;
 pub mod encoder_panel;
+pub mod frames_panel;
 pub mod grid_panel;
 pub mod guidance;
 pub mod import;

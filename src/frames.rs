@@ -1,0 +1,292 @@
+//! A frame series opened in the page (a multi-page TIFF or an MRC stack): the frame the slider
+//! shows, and the session applied to every frame in turn — each frame decoded, embedded and
+//! classified with the prototypes learned on the frame on screen (the first), one at a time,
+//! into the fractions table the panel plots and exports.
+
+use std::borrow::Cow;
+use std::cell::Cell;
+use std::rc::Rc;
+use std::sync::Arc;
+
+use chipscope_core::dataset::Dataset;
+use chipscope_core::display::{DisplayRange, Stretch};
+use chipscope_core::embeddings::Embeddings;
+use chipscope_core::formats::series::Series;
+use chipscope_core::formats::{DecodeError, Limits};
+use chipscope_core::fusion::{Fusion, Modality};
+use chipscope_core::grid::ChipGrid;
+use chipscope_core::labels::ClassLabel;
+use chipscope_core::pipeline::{self, ChipMeasure, Learned};
+use chipscope_core::results::Summary;
+use chipscope_core::series::FractionTable;
+use gloo::timers::future::TimeoutFuture;
+use leptos::prelude::*;
+use leptos::task::spawn_local;
+
+use crate::app::AppState;
+use crate::embedding::EmbeddingState;
+use crate::labelling::LabelState;
+
+/// A file of several frames, kept to decode any of them.
+pub struct SeriesFile {
+    /// The load of the image on screen it belongs to ([`crate::app::Loaded::id`]).
+    pub load_id: u64,
+    /// The file's bytes.
+    bytes: Vec<u8>,
+    /// How many frames there are.
+    pub frames: usize,
+    /// The format's name.
+    pub format: &'static str,
+    /// Seconds between frames, where the file records it.
+    pub interval_s: Option<f64>,
+}
+
+/// One load's series is one series (its bytes are never compared).
+impl PartialEq for SeriesFile {
+    fn eq(&self, other: &Self) -> bool {
+        self.load_id == other.load_id
+    }
+}
+
+impl SeriesFile {
+    /// Frame `index` (from 0), decoded.
+    pub fn frame(&self, index: usize) -> Result<Dataset, DecodeError> {
+        let mut series = Series::open(&self.bytes, &Limits::default())?
+            .ok_or_else(|| DecodeError::corrupt(self.format, "it no longer holds frames"))?;
+        series.frame(index)
+    }
+
+    /// When frame `index` was recorded, seconds after the first.
+    pub fn time_s(&self, index: usize) -> Option<f64> {
+        self.interval_s.map(|dt| dt * index as f64)
+    }
+}
+
+/// The session applied to every frame: how far it got and what it found.
+#[derive(Clone, Default)]
+pub struct SeriesRun {
+    /// Frames done (segmented or failed).
+    pub done: usize,
+    /// Each class's fractions per frame segmented.
+    pub table: Option<FractionTable>,
+    /// Each frame's chip classes, once segmented.
+    pub assignments: Vec<Option<Arc<Vec<Option<usize>>>>>,
+    /// Frames that could not be segmented, with why.
+    pub failures: Vec<String>,
+    /// Whether it is still going.
+    pub running: bool,
+}
+
+/// The series on screen and the run over its frames.
+#[derive(Clone, Copy)]
+pub struct FramesState {
+    opened: RwSignal<Option<Arc<SeriesFile>>>,
+    /// The series of the image on screen, if its file has several frames.
+    pub series: Memo<Option<Arc<SeriesFile>>>,
+    /// The frame the slider shows, from 0.
+    pub shown: RwSignal<usize>,
+    /// The last run over the frames, and its results.
+    pub run: RwSignal<Option<SeriesRun>>,
+    /// Why no run could start.
+    pub error: RwSignal<Option<String>>,
+    cancel: StoredValue<Rc<Cell<bool>>, LocalStorage>,
+}
+
+impl FramesState {
+    /// No series; one follows the image on screen once [`Self::offer`]ed.
+    pub fn new(app: AppState) -> Self {
+        let opened: RwSignal<Option<Arc<SeriesFile>>> = RwSignal::new(None);
+        let series = Memo::new(move |_| {
+            let id = app.loaded.with(|l| l.as_ref().map(|l| l.id))?;
+            opened.get().filter(|series| series.load_id == id)
+        });
+        Self {
+            opened,
+            series,
+            shown: RwSignal::new(0),
+            run: RwSignal::new(None),
+            error: RwSignal::new(None),
+            cancel: StoredValue::new_local(Rc::new(Cell::new(false))),
+        }
+    }
+
+    /// Keeps `bytes`, the file of the image just shown, when it is a series of frames.
+    pub fn offer(&self, app: AppState, bytes: &[u8]) {
+        self.stop();
+        self.run.set(None);
+        self.error.set(None);
+        self.shown.set(0);
+        let Some(load_id) = app.loaded.with_untracked(|l| l.as_ref().map(|l| l.id)) else {
+            return;
+        };
+        let opened = match Series::open(bytes, &Limits::default()) {
+            Ok(Some(series)) => Some(Arc::new(SeriesFile {
+                load_id,
+                frames: series.len(),
+                format: series.format(),
+                interval_s: series.time_s(1),
+                bytes: bytes.to_vec(),
+            })),
+            _ => None,
+        };
+        self.opened.set(opened);
+    }
+
+    /// Stops a run under way after the frame it is on.
+    pub fn stop(&self) {
+        self.cancel.with_value(|cancel| cancel.set(true));
+    }
+
+    /// Applies the labels on screen to every frame: the prototypes are learned from the image
+    /// on screen (the first frame) and each frame's chips measured by the image modality.
+    pub fn segment_all(&self, app: AppState, embedding: EmbeddingState, labels: LabelState) {
+        self.error.set(None);
+        match self.prepare(app, embedding, labels) {
+            Ok(plan) => {
+                let state = *self;
+                let cancel = Rc::new(Cell::new(false));
+                self.cancel.update_value(|c| {
+                    c.set(true);
+                    *c = cancel.clone();
+                });
+                spawn_local(async move { state.run_frames(app, embedding, plan, &cancel).await });
+            }
+            Err(message) => self.error.set(Some(message)),
+        }
+    }
+
+    /// What every frame is classified with, or why the frames cannot be segmented yet.
+    fn prepare(
+        &self,
+        app: AppState,
+        embedding: EmbeddingState,
+        labels: LabelState,
+    ) -> Result<Plan, String> {
+        let series = self
+            .series
+            .get_untracked()
+            .ok_or("no frame series is open")?;
+        let fusion = labels.fusion.get_untracked();
+        if fusion.weighs(Modality::Atoms) || fusion.weighs(Modality::Spectra) {
+            return Err(
+                "the page segments frames by the image alone: set the atoms and spectra \
+                        weights to 0 (chipscope segment fuses the atom modality over a series)"
+                    .into(),
+            );
+        }
+        let current = labels.labels();
+        let grid = untrack(|| app.grid()).ok_or("the chip size does not fit the frames")?;
+        let key = untrack(|| embedding.current_key(&app)).ok_or("no encoder is selected")?;
+        let embedded = embedding.embeddings(&key);
+        let (true, Some(first)) = (current.is_ready(), embedded) else {
+            return Err("label every class on this frame first".into());
+        };
+        let classes = current.support_indices(grid.cols());
+        let measure = ChipMeasure::euclidean(Modality::Image, &first);
+        Ok(Plan {
+            series,
+            learned: Learned::from_chips(&measure, &classes),
+            first,
+            fusion,
+            classes: current.classes,
+            grid,
+            stretch: app.stretch.get_untracked(),
+            unassigned_beyond: labels.unassigned_beyond.get_untracked(),
+        })
+    }
+
+    async fn run_frames(
+        &self,
+        app: AppState,
+        embedding: EmbeddingState,
+        plan: Plan,
+        cancel: &Cell<bool>,
+    ) {
+        let frames = plan.series.frames;
+        self.run.set(Some(SeriesRun {
+            assignments: vec![None; frames],
+            running: true,
+            ..SeriesRun::default()
+        }));
+        for index in 0..frames {
+            if cancel.get() {
+                break;
+            }
+            let outcome = self
+                .segment_frame(app, embedding, &plan, index, cancel)
+                .await;
+            self.run.update(|run| {
+                let Some(run) = run else { return };
+                run.done = index + 1;
+                match outcome {
+                    Ok(Some((summary, assignments))) => {
+                        let time = plan.series.time_s(index);
+                        run.table
+                            .get_or_insert_with(|| FractionTable::new(&summary))
+                            .push(index, time, &summary);
+                        run.assignments[index] = Some(Arc::new(assignments));
+                    }
+                    Ok(None) => {}
+                    Err(message) => run.failures.push(format!("frame {}: {message}", index + 1)),
+                }
+            });
+            // Let the page draw the row just added.
+            TimeoutFuture::new(0).await;
+        }
+        self.run.update(|run| {
+            if let Some(run) = run {
+                run.running = false;
+            }
+        });
+    }
+
+    /// Frame `index` decoded, measured and classified: its summary and chip classes; `None`
+    /// when cancelled.
+    async fn segment_frame(
+        &self,
+        app: AppState,
+        embedding: EmbeddingState,
+        plan: &Plan,
+        index: usize,
+        cancel: &Cell<bool>,
+    ) -> Result<Option<(Summary, Vec<Option<usize>>)>, String> {
+        let dataset = plan.series.frame(index).map_err(|e| e.to_string())?;
+        let image = &dataset.image;
+        if (image.width(), image.height()) != plan.grid.image_size() {
+            return Err("its size differs from the first frame's".into());
+        }
+        // The first frame is the image on screen: its chips are embedded already.
+        let vectors = match index {
+            0 => Cow::Borrowed(plan.first.as_ref()),
+            _ => {
+                let range = DisplayRange::of(image, plan.stretch);
+                let input = (image, range, &plan.grid);
+                match embedding.embed_other(app, input, cancel).await? {
+                    Some(vectors) => Cow::Owned(vectors),
+                    None => return Ok(None),
+                }
+            }
+        };
+        let measure = ChipMeasure::euclidean(Modality::Image, &vectors);
+        let learned = std::slice::from_ref(&plan.learned);
+        let segmentation = pipeline::segment(&plan.fusion, learned, &[measure], None);
+        let assignments = segmentation.assignments(plan.unassigned_beyond);
+        let calibration = dataset.calibration.as_ref();
+        let chip_size = plan.grid.chip_size();
+        let summary = Summary::new(&plan.classes, &assignments, chip_size, calibration);
+        Ok(Some((summary, assignments)))
+    }
+}
+
+/// What every frame of a run is classified with.
+struct Plan {
+    series: Arc<SeriesFile>,
+    learned: Learned,
+    /// The first frame's (the image on screen's) embeddings.
+    first: Rc<Embeddings>,
+    fusion: Fusion,
+    classes: Vec<ClassLabel>,
+    grid: ChipGrid,
+    stretch: Stretch,
+    unassigned_beyond: Option<f32>,
+}
