@@ -12,12 +12,18 @@
 //! `h5py.File(path)["microscope"].attrs`; a Prismatic file's beam energy is its
 //! `simulation_parameters` attribute `E` (keV). Velox files (`fei_emd_files.zip`) must still be
 //! read by the Velox reader.
+//!
+//! Opened as series, frame `k` is rosettasciio's `f = d.reshape(-1, *d.shape[-2:])[k]` (cast to
+//! `numpy.float32`, as above; rosettasciio 0.15.0, Python 3.11.7, numpy 2.4): the frame count
+//! `f.shape[0]` and per frame `f.astype(numpy.float64).sum()`, `f.ravel()[:3]` and `f[-1, -1]`;
+//! for the 624- and 416-frame Prismatic files, the sum of all frames' sums too.
 
 mod common;
 
 use common::{pixel_sum, property};
 
 use chipscope_core::dataset::{Dataset, SampleType};
+use chipscope_core::formats::series::Series;
 use chipscope_core::formats::{DecodeError, Limits, decode, open};
 
 fn read(name: &str) -> Option<Result<Dataset, DecodeError>> {
@@ -236,6 +242,165 @@ fn four_d_stem_data_is_refused() {
              pattern per probe position), not an image"
         )
     );
+}
+
+/// `bytes` as a frame series, checked to hold `count` frames of `size`.
+fn open_series(bytes: &[u8], count: usize, size: (usize, usize)) -> Series<'_> {
+    let series = Series::open(bytes, &Limits::default()).unwrap().unwrap();
+    assert_eq!(series.format(), "Berkeley EMD");
+    assert_eq!((series.len(), series.frame_size()), (count, size));
+    series
+}
+
+fn assert_sum(dataset: &Dataset, expected: f64, what: &str) {
+    let sum = pixel_sum(dataset);
+    assert!(
+        (sum - expected).abs() <= 1e-9 * expected.abs().max(1.0),
+        "{what}: {sum}"
+    );
+}
+
+#[test]
+fn three_dimensional_signal_opens_as_a_series_of_its_frames() {
+    let Some(bytes) = common::bytes("emd_files/example_signal.emd") else {
+        return;
+    };
+    let mut series = open_series(&bytes, 3, (3, 3));
+    let expected = [
+        (108.0, [0.0, 9.0, 18.0], 24.0),
+        (117.0, [1.0, 10.0, 19.0], 25.0),
+    ];
+    let last = (126.0, [2.0, 11.0, 20.0], 26.0);
+    for (k, (sum, start, end)) in expected.into_iter().chain([last]).enumerate() {
+        let frame = series.frame(k).unwrap();
+        assert_eq!(pixel_sum(&frame), sum);
+        assert_eq!(&frame.image.pixels()[..3], start);
+        assert_eq!(frame.image.get(2, 2), end);
+    }
+    assert_eq!(series.time_s(2), None);
+    let Some(flat) = common::bytes("emd_files/example_axis_len_1.emd") else {
+        return;
+    };
+    let mut flat = open_series(&flat, 5, (5, 1));
+    assert_eq!(pixel_sum(&flat.frame(4).unwrap()), 0.0);
+    let Some(image) = common::bytes("emd_files/example_image.emd") else {
+        return;
+    };
+    assert!(Series::open(&image, &Limits::default()).unwrap().is_none());
+}
+
+#[test]
+fn prismatic_angle_bins_are_frames() {
+    let Some(bytes) = common::bytes("emd_files/Si100_3D.emd") else {
+        return;
+    };
+    let mut series = open_series(&bytes, 37, (22, 22));
+    let sums = [
+        8.631927467882633,
+        0.0,
+        0.0,
+        0.0,
+        0.0,
+        0.0,
+        34.52198597043753,
+        0.0,
+        0.0,
+        34.51230113953352,
+        0.0,
+        0.0,
+        0.0,
+        34.49281005561352,
+        0.0,
+        68.99673040211201,
+        0.0,
+        0.0,
+        0.0,
+        34.491784647107124,
+        34.47917717695236,
+        68.92859508097172,
+        0.0,
+        0.0,
+        67.26713486015797,
+        0.0,
+        0.0,
+        13.090610399842262,
+        36.81016206741333,
+        0.0,
+        6.103028297424316,
+        0.0,
+        0.0,
+        0.0,
+        0.10189176043058978,
+        0.0,
+        0.0,
+    ];
+    for (k, sum) in sums.into_iter().enumerate() {
+        assert_sum(&series.frame(k).unwrap(), sum, &format!("frame {k}"));
+    }
+    let frame = series.frame(6).unwrap();
+    let start = [0.07304612547159195, 0.07191655039787292, 0.0711425393819809];
+    assert_eq!(&frame.image.pixels()[..3], start.map(|v| v as f32));
+    assert_eq!(frame.image.get(21, 21), 0.07353053987026215_f64 as f32);
+    assert_nm_per_pixel(&frame, 0.25);
+}
+
+#[test]
+fn prismatic_depths_and_angle_bins_are_frames_depth_after_depth() {
+    let cases = [
+        (
+            "Si100_1x1x3-zStart5.43.emd",
+            624,
+            146.96076512728933,
+            [2.579021755605936, 0.0, 0.0],
+            [
+                7.853695214521395e-05,
+                0.00020461827642748176,
+                0.000430552882221491,
+            ],
+            [
+                2.5642326363595203e-05,
+                1.6263118595816195e-05,
+                4.498454472923186e-06,
+            ],
+            2.0353394575067796e-05,
+        ),
+        (
+            "Si100_1x1x3-zStart6.7875.emd",
+            416,
+            97.96847976936024,
+            [2.5385297499597073, 0.0, 0.0],
+            [
+                7.85369584690443e-05,
+                0.00020461826795781235,
+                0.0004305529328689772,
+            ],
+            [
+                2.5642333639552817e-05,
+                1.6263113138847984e-05,
+                4.498450380197028e-06,
+            ],
+            2.0353403670014814e-05,
+        ),
+    ];
+    for (name, count, total, first_sums, last_sums, last_start, last_end) in cases {
+        let Some(bytes) = common::bytes(&format!("emd_files/{name}")) else {
+            return;
+        };
+        let mut series = open_series(&bytes, count, (7, 7));
+        let sums: Vec<f64> = (0..count)
+            .map(|k| pixel_sum(&series.frame(k).unwrap()))
+            .collect();
+        assert!((sums.iter().sum::<f64>() - total).abs() < 1e-9, "{name}");
+        for (sum, expected) in sums[..3].iter().zip(first_sums) {
+            assert!((sum - expected).abs() < 1e-12, "{name}: {sum}");
+        }
+        for (sum, expected) in sums[count - 3..].iter().zip(last_sums) {
+            assert!((sum - expected).abs() < 1e-15, "{name}: {sum}");
+        }
+        let last = series.frame(count - 1).unwrap();
+        assert_eq!(&last.image.pixels()[..3], last_start.map(|v| v as f32));
+        assert_eq!(last.image.get(6, 6), last_end as f32);
+    }
 }
 
 #[test]

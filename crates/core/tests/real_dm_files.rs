@@ -4,13 +4,21 @@
 //! the 2 × 2 files of every data type, HyperSpy's own tests state the content: 1, 2, 3, 4 (each
 //! RGB channel equal to it for RGBA, all true for the binary type), which ncempy agrees with for
 //! the types it reads (it refuses the RGBA and binary ones).
+//!
+//! The 3-D image stacks' values come from rosettasciio 0.15.0 (Python 3.11.7, numpy 2.4):
+//! `d = rsciio.digitalmicrograph.file_reader(f)[0]["data"]`, of shape (frames, y, x), and per
+//! frame `d[k].astype(float).sum()`, `d[k].ravel()[:3]` and `d[k][-1, -1]`; the x axis'
+//! `scale` and `units` (0.05998290330171585 µm). For the 2 × 2 × 2 stacks of every data type it
+//! gives `d[0].ravel()` = 1, 2, 3, 4 and `d[1].ravel()` = 5, 6, 7, 8 (RGBA: R = G = B = the value;
+//! complex: imaginary part 0; the binary type: all true).
 
 mod common;
 
 use common::{pixel_sum, property};
 
 use chipscope_core::dataset::SampleType;
-use chipscope_core::formats::{DecodeError, decode};
+use chipscope_core::formats::series::Series;
+use chipscope_core::formats::{DecodeError, Limits, decode};
 
 #[test]
 fn stem_image_with_calibration_voltage_and_a_second_signal() {
@@ -104,6 +112,79 @@ fn every_data_type_in_dm3_and_dm4() {
         assert_eq!(dataset.image.pixels(), expected, "{path}");
         assert_eq!(dataset.metadata.sample_type, sample_type, "{path}");
     }
+}
+
+#[test]
+fn image_stack_gives_its_first_frame_and_opens_as_a_series() {
+    let path = "dm_stackbuilder_plugin/test_stackbuilder_imagestack.dm3";
+    let (Some(result), Some(bytes)) = (common::read(path), common::bytes(path)) else {
+        return;
+    };
+    let first = result.unwrap();
+    assert_eq!(
+        first.metadata.notes,
+        ["the file holds 3 frames; the first was read"]
+    );
+    let mut series = Series::open(&bytes, &Limits::default()).unwrap().unwrap();
+    assert_eq!(series.format(), "DigitalMicrograph");
+    assert_eq!((series.len(), series.frame_size()), (3, (16, 2)));
+    let expected = [
+        (19_414_405.0, [606_491.0, 615_402.0, 621_457.0], 604_617.0),
+        (19_603_178.0, [608_562.0, 601_442.0, 607_676.0], 608_983.0),
+        (19_559_156.0, [624_275.0, 610_000.0, 606_528.0], 601_887.0),
+    ];
+    for (k, (sum, start, last)) in expected.into_iter().enumerate() {
+        let frame = series.frame(k).unwrap();
+        assert_eq!(frame.metadata.sample_type, SampleType::U32);
+        assert_eq!(pixel_sum(&frame), sum, "frame {k}");
+        assert_eq!(&frame.image.pixels()[..3], start, "frame {k}");
+        assert_eq!(frame.image.get(15, 1), last, "frame {k}");
+        let pixel_nm = frame.calibration.unwrap().pixel_nm().unwrap();
+        assert!((pixel_nm - 59.98290330171585).abs() < 1e-9, "{pixel_nm}");
+    }
+    assert_eq!(pixel_sum(&first), 19_414_405.0);
+    assert_eq!(series.time_s(1), None);
+}
+
+#[test]
+fn stacks_of_every_data_type_give_each_frame() {
+    let keys = [1, 2, 3, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 23];
+    let files = keys.iter().flat_map(|key| {
+        [
+            (format!("dm3_3D_data/test-{key}.dm3"), *key),
+            (format!("dm4_3D_data/test-{key}.dm4"), *key),
+        ]
+    });
+    let dm4_only = [27, 28].map(|key| (format!("dm4_3D_data/test-{key}.dm4"), key));
+    for (path, key) in files.chain(dm4_only) {
+        let Some(bytes) = common::bytes(&path) else {
+            return;
+        };
+        let mut series = Series::open(&bytes, &Limits::default())
+            .unwrap_or_else(|e| panic!("{path}: {e}"))
+            .unwrap_or_else(|| panic!("{path}: not a series"));
+        assert_eq!((series.len(), series.frame_size()), (2, (2, 2)), "{path}");
+        for (k, values) in [[1.0, 2.0, 3.0, 4.0], [5.0, 6.0, 7.0, 8.0]]
+            .iter()
+            .enumerate()
+        {
+            let expected = if key == 14 { &[1.0; 4] } else { values };
+            let frame = series.frame(k).unwrap();
+            assert_eq!(frame.image.pixels(), expected, "{path} frame {k}");
+        }
+    }
+}
+
+#[test]
+fn spectrum_image_stays_spectra_not_a_series() {
+    let Some(bytes) = common::bytes("dm4_3D_data/EELS_SI.dm4") else {
+        return;
+    };
+    assert!(Series::open(&bytes, &Limits::default()).unwrap().is_none());
+    let Some(image) = common::bytes("dm3_2D_data/multi_signal.dm3") else {
+        return;
+    };
+    assert!(Series::open(&image, &Limits::default()).unwrap().is_none());
 }
 
 #[test]

@@ -13,6 +13,16 @@
 //! - `.emi`: `rsciio.tia.file_reader("16x16_STEM_BF_DF_acquire.emi")[0]["original_metadata"]
 //!   ["ObjectInfo"]["ExperimentalDescription"]` (High tension 200 kV, Magnification 10000,
 //!   Microscope "Microscope Tecnai 200 kV D2267 SuperTwin").
+//! - TIA image series as frame series: `f = x.reshape(-1, *x.shape[-2:])`, the frame count
+//!   `len(f)` and per frame `f[k].astype(float).sum()` (ncempy 1.16's
+//!   `ncempy.io.ser.fileSER(path).getDataset(k)[0]` gives the same sums), `f[k, 0, :3]` and
+//!   `f[k, -1, -3:]`. Frame times: ncempy's `fileSER(path)._getTag(k)["Time"]` (Unix seconds)
+//!   less the first, for the 5 × 5 scan. ncempy reads the tag offsets right after the
+//!   *recorded* elements' data offsets and so finds no tags (time 0) in
+//!   `03_Scanning Preview_1.ser`, which planned 200 elements and recorded 5; its times were
+//!   read by hand (Python `struct`) from the file's layout — the tag table after 200 data
+//!   offsets, each tag `<HHI` (kind 0x4152, 0, time) — at 1556209808 s for frames 1 to 3 and
+//!   1556209809 s for frames 4 and 5.
 //! - JEOL: `d = rsciio.jeol.file_reader(path)[0]`, `x = d["data"]`: `x.sum()`, `x.max()`,
 //!   `x.argmax()`, `x[256, 250:256]`, and `d["axes"][1]["scale"]` (µm; ×1000 for nm).
 
@@ -21,6 +31,7 @@ mod common;
 use common::pixel_sum;
 
 use chipscope_core::dataset::{Dataset, SampleType};
+use chipscope_core::formats::series::Series;
 use chipscope_core::formats::tia::{self, TIA};
 use chipscope_core::formats::{
     DecodeError, Limits, Select, decode_spectral, open as open_with, open_with_emi,
@@ -132,6 +143,134 @@ fn frame_series_gives_its_first_frame_with_a_note() {
     assert_eq!(
         dataset.metadata.notes,
         ["the file holds 5 images; the first was read"]
+    );
+}
+
+/// A series file's frame count, frame size, per-frame sums, frame 2's first and last three
+/// pixels, and per-frame times when the test checks them.
+struct SeriesExpected<'a> {
+    size: usize,
+    sums: &'a [f64],
+    frame_2: ([f32; 3], [f32; 3]),
+    times_s: Option<&'a [f64]>,
+}
+
+fn check_series(path: &str, expected: SeriesExpected) {
+    let Some(bytes) = common::bytes(path) else {
+        return;
+    };
+    let mut series = Series::open(&bytes, &Limits::default()).unwrap().unwrap();
+    assert_eq!(series.format(), "FEI TIA");
+    let size = (expected.size, expected.size);
+    assert_eq!(
+        (series.len(), series.frame_size()),
+        (expected.sums.len(), size)
+    );
+    for (k, &sum) in expected.sums.iter().enumerate() {
+        assert_close(
+            pixel_sum(&series.frame(k).unwrap()),
+            sum,
+            &format!("{path} frame {k}"),
+        );
+    }
+    let pixels = series.frame(2).unwrap().image.pixels().to_vec();
+    assert_eq!(&pixels[..3], &expected.frame_2.0, "{path}");
+    assert_eq!(&pixels[pixels.len() - 3..], &expected.frame_2.1, "{path}");
+    if let Some(times) = expected.times_s {
+        let read: Vec<Option<f64>> = (0..times.len()).map(|k| series.time_s(k)).collect();
+        let times: Vec<Option<f64>> = times.iter().copied().map(Some).collect();
+        assert_eq!(read, times, "{path}");
+    }
+}
+
+#[test]
+fn image_series_open_as_frame_series_with_their_times() {
+    check_series(
+        "FEI_old/03_Scanning Preview_1.ser",
+        SeriesExpected {
+            size: 128,
+            sums: &[
+                200_241_521.0,
+                199_981_767.0,
+                200_345_007.0,
+                201_027_316.0,
+                201_058_560.0,
+            ],
+            frame_2: ([3653.0, 2239.0, 1682.0], [3956.0, 3212.0, 3637.0]),
+            times_s: Some(&[0.0, 0.0, 0.0, 1.0, 1.0]),
+        },
+    );
+    check_series(
+        "FEI_old/64x64x5_TEM_preview_1.ser",
+        SeriesExpected {
+            size: 64,
+            sums: &[
+                8_574_644.73147583,
+                8_575_446.547546387,
+                8_579_929.747131348,
+                8_580_666.21939087,
+                8_579_774.302154541,
+            ],
+            frame_2: (
+                [2410.2, 2532.1277, 2544.998],
+                [2413.7327, 2485.905, 2448.5718],
+            ),
+            times_s: Some(&[0.0; 5]),
+        },
+    );
+}
+
+#[test]
+fn diffraction_patterns_of_a_scan_are_frames() {
+    let sums = [
+        871_640.0,
+        1_438_569.0,
+        891_135.0,
+        261_681.0,
+        -223_927.0,
+        -476_963.0,
+        -506_609.0,
+        -1_057_137.0,
+        -183_292.0,
+        -1_327_911.0,
+        -3_391_325.0,
+        -2_162_033.0,
+        -2_249_002.0,
+        -3_366_124.0,
+        -4_119_559.0,
+        -4_606_190.0,
+        -7_341_543.0,
+        -5_012_570.0,
+        -4_936_420.0,
+        -4_885_196.0,
+        -6_202_006.0,
+        -6_762_130.0,
+        -5_841_652.0,
+        -7_392_025.0,
+        -6_239_421.0,
+    ];
+    let times = [
+        0.0, 0.0, 0.0, 0.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 2.0, 2.0, 2.0, 2.0, 2.0,
+        2.0, 2.0, 2.0, 2.0, 3.0, 3.0, 3.0,
+    ];
+    check_series(
+        "FEI_new/16x16-diffraction_imagel_5x5x256x256_EDS_2.ser",
+        SeriesExpected {
+            size: 256,
+            sums: &sums,
+            frame_2: ([64.0, 0.0, 0.0], [-138.0, 145.0, 73.0]),
+            times_s: Some(&times),
+        },
+    );
+    // The spectra recorded with them are a spectrum image, not a series.
+    let Some(spectra) = common::bytes("FEI_new/16x16-diffraction_imagel_5x5x256x256_EDS_1.ser")
+    else {
+        return;
+    };
+    assert!(
+        Series::open(&spectra, &Limits::default())
+            .unwrap()
+            .is_none()
     );
 }
 

@@ -12,12 +12,20 @@
 //! `data.argmax()` and `data.max()` (channel 100 holds the most counts). For
 //! `fei_example_tem_stack.emd` (outside the zip) they are `data[0].ravel()` and the x axis'
 //! scale (8.172883192297851 pm), and for `fei_example_dpc_titles.emd` the signals' titles.
+//!
+//! As a frame series, `fei_example_tem_stack.emd`'s frames are rosettasciio's `data[k].ravel()`
+//! (and `data[k].sum()`); their times come from the metadata JSON read with h5py 3.16: the
+//! `CustomProperties["Detectors[BM-Ceta].TimeStamp"]["value"]` of each frame's column of
+//! `/Data/Image/<id>/Metadata` (1575540226238991 and 1575540227038967 µs, 0.799976 s apart;
+//! rosettasciio's time axis has the exposure time, 0.8 s, as its scale).
 
 mod common;
 
 use chipscope_core::dataset::SampleType;
 use chipscope_core::formats::emd::VELOX_EMD;
+use chipscope_core::formats::series::Series;
 use chipscope_core::formats::spectral::SpectralFile;
+use chipscope_core::formats::{Limits, open};
 use chipscope_core::spectra::SpectrumImage;
 use std::time::Instant;
 
@@ -351,6 +359,48 @@ fn image_stack_and_dpc_images_outside_the_zip() {
         ]
     );
     assert_eq!(file.notes, ["the DPC image is of a kind Chipscope skips"]);
+}
+
+#[test]
+fn image_stack_opens_as_a_series_with_its_frame_times() {
+    let Some(bytes) = common::bytes("emd_files/fei_example_tem_stack.emd") else {
+        return;
+    };
+    let mut series = Series::open(&bytes, &Limits::default()).unwrap().unwrap();
+    assert_eq!(series.format(), "Velox EMD");
+    assert_eq!((series.len(), series.frame_size()), (2, (3, 3)));
+    let first = series.frame(0).unwrap();
+    let second = series.frame(1).unwrap();
+    assert_eq!(
+        first.image.pixels(),
+        [0., 2., 4., 6., 8., 10., 12., 14., 16.]
+    );
+    assert_eq!(
+        second.image.pixels(),
+        [1., 3., 5., 7., 9., 11., 13., 15., 17.]
+    );
+    assert_eq!(common::pixel_sum(&second), 81.0);
+    assert_eq!(second.metadata.sample_type, SampleType::I16);
+    assert!((second.calibration.unwrap().pixel_size - 0.008172883192297851).abs() < 1e-15);
+    assert_eq!(series.time_s(0), Some(0.0));
+    assert!((series.time_s(1).unwrap() - 0.799976).abs() < 1e-9);
+    // Opened as an image, the stack shows its first frame.
+    let opened = open("stack.emd", &bytes, &Limits::default()).unwrap();
+    assert_eq!(opened.dataset.image.pixels(), first.image.pixels());
+}
+
+#[test]
+fn images_recorded_with_a_spectrum_image_or_alone_are_no_series() {
+    for name in [
+        "fei_SI_SuperX-HAADF_10frames_10x50.emd",
+        "fei_emd_image.emd",
+    ] {
+        let Some(bytes) = common::zipped(name) else {
+            return;
+        };
+        let series = Series::open(&bytes, &Limits::default()).unwrap();
+        assert!(series.is_none(), "{name}");
+    }
 }
 
 #[test]

@@ -1,7 +1,7 @@
 //! Thermo Fisher (FEI) Velox EMD: an HDF5 file whose `/Data` group holds one subgroup per
 //! item, each named by a UUID: the scanned images (`Image/<id>/Data`, height × width × frame)
 //! and the EDS spectrum streams (`SpectrumStream/<id>/Data`), every item with its metadata as
-//! JSON text (`Metadata`, a byte matrix whose first column is the JSON of the first frame).
+//! JSON text (`Metadata`, a byte matrix whose column `k` is the JSON of frame `k`).
 //!
 //! A spectrum stream is a list of 16-bit values: each is the channel of one detected X-ray,
 //! and the value 65 535 closes the current pixel; pixels run in row-major order, frame after
@@ -11,6 +11,9 @@
 //! The map is built pixel after pixel with one cursor per frame (and per detector stream, when
 //! a Super-X records one stream per quadrant): every frame and detector is summed, and nothing
 //! but the streams and the sparse map is held.
+//!
+//! An image's first frame is shown; in a file without a spectrum image, every frame of the image
+//! shown is a frame series (`Stack`, opened by [`super::series::Series`]).
 
 use super::spectral::SpectralFile;
 use super::{Contents, DecodeError, Holds, Limits, ReadOptions, Reader};
@@ -48,7 +51,9 @@ fn read(bytes: &[u8], options: &ReadOptions) -> Result<SpectralFile, DecodeError
     let file = open_hdf5(bytes, FORMAT)?;
     let mut notes = Vec::new();
     let images = read_images(&file, limits, &mut notes)?;
-    let raster = images.first().map(|(_, image)| image.raster);
+    let raster = images
+        .first()
+        .map(|image| (image.data.width, image.data.height));
     let map = read_map(&file, raster, options, &mut notes)?;
     let spectrum = match map {
         Some(_) => None,
@@ -59,18 +64,154 @@ fn read(bytes: &[u8], options: &ReadOptions) -> Result<SpectralFile, DecodeError
         map,
         spectrum,
         images: images
-            .into_iter()
-            .map(|(name, image)| (name, image.dataset))
-            .collect(),
+            .iter()
+            .map(|image| Ok((image.name.clone(), image.first_frame()?)))
+            .collect::<Result<_, DecodeError>>()?,
         notes,
     })
 }
 
-/// One `/Data/Image` item as read: the first frame, and the raster it was scanned on.
+/// One `/Data/Image` item as read: its name, its path and metadata (the first frame's), and its
+/// values.
 struct VeloxImage {
-    dataset: Dataset,
-    /// (width, height).
-    raster: (usize, usize),
+    name: String,
+    item: String,
+    metadata: Value,
+    data: ImageData,
+}
+
+/// The values of every frame of an image, stored height × width × frame.
+struct ImageData {
+    values: Vec<f32>,
+    width: usize,
+    height: usize,
+    frames: usize,
+    sample_type: SampleType,
+}
+
+impl VeloxImage {
+    /// Frame `index` (from 0), with the item's calibration and properties.
+    fn frame(&self, index: usize) -> Result<Dataset, DecodeError> {
+        let data = &self.data;
+        if index >= data.frames {
+            return Err(corrupt(format!(
+                "there is no frame {} of {}",
+                index + 1,
+                data.frames
+            )));
+        }
+        let pixels = data.values[index..]
+            .iter()
+            .step_by(data.frames)
+            .copied()
+            .collect();
+        let (calibration, calibration_note) = pixel_size(&self.metadata);
+        let properties = beam_kv(&self.metadata)
+            .map(voltage_property)
+            .into_iter()
+            .chain(
+                text(&self.metadata, &["Instrument", "InstrumentClass"])
+                    .map(|class| ("microscope".to_string(), class.to_string())),
+            )
+            .collect();
+        Ok(Dataset {
+            image: Image::new(data.width, data.height, pixels),
+            calibration,
+            metadata: Metadata {
+                format: FORMAT,
+                sample_type: data.sample_type,
+                channels: 1,
+                notes: calibration_note.into_iter().collect(),
+                properties,
+            },
+        })
+    }
+
+    /// The first frame, with a note when there are more.
+    fn first_frame(&self) -> Result<Dataset, DecodeError> {
+        let mut dataset = self.frame(0)?;
+        if self.data.frames > 1 {
+            let note = format!("frame 1 of {} shown", self.data.frames);
+            dataset.metadata.notes.insert(0, note);
+        }
+        Ok(dataset)
+    }
+}
+
+/// The frames of a Velox image series: every frame of the image [`open`](super::open) shows
+/// (the HAADF, else the first; see [`SpectralFile::survey`]), in a file without a spectrum
+/// image (whose images are its survey: rosettasciio also reads their first frame only).
+///
+/// Velox stores an image height × width × frame and hdf5-pure reads an array whole or by rows
+/// of its first axis, so a frame cannot be read alone: the image is read whole, once, within
+/// [`Limits::max_bytes`], and each frame is cut from it when asked for. A frame's time is its
+/// detector's `TimeStamp` (µs) in its own column of the metadata, where every frame has one.
+pub(super) struct Stack {
+    image: VeloxImage,
+    times_s: Option<Vec<f64>>,
+}
+
+impl Stack {
+    /// The frames of the image `bytes` show, within `limits`; `None` for a file with a
+    /// spectrum image or without an image.
+    pub(super) fn open(bytes: &[u8], limits: &Limits) -> Result<Option<Self>, DecodeError> {
+        let file = open_hdf5(bytes, FORMAT)?;
+        if !subgroups(&file, "Data/SpectrumImage")?.is_empty() {
+            return Ok(None);
+        }
+        let images = read_images(&file, limits, &mut Vec::new())?;
+        let shown = images
+            .iter()
+            .position(|image| image.name.contains("HAADF"))
+            .unwrap_or(0);
+        Ok(images
+            .into_iter()
+            .nth(shown)
+            .map(|image| Self::new(&file, image)))
+    }
+
+    fn new(file: &File, image: VeloxImage) -> Self {
+        let times_s = frame_times(file, &image);
+        Stack { image, times_s }
+    }
+
+    /// How many frames there are.
+    pub(super) fn count(&self) -> usize {
+        self.image.data.frames
+    }
+
+    /// Frame `index` (from 0).
+    pub(super) fn read(&self, index: usize) -> Result<Dataset, DecodeError> {
+        self.image.frame(index)
+    }
+
+    /// Seconds from the first frame to frame `index`, where the metadata record them.
+    pub(super) fn time_s(&self, index: usize) -> Option<f64> {
+        self.times_s.as_ref()?.get(index).copied()
+    }
+}
+
+/// Seconds after the first frame at which each frame of `image` was recorded: its detector's
+/// `TimeStamp` (µs) in each frame's column of the metadata; `None` unless every frame has one.
+fn frame_times(file: &File, image: &VeloxImage) -> Option<Vec<f64>> {
+    let detector = text(&image.metadata, &["BinaryResult", "Detector"])?;
+    let key = format!("Detectors[{detector}].TimeStamp");
+    let (matrix, columns) = metadata_matrix(file, &image.item).ok()?;
+    if columns < image.data.frames {
+        return None;
+    }
+    let stamps: Vec<f64> = (0..image.data.frames)
+        .map(|frame| {
+            let json = column_json(&matrix, columns, frame).ok()?;
+            number(&json, &["CustomProperties", &key, "value"])
+        })
+        .collect::<Option<_>>()?;
+    Some(
+        stamps
+            .iter()
+            .map(|stamp| (stamp - stamps[0]) / 1e6)
+            .collect(),
+    )
 }
 
 format_errors!(FORMAT);
@@ -112,6 +253,18 @@ pub(super) fn bounded_dataset(
     max_bytes: usize,
     format: &'static str,
 ) -> Result<hdf5_pure::Dataset, DecodeError> {
+    bounded_rows(file, path, u64::MAX, max_bytes, format)
+}
+
+/// The dataset at `path` of a `format` file, refused unless `rows` rows of its first axis (at
+/// most all of them) and each of its chunks fit in `max_bytes`, as [`bounded_dataset`].
+pub(super) fn bounded_rows(
+    file: &File,
+    path: &str,
+    rows: u64,
+    max_bytes: usize,
+    format: &'static str,
+) -> Result<hdf5_pure::Dataset, DecodeError> {
     let damaged = |error: hdf5_pure::Error| DecodeError::corrupt(format, error.to_string());
     let dataset = file.dataset(path).map_err(damaged)?;
     let element = dataset.element_size().map_err(damaged)?;
@@ -120,8 +273,12 @@ pub(super) fn bounded_dataset(
             .try_fold(element, |bytes, &dim| bytes.checked_mul(dim))
             .is_some_and(|bytes| bytes <= max_bytes as u64)
     };
+    let mut read = dataset.shape().map_err(damaged)?;
+    if let Some(first) = read.first_mut() {
+        *first = (*first).min(rows);
+    }
     let chunk = dataset.chunk_shape().map_err(damaged)?;
-    match fits(&dataset.shape().map_err(damaged)?) && chunk.as_deref().is_none_or(fits) {
+    match fits(&read) && chunk.as_deref().is_none_or(fits) {
         true => Ok(dataset),
         false => Err(DecodeError::unsupported(
             format,
@@ -144,20 +301,31 @@ fn subgroups(file: &File, path: &str) -> Result<Vec<String>, DecodeError> {
 
 /// The JSON of an item's `Metadata` byte matrix: its first column, up to the first NUL.
 fn metadata_json(file: &File, item: &str) -> Result<Value, DecodeError> {
-    let path = format!("{item}/Metadata");
-    let dataset = bounded_dataset(file, &path, METADATA_BYTES, FORMAT)?;
+    let (matrix, columns) = metadata_matrix(file, item)?;
+    column_json(&matrix, columns, 0)
+        .map_err(|e| corrupt(format!("{item}/Metadata is not JSON: {e}")))
+}
+
+/// An item's `Metadata` byte matrix (row-major) and its column count: one column per frame.
+fn metadata_matrix(file: &File, item: &str) -> Result<(Vec<u8>, usize), DecodeError> {
+    let dataset = bounded_dataset(file, &format!("{item}/Metadata"), METADATA_BYTES, FORMAT)?;
     let columns = match dataset.shape().map_err(hdf5_error)?[..] {
         [_, columns] => usize::try_from(columns).unwrap_or(0).max(1),
         _ => 1,
     };
-    let matrix = dataset.read_u8().map_err(hdf5_error)?;
+    Ok((dataset.read_u8().map_err(hdf5_error)?, columns))
+}
+
+/// The JSON of column `column` of a metadata matrix of `columns` columns, up to its first NUL.
+fn column_json(matrix: &[u8], columns: usize, column: usize) -> serde_json::Result<Value> {
     let text: Vec<u8> = matrix
         .iter()
+        .skip(column)
         .step_by(columns)
         .copied()
         .take_while(|&b| b != 0)
         .collect();
-    serde_json::from_slice(&text).map_err(|e| corrupt(format!("{path} is not JSON: {e}")))
+    serde_json::from_slice(&text)
 }
 
 /// The JSON of a one-string dataset (`AcquisitionSettings`, `SpectrumImageSettings`).
@@ -246,7 +414,7 @@ fn read_images(
     file: &File,
     limits: &Limits,
     notes: &mut Vec<String>,
-) -> Result<Vec<(String, VeloxImage)>, DecodeError> {
+) -> Result<Vec<VeloxImage>, DecodeError> {
     let labels = display_labels(file);
     let mut images = Vec::new();
     for id in subgroups(file, "Data/Image")? {
@@ -257,8 +425,13 @@ fn read_images(
             .cloned()
             .or_else(|| detector_name(&metadata))
             .unwrap_or_else(|| format!("image {}", images.len() + 1));
-        match read_image(file, &item, &metadata, limits)? {
-            Some(image) => images.push((name, image)),
+        match read_image(file, &item, limits)? {
+            Some(data) => images.push(VeloxImage {
+                name,
+                item,
+                metadata,
+                data,
+            }),
             None => notes.push(format!("the {name} image is of a kind Chipscope skips")),
         }
     }
@@ -298,13 +471,8 @@ fn detector_name(metadata: &Value) -> Option<String> {
     named.or_else(indexed).map(str::to_string)
 }
 
-/// The first frame of an image item; `None` for what is not a grey image (FFTs, DPC pairs).
-fn read_image(
-    file: &File,
-    item: &str,
-    metadata: &Value,
-    limits: &Limits,
-) -> Result<Option<VeloxImage>, DecodeError> {
+/// Every frame of an image item; `None` for what is not a grey image (FFTs, DPC pairs).
+fn read_image(file: &File, item: &str, limits: &Limits) -> Result<Option<ImageData>, DecodeError> {
     let data = bounded_dataset(file, &format!("{item}/Data"), limits.max_bytes, FORMAT)?;
     let Some(sample_type) = sample_type(&data.dtype().map_err(hdf5_error)?) else {
         return Ok(None);
@@ -320,30 +488,12 @@ fn read_image(
     if Some(values.len()) != (width * height).checked_mul(frames) {
         return Err(corrupt(format!("{item}: data do not match their shape")));
     }
-    let pixels = values.into_iter().step_by(frames).collect();
-    let (calibration, calibration_note) = pixel_size(metadata);
-    let frame_note = (frames > 1).then(|| format!("frame 1 of {frames} shown"));
-    let properties = beam_kv(metadata)
-        .map(voltage_property)
-        .into_iter()
-        .chain(
-            text(metadata, &["Instrument", "InstrumentClass"])
-                .map(|class| ("microscope".to_string(), class.to_string())),
-        )
-        .collect();
-    Ok(Some(VeloxImage {
-        dataset: Dataset {
-            image: Image::new(width, height, pixels),
-            calibration,
-            metadata: Metadata {
-                format: FORMAT,
-                sample_type,
-                channels: 1,
-                notes: frame_note.into_iter().chain(calibration_note).collect(),
-                properties,
-            },
-        },
-        raster: (width, height),
+    Ok(Some(ImageData {
+        values,
+        width,
+        height,
+        frames,
+        sample_type,
     }))
 }
 
@@ -587,6 +737,8 @@ fn read_spectra(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::formats::series::Series;
+    use hdf5_pure::{FileBuilder, GroupBuilder};
 
     const END: u16 = PIXEL_END;
 
@@ -668,6 +820,89 @@ mod tests {
             energy_axis(&settings, &unnamed),
             Err(DecodeError::Unsupported { .. })
         ));
+    }
+
+    /// Image item `index` of [`velox`]: 2 × 1 pixels × 3 frames, pixel x of frame k holding
+    /// 100 `index` + 10 k + x, its metadata naming `detector` and, unless it is "BF", each
+    /// frame's `TimeStamp`: 1 000 000 + 250 000 k µs.
+    fn image_item(images: &mut GroupBuilder, index: u16, detector: &str) {
+        let mut item = images.create_group(&format!("id{index}"));
+        let values: Vec<u16> = (0..2)
+            .flat_map(|x| (0..3).map(move |k| 100 * index + 10 * k + x))
+            .collect();
+        item.create_dataset("Data")
+            .with_u16_data(&values)
+            .with_shape(&[1, 2, 3]);
+        let stamp = |k: u32| match detector {
+            "BF" => String::new(),
+            _ => format!(
+                r#","CustomProperties":{{"Detectors[{detector}].TimeStamp":{{"value":"{}"}}}}"#,
+                1_000_000 + 250_000 * k
+            ),
+        };
+        let columns: Vec<String> = (0..3)
+            .map(|k| {
+                format!(
+                    r#"{{"BinaryResult":{{"Detector":"{detector}"}}{}}}"#,
+                    stamp(k)
+                )
+            })
+            .collect();
+        let rows = columns.iter().map(String::len).max().unwrap_or(0) + 1;
+        let mut matrix = vec![0u8; rows * 3];
+        for (k, column) in columns.iter().enumerate() {
+            column
+                .bytes()
+                .enumerate()
+                .for_each(|(row, b)| matrix[row * 3 + k] = b);
+        }
+        item.create_dataset("Metadata")
+            .with_u8_data(&matrix)
+            .with_shape(&[rows as u64, 3]);
+        images.add_group(item.finish());
+    }
+
+    /// A Velox file (a group names Velox) of an image item per detector (see [`image_item`]),
+    /// with a `SpectrumImage` group when `spectrum_image`.
+    fn velox(detectors: &[&str], spectrum_image: bool) -> Vec<u8> {
+        let mut file = FileBuilder::new();
+        let application = file.create_group("Velox").finish();
+        file.add_group(application);
+        let mut data = file.create_group("Data");
+        let mut images = data.create_group("Image");
+        for (index, detector) in (0..).zip(detectors) {
+            image_item(&mut images, index, detector);
+        }
+        data.add_group(images.finish());
+        if spectrum_image {
+            let mut maps = data.create_group("SpectrumImage");
+            let mut map = maps.create_group("map");
+            map.create_dataset("Data").with_u8_data(&[0]);
+            maps.add_group(map.finish());
+            data.add_group(maps.finish());
+        }
+        file.add_group(data.finish());
+        file.finish().unwrap()
+    }
+
+    #[test]
+    fn the_haadf_image_series_gives_every_frame_with_its_time() {
+        let bytes = velox(&["BF", "HAADF"], false);
+        assert!(VELOX_EMD.recognises(&bytes));
+        let mut series = Series::open(&bytes, &Limits::default()).unwrap().unwrap();
+        assert_eq!((series.len(), series.frame_size()), (3, (2, 1)));
+        assert_eq!(series.frame(2).unwrap().image.pixels(), [120.0, 121.0]);
+        assert_eq!(series.frame(0).unwrap().image.pixels(), [100.0, 101.0]);
+        assert_eq!(series.time_s(2), Some(0.5));
+        let shown = crate::formats::decode("s.emd", &bytes).unwrap();
+        assert_eq!(shown.image.pixels(), [100.0, 101.0]);
+        assert_eq!(shown.metadata.notes[0], "frame 1 of 3 shown");
+        // Without time stamps, no times; with a spectrum image, no series.
+        let untimed = velox(&["BF"], false);
+        let series = Series::open(&untimed, &Limits::default()).unwrap().unwrap();
+        assert_eq!(series.time_s(1), None);
+        let mapped = velox(&["HAADF"], true);
+        assert!(Series::open(&mapped, &Limits::default()).unwrap().is_none());
     }
 
     #[test]

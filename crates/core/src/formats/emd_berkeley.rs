@@ -12,12 +12,12 @@
 //! (`annular_detector_depth0000`, `…0001`…), which make one signal, stacked along depth.
 //!
 //! The image shown is the first signal holding 2-D images (a 2-D image or a 3-D stack, else a
-//! deeper stack): its first frame. Spectra, 4D-STEM data cubes, text and point lists are not
-//! images. The pixel size comes from the two image axes' vectors (their step) when both are
-//! lengths with equal steps.
+//! deeper stack): its first frame; every frame, one at a time, through [`Stack`]. Spectra,
+//! 4D-STEM data cubes, text and point lists are not images. The pixel size comes from the two
+//! image axes' vectors (their step) when both are lengths with equal steps.
 
 use super::bytes::Number;
-use super::emd::{METADATA_BYTES, bounded_dataset, open_hdf5, sample_type};
+use super::emd::{METADATA_BYTES, bounded_dataset, bounded_rows, open_hdf5, sample_type};
 use super::{Contents, DecodeError, Holds, Limits, Reader};
 use crate::dataset::{
     Calibration, Dataset, Image, Metadata, SampleType, normalise_unit, significant,
@@ -39,9 +39,9 @@ const ARRAY_PREFIXES: &[&str] = &[
     "pointlist",
 ];
 /// How deep signals are looked for (HDF5 allows cycles of links); never deeper than
-/// [`Limits::max_depth`], and the walk lists at most [`Limits::max_objects`] objects. The
-/// whole array of a signal is read to take its first frame: at most [`Limits::max_bytes`],
-/// counting 8 bytes a value.
+/// [`Limits::max_depth`], and the walk lists at most [`Limits::max_objects`] objects. What is
+/// read of an array to take a frame (see [`Stack`]) is at most [`Limits::max_bytes`], counting
+/// 8 bytes a value.
 const SEARCH_DEPTH: usize = 16;
 /// Prismatic's top-level group, and where it records the simulation's beam energy (`E`, keV).
 const PRISMATIC: &str = "4DSTEM_simulation";
@@ -67,27 +67,198 @@ fn recognises(bytes: &[u8]) -> bool {
         && File::from_bytes(bytes.to_vec()).map_or(true, |file| has_version(&file))
 }
 
-/// The first image of a Berkeley EMD file, within `limits`.
+/// The first image of a Berkeley EMD file, within `limits`, with notes on what else it holds.
 fn read(bytes: &[u8], limits: &Limits) -> Result<Dataset, DecodeError> {
-    let file = open_hdf5(bytes, FORMAT)?;
-    let signals = find_signals(&file, limits)?;
-    let contents = signals
-        .iter()
-        .map(|signal| inspect(&file, signal))
-        .collect::<Result<Vec<_>, _>>()?;
-    let Some((index, layout)) = pick_image(&contents) else {
-        return Err(refusal(&signals, &contents));
-    };
-    let mut dataset = read_image(&file, &signals[index], layout, bytes.len(), limits)?;
-    if signals.len() > 1 {
-        let note = format!(
-            "the file holds {} signals; {} was read",
-            signals.len(),
-            signals[index].title
+    let (mut stack, signals) = Stack::find(bytes, limits)?;
+    let mut dataset = stack.read(0)?;
+    let notes = &mut dataset.metadata.notes;
+    if stack.layout.frames > 1 {
+        let count = stack.layout.frames;
+        notes.insert(
+            0,
+            format!("the file holds {count} frames; the first was read"),
         );
-        dataset.metadata.notes.insert(0, note);
+    }
+    if signals > 1 {
+        let title = &stack.signal.title;
+        notes.insert(
+            0,
+            format!("the file holds {signals} signals; {title} was read"),
+        );
     }
     Ok(dataset)
+}
+
+/// The frames of the signal a Berkeley EMD file shows, in rosettasciio's order (each stacked
+/// array's frames after the previous array's, a transposed array's frame axes reversed).
+///
+/// hdf5-pure reads an array whole or by rows of its first axis. A row-major array (axes from
+/// `dim0`) holds its frames along its first axes, so a frame is read alone, with the other
+/// frames of its row; a transposed array (x first) holds them along its last axes, so it is
+/// read whole, once, within [`Limits::max_bytes`], and its frames are cut from it on demand.
+pub(super) struct Stack {
+    file: File,
+    file_len: usize,
+    limits: Limits,
+    signal: Signal,
+    layout: Layout,
+    frame: FrameTemplate,
+    /// The transposed array last read whole: its place among the stacked arrays, its values.
+    whole: Option<(usize, Vec<f32>)>,
+}
+
+/// What every frame of a signal shares: its calibration, notes and acquisition properties.
+struct FrameTemplate {
+    calibration: Option<Calibration>,
+    sample_type: SampleType,
+    notes: Vec<String>,
+    properties: Vec<(String, String)>,
+}
+
+impl Stack {
+    /// The frames of the signal `bytes` show (see [`pick_image`]), within `limits`; a file
+    /// without images is refused with what it holds.
+    pub(super) fn open(bytes: &[u8], limits: &Limits) -> Result<Self, DecodeError> {
+        Self::find(bytes, limits).map(|(stack, _)| stack)
+    }
+
+    /// How many frames there are.
+    pub(super) fn count(&self) -> usize {
+        self.layout.frames
+    }
+
+    /// The stack [`Self::open`] gives, and how many signals the file holds.
+    fn find(bytes: &[u8], limits: &Limits) -> Result<(Self, usize), DecodeError> {
+        let file = open_hdf5(bytes, FORMAT)?;
+        let mut signals = find_signals(&file, limits)?;
+        let contents = signals
+            .iter()
+            .map(|signal| inspect(&file, signal))
+            .collect::<Result<Vec<_>, _>>()?;
+        let Some((index, layout)) = pick_image(&contents) else {
+            return Err(refusal(&signals, &contents));
+        };
+        let (layout, count) = (layout.clone(), signals.len());
+        limits.check_image(layout.width, layout.height)?;
+        let signal = signals.swap_remove(index);
+        if layout.frames == 0 {
+            return Err(unsupported(format!("{} holds no image", signal.title)));
+        }
+        let frame = FrameTemplate::new(&file, &signal.groups[0], &layout);
+        let stack = Stack {
+            file,
+            file_len: bytes.len(),
+            limits: *limits,
+            signal,
+            layout,
+            frame,
+            whole: None,
+        };
+        Ok((stack, count))
+    }
+
+    /// Frame `index` (from 0), with the signal's calibration, notes and properties.
+    pub(super) fn read(&mut self, index: usize) -> Result<Dataset, DecodeError> {
+        let per_array = self.layout.frames / self.signal.groups.len();
+        let (array, frame) = (index / per_array, index % per_array);
+        if array >= self.signal.groups.len() {
+            return Err(corrupt(format!(
+                "there is no frame {} of {}",
+                index + 1,
+                self.layout.frames
+            )));
+        }
+        let pixels = match self.layout.transposed {
+            true => self.transposed_frame(array, frame)?,
+            false => self.row_major_frame(array, frame)?,
+        };
+        Ok(self.frame.dataset(&self.layout, pixels))
+    }
+
+    /// Frame `frame` of stacked array `array`, stored x first: the array is read whole (unless
+    /// it was the last one read) and the frame cut from it.
+    fn transposed_frame(&mut self, array: usize, frame: usize) -> Result<Vec<f32>, DecodeError> {
+        let values = match self.whole.take() {
+            Some((read, values)) if read == array => values,
+            _ => self.read_rows(array, (0, u64::MAX))?,
+        };
+        let stored = stored_frame(frame, &self.layout.frame_axes);
+        let pixels = transposed_frame(&values, &self.layout, stored);
+        self.whole = Some((array, values));
+        Ok(pixels)
+    }
+
+    /// Frame `frame` of stacked array `array`, stored row-major: read with the other frames of
+    /// its row of the first axis (a 2-D array: all its rows).
+    fn row_major_frame(&self, array: usize, frame: usize) -> Result<Vec<f32>, DecodeError> {
+        let axes = &self.layout.frame_axes;
+        let per_row: usize = axes.iter().skip(1).product();
+        let (rows, within) = match axes.is_empty() {
+            true => ((0, u64::MAX), 0),
+            false => (((frame / per_row) as u64, 1), frame % per_row),
+        };
+        let values = self.read_rows(array, rows)?;
+        let len = self.layout.width * self.layout.height;
+        values
+            .get(within * len..(within + 1) * len)
+            .map(<[f32]>::to_vec)
+            .ok_or_else(|| corrupt("a stacked array holds fewer frames than the first"))
+    }
+
+    /// Rows `(start, count)` of the first axis of stacked array `array`, checked to hold whole
+    /// frames of the first array's size (all of its frames, for a transposed array).
+    fn read_rows(&self, array: usize, rows: (u64, u64)) -> Result<Vec<f32>, DecodeError> {
+        let path = join(&self.signal.groups[array], &self.signal.name);
+        let values = read_values(&self.file, &path, rows, self.file_len, &self.limits)?;
+        let len = self.layout.width * self.layout.height;
+        let per_array = self.layout.frames / self.signal.groups.len();
+        let whole_frames = match self.layout.transposed {
+            true => values.len() == len * per_array,
+            false => values.len() % len == 0,
+        };
+        if !whole_frames {
+            return Err(corrupt(format!(
+                "{path} does not hold frames of the first array's shape"
+            )));
+        }
+        Ok(values)
+    }
+}
+
+impl FrameTemplate {
+    fn new(file: &File, group: &str, layout: &Layout) -> Self {
+        let (calibration, calibration_note) = calibration(file, group, layout);
+        let (sample_type, complex_note) = match layout.values {
+            Values::Real(sample) => (sample, None),
+            Values::Complex(sample) => (sample, Some("complex values: their modulus is shown")),
+        };
+        let notes = complex_note
+            .map(str::to_string)
+            .into_iter()
+            .chain(calibration_note)
+            .collect();
+        FrameTemplate {
+            calibration,
+            sample_type,
+            notes,
+            properties: properties(file),
+        }
+    }
+
+    /// A frame of `pixels`, row-major, of the layout's size.
+    fn dataset(&self, layout: &Layout, pixels: Vec<f32>) -> Dataset {
+        Dataset {
+            image: Image::new(layout.width, layout.height, pixels),
+            calibration: self.calibration.clone(),
+            metadata: Metadata {
+                format: FORMAT,
+                sample_type: self.sample_type,
+                channels: 1,
+                notes: self.notes.clone(),
+                properties: self.properties.clone(),
+            },
+        }
+    }
 }
 
 format_errors!(FORMAT);
@@ -209,12 +380,14 @@ enum Content {
 }
 
 /// How the images of a signal lie in its first array.
-#[derive(Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq)]
 struct Layout {
     width: usize,
     height: usize,
     /// Frames in the signal (every image of every stacked array).
     frames: usize,
+    /// Sizes of the array's axes other than x and y, in stored order.
+    frame_axes: Vec<usize>,
     /// Dimensions of the signal, the depth stack included.
     dimensions: usize,
     /// Whether the array is stored transposed (x first), as rosettasciio assumes unless the
@@ -288,6 +461,7 @@ fn layout(shape: &[usize], stack: usize, from_zero: bool, values: Values) -> Opt
         frames: others
             .iter()
             .fold(stack, |frames, &d| frames.saturating_mul(d)),
+        frame_axes: others.to_vec(),
         dimensions: n + usize::from(stack > 1),
         transposed: !from_zero,
         x_dim,
@@ -375,87 +549,55 @@ fn refusal(signals: &[Signal], contents: &[Content]) -> DecodeError {
     unsupported(format!("it holds {what}, not an image"))
 }
 
-/// The first frame of `signal`, with its calibration, notes and properties.
-fn read_image(
-    file: &File,
-    signal: &Signal,
-    layout: &Layout,
-    file_len: usize,
-    limits: &Limits,
-) -> Result<Dataset, DecodeError> {
-    limits.check_image(layout.width, layout.height)?;
-    if layout.frames == 0 {
-        return Err(unsupported(format!("{} holds no image", signal.title)));
-    }
-    let group = &signal.groups[0];
-    let values = read_values(file, &join(group, &signal.name), layout, file_len, limits)?;
-    let pixels = first_frame(&values, layout);
-    let (calibration, calibration_note) = calibration(file, group, layout);
-    let (sample_type, complex_note) = match layout.values {
-        Values::Real(sample) => (sample, None),
-        Values::Complex(sample) => (sample, Some("complex values: their modulus is shown")),
-    };
-    let frames_note = (layout.frames > 1).then(|| {
-        format!(
-            "the file holds {} frames; the first was read",
-            layout.frames
-        )
-    });
-    let notes = frames_note
-        .into_iter()
-        .chain(complex_note.map(str::to_string))
-        .chain(calibration_note)
-        .collect();
-    Ok(Dataset {
-        image: Image::new(layout.width, layout.height, pixels),
-        calibration,
-        metadata: Metadata {
-            format: FORMAT,
-            sample_type,
-            channels: 1,
-            notes,
-            properties: properties(file),
-        },
-    })
-}
-
-/// Every value of the array at `path`, as `f32` (complex numbers as their modulus), after
-/// checking its size against the limit and, when stored plainly, against the file's length.
+/// Rows `(start, count)` of the first axis of the array at `path` (count past the end: every
+/// row), as `f32` (complex numbers as their modulus), after checking their size against the
+/// limit and, when stored plainly, against the file's length.
 fn read_values(
     file: &File,
     path: &str,
-    layout: &Layout,
+    (start, count): (u64, u64),
     file_len: usize,
     limits: &Limits,
 ) -> Result<Vec<f32>, DecodeError> {
-    let data = bounded_dataset(file, path, limits.max_bytes, FORMAT)?;
-    let shape = data.shape().map_err(hdf5_error)?;
-    let count = shape
+    let data = bounded_rows(file, path, count, limits.max_bytes, FORMAT)?;
+    let mut shape = data.shape().map_err(hdf5_error)?;
+    let rows = shape
+        .first()
+        .map_or(0, |&n| n.saturating_sub(start).min(count));
+    if let Some(first) = shape.first_mut() {
+        *first = rows;
+    }
+    let values = shape
         .iter()
         .try_fold(1u64, |n, &d| n.checked_mul(d))
         .filter(|&n| limits.fits(n, 8))
-        .ok_or_else(|| {
-            unsupported(format!(
-                "the array of {} frames of {} × {} pixels is too large to read whole",
-                layout.frames, layout.width, layout.height
-            ))
-        })? as usize;
-    let bytes = data.element_size().map_err(hdf5_error)? * count as u64;
+        .ok_or_else(|| unsupported(format!("{path} is too large to read")))?
+        as usize;
+    let bytes = data.element_size().map_err(hdf5_error)? * values as u64;
     if data.filters().is_empty() && !data.is_chunked() && bytes > file_len as u64 {
         return Err(corrupt(format!(
             "{path} records {bytes} bytes of values in a file of {file_len}"
         )));
     }
-    let values = match layout.values {
-        Values::Real(_) => data.read_f32().map_err(hdf5_error)?,
-        Values::Complex(sample) => complex_moduli(&data.read_raw().map_err(hdf5_error)?, sample),
+    let read = match stored_values(&data)? {
+        Values::Real(_) => data.read_f32_rows(start, count).map_err(hdf5_error)?,
+        Values::Complex(sample) => complex_moduli(
+            &data.read_raw_rows(start, count).map_err(hdf5_error)?,
+            sample,
+        ),
     };
-    if values.len() != count {
+    if read.len() != values {
         return Err(corrupt(format!(
             "{path}: the values do not match the shape"
         )));
     }
-    Ok(values)
+    Ok(read)
+}
+
+/// How the values of `data` are stored, as [`inspect`] found them in the first array.
+fn stored_values(data: &hdf5_pure::Dataset) -> Result<Values, DecodeError> {
+    values(&data.dtype().map_err(hdf5_error)?)
+        .ok_or_else(|| corrupt("stacked arrays of other types"))
 }
 
 /// The moduli of little-endian complex numbers, pairs of `f32` or `f64`.
@@ -472,15 +614,29 @@ fn complex_moduli(raw: &[u8], sample: SampleType) -> Vec<f32> {
     }
 }
 
-/// The first frame, row-major: from a transposed array, pixel (x, y) is `[x][y][0]…`.
-fn first_frame(values: &[f32], layout: &Layout) -> Vec<f32> {
+/// Where frame `index`, in rosettasciio's order, lies among the stored frames of a transposed
+/// array whose frame axes have `sizes` (stored order, the last varying fastest): rosettasciio
+/// reverses the axes, so there the first varies fastest.
+fn stored_frame(index: usize, sizes: &[usize]) -> usize {
+    let mut rest = index;
+    let mut stride: usize = sizes.iter().product();
+    sizes
+        .iter()
+        .map(|&size| {
+            stride /= size;
+            let position = rest % size;
+            rest /= size;
+            position * stride
+        })
+        .sum()
+}
+
+/// Stored frame `stored` of a transposed array, row-major: pixel (x, y) is `[x][y][…]`.
+fn transposed_frame(values: &[f32], layout: &Layout, stored: usize) -> Vec<f32> {
     let (width, height) = (layout.width, layout.height);
-    if !layout.transposed {
-        return values[..width * height].to_vec();
-    }
     let stride = values.len() / (width * height);
     (0..height)
-        .flat_map(|y| (0..width).map(move |x| (x * height + y) * stride))
+        .flat_map(|y| (0..width).map(move |x| (x * height + y) * stride + stored))
         .map(|index| values[index])
         .collect()
 }
@@ -602,6 +758,7 @@ fn kilovolts(text: &str) -> Option<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::formats::series::Series;
     use hdf5_pure::{AttrValue, FileBuilder, GroupBuilder};
 
     #[test]
@@ -644,7 +801,7 @@ mod tests {
     }
 
     #[test]
-    fn transposed_arrays_give_their_first_frame_row_by_row() {
+    fn transposed_arrays_give_their_frames_row_by_row() {
         // HDF5 shape (x = 3, y = 2, frame = 2): value = 100 x + 10 y + frame.
         let values: Vec<f32> = (0..3)
             .flat_map(|x| {
@@ -654,8 +811,12 @@ mod tests {
         let layout = layout(&[3, 2, 2], 1, false, Values::Real(SampleType::F32)).unwrap();
         assert_eq!((layout.width, layout.height, layout.frames), (3, 2, 2));
         assert_eq!(
-            first_frame(&values, &layout),
+            transposed_frame(&values, &layout, 0),
             [0.0, 100.0, 200.0, 10.0, 110.0, 210.0]
+        );
+        assert_eq!(
+            transposed_frame(&values, &layout, 1),
+            [1.0, 101.0, 201.0, 11.0, 111.0, 211.0]
         );
         let rows = super::layout(&[2, 2, 3], 1, true, Values::Real(SampleType::U8)).unwrap();
         assert_eq!((rows.width, rows.height, rows.frames), (3, 2, 2));
@@ -784,6 +945,42 @@ mod tests {
             dataset.metadata.notes,
             ["the file holds 2 frames; the first was read"]
         );
+        // Each frame is read alone, with its row of the first axis.
+        let mut series = Series::open(&bytes, &Limits::default()).unwrap().unwrap();
+        assert_eq!((series.len(), series.frame_size()), (2, (3, 2)));
+        assert_eq!(
+            series.frame(1).unwrap().image.pixels(),
+            [6.0, 7.0, 8.0, 9.0, 10.0, 11.0]
+        );
+    }
+
+    #[test]
+    fn transposed_stack_opens_as_a_series_of_its_frames() {
+        let bytes = berkeley(|group| {
+            // HDF5 shape (x = 2, y = 1, frame = 3): value 10 x + frame.
+            let values = [0.0, 1.0, 2.0, 10.0, 11.0, 12.0];
+            group
+                .create_dataset("data")
+                .with_f32_data(&values)
+                .with_shape(&[2, 1, 3]);
+        });
+        let mut series = Series::open(&bytes, &Limits::default()).unwrap().unwrap();
+        assert_eq!((series.format(), series.len()), ("Berkeley EMD", 3));
+        for frame in [2, 0, 1] {
+            let pixels = series.frame(frame).unwrap().image.pixels().to_vec();
+            assert_eq!(pixels, [frame as f32, 10.0 + frame as f32]);
+        }
+        assert!(series.frame(3).is_err());
+    }
+
+    #[test]
+    fn frames_of_transposed_arrays_follow_rosettasciio_order() {
+        // Frame axes (2, 3) stored with the last fastest; rosettasciio varies the first fastest
+        // (its frames of an h5py-written (2, 1, 2, 3) array holding a stored frame's index).
+        let order: Vec<usize> = (0..6).map(|index| stored_frame(index, &[2, 3])).collect();
+        assert_eq!(order, [0, 3, 1, 4, 2, 5]);
+        assert_eq!(stored_frame(4, &[7]), 4);
+        assert_eq!(stored_frame(0, &[]), 0);
     }
 
     #[test]

@@ -1,8 +1,10 @@
-//! Frame series: a multi-page TIFF or an MRC stack opened as frames decoded one at a time, so
-//! that a movie of a thousand frames never sits in memory decoded — only the file's bytes and
-//! the frame at hand.
+//! Frame series: a file of several images of one size — a multi-page TIFF, an MRC stack, a
+//! DigitalMicrograph 3-D image stack, a Berkeley EMD stack, a Velox EMD image series, a TIA
+//! series of images — opened as frames decoded one at a time, so that a movie of a thousand
+//! frames never sits in memory decoded: only the file's bytes and the frame at hand (for the
+//! EMD formats, whose HDF5 arrays cannot be read a frame at a time, the array of values too).
 
-use super::{DecodeError, Limits, mrc, tiff};
+use super::{DecodeError, Limits, Reader, dm, emd, emd_berkeley, mrc, tia, tiff};
 use crate::dataset::Dataset;
 
 /// A file of several frames of one size, read one frame at a time.
@@ -13,30 +15,60 @@ pub struct Series<'a> {
     size: (usize, usize),
 }
 
+/// Where the frames come from: each format's own frame reader.
 enum Frames<'a> {
     Tiff(Box<tiff::Pages<'a>>),
     Mrc(mrc::Sections<'a>),
+    Dm(dm::Stack<'a>),
+    BerkeleyEmd(Box<emd_berkeley::Stack>),
+    VeloxEmd(emd::Stack),
+    Tia(tia::Elements<'a>),
 }
 
+/// Opens a file's frames (`None` when it holds no images to take frames from).
+type Opener = for<'a> fn(&'a [u8], &Limits) -> Result<Option<Frames<'a>>, DecodeError>;
+
+/// The formats that hold frame series, each with how its frames are opened, in the order
+/// [`super::READERS`] tries them.
+const OPENERS: &[(&Reader, Opener)] = &[
+    (&tiff::TIFF, |bytes, limits| {
+        let pages = tiff::Pages::open(bytes, limits)?;
+        Ok(Some(Frames::Tiff(Box::new(pages))))
+    }),
+    (&dm::DM, |bytes, limits| {
+        Ok(dm::Stack::open(bytes, limits)?.map(Frames::Dm))
+    }),
+    (&emd_berkeley::BERKELEY_EMD, |bytes, limits| {
+        let stack = emd_berkeley::Stack::open(bytes, limits)?;
+        Ok(Some(Frames::BerkeleyEmd(Box::new(stack))))
+    }),
+    (&tia::TIA, |bytes, limits| {
+        Ok(tia::Elements::open(bytes, limits)?.map(Frames::Tia))
+    }),
+    (&mrc::MRC, |bytes, limits| {
+        Ok(Some(Frames::Mrc(mrc::Sections::open(bytes, limits)?)))
+    }),
+    (&emd::VELOX_EMD, |bytes, limits| {
+        Ok(emd::Stack::open(bytes, limits)?.map(Frames::VeloxEmd))
+    }),
+];
+
 impl<'a> Series<'a> {
-    /// `bytes` as a frame series when they are a TIFF of several pages or an MRC file of
-    /// several sections, checked against `limits`; `None` for any other file, which
-    /// [`super::open`] reads as one image.
+    /// `bytes` as a frame series when they are a file of several images of a format that
+    /// holds series (recognised by content), checked against `limits`; `None` for any other
+    /// file — a single image, spectra — which [`super::open`] reads.
     pub fn open(bytes: &'a [u8], limits: &Limits) -> Result<Option<Self>, DecodeError> {
-        let frames = if tiff::TIFF.recognises(bytes) {
-            Frames::Tiff(Box::new(tiff::Pages::open(bytes, limits)?))
-        } else if mrc::MRC.recognises(bytes) {
-            Frames::Mrc(mrc::Sections::open(bytes, limits)?)
-        } else {
+        let Some((reader, open_frames)) =
+            OPENERS.iter().find(|(reader, _)| reader.recognises(bytes))
+        else {
             return Ok(None);
         };
-        let format = match frames {
-            Frames::Tiff(_) => tiff::TIFF.format_name(),
-            Frames::Mrc(_) => mrc::MRC.format_name(),
+        let Some(frames) = open_frames(bytes, limits)? else {
+            return Ok(None);
         };
         let mut series = Self {
             frames,
-            format,
+            format: reader.format_name(),
             size: (0, 0),
         };
         if series.len() < 2 {
@@ -52,6 +84,10 @@ impl<'a> Series<'a> {
         match &self.frames {
             Frames::Tiff(pages) => pages.count(),
             Frames::Mrc(sections) => sections.count(),
+            Frames::Dm(stack) => stack.count(),
+            Frames::BerkeleyEmd(stack) => stack.count(),
+            Frames::VeloxEmd(stack) => stack.count(),
+            Frames::Tia(elements) => elements.count(),
         }
     }
 
@@ -70,11 +106,15 @@ impl<'a> Series<'a> {
         self.size
     }
 
-    /// When frame `index` was recorded, seconds after the first, where the file says.
+    /// When frame `index` was recorded, seconds after the first, where the file says: ImageJ's
+    /// frame interval (TIFF), each frame's time stamp (Velox EMD, µs) or time tag (TIA, whole
+    /// seconds); `None` for the other formats.
     pub fn time_s(&self, index: usize) -> Option<f64> {
         match &self.frames {
             Frames::Tiff(pages) => pages.interval_s().map(|dt| dt * index as f64),
-            Frames::Mrc(_) => None,
+            Frames::VeloxEmd(stack) => stack.time_s(index),
+            Frames::Tia(elements) => elements.time_s(index),
+            Frames::Mrc(_) | Frames::Dm(_) | Frames::BerkeleyEmd(_) => None,
         }
     }
 
@@ -109,6 +149,10 @@ impl<'a> Series<'a> {
         match &mut self.frames {
             Frames::Tiff(pages) => pages.read(index),
             Frames::Mrc(sections) => sections.read(index),
+            Frames::Dm(stack) => stack.read(index),
+            Frames::BerkeleyEmd(stack) => stack.read(index),
+            Frames::VeloxEmd(stack) => stack.read(index),
+            Frames::Tia(elements) => elements.read(index),
         }
     }
 }

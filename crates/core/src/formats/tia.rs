@@ -6,11 +6,14 @@
 //! the tag kind, total and valid element counts, the offset of the offset table and the number
 //! of series dimensions), one record per series dimension (size, calibration offset, delta and
 //! reference element, description and unit), then anywhere in the file the table of data
-//! offsets and the elements. An image element holds its x and y calibration (offset, delta in
-//! metres, reference element), a data type and its size, then its pixels, x fastest and the
-//! bottom row first; a spectrum element holds its energy calibration (eV), data type, length and
-//! values. A series of images (frames, or a diffraction pattern per scan point) and a series of
-//! spectra laid on a scan (a spectrum image) are elements along the series dimensions.
+//! offsets (one per planned element) followed by the table of tag offsets, and the elements. An
+//! image element holds its x and y calibration (offset, delta in metres, reference element), a
+//! data type and its size, then its pixels, x fastest and the bottom row first; a spectrum
+//! element holds its energy calibration (eV), data type, length and values. Each element's tag
+//! holds the tag kind, two unused bytes and the time it was recorded (Unix seconds), then for
+//! kind 0x4142 its scan position. A series of images (frames, or a diffraction pattern per scan
+//! point) is a frame series (`Elements`), its first image what `open` shows; a series of
+//! spectra laid on a scan is a spectrum image.
 //!
 //! The `.emi` is a binary file whose metadata are XML `<ObjectInfo>` blocks, one per `.ser`;
 //! only its acquisition facts are read (high tension, magnification, microscope, mode, date).
@@ -26,6 +29,9 @@ const FORMAT: &str = "FEI TIA";
 const MAGIC: [u8; 4] = [0x49, 0x49, 0x97, 0x01];
 const IMAGES: u32 = 0x4122;
 const SPECTRA: u32 = 0x4120;
+/// Tag kinds: the time alone, or the time and a scan position.
+const TIME_TAG: u32 = 0x4152;
+const TIME_AND_POSITION_TAG: u32 = 0x4142;
 /// Dimensions a series may have: TIA writes at most two (a scan), one for frame series.
 const MAX_DIMENSIONS: usize = 8;
 /// A pixel larger than this, in metres, is no length: TIA stores diffraction patterns' deltas
@@ -141,6 +147,11 @@ fn index(cursor: &mut Cursor, wide: bool) -> Result<usize, DecodeError> {
     usize::try_from(value).map_err(|_| corrupt(format!("an offset of {value} bytes")))
 }
 
+/// Bytes of a file offset: 8 when `wide`, else 4.
+fn offset_width(wide: bool) -> usize {
+    if wide { 8 } else { 4 }
+}
+
 /// A calibration as TIA writes one for every axis: offset and step (the value at the reference
 /// element, which is read and not used, and the step from one element to the next).
 fn axis_calibration(cursor: &mut Cursor) -> Result<(f64, f64), DecodeError> {
@@ -163,12 +174,17 @@ struct Dimension {
 struct Series<'a> {
     bytes: &'a [u8],
     element_kind: u32,
+    tag_kind: u32,
     /// Elements the acquisition planned, and those it recorded.
     total: usize,
     valid: usize,
     dimensions: Vec<Dimension>,
     /// Where each recorded element starts.
     offsets: Vec<usize>,
+    /// Where the table of tag offsets starts (after a data offset for every planned element).
+    tag_table: Option<usize>,
+    /// Whether offsets are 64-bit.
+    wide: bool,
 }
 
 impl<'a> Series<'a> {
@@ -186,7 +202,7 @@ impl<'a> Series<'a> {
         if ![IMAGES, SPECTRA].contains(&element_kind) {
             return Err(unsupported(format!("element kind {element_kind:#06x}")));
         }
-        let _tag_kind = cursor.le::<u32>()?;
+        let tag_kind = cursor.le::<u32>()?;
         let total = index(&mut cursor, false)?;
         let valid = index(&mut cursor, false)?;
         let table = index(&mut cursor, wide)?;
@@ -201,13 +217,17 @@ impl<'a> Series<'a> {
             return Err(corrupt(format!("{valid} of {total} elements recorded")));
         }
         let offsets = Self::offsets(bytes, table, valid, wide)?;
+        let tag_table = total.checked_mul(offset_width(wide));
         Ok(Series {
             bytes,
             element_kind,
+            tag_kind,
             total,
             valid,
             dimensions,
             offsets,
+            tag_table: tag_table.and_then(|len| table.checked_add(len)),
+            wide,
         })
     }
 
@@ -219,9 +239,8 @@ impl<'a> Series<'a> {
         valid: usize,
         wide: bool,
     ) -> Result<Vec<usize>, DecodeError> {
-        let width = if wide { 8 } else { 4 };
         let end = valid
-            .checked_mul(width)
+            .checked_mul(offset_width(wide))
             .and_then(|len| len.checked_add(table))
             .filter(|&end| end <= bytes.len())
             .ok_or_else(|| corrupt("the table of data offsets lies beyond the end of the file"))?;
@@ -238,6 +257,19 @@ impl<'a> Series<'a> {
                 index + 1
             ))),
         }
+    }
+
+    /// When element `element` was recorded (Unix seconds), from its tag; `None` when the tag is
+    /// missing or of another kind than the header names.
+    fn time(&self, element: usize) -> Option<i64> {
+        let entry = element.checked_mul(offset_width(self.wide))?;
+        let mut table = cursor(self.bytes, self.tag_table?.checked_add(entry)?);
+        let mut tag = cursor(self.bytes, index(&mut table, self.wide).ok()?);
+        let kind = u32::from(tag.le::<u16>().ok()?);
+        tag.skip(2).ok()?;
+        let time = tag.le::<u32>().ok()?;
+        let known = [TIME_TAG, TIME_AND_POSITION_TAG].contains(&kind);
+        (known && kind == self.tag_kind).then_some(i64::from(time))
     }
 
     /// "the acquisition stopped after 7 of 25 …" when fewer elements were recorded.
@@ -394,6 +426,7 @@ fn pixel_calibration(delta_x: f64, delta_y: f64) -> Result<Calibration, &'static
     })
 }
 
+/// The first image, with notes on the others and the `.emi`'s acquisition facts.
 fn read_image(
     series: &Series,
     limits: &Limits,
@@ -402,15 +435,24 @@ fn read_image(
     if series.valid == 0 {
         return Err(corrupt("no image was recorded"));
     }
-    let element = ImageElement::parse(&mut series.element(0)?, limits)?;
+    let mut dataset = image_element(series, 0, limits)?;
+    let count_note = (series.valid > 1)
+        .then(|| format!("the file holds {} images; the first was read", series.valid));
+    let notes = &mut dataset.metadata.notes;
+    notes.splice(
+        0..0,
+        count_note.into_iter().chain(series.stopped_note("images")),
+    );
+    let emi = emi.unwrap_or_default();
+    notes.extend(emi.note);
+    dataset.metadata.properties = emi.properties;
+    Ok(dataset)
+}
+
+/// Image element `index` (from 0), with its calibration or why it has none.
+fn image_element(series: &Series, index: usize, limits: &Limits) -> Result<Dataset, DecodeError> {
+    let element = ImageElement::parse(&mut series.element(index)?, limits)?;
     let mut notes = Vec::new();
-    if series.valid > 1 {
-        notes.push(format!(
-            "the file holds {} images; the first was read",
-            series.valid
-        ));
-    }
-    notes.extend(series.stopped_note("images"));
     let calibration = element
         .calibration()
         .map_err(|why| notes.push(format!("{why}; sizes are in pixels")))
@@ -418,8 +460,6 @@ fn read_image(
     if element.samples.complex {
         notes.push("complex values: their modulus is shown".to_string());
     }
-    let emi = emi.unwrap_or_default();
-    notes.extend(emi.note);
     Ok(Dataset {
         image: element.image(),
         calibration,
@@ -428,9 +468,43 @@ fn read_image(
             sample_type: element.samples.sample_type,
             channels: 1,
             notes,
-            properties: emi.properties,
+            properties: Vec::new(),
         },
     })
+}
+
+/// The images of a series of images, decoded one element at a time: a frame series, each
+/// frame's time from its tag (whole seconds, as TIA records them).
+pub(super) struct Elements<'a> {
+    series: Series<'a>,
+    limits: Limits,
+}
+
+impl<'a> Elements<'a> {
+    /// The images of `bytes`, within `limits`; `None` for a series of spectra.
+    pub(super) fn open(bytes: &'a [u8], limits: &Limits) -> Result<Option<Self>, DecodeError> {
+        let series = Series::parse(bytes)?;
+        Ok((series.element_kind == IMAGES).then_some(Elements {
+            series,
+            limits: *limits,
+        }))
+    }
+
+    /// How many images were recorded.
+    pub(super) fn count(&self) -> usize {
+        self.series.valid
+    }
+
+    /// Image `index` (from 0).
+    pub(super) fn read(&self, index: usize) -> Result<Dataset, DecodeError> {
+        image_element(&self.series, index, &self.limits)
+    }
+
+    /// Seconds from the first image to image `index`, where both tags record a time.
+    pub(super) fn time_s(&self, index: usize) -> Option<f64> {
+        let seconds = self.series.time(index)? - self.series.time(0)?;
+        Some(seconds as f64)
+    }
 }
 
 /// The header of a spectrum element and its values.
@@ -686,13 +760,16 @@ fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::formats::series::Series as FrameSeries;
 
-    /// A version-0x0210 series of `elements`, each given as its bytes, with `dims` sizes.
+    /// A version-0x0210 series of `elements`, each given as its bytes, of the `total` planned,
+    /// with `dims` sizes: the tables of data and tag offsets (one entry per planned element),
+    /// the elements' time tags (element `i` at 1000 + 2 `i` s), then the elements.
     fn series(kind: u32, dims: &[usize], total: usize, elements: &[Vec<u8>]) -> Vec<u8> {
         let mut bytes = MAGIC.to_vec();
         bytes.extend(0x0210u16.to_le_bytes());
         bytes.extend(kind.to_le_bytes());
-        bytes.extend(0x4152u32.to_le_bytes());
+        bytes.extend(TIME_TAG.to_le_bytes());
         bytes.extend((total as u32).to_le_bytes());
         bytes.extend((elements.len() as u32).to_le_bytes());
         let table_at = bytes.len();
@@ -707,16 +784,26 @@ mod tests {
             bytes.extend(6u32.to_le_bytes());
             bytes.extend(b"meters");
         }
-        let table = bytes.len() as u32;
-        bytes[table_at..table_at + 4].copy_from_slice(&table.to_le_bytes());
-        let mut at = bytes.len() + 8 * elements.len();
-        let mut offsets = Vec::new();
-        for element in elements {
-            offsets.extend((at as u32).to_le_bytes());
+        let table = bytes.len();
+        bytes[table_at..table_at + 4].copy_from_slice(&(table as u32).to_le_bytes());
+        let planned = total.max(elements.len());
+        let tags = table + 8 * planned;
+        let mut at = tags + 8 * elements.len();
+        let mut data_offsets = vec![0u32; planned];
+        let mut tag_offsets = vec![0u32; planned];
+        for (i, element) in elements.iter().enumerate() {
+            data_offsets[i] = at as u32;
+            tag_offsets[i] = (tags + 8 * i) as u32;
             at += element.len();
         }
-        bytes.extend(offsets);
-        bytes.extend(vec![0u8; 4 * elements.len()]);
+        for offset in data_offsets.into_iter().chain(tag_offsets) {
+            bytes.extend(offset.to_le_bytes());
+        }
+        for i in 0..elements.len() {
+            bytes.extend((TIME_TAG as u16).to_le_bytes());
+            bytes.extend(0u16.to_le_bytes());
+            bytes.extend((1000 + 2 * i as u32).to_le_bytes());
+        }
         elements.iter().for_each(|e| bytes.extend(e));
         bytes
     }
@@ -778,6 +865,44 @@ mod tests {
                 "the calibration is in reciprocal space (a diffraction pattern), not a length; \
                  sizes are in pixels"
             ]
+        );
+    }
+
+    #[test]
+    fn an_image_series_is_a_frame_series_timed_by_its_tags() {
+        let frames: Vec<Vec<u8>> = (7..10)
+            .map(|v| image_element(2, 1, 1e-9, &[v, 2 * v]))
+            .collect();
+        // Five planned, three recorded: the tag table follows five data offsets.
+        let mut bytes = series(IMAGES, &[5], 5, &frames);
+        fn open(bytes: &[u8]) -> FrameSeries<'_> {
+            FrameSeries::open(bytes, &Limits::default())
+                .unwrap()
+                .unwrap()
+        }
+        let mut frame_series = open(&bytes);
+        assert_eq!((frame_series.len(), frame_series.frame_size()), (3, (2, 1)));
+        for (k, v) in [7.0, 8.0, 9.0].into_iter().enumerate() {
+            let frame = frame_series.frame(k).unwrap();
+            assert_eq!(frame.image.pixels(), [v, 2.0 * v]);
+            assert!((frame.calibration.unwrap().pixel_size - 1.0).abs() < 1e-9);
+        }
+        let times: Vec<_> = (0..3).map(|k| frame_series.time_s(k)).collect();
+        assert_eq!(times, [Some(0.0), Some(2.0), Some(4.0)]);
+        // A tag of another kind than the header names records no time.
+        let tag_kind_at = bytes.len() - 3 * frames[0].len() - 8;
+        bytes[tag_kind_at] ^= 1;
+        assert_eq!(open(&bytes).time_s(2), None);
+        let spectra = series(
+            SPECTRA,
+            &[2],
+            2,
+            &[spectrum_element(&[1]), spectrum_element(&[2])],
+        );
+        assert!(
+            FrameSeries::open(&spectra, &Limits::default())
+                .unwrap()
+                .is_none()
         );
     }
 

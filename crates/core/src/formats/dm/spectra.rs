@@ -19,6 +19,12 @@ pub(super) fn holds_spectra(file: &DmFile<'_>) -> bool {
     choose(&non_thumbnail_images(file)).is_some()
 }
 
+/// Whether the ImageList entry `image` is a spectrum or spectrum image, not an image or an
+/// image stack.
+pub(super) fn is_spectral(file: &DmFile<'_>, image: &Tag) -> bool {
+    DmImage::new(file, image).is_some_and(|image| image.shape().is_some())
+}
+
 /// The spectrum image (else the spectrum) of the file, with its other 2-D images.
 pub(super) fn read(file: &DmFile<'_>, options: &ReadOptions) -> Result<SpectralFile, DecodeError> {
     let images = non_thumbnail_images(file);
