@@ -8,7 +8,7 @@ use std::cell::Cell;
 use std::rc::Rc;
 use std::sync::Arc;
 
-use chipscope_core::dataset::Dataset;
+use chipscope_core::dataset::{Dataset, significant};
 use chipscope_core::display::{DisplayRange, Stretch};
 use chipscope_core::embeddings::Embeddings;
 use chipscope_core::formats::series::Series;
@@ -37,8 +37,8 @@ pub struct SeriesFile {
     pub frames: usize,
     /// The format's name.
     pub format: &'static str,
-    /// Seconds between frames, where the file records it.
-    pub interval_s: Option<f64>,
+    /// When each frame was recorded, seconds after the first, where the file says.
+    pub times: Vec<Option<f64>>,
 }
 
 /// One load's series is one series (its bytes are never compared).
@@ -49,16 +49,31 @@ impl PartialEq for SeriesFile {
 }
 
 impl SeriesFile {
-    /// Frame `index` (from 0), decoded.
-    pub fn frame(&self, index: usize) -> Result<Dataset, DecodeError> {
-        let mut series = Series::open(&self.bytes, &Limits::default())?
-            .ok_or_else(|| DecodeError::corrupt(self.format, "it no longer holds frames"))?;
-        series.frame(index)
+    /// The frames, to decode one at a time.
+    pub fn open(&self) -> Result<Series<'_>, DecodeError> {
+        Series::open(&self.bytes, &Limits::default())?
+            .ok_or_else(|| DecodeError::corrupt(self.format, "it no longer holds frames"))
     }
 
-    /// When frame `index` was recorded, seconds after the first.
-    pub fn time_s(&self, index: usize) -> Option<f64> {
-        self.interval_s.map(|dt| dt * index as f64)
+    /// Frame `index` (from 0), decoded.
+    pub fn frame(&self, index: usize) -> Result<Dataset, DecodeError> {
+        self.open()?.frame(index)
+    }
+
+    /// "0.5 s apart", "over 12 s", or that the file records no times.
+    pub fn describe_times(&self) -> String {
+        let times: Option<Vec<f64>> = self.times.iter().copied().collect();
+        let Some(times) = times.filter(|t| t.len() > 1) else {
+            return "no times recorded".into();
+        };
+        let steps: Vec<f64> = times.windows(2).map(|w| w[1] - w[0]).collect();
+        let even = steps
+            .iter()
+            .all(|&s| (s - steps[0]).abs() <= 1e-6 * steps[0].abs().max(1.0));
+        match even {
+            true => format!("{} s apart", significant(steps[0], 4)),
+            false => format!("over {} s", significant(times[times.len() - 1], 4)),
+        }
     }
 }
 
@@ -124,7 +139,7 @@ impl FramesState {
                 load_id,
                 frames: series.len(),
                 format: series.format(),
-                interval_s: series.time_s(1),
+                times: (0..series.len()).map(|i| series.time_s(i)).collect(),
                 bytes: bytes.to_vec(),
             })),
             _ => None,
@@ -208,19 +223,29 @@ impl FramesState {
             running: true,
             ..SeriesRun::default()
         }));
+        // One open series for the run: formats read whole (EMD) are then read once.
+        let mut series = plan.series.open();
         for index in 0..frames {
             if cancel.get() {
                 break;
             }
-            let outcome = self
-                .segment_frame(app, embedding, &plan, index, cancel)
-                .await;
+            let dataset = match &mut series {
+                Ok(series) => series.frame(index).map_err(|e| e.to_string()),
+                Err(error) => Err(error.to_string()),
+            };
+            let outcome = match dataset {
+                Ok(dataset) => {
+                    self.segment_frame(app, embedding, &plan, (index, &dataset), cancel)
+                        .await
+                }
+                Err(message) => Err(message),
+            };
             self.run.update(|run| {
                 let Some(run) = run else { return };
                 run.done = index + 1;
                 match outcome {
                     Ok(Some((summary, assignments))) => {
-                        let time = plan.series.time_s(index);
+                        let time = plan.series.times[index];
                         run.table
                             .get_or_insert_with(|| FractionTable::new(&summary))
                             .push(index, time, &summary);
@@ -240,17 +265,16 @@ impl FramesState {
         });
     }
 
-    /// Frame `index` decoded, measured and classified: its summary and chip classes; `None`
+    /// Frame `index`, `dataset`, measured and classified: its summary and chip classes; `None`
     /// when cancelled.
     async fn segment_frame(
         &self,
         app: AppState,
         embedding: EmbeddingState,
         plan: &Plan,
-        index: usize,
+        (index, dataset): (usize, &Dataset),
         cancel: &Cell<bool>,
     ) -> Result<Option<(Summary, Vec<Option<usize>>)>, String> {
-        let dataset = plan.series.frame(index).map_err(|e| e.to_string())?;
         let image = &dataset.image;
         if (image.width(), image.height()) != plan.grid.image_size() {
             return Err("its size differs from the first frame's".into());

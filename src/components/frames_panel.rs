@@ -19,10 +19,7 @@ pub fn FramesPanel() -> impl IntoView {
     let frames = page.frames;
     view! {
         {move || frames.series.get().map(|series| {
-            let times = match series.interval_s {
-                Some(dt) => format!("{dt} s apart"),
-                None => "no times recorded".to_string(),
-            };
+            let times = series.describe_times();
             view! {
                 <section class="panel" data-testid="frames-panel">
                     <h2>"Frames"</h2>

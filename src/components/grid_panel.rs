@@ -1,6 +1,8 @@
-//! Chip size: a slider and a number field, with the grid's rows, columns and cropped pixels.
+//! Chip size: a slider and a number field (and the size in nm for a calibrated image), with the
+//! grid's rows, columns and cropped pixels.
 
 use crate::app::AppState;
+use chipscope_core::dataset::significant;
 use chipscope_core::grid::{ChipGrid, MIN_CHIP_SIZE};
 use leptos::prelude::*;
 
@@ -19,6 +21,17 @@ pub fn GridPanel() -> impl IntoView {
         if let (Ok(size), Some(Ok(max))) = (text.trim().parse::<usize>(), max_chip.get_untracked())
         {
             state.chip_size.set(size.clamp(MIN_CHIP_SIZE, max));
+        }
+    };
+    // The pixel size in nm of a calibrated image, for the chip size in nm.
+    let pixel_nm = Memo::new(move |_| {
+        state
+            .loaded
+            .with(|l| l.as_ref()?.dataset.calibration.as_ref()?.pixel_nm())
+    });
+    let set_chip_nm = move |text: String| {
+        if let (Ok(nm), Some(pixel)) = (text.trim().parse::<f64>(), pixel_nm.get_untracked()) {
+            set_chip(format!("{:.0}", nm / pixel));
         }
     };
     move || {
@@ -42,6 +55,15 @@ pub fn GridPanel() -> impl IntoView {
                             prop:value=move || state.chip_size.get().to_string()
                             on:change=move |event| set_chip(event_target_value(&event))/>
                     </label>
+                    {move || pixel_nm.get().map(|pixel| view! {
+                        <label class="row">
+                            "chip size (nm)"
+                            <input type="number" min=0 step="any" class="chip-number" data-testid="chip-nm"
+                                prop:value=move || significant(state.chip_size.get() as f64 * pixel, 4)
+                                on:change=move |event| set_chip_nm(event_target_value(&event))/>
+                            <span class="hint">"rounded to whole pixels"</span>
+                        </label>
+                    })}
                     <p class="grid-summary">
                         <output data-testid="chip-count">{move || state.grid().map_or(0, |grid| grid.chip_count())}</output>
                         " chips"

@@ -15,6 +15,7 @@ use crate::session_io::import_session_file;
 use chipscope_core::classify::Segmentation;
 use chipscope_core::exports::{Backdrop, ExportFile, FineResults, Results};
 use chipscope_core::fine::FineLabels;
+use chipscope_core::report::ClassReport;
 use chipscope_core::results::Summary;
 use chipscope_core::session::ViewMode;
 use chipscope_core::share::LinkKind;
@@ -33,6 +34,7 @@ pub fn ResultsPanel() -> impl IntoView {
             <h2>"Results"</h2>
             <ViewControls/>
             <Shares/>
+            <ClassReportTable/>
             <SupportCheck/>
             <Exports/>
             <SessionControls/>
@@ -178,6 +180,57 @@ fn Shares() -> impl IntoView {
     }
 }
 
+/// Each class's shares with what the spectra and atoms say about it (see [`ClassReport`]),
+/// where the page has a spectrum image or atom columns for the chips on screen.
+fn class_report(page: Page) -> Option<ClassReport> {
+    let Current {
+        summary,
+        assignments,
+        ..
+    } = current_results(page.app, page.labels)?;
+    let mut report = ClassReport::new(&summary, &assignments);
+    if let Some(Ok(chips)) = page.spectra.chips.get() {
+        report = page
+            .spectra
+            .elements
+            .with(|elements| report.with_spectra(&chips, elements));
+    }
+    if let Some(atoms) = page.atoms.grid.get() {
+        let calibration = page
+            .app
+            .loaded
+            .with(|l| l.as_ref().and_then(|l| l.dataset.calibration.clone()));
+        report = report.with_atoms(&atoms.chips, calibration.as_ref());
+    }
+    Some(report)
+}
+
+/// The report per class as a table, when spectra or atoms add columns to the shares.
+#[component]
+fn ClassReportTable() -> impl IntoView {
+    let page = Page::from_context();
+    move || {
+        let report = class_report(page)?;
+        let richer =
+            !report.lines().is_empty() || report.rows().iter().any(|r| r.spacing_px.is_some());
+        richer.then(|| {
+            let header = report.header().into_iter().map(|name| view! { <th>{name}</th> }).collect_view();
+            let rows = report
+                .table()
+                .into_iter()
+                .map(|cells| {
+                    let cells = cells.into_iter().map(|cell| view! { <td>{cell}</td> });
+                    view! { <tr data-testid="report-row">{cells.collect_view()}</tr> }
+                })
+                .collect_view();
+            view! {
+                <p class="hint">"Per class: the marked elements' line counts in the class's mean chip spectrum, and its mean column spacing."</p>
+                <div class="table-scroll"><table class="confusion" data-testid="class-report"><tr>{header}</tr>{rows}</table></div>
+            }
+        })
+    }
+}
+
 /// Download buttons for every export.
 #[component]
 fn Exports() -> impl IntoView {
@@ -237,6 +290,17 @@ fn Exports() -> impl IntoView {
         }
     };
     let disabled = move || labels.segmentation.with(Option::is_none);
+    let page = Page::from_context();
+    let save_report = move || {
+        let Some(report) = untrack(|| class_report(page)) else {
+            return;
+        };
+        let stem = app.loaded.with_untracked(|l| l.as_ref().map(|l| l.stem()));
+        let name = format!("{}-report.csv", stem.unwrap_or_default());
+        if let Err(error) = download::save(&name, "text/csv", report.to_csv().as_bytes()) {
+            app.error.set(Some(error));
+        }
+    };
     let button = move |kind: Export, label: &'static str, testid: &'static str| {
         view! { <button class="button secondary small" data-testid=testid disabled=disabled on:click=move |_| export(kind)>{label}</button> }
     };
@@ -248,6 +312,9 @@ fn Exports() -> impl IntoView {
             {button(Export::File(ExportFile::Csv), "CSV", "export-csv")}
             {button(Export::File(ExportFile::LabelImage), "Label image", "export-labels")}
             {button(Export::File(ExportFile::Summary), "Summary JSON", "export-summary")}
+            <button class="button secondary small" data-testid="export-report" disabled=disabled
+                title="Each class's shares, line counts and column spacing"
+                on:click=move |_| save_report()>"Report CSV"</button>
             <button class="button secondary small" data-testid="export-fine-labels"
                 disabled=move || labels.fine.with(Option::is_none)
                 title="The class of every pixel at the dense map's cell resolution"

@@ -109,6 +109,16 @@ test('find atom columns, classify by g(r) alone, plot it, and reproduce it in th
     const fromCli = await segmentInCli(cli, tiff, sessionPath, join(outDir, 'cli'));
     const differing = differingChips(fromPage, fromCli);
     assert.ok(differing.length <= 2, `page and CLI differ on ${differing}`);
+
+    // The report per class gives each lattice its mean column spacing: the square lattice's
+    // nearest columns are its A and B columns, 0.39 / √2 = 0.276 nm apart; the hexagonal
+    // lattice's 0.30 nm (measured: 0.2716 and 0.2998 nm).
+    const header = await page.locator(`${testid('class-report')} th`).allInnerTexts();
+    assert.deepEqual(header.slice(-2), ['column spacing (px)', 'column spacing (nm)']);
+    const report = await readFile(await download(page, 'export-report'), 'utf8');
+    const spacing = (name) => Number(report.split("\n").find((l) => l.startsWith(`${name},`)).split(',').at(-1));
+    assert.ok(Math.abs(spacing('square') - 0.39 / Math.SQRT2) < 0.015, report);
+    assert.ok(Math.abs(spacing('hexagonal') - 0.30) < 0.015, report);
   });
 
   // A fresh page opening the session simulates the example again, finds its columns with the

@@ -11,7 +11,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
   repoRoot, artifacts, serveStatic, withPage, screenshot, testid, waitForShares, downloadTo, freshDir,
-  labelChips, setChipSize,
+  labelChips,
 } from './harness.mjs';
 
 const cli = process.env.CHIPSCOPE_CLI ?? join(process.env.CARGO_TARGET_DIR ?? join(repoRoot, 'target'), 'debug', 'chipscope');
@@ -48,7 +48,10 @@ test('a movie is labelled on its first frame, segmented frame by frame, previewe
     await page.setInputFiles(testid('file-input'), movie);
     await page.locator(testid('dataset-shape')).waitFor({ timeout: 60_000 });
     assert.equal(await page.locator(testid('frames-about')).innerText(), `${FRAMES} frames (TIFF), 0.5 s apart.`);
-    await setChipSize(page, 32);
+    // The chip size in nm (the movie is calibrated at 0.04 nm/px): 1.28 nm is 32 px.
+    await page.locator(testid('chip-nm')).fill('1.28');
+    await page.locator(testid('chip-nm')).dispatchEvent('change');
+    assert.equal(await page.locator(testid('chip-number')).inputValue(), '32');
     await labelChips(page, SUPPORTS, 32, [256, 256]);
     await waitForShares(page, {});
 

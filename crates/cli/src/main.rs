@@ -66,6 +66,10 @@ enum Command {
         /// frame as CSV.
         #[arg(long, default_value_t = 1)]
         frames: usize,
+        /// Pixel size in nm of the heterostructure (default the example's 0.04), as at another
+        /// magnification: the field of view is --size × this.
+        #[arg(long, value_name = "NM")]
+        pixel_nm: Option<f64>,
     },
     /// Embed every chip with a pretrained CNN and write a float32 .npy (chips × dim), chips in
     /// row-major grid order from the top-left, right and bottom remainders cropped: each chip
@@ -73,7 +77,8 @@ enum Command {
     Embed(EmbedArgs),
     /// Segment images with a session file saved by the page: its encoder, support chips and
     /// settings, applied to every IMAGE. Writes per image, into --out: STEM.csv,
-    /// STEM-labels.png, STEM-overlay.png, STEM-summary.json and STEM-chart.svg.
+    /// STEM-labels.png, STEM-overlay.png, STEM-summary.json, STEM-chart.svg and STEM-report.csv;
+    /// per frame series, STEM-fractions.csv and STEM-fractions.svg.
     Segment(SegmentArgs),
     /// Read an EDS spectrum image or spectrum (.emd, .bcf, .pts, .dm3/.dm4, .msa, .rpl + .raw)
     /// and print its map size, energy axis, counts, memory, images and strongest peaks.
@@ -110,9 +115,12 @@ fn main() -> ExitCode {
             size,
             seed,
             frames,
-        } => match frames {
-            1 => simulate(scene, &out, labels.as_deref(), size, seed),
-            _ => simulate_growth(&out, labels.as_deref(), size, seed, frames),
+            pixel_nm,
+        } => match (frames, pixel_nm) {
+            (1, None) => simulate(scene, &out, labels.as_deref(), size, seed),
+            (1, Some(nm)) => simulate_at(scene, nm, &out, labels.as_deref(), (size, seed)),
+            (_, None) => simulate_growth(&out, labels.as_deref(), size, seed, frames),
+            (_, Some(_)) => Err(anyhow::anyhow!("--pixel-nm draws one image, not --frames")),
         },
         Command::Embed(args) => {
             load(&args.image).and_then(|dataset| encode::embed(&dataset, &args))
@@ -227,7 +235,44 @@ enum Scene {
 }
 
 fn simulate(scene: Scene, out: &Path, labels: Option<&Path>, size: usize, seed: u64) -> Result<()> {
-    let simulation = simulated(scene, size, seed)?;
+    write_simulation(
+        scene,
+        &simulated(scene, size, seed)?,
+        out,
+        labels,
+        (size, seed),
+    )
+}
+
+/// The heterostructure at `pixel_nm` per pixel.
+fn simulate_at(
+    scene: Scene,
+    pixel_nm: f64,
+    out: &Path,
+    labels: Option<&Path>,
+    (size, seed): (usize, u64),
+) -> Result<()> {
+    check_simulated_size(size)?;
+    anyhow::ensure!(
+        matches!(scene, Scene::Heterostructure),
+        "--pixel-nm applies to the heterostructure"
+    );
+    anyhow::ensure!(
+        (0.005..=1.0).contains(&pixel_nm),
+        "the pixel size must be between 0.005 and 1 nm, not {pixel_nm}"
+    );
+    let simulation = simulate::heterostructure_at(size, seed, pixel_nm);
+    write_simulation(scene, &simulation, out, labels, (size, seed))
+}
+
+/// Writes `simulation` as a 16-bit TIFF at `out`, and its label map at `labels`.
+fn write_simulation(
+    scene: Scene,
+    simulation: &Simulation,
+    out: &Path,
+    labels: Option<&Path>,
+    (size, seed): (usize, u64),
+) -> Result<()> {
     let names: &[&str] = match scene {
         Scene::Heterostructure => &CLASS_NAMES,
         Scene::Grains => &simulate::GRAIN_PHASES,

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail, ensure};
 use burn::tensor::Device;
 use chipscope_core::atoms::{AtomChips, AtomParams, find_atoms};
-use chipscope_core::dataset::{Dataset, Image};
+use chipscope_core::dataset::{Calibration, Dataset, Image, significant};
 use chipscope_core::display::DisplayRange;
 use chipscope_core::embeddings::Embeddings;
 use chipscope_core::encoders::dense::{EmbeddingMode, FeatureMap};
@@ -24,6 +24,7 @@ use chipscope_core::grid::{Chip, ChipGrid};
 use chipscope_core::guide::quality::{SupportQuality, SupportReport};
 use chipscope_core::hashing::sha256_hex;
 use chipscope_core::pipeline::{self, ChipMeasure, Learned};
+use chipscope_core::report::ClassReport;
 use chipscope_core::results::Summary;
 use chipscope_core::series::{FractionTable, FrameShares};
 use chipscope_core::session::{DataSource, Session, SpectralSettings};
@@ -62,6 +63,12 @@ pub struct SegmentArgs {
     /// of a shipped one when given.
     #[arg(long, value_name = "PATH")]
     encoder: Option<PathBuf>,
+    /// Chip every image in pixels, as the session's chip size says, never resampling. Without
+    /// it, an image calibrated at another pixel size than the labelled image is resampled to
+    /// the labelled image's nm/px first (so a chip covers the same area), and an uncalibrated
+    /// image is refused when the labelled image was calibrated.
+    #[arg(long)]
+    chip_px: bool,
     /// For a frame series (multi-page TIFF, MRC stack), also write every frame's files as
     /// STEM-frame0001.csv and so on; without it a series writes STEM-fractions.csv and
     /// STEM-fractions.svg only.
@@ -311,10 +318,11 @@ fn short(sha256: &str) -> &str {
 }
 
 /// One modality's measurement of an image's chips, owned: the image's embeddings (borrowed
-/// when they are the labelled image's, already embedded), other vectors, or the atoms' g(r).
+/// when they are the labelled image's, already embedded), the chip spectra and their vectors,
+/// or the atoms' g(r) and their quantile vectors.
 enum Measured<'a> {
     Image(Cow<'a, ImageMeasure>),
-    Vectors(Modality, Embeddings),
+    Spectra(SpectralChips, Embeddings),
     Atoms(AtomChips, Embeddings),
 }
 
@@ -322,7 +330,7 @@ impl Measured<'_> {
     fn chips(&self) -> ChipMeasure<'_> {
         match self {
             Measured::Image(image) => ChipMeasure::euclidean(Modality::Image, &image.vectors),
-            Measured::Vectors(modality, vectors) => ChipMeasure::euclidean(*modality, vectors),
+            Measured::Spectra(_, vectors) => ChipMeasure::euclidean(Modality::Spectra, vectors),
             Measured::Atoms(chips, quantiles) => ChipMeasure::atoms(chips, quantiles),
         }
     }
@@ -532,6 +540,9 @@ struct Segmenter {
     out: PathBuf,
     /// Whether a series writes every frame's files.
     each_frame: bool,
+    /// The labelled image's pixel size, nm, which every image is resampled to (none: chips in
+    /// pixels).
+    pixel_nm: Option<f64>,
 }
 
 impl Segmenter {
@@ -549,6 +560,14 @@ impl Segmenter {
             learned: Vec::new(),
             out: args.out.clone(),
             each_frame: args.each_frame,
+            pixel_nm: match args.chip_px {
+                true => None,
+                false => labelled
+                    .dataset
+                    .calibration
+                    .as_ref()
+                    .and_then(|c| c.pixel_nm()),
+            },
             session,
         };
         let classes = segmenter.session.labels().support_indices(grid.cols());
@@ -620,12 +639,51 @@ impl Segmenter {
                 .map(Segmented::Series);
         }
         let Opened { dataset, spectral } = open_file(path, &bytes)?;
+        let dataset = self.at_session_scale(dataset)?;
+        if let Some(note) = dataset
+            .metadata
+            .notes
+            .last()
+            .filter(|n| n.starts_with("resampled"))
+        {
+            println!("{}: {note}", path.display());
+        }
         let own = Spectra {
             own: spectral,
             file: spectra,
         };
         let summary = self.segment_frame(&dataset, own, is_labelled, path, Some(stem))?;
         Ok(Segmented::Image(summary))
+    }
+
+    /// `dataset` at the labelled image's pixel size: resampled when calibrated at another (more
+    /// than 1 % off), refused when uncalibrated; as it is when the session chips in pixels.
+    fn at_session_scale(&self, dataset: Dataset) -> Result<Dataset> {
+        let Some(session_nm) = self.pixel_nm else {
+            return Ok(dataset);
+        };
+        let chip = self.session.grid.chip_size;
+        let Some(image_nm) = dataset.calibration.as_ref().and_then(|c| c.pixel_nm()) else {
+            bail!(
+                "the image has no length calibration, and the session's chips are {} nm ({chip} \
+                 px at {} nm/px); calibrate it, or pass --chip-px to chip every image in pixels",
+                significant(chip as f64 * session_nm, 4),
+                significant(session_nm, 4)
+            );
+        };
+        if (image_nm / session_nm - 1.0).abs() <= 0.01 {
+            return Ok(dataset);
+        }
+        ensure!(
+            !self.session.fusion.weighs(Modality::Spectra),
+            "the image is at {} nm/px, the session at {} nm/px, and a spectrum image is not \
+             resampled with it; pass --chip-px to chip it in pixels",
+            significant(image_nm, 4),
+            significant(session_nm, 4)
+        );
+        dataset
+            .resampled(session_nm)
+            .context("the image is too small to resample to the session's pixel size")
     }
 
     /// Segments every frame of `series` in turn, one decoded at a time, writing the fractions
@@ -653,6 +711,7 @@ impl Segmenter {
             let summary = series
                 .frame(index)
                 .map_err(anyhow::Error::from)
+                .and_then(|dataset| self.at_session_scale(dataset))
                 .and_then(|dataset| {
                     let no_spectra = Spectra {
                         own: None,
@@ -767,8 +826,34 @@ impl Segmenter {
         };
         if let Some(stem) = stem {
             self.write(stem, &results, &summary, backdrop)?;
+            let report = self.class_report(&summary, &assignments, &measured, calibration);
+            let path = self.out.join(format!("{stem}-report.csv"));
+            std::fs::write(&path, report.to_csv())
+                .with_context(|| format!("cannot write {}", path.display()))?;
         }
         Ok(summary)
+    }
+
+    /// Each class's shares, with the marked elements' line counts and the column spacing where
+    /// the spectra and atoms were measured.
+    fn class_report(
+        &self,
+        summary: &Summary,
+        assignments: &[Option<usize>],
+        measured: &[Measured],
+        calibration: Option<&Calibration>,
+    ) -> ClassReport {
+        measured.iter().fold(
+            ClassReport::new(summary, assignments),
+            |report, measure| match measure {
+                Measured::Spectra(chips, _) => {
+                    let elements = self.session.spectra.as_ref().map(|s| s.elements.as_slice());
+                    report.with_spectra(chips, elements.unwrap_or_default())
+                }
+                Measured::Atoms(chips, _) => report.with_atoms(chips, calibration),
+                Measured::Image(_) => report,
+            },
+        )
     }
 
     /// The spectral chips of the image at `path`: from its `--spectra` file, else from its
@@ -793,7 +878,8 @@ impl Segmenter {
         let chips = SpectralChips::for_image(&map, dataset, grid)
             .with_context(|| format!("the spectrum image {spectra_name} does not fit it"))?;
         let model = self.spectra.as_ref().expect("learned with the spectra");
-        Ok(Measured::Vectors(Modality::Spectra, model.vectors(&chips)))
+        let vectors = model.vectors(&chips);
+        Ok(Measured::Spectra(chips, vectors))
     }
 
     /// Writes the result files of `stem`.

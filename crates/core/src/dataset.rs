@@ -87,9 +87,18 @@ pub struct Calibration {
 }
 
 impl Calibration {
-    /// The pixel size in nm, when the calibration is in nm.
+    /// The pixel size in nm, when the calibration is a length.
     pub fn pixel_nm(&self) -> Option<f64> {
-        (self.unit == "nm").then_some(self.pixel_size)
+        let nm_per_unit = match self.unit.as_str() {
+            "nm" => 1.0,
+            "µm" => 1e3,
+            "Å" => 0.1,
+            "pm" => 1e-3,
+            "mm" => 1e6,
+            "m" => 1e9,
+            _ => return None,
+        };
+        Some(self.pixel_size * nm_per_unit)
     }
 }
 
@@ -97,6 +106,26 @@ impl fmt::Display for Calibration {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{} {}/px", significant(self.pixel_size, 4), self.unit)
     }
+}
+
+/// `image` resized to `width × height` by `image`'s triangle filter. Its `f32` pixels are
+/// clamped to 0–1 there, so the values are mapped into that range and back (the filter's
+/// weights are positive and sum to one: no value leaves it).
+fn resize(image: &Image, width: usize, height: usize) -> Option<Vec<f32>> {
+    let (low, high) = image.finite_range()?;
+    let span = (high - low).max(f32::MIN_POSITIVE);
+    let unit: Vec<f32> = image.pixels().iter().map(|&v| (v - low) / span).collect();
+    let (w, h) = (image.width() as u32, image.height() as u32);
+    let source = image::ImageBuffer::<image::Luma<f32>, Vec<f32>>::from_raw(w, h, unit)?;
+    let filter = image::imageops::FilterType::Triangle;
+    let resized = image::imageops::resize(&source, width as u32, height as u32, filter);
+    Some(
+        resized
+            .into_raw()
+            .into_iter()
+            .map(|v| low + v * span)
+            .collect(),
+    )
 }
 
 /// Maps the spellings of length units found in files to one form; `None` for "pixel" and unknowns.
@@ -211,6 +240,38 @@ pub struct Dataset {
 }
 
 impl Dataset {
+    /// This image resampled to `pixel_nm` per pixel, as at another magnification: its field of
+    /// view kept, its size rounded to whole pixels, its calibration the new pixel size, and a
+    /// note saying so. Resampled by `image`'s `resize` with its triangle filter, which widens
+    /// with the scale when shrinking (each new pixel a weighted mean of the old ones it covers,
+    /// so noise and lattice fringes are averaged, not aliased) and interpolates linearly when
+    /// enlarging. `None` when the image has no length calibration or would lose every pixel.
+    pub fn resampled(&self, pixel_nm: f64) -> Option<Dataset> {
+        let from_nm = self.calibration.as_ref()?.pixel_nm()?;
+        let scale = from_nm / pixel_nm;
+        let (width, height) = (self.image.width(), self.image.height());
+        let size = |side: usize| (side as f64 * scale).round() as usize;
+        let (new_width, new_height) = (size(width), size(height));
+        if new_width == 0 || new_height == 0 || !scale.is_finite() {
+            return None;
+        }
+        let pixels = resize(&self.image, new_width, new_height)?;
+        let mut metadata = self.metadata.clone();
+        metadata.notes.push(format!(
+            "resampled from {} nm/px ({width} × {height} px) to {} nm/px ({new_width} × {new_height} px)",
+            significant(from_nm, 4),
+            significant(pixel_nm, 4)
+        ));
+        Some(Dataset {
+            image: Image::new(new_width, new_height, pixels),
+            calibration: Some(Calibration {
+                pixel_size: from_nm * width as f64 / new_width as f64,
+                unit: "nm".into(),
+            }),
+            metadata,
+        })
+    }
+
     /// One line saying what was stored: "16-bit unsigned integer, grey".
     pub fn storage_summary(&self) -> String {
         let layout = match self.metadata.channels {
@@ -260,6 +321,58 @@ impl Dataset {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn calibrated(image: Image, pixel_size: f64, unit: &str) -> Dataset {
+        Dataset {
+            image,
+            calibration: Some(Calibration {
+                pixel_size,
+                unit: unit.into(),
+            }),
+            metadata: Metadata {
+                format: "TIFF",
+                sample_type: SampleType::F32,
+                channels: 1,
+                notes: vec![],
+                properties: vec![],
+            },
+        }
+    }
+
+    #[test]
+    fn resampling_keeps_the_field_of_view_and_averages_when_shrinking() {
+        // A one-pixel checkerboard at 0.5 µm/px, shrunk to 1 µm/px: half the size, and each
+        // new pixel a mean of old ones (0.5), not a sample of one (0 or 1, aliased).
+        let board = (0..64 * 48)
+            .map(|i| ((i % 64 + i / 64) % 2) as f32)
+            .collect();
+        let fine = calibrated(Image::new(64, 48, board), 0.5, "µm");
+        assert_eq!(fine.calibration.as_ref().unwrap().pixel_nm(), Some(500.0));
+        let coarse = fine.resampled(1000.0).unwrap();
+        assert_eq!((coarse.image.width(), coarse.image.height()), (32, 24));
+        assert_eq!(coarse.calibration.as_ref().unwrap().pixel_size, 1000.0);
+        for &v in coarse.image.pixels() {
+            assert!((v - 0.5).abs() < 0.15, "{v}");
+        }
+        assert!(
+            coarse.metadata.notes[0]
+                .starts_with("resampled from 500 nm/px (64 × 48 px) to 1000 nm/px (32 × 24 px)")
+        );
+        // Enlarging a constant keeps it; no length calibration, no resampling.
+        let flat = calibrated(Image::new(5, 5, vec![7.0; 25]), 0.2, "nm");
+        let enlarged = flat.resampled(0.1).unwrap();
+        assert_eq!(enlarged.image.width(), 10);
+        assert!(
+            enlarged
+                .image
+                .pixels()
+                .iter()
+                .all(|&v| (v - 7.0).abs() < 1e-5)
+        );
+        let mut unscaled = flat.clone();
+        unscaled.calibration = None;
+        assert!(unscaled.resampled(0.1).is_none());
+    }
 
     #[test]
     fn crop_takes_the_requested_rectangle() {

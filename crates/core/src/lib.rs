@@ -21,6 +21,7 @@
 //! - [`results`] summarises a segmentation (shares, areas, chart) and [`exports`] writes the
 //!   result files; [`series`] tabulates and plots the shares of every frame of a frame series
 //!   ([`formats::series`]); [`npy`] writes embeddings.
+//! - [`report`] tabulates each class: its shares, mean X-ray line counts and column spacing.
 //! - [`session`] records every choice so the page and the CLI reproduce each other; [`share`]
 //!   packs a session into a link; [`crowd`] merges many labellers' answers to one task.
 //! - Shared helpers: [`hashing`] (the sha256 that identifies data and weight files),
@@ -44,6 +45,7 @@ pub mod hashing;
 pub mod labels;
 pub mod npy;
 pub mod pipeline;
+pub mod report;
 pub mod results;
 pub mod series;
 pub mod session;

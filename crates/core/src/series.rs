@@ -3,6 +3,7 @@
 //! plots and downloads, and its line chart.
 
 use crate::dataset::significant;
+use crate::exports::csv_field;
 use crate::labels::Colour;
 use crate::results::{Summary, UNASSIGNED_COLOUR, xml_escape};
 
@@ -71,13 +72,15 @@ impl FractionTable {
     /// The table as CSV: `frame` (from 1), `time_s` (empty where unknown), each class's
     /// fraction (then unassigned), and each class's area when calibrated.
     pub fn to_csv(&self) -> String {
-        let quoted = |name: &str| format!("\"{}\"", name.replace('"', "\"\""));
         let mut header = vec!["frame".to_string(), "time_s".to_string()];
-        header.extend(self.names().map(|name| quoted(&format!("{name} fraction"))));
+        header.extend(
+            self.names()
+                .map(|name| csv_field(&format!("{name} fraction"))),
+        );
         if let Some(unit) = &self.area_unit {
             header.extend(
                 self.names()
-                    .map(|name| quoted(&format!("{name} area ({unit})"))),
+                    .map(|name| csv_field(&format!("{name} area ({unit})"))),
             );
         }
         let mut csv = header.join(",") + "\n";
@@ -210,8 +213,8 @@ mod tests {
         table.push(1, Some(0.5), &frame(&[Some(0), Some(0), Some(1), None]));
         assert_eq!(
             table.to_csv(),
-            "frame,time_s,\"grown fraction\",\"parent fraction\",\"unassigned fraction\",\
-             \"grown area (nm²)\",\"parent area (nm²)\",\"unassigned area (nm²)\"\n\
+            "frame,time_s,grown fraction,parent fraction,unassigned fraction,\
+             grown area (nm²),parent area (nm²),unassigned area (nm²)\n\
              1,0,0.250000,0.750000,0.000000,4,12,0\n\
              2,0.5,0.500000,0.250000,0.250000,8,4,4\n"
         );

@@ -64,7 +64,16 @@ pub const GROWTH_INTERVAL_S: f64 = 0.5;
 
 /// Simulates a `size × size` heterostructure; the same `seed` gives the same image on a platform.
 pub fn heterostructure(size: usize, seed: u64) -> Simulation {
-    scene(size, seed, EXAMPLE_INTERFACE, "")
+    scene(size, seed, EXAMPLE_INTERFACE, PIXEL_SIZE_NM, "")
+}
+
+/// The heterostructure recorded at `pixel_nm` per pixel instead of [`PIXEL_SIZE_NM`], as at
+/// another magnification: the lattices, the probe and the amorphous atoms keep their sizes in
+/// nm, the regions their places in the field of view (`size × pixel_nm` wide), and each column
+/// its peak counts.
+pub fn heterostructure_at(size: usize, seed: u64, pixel_nm: f64) -> Simulation {
+    let note = format!(", {pixel_nm} nm/px");
+    scene(size, seed, EXAMPLE_INTERFACE, pixel_nm, &note)
 }
 
 /// Frame `frame` of `frames` of an in-situ movie of the heterostructure: the square lattice
@@ -75,11 +84,13 @@ pub fn growth(size: usize, seed: u64, frame: usize, frames: usize) -> Simulation
     let [start, end] = GROWTH_INTERFACE;
     let interface = start + (end - start) * progress;
     let note = format!(", growth frame {} of {frames}", frame + 1);
-    scene(size, seed.wrapping_add(frame as u64), interface, &note)
+    let seed = seed.wrapping_add(frame as u64);
+    scene(size, seed, interface, PIXEL_SIZE_NM, &note)
 }
 
-/// The heterostructure with its interface at `interface` (fraction of the width, mid-height).
-fn scene(size: usize, seed: u64, interface: f64, note: &str) -> Simulation {
+/// The heterostructure with its interface at `interface` (fraction of the width, mid-height),
+/// `pixel_nm` per pixel.
+fn scene(size: usize, seed: u64, interface: f64, pixel_nm: f64, note: &str) -> Simulation {
     let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
     let labels: Vec<u8> = (0..size * size)
         .map(|i| region(i % size, i / size, size, interface))
@@ -91,6 +102,7 @@ fn scene(size: usize, seed: u64, interface: f64, note: &str) -> Simulation {
         .collect();
     let mut canvas = Canvas {
         size,
+        px_per_example_px: PIXEL_SIZE_NM / pixel_nm,
         labels: &labels,
         expected: &mut expected,
     };
@@ -102,7 +114,7 @@ fn scene(size: usize, seed: u64, interface: f64, note: &str) -> Simulation {
          {SQUARE_SPACING_NM} nm and hexagonal {HEXAGONAL_SPACING_NM} nm lattices, amorphous support"
     );
     Simulation {
-        dataset: recorded(size, &expected, &mut rng, note),
+        dataset: recorded(size, pixel_nm, &expected, &mut rng, note),
         labels,
     }
 }
@@ -132,24 +144,29 @@ fn thickness(x: usize, y: usize, size: usize) -> f64 {
 /// Expected counts being drawn, with the label map that says where each structure lives.
 struct Canvas<'a> {
     size: usize,
+    /// Pixels of this image per pixel of the example ([`PIXEL_SIZE_NM`]): what the sizes given
+    /// in example pixels are multiplied by.
+    px_per_example_px: f64,
     labels: &'a [u8],
     expected: &'a mut [f64],
 }
 
 impl Canvas<'_> {
     fn draw_square_lattice(&mut self) {
-        let spacing = SQUARE_SPACING_NM / PIXEL_SIZE_NM;
+        let scale = self.px_per_example_px;
+        let spacing = SQUARE_SPACING_NM / PIXEL_SIZE_NM * scale;
+        let (origin, sigma) = (3.0 * scale, COLUMN_SIGMA_PX * scale);
         let cells = (self.size as f64 / spacing).ceil() as i64 + 1;
         for i in -1..=cells {
             for j in -1..=cells {
-                let (x, y) = (i as f64 * spacing + 3.0, j as f64 * spacing + 3.0);
-                self.column(x, y, SQUARE, SQUARE_A_COUNTS, COLUMN_SIGMA_PX);
+                let (x, y) = (i as f64 * spacing + origin, j as f64 * spacing + origin);
+                self.column(x, y, SQUARE, SQUARE_A_COUNTS, sigma);
                 self.column(
                     x + spacing / 2.0,
                     y + spacing / 2.0,
                     SQUARE,
                     SQUARE_B_COUNTS,
-                    COLUMN_SIGMA_PX,
+                    sigma,
                 );
             }
         }
@@ -157,8 +174,9 @@ impl Canvas<'_> {
 
     fn draw_hexagonal_lattice(&mut self) {
         let centre = self.size as f64 / 2.0;
+        let spacing = HEXAGONAL_SPACING_NM / PIXEL_SIZE_NM * self.px_per_example_px;
         self.draw_lattice(
-            &Lattice::hexagonal(HEXAGONAL_SPACING_NM / PIXEL_SIZE_NM, HEXAGONAL_ROTATION_DEG),
+            &Lattice::hexagonal(spacing, HEXAGONAL_ROTATION_DEG),
             (centre, centre),
             HEXAGONAL,
             HEXAGONAL_COUNTS,
@@ -181,20 +199,22 @@ impl Canvas<'_> {
                     centre.0 + px * cos - py * sin,
                     centre.1 + px * sin + py * cos,
                 );
-                self.column(x, y, region, peak, COLUMN_SIGMA_PX);
+                self.column(x, y, region, peak, COLUMN_SIGMA_PX * self.px_per_example_px);
             }
         }
     }
 
     fn draw_amorphous(&mut self, rng: &mut impl Rng) {
-        let atoms = (AMORPHOUS_DENSITY * (self.size * self.size) as f64) as usize;
+        let example_px = (self.size as f64 / self.px_per_example_px).powi(2);
+        let atoms = (AMORPHOUS_DENSITY * example_px) as usize;
         for _ in 0..atoms {
             let (x, y) = (
                 rng.random::<f64>() * self.size as f64,
                 rng.random::<f64>() * self.size as f64,
             );
             let brightness = AMORPHOUS_COUNTS * (0.6 + 0.8 * rng.random::<f64>());
-            self.column(x, y, AMORPHOUS, brightness, AMORPHOUS_SIGMA_PX);
+            let sigma = AMORPHOUS_SIGMA_PX * self.px_per_example_px;
+            self.column(x, y, AMORPHOUS, brightness, sigma);
         }
     }
 
@@ -283,6 +303,7 @@ pub fn grains(size: usize, seed: u64) -> Simulation {
         .collect();
     let mut canvas = Canvas {
         size,
+        px_per_example_px: 1.0,
         labels: &grain_of,
         expected: &mut expected,
     };
@@ -300,7 +321,7 @@ pub fn grains(size: usize, seed: u64) -> Simulation {
         GRAIN_SPACINGS_PX[0], GRAIN_SPACINGS_PX[1]
     );
     Simulation {
-        dataset: recorded(size, &expected, &mut rng, note),
+        dataset: recorded(size, PIXEL_SIZE_NM, &expected, &mut rng, note),
         labels: grain_of.iter().map(|&g| g % 2).collect(),
     }
 }
@@ -313,13 +334,19 @@ fn nearest_seed(seeds: &[(f64, f64)], x: f64, y: f64) -> u8 {
         .unwrap_or(0) as u8
 }
 
-/// The `size × size` image a 16-bit detector records of the `expected` counts, calibrated, with
-/// `note` saying what it shows.
-fn recorded(size: usize, expected: &[f64], rng: &mut impl Rng, note: String) -> Dataset {
+/// The `size × size` image a 16-bit detector records of the `expected` counts, calibrated at
+/// `pixel_nm`, with `note` saying what it shows.
+fn recorded(
+    size: usize,
+    pixel_nm: f64,
+    expected: &[f64],
+    rng: &mut impl Rng,
+    note: String,
+) -> Dataset {
     Dataset {
         image: Image::new(size, size, record(expected, rng)),
         calibration: Some(Calibration {
-            pixel_size: PIXEL_SIZE_NM,
+            pixel_size: pixel_nm,
             unit: "nm".into(),
         }),
         metadata: Metadata {

@@ -1,5 +1,5 @@
 //! TIFF: 8/16/32/64-bit integer and 16/32/64-bit float samples, grey or colour; the first page
-//! of a multi-page file, or every page one at a time as a frame series ([`Pages`]). Calibration
+//! of a multi-page file, or every page one at a time as a frame series (`Pages`). Calibration
 //! is read from ImageJ's description, Gatan DigitalMicrograph's private tags and Thermo Fisher
 //! (FEI) metadata; [`encode_grey16`] and [`write_series_grey16`] write ImageJ-calibrated 16-bit
 //! files.
