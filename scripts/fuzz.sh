@@ -92,6 +92,11 @@ make_seeds() {
     seed pth "$fixtures"/weights/*.pth
     seed safetensors "$fixtures"/weights/*.safetensors
     seed npy tests/fixtures/encoders/mobilenet_v2.npy tests/fixtures/dense/mobilenet_v2_features.13_x1.npy
+    "$CARGO_TARGET_DIR/debug/chipscope" simulate --frames 3 --size 64 --out "$scratch/movie.tif" >/dev/null
+    seed series "$scratch/movie.tif" "$fixtures"/mrc/stack.mrcs "$data"/tiff_files/*stack*.tif \
+        "$data"/dm_stackbuilder_plugin/test_stackbuilder_imagestack.dm3 \
+        "$data"/emd_files/example_signal.emd "$data"/emd_files/fei_example_tem_stack.emd \
+        "$data"/FEI_old/64x64x5_TEM_preview_1.ser
     seed open "$scratch/example.tif" "$seeds"/{dm,tia,mrc,bcf,msa}/*
     python3 scripts/fuzz_seeds.py tests/fixtures/dense/example_per_chip_v4_session.json "$seeds"
     mkdir -p "$seeds/share_link"

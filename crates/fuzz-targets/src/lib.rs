@@ -9,6 +9,7 @@
 //! whatever the bytes: errors are the expected outcome for almost every input.
 
 use chipscope_core::crowd::{self, Answer};
+use chipscope_core::formats::series::Series;
 use chipscope_core::formats::{self, Holds, Limits, READERS, ripple, tia};
 use chipscope_core::session::{Autosave, Session};
 use chipscope_core::{npy, share, weights};
@@ -82,6 +83,10 @@ pub const TARGETS: &[Target] = &[
         run: |data| read_as("EMSA/MSA", data),
     },
     Target {
+        name: "series",
+        run: series,
+    },
+    Target {
         name: "ripple_pair",
         run: ripple_pair,
     },
@@ -146,6 +151,19 @@ fn read_as(format: &str, data: &[u8]) {
     if reader.holds() != Holds::Images {
         let _ = reader.read_spectra(data, 1);
         let _ = reader.read_spectra(data, 3);
+    }
+}
+
+/// Any file opened as a frame series, as `chipscope segment` and the page's Frames panel do:
+/// its frame count and times, and its first, second and last frames decoded.
+fn series(data: &[u8]) {
+    let Ok(Some(mut series)) = Series::open(data, &Limits::default()) else {
+        return;
+    };
+    let last = series.len() - 1;
+    for index in [0, 1, last, last + 1] {
+        let _ = series.time_s(index);
+        let _ = series.frame(index);
     }
 }
 
