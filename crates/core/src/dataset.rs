@@ -89,16 +89,7 @@ pub struct Calibration {
 impl Calibration {
     /// The pixel size in nm, when the calibration is a length.
     pub fn pixel_nm(&self) -> Option<f64> {
-        let nm_per_unit = match self.unit.as_str() {
-            "nm" => 1.0,
-            "µm" => 1e3,
-            "Å" => 0.1,
-            "pm" => 1e-3,
-            "mm" => 1e6,
-            "m" => 1e9,
-            _ => return None,
-        };
-        Some(self.pixel_size * nm_per_unit)
+        nanometres_per(&self.unit).map(|nm| self.pixel_size * nm)
     }
 }
 
@@ -141,6 +132,19 @@ pub fn normalise_unit(unit: &str) -> Option<&'static str> {
         "m" => Some("m"),
         _ => None,
     }
+}
+
+/// Nanometres in one `unit`, for the length units [`normalise_unit`] knows.
+pub fn nanometres_per(unit: &str) -> Option<f64> {
+    Some(match normalise_unit(unit)? {
+        "m" => 1e9,
+        "mm" => 1e6,
+        "µm" => 1e3,
+        "nm" => 1.0,
+        "Å" => 0.1,
+        "pm" => 1e-3,
+        _ => return None,
+    })
 }
 
 /// Formats `value` with `digits` significant digits (the integer part is never rounded away),

@@ -18,7 +18,7 @@
 use super::spectral::SpectralFile;
 use super::{Contents, DecodeError, Holds, Limits, ReadOptions, Reader};
 use crate::dataset::{
-    Calibration, Dataset, Image, Metadata, SampleType, normalise_unit, significant,
+    Calibration, Dataset, Image, Metadata, SampleType, nanometres_per, significant,
     voltage_property,
 };
 use crate::spectra::{EnergyAxis, Spectrum, SpectrumError, SpectrumImage, SpectrumImageBuilder};
@@ -386,19 +386,6 @@ fn pixel_size(metadata: &Value) -> (Option<Calibration>, Option<String>) {
         unit: "nm".to_string(),
     };
     (Some(calibration), None)
-}
-
-/// Nanometres in one `unit`, for length units.
-fn nanometres_per(unit: &str) -> Option<f64> {
-    Some(match normalise_unit(unit)? {
-        "m" => 1e9,
-        "mm" => 1e6,
-        "µm" => 1e3,
-        "nm" => 1.0,
-        "Å" => 0.1,
-        "pm" => 1e-3,
-        _ => return None,
-    })
 }
 
 /// Acceleration voltage, kV.
