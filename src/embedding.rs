@@ -522,31 +522,8 @@ impl EmbeddingState {
         self.ready.set(None);
         self.longest_step_ms.set(None);
         spawn_local(async move {
-            let image = &loaded.dataset.image;
-            let outcome = match &key.mode {
-                EmbeddingMode::PerChip => {
-                    let chips: Vec<Chip> = grid.chips().collect();
-                    let source = ChipSource {
-                        image,
-                        grid: &grid,
-                        range,
-                    };
-                    state
-                        .run_per_chip(app, &key.encoder, source, &chips, backend, &cancel)
-                        .await
-                }
-                EmbeddingMode::Dense(settings) => {
-                    let input = DenseInput {
-                        image,
-                        range,
-                        grid: &grid,
-                        settings,
-                    };
-                    state
-                        .run_dense(app, &key.encoder, input, backend, &cancel)
-                        .await
-                }
-            };
+            let input = (&loaded.dataset.image, range, &grid);
+            let outcome = state.run(app, &key, input, backend, &cancel).await;
             let superseded = state
                 .store
                 .with_value(|store| !Rc::ptr_eq(&store.cancel, &cancel));
@@ -579,7 +556,25 @@ impl EmbeddingState {
             .get_untracked()
             .ok_or("the compute backend is still starting")?;
         let status = self.status.get_untracked();
-        let outcome = match &key.mode {
+        let outcome = self
+            .run(app, &key, (image, range, grid), backend, cancel)
+            .await;
+        self.progress.set(None);
+        self.status.set(status);
+        Ok(outcome?.map(|(embeddings, _)| embeddings))
+    }
+
+    /// Runs the network over every chip of `image` on `grid` as `key`'s mode says: each chip
+    /// (pyCHIP) or the dense map pooled per chip; `None` when cancelled.
+    async fn run(
+        &self,
+        app: AppState,
+        key: &EmbeddingKey,
+        (image, range, grid): (&Image, DisplayRange, &ChipGrid),
+        backend: BackendStatus,
+        cancel: &Cell<bool>,
+    ) -> Result<Option<Finished>, String> {
+        match &key.mode {
             EmbeddingMode::PerChip => {
                 let chips: Vec<Chip> = grid.chips().collect();
                 let source = ChipSource { image, grid, range };
@@ -596,10 +591,7 @@ impl EmbeddingState {
                 self.run_dense(app, &key.encoder, input, backend, cancel)
                     .await
             }
-        };
-        self.progress.set(None);
-        self.status.set(status);
-        Ok(outcome?.map(|(embeddings, _)| embeddings))
+        }
     }
 
     /// Keeps a finished run's results and makes ready what is on screen: the grid may have
