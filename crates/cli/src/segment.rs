@@ -732,9 +732,7 @@ impl Segmenter {
         }
         let table = table.context("no frame could be segmented")?;
         for (suffix, text) in [("csv", table.to_csv()), ("svg", table.chart_svg())] {
-            let path = self.out.join(format!("{stem}-fractions.{suffix}"));
-            std::fs::write(&path, text)
-                .with_context(|| format!("cannot write {}", path.display()))?;
+            self.save(&format!("{stem}-fractions.{suffix}"), text)?;
         }
         Ok(SeriesOutcome {
             table,
@@ -827,9 +825,7 @@ impl Segmenter {
         if let Some(stem) = stem {
             self.write(stem, &results, &summary, backdrop)?;
             let report = self.class_report(&summary, &assignments, &measured, calibration);
-            let path = self.out.join(format!("{stem}-report.csv"));
-            std::fs::write(&path, report.to_csv())
-                .with_context(|| format!("cannot write {}", path.display()))?;
+            self.save(&format!("{stem}-report.csv"), report.to_csv())?;
         }
         Ok(summary)
     }
@@ -891,11 +887,18 @@ impl Segmenter {
         backdrop: Backdrop,
     ) -> Result<()> {
         for file in results.files() {
-            let path = self.out.join(file.file_name(stem));
-            std::fs::write(&path, results.export(file, summary, backdrop))
-                .with_context(|| format!("cannot write {}", path.display()))?;
+            self.save(
+                &file.file_name(stem),
+                results.export(file, summary, backdrop),
+            )?;
         }
         Ok(())
+    }
+
+    /// Writes `bytes` as the file `name` in the output folder.
+    fn save(&self, name: &str, bytes: impl AsRef<[u8]>) -> Result<()> {
+        let path = self.out.join(name);
+        std::fs::write(&path, bytes).with_context(|| format!("cannot write {}", path.display()))
     }
 }
 
