@@ -174,6 +174,7 @@ fn session_on_screen(
     Ok(Session {
         format: FORMAT.into(),
         version: VERSION,
+        images: Vec::new(),
         source: loaded.source.clone(),
         grid: GridSettings {
             chip_size: current.chip_size,

@@ -463,6 +463,7 @@ mod segment {
         Session {
             format: session::FORMAT.into(),
             version: session::VERSION,
+            images: Vec::new(),
             source,
             grid: session::GridSettings {
                 chip_size: CHIP,
@@ -501,6 +502,7 @@ mod segment {
                 name: name.to_string(),
                 colour: palette_colour(k),
                 supports: supports.to_vec(),
+                elsewhere: vec![],
             })
             .collect()
     }
@@ -847,6 +849,7 @@ mod atoms_in_segment {
                     .take(3)
                     .map(|i| [i / cols, i % cols])
                     .collect(),
+                elsewhere: vec![],
             })
             .collect();
         session.atoms = Some(AtomSettings {

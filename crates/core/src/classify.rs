@@ -15,8 +15,9 @@ use std::collections::HashMap;
 #[derive(Clone, Copy, Debug)]
 pub struct Support<'a> {
     /// Names the support in the column cache: the chip's index in grid order for
-    /// [`Support::chip`].
-    pub id: usize,
+    /// [`Support::chip`] (with its image's place in a project above bit 32, see
+    /// [`crate::pipeline::Learned::on_image`]).
+    pub id: u64,
     /// The support's embedding, as long as the chips' embeddings.
     pub vector: &'a [f32],
 }
@@ -25,7 +26,7 @@ impl<'a> Support<'a> {
     /// Chip `index` of `embeddings` as a support.
     pub fn chip(embeddings: &'a Embeddings, index: usize) -> Self {
         Self {
-            id: index,
+            id: index as u64,
             vector: embeddings.row(index),
         }
     }
@@ -36,7 +37,7 @@ impl<'a> Support<'a> {
 #[derive(Debug, Default)]
 pub struct PrototypeClassifier {
     norms: Vec<f32>,
-    columns: HashMap<usize, Vec<f32>>,
+    columns: HashMap<u64, Vec<f32>>,
 }
 
 impl PrototypeClassifier {

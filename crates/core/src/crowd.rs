@@ -368,6 +368,7 @@ fn merged_classes(base: &Session, answers: &[Answer]) -> Vec<ClassLabel> {
             name: class.name.clone(),
             colour,
             supports: Vec::new(),
+            elsewhere: Vec::new(),
         });
     }
     classes
@@ -737,6 +738,7 @@ mod tests {
                 name: name.to_string(),
                 colour: palette_colour(i),
                 supports: supports.to_vec(),
+                elsewhere: vec![],
             })
             .collect();
         session.task = Some(Task {

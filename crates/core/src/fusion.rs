@@ -96,6 +96,19 @@ impl Fusion {
             false => weighed,
         }
     }
+
+    /// The fusion a project of `images` images is classified with: this one for one image, the
+    /// image modality alone for several — atom columns and spectrum images are measured on the
+    /// image they belong to, and their prototypes are not joined across images.
+    pub fn for_images(&self, images: usize) -> Fusion {
+        match images {
+            0 | 1 => self.clone(),
+            _ => Fusion {
+                mode: self.mode,
+                weights: BTreeMap::from([(Modality::Image, 1.0)]),
+            },
+        }
+    }
 }
 
 impl Default for Fusion {
@@ -233,7 +246,7 @@ fn join(blocks: &[(f32, &Embeddings)]) -> Embeddings {
 }
 
 /// Each support's joined, scaled vector with its id, per class.
-fn join_supports(modalities: &[&Measurement], scales: &[f32]) -> Vec<Vec<(usize, Vec<f32>)>> {
+fn join_supports(modalities: &[&Measurement], scales: &[f32]) -> Vec<Vec<(u64, Vec<f32>)>> {
     let first = &modalities[0].supports;
     (0..first.len())
         .map(|class| {

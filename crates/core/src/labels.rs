@@ -1,5 +1,7 @@
 //! Support sets: the classes a user defines (name, colour) and the example chips ("supports")
-//! clicked for each, on one chip grid, with undo and redo.
+//! clicked for each, on one chip grid, with undo and redo. In a project of several images a
+//! class's supports on the image being labelled are its `supports`, and those on the project's
+//! other images are kept `elsewhere`, each with the image it lies on.
 
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -116,6 +118,18 @@ pub struct ClassLabel {
     pub colour: Colour,
     /// The support chips, `[row, col]`, in the order they were clicked.
     pub supports: Vec<Cell>,
+    /// Support chips on the project's other images, in the order they were clicked.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub elsewhere: Vec<ImageChip>,
+}
+
+/// A chip on one of a project's images.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct ImageChip {
+    /// The image's identity ([`crate::session::DataSource::identity`]).
+    pub image: String,
+    /// The chip, `[row, col]`.
+    pub chip: Cell,
 }
 
 /// What the support count of a class says about the method's guidance.
@@ -176,7 +190,7 @@ impl Labels {
     pub fn adopt_cluster(&mut self, name: &str, supports: &[Cell], chip_size: usize) -> usize {
         if self.chip_size != chip_size {
             self.chip_size = chip_size;
-            self.classes.iter_mut().for_each(|c| c.supports.clear());
+            self.classes.iter_mut().for_each(ClassLabel::clear);
         }
         let index = match self.classes.iter().position(|c| c.supports.is_empty()) {
             Some(index) => index,
@@ -204,6 +218,7 @@ impl Labels {
             name: format!("class {number}"),
             colour,
             supports: Vec::new(),
+            elsewhere: Vec::new(),
         });
         self.classes.len() - 1
     }
@@ -249,14 +264,15 @@ impl Labels {
         self.classes.iter().map(|class| class.supports.len()).sum()
     }
 
-    /// Whether every class has a support (and there is a class), so chips can be classified.
+    /// Whether every class has a support, here or on another image (and there is a class), so
+    /// chips can be classified.
     pub fn is_ready(&self) -> bool {
-        !self.classes.is_empty() && self.classes.iter().all(|c| !c.supports.is_empty())
+        !self.classes.is_empty() && self.classes.iter().all(|c| c.support_total() > 0)
     }
 
-    /// The method's guidance for class `index`.
+    /// The method's guidance for class `index`, counting its supports on every image.
     pub fn advice(&self, index: usize) -> SupportAdvice {
-        match self.classes[index].supports.len() {
+        match self.classes[index].support_total() {
             0 => SupportAdvice::Empty,
             n if n < MIN_SUPPORTS => SupportAdvice::TooFew,
             n if n > MAX_SUPPORTS => SupportAdvice::TooMany,
@@ -271,6 +287,81 @@ impl Labels {
             .map(|class| class.supports.iter().map(|[r, c]| r * cols + c).collect())
             .collect()
     }
+
+    /// The same supports seen from image `arriving` after image `leaving` (both identities):
+    /// the supports here move `elsewhere` under `leaving`, and those on `arriving` become the
+    /// supports here, in the order they were clicked.
+    pub fn switched(&self, leaving: &str, arriving: &str) -> Labels {
+        let mut labels = self.clone();
+        if leaving == arriving {
+            return labels;
+        }
+        for class in &mut labels.classes {
+            let (arrived, stay): (Vec<ImageChip>, Vec<ImageChip>) =
+                std::mem::take(&mut class.elsewhere)
+                    .into_iter()
+                    .partition(|support| support.image == arriving);
+            class.elsewhere = stay;
+            let left = std::mem::replace(
+                &mut class.supports,
+                arrived.into_iter().map(|support| support.chip).collect(),
+            );
+            class
+                .elsewhere
+                .extend(left.into_iter().map(|chip| ImageChip {
+                    image: leaving.to_string(),
+                    chip,
+                }));
+        }
+        labels
+    }
+
+    /// Support chips on image `image` (an identity, not the one labelled here) as indices into
+    /// its grid's row-major chip order, per class.
+    pub fn support_indices_on(&self, image: &str, cols: usize) -> Vec<Vec<usize>> {
+        self.classes
+            .iter()
+            .map(|class| {
+                class
+                    .elsewhere
+                    .iter()
+                    .filter(|support| support.image == image)
+                    .map(|support| support.chip[0] * cols + support.chip[1])
+                    .collect()
+            })
+            .collect()
+    }
+
+    /// The other images that hold supports, in the order their first support was clicked.
+    pub fn images_elsewhere(&self) -> Vec<&str> {
+        let mut images: Vec<&str> = Vec::new();
+        for support in self.classes.iter().flat_map(|class| &class.elsewhere) {
+            if !images.contains(&support.image.as_str()) {
+                images.push(&support.image);
+            }
+        }
+        images
+    }
+
+    /// Drops every support on image `image` (an identity), as when it leaves the project.
+    pub fn forget_image(&mut self, image: &str) {
+        for class in &mut self.classes {
+            class.elsewhere.retain(|support| support.image != image);
+        }
+    }
+}
+
+impl ClassLabel {
+    /// Its supports on every image.
+    pub fn support_total(&self) -> usize {
+        self.supports.len() + self.elsewhere.len()
+    }
+
+    /// Drops every support, here and elsewhere (a new grid).
+    pub fn clear(&mut self) {
+        self.supports.clear();
+        self.elsewhere.clear();
+    }
 }
 
 /// Classes with `names` in palette colours and no supports (test fixtures).
@@ -283,6 +374,7 @@ pub(crate) fn named_classes(names: &[&str]) -> Vec<ClassLabel> {
             name: name.to_string(),
             colour: palette_colour(i),
             supports: vec![],
+            elsewhere: vec![],
         })
         .collect()
 }
@@ -322,6 +414,15 @@ impl<T: Clone + PartialEq> Undoable<T> {
             self.past.remove(0);
         }
         self.future.clear();
+    }
+
+    /// Applies `change` to the present value and to every one in the history, recording no
+    /// edit: the same labels seen another way (another image of the project on screen).
+    pub fn map_all(&mut self, change: impl Fn(&T) -> T) {
+        self.current = change(&self.current);
+        for value in self.past.iter_mut().chain(self.future.iter_mut()) {
+            *value = change(value);
+        }
     }
 
     /// Steps back one edit; false when there is none.
@@ -460,6 +561,30 @@ mod tests {
             1,
             "the 32-px supports were set aside"
         );
+    }
+
+    /// Supports on two images: switching moves them between here and elsewhere, and back.
+    #[test]
+    fn switching_images_keeps_every_support_on_its_own_image() {
+        let mut labels = Labels::starter(32);
+        labels.toggle([0, 0], 0);
+        labels.toggle([1, 1], 1);
+        let on_b = labels.switched("a", "b");
+        assert!(on_b.classes.iter().all(|c| c.supports.is_empty()));
+        assert_eq!(on_b.support_indices_on("a", 4), [vec![0], vec![5]]);
+        assert!(on_b.is_ready(), "the supports on a still count");
+        let mut on_b = on_b;
+        on_b.toggle([0, 0], 1); // the same cell on b is another chip
+        assert_eq!(on_b.images_elsewhere(), ["a"]);
+        let back = on_b.switched("b", "a");
+        assert_eq!(back.classes[0].supports, [[0, 0]]);
+        assert_eq!(back.classes[1].supports, [[1, 1]]);
+        assert_eq!(back.support_indices_on("b", 4), [vec![], vec![0]]);
+        assert_eq!(back.switched("a", "a"), back);
+        let mut forgotten = back.clone();
+        forgotten.forget_image("b");
+        assert_eq!(forgotten.classes[1].support_total(), 1);
+        assert_eq!(back.switched("a", "b").switched("b", "a"), back);
     }
 
     #[test]

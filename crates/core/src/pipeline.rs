@@ -13,7 +13,10 @@
 //! 3. Each modality learns its prototypes from the support chips of the labelled image
 //!    ([`Learned`]): the supports' vectors, and for the atoms the barycenters of their g(r).
 //!    The page learns on the image it shows; the CLI once on the labelled image, then applies
-//!    them to every image.
+//!    them to every image. In a project of several images the image modality learns on each
+//!    image that holds supports and the parts are joined into one support set
+//!    ([`Learned::joined`]); such a project is classified by the image modality alone
+//!    ([`Fusion::for_images`]).
 //! 4. [`segment`] measures every chip's distance to every class in each modality (Euclidean to
 //!    the supports' mean, Wasserstein to the g(r) barycenter) and fuses them
 //!    ([`crate::fusion`]).
@@ -65,8 +68,11 @@ impl<'a> ChipMeasure<'a> {
 pub struct Learned {
     /// The modality whose measurement it learned from.
     pub modality: Modality,
-    /// The support chips of each class, as indices into the labelled image's grid.
+    /// The support chips of each class, as indices into the grid of the image each lies on.
     pub classes: Vec<Vec<usize>>,
+    /// Each support's name in the column cache, classes in order: its chip index, with its
+    /// image's place in the project above bit 32.
+    ids: Vec<Vec<u64>>,
     /// One row per support, classes in order.
     pub vectors: Embeddings,
     /// The atom modality's prototypes: each class's g(r) barycenter (`None` when none of its
@@ -81,6 +87,7 @@ impl Learned {
         Self {
             modality: measure.modality,
             classes: classes.to_vec(),
+            ids: chip_ids(classes),
             vectors: measure.vectors.gather(classes.iter().flatten().copied()),
             barycenters: measure.atoms.map(|atoms| atoms.prototypes(classes)),
         }
@@ -100,16 +107,69 @@ impl Learned {
         assert_eq!(vectors.count(), supports, "one vector per support");
         Self {
             modality,
+            ids: chip_ids(&classes),
             classes,
             vectors,
             barycenters: None,
         }
     }
 
+    /// The same, learned on the project's image number `image` (0 for the first): its supports
+    /// are named by that image as well as their chip, so supports of two images never share a
+    /// cached distance column.
+    pub fn on_image(mut self, image: u32) -> Self {
+        let tag = u64::from(image) << 32;
+        self.ids = chip_ids(&self.classes)
+            .into_iter()
+            .map(|class| class.into_iter().map(|id| id | tag).collect())
+            .collect();
+        self
+    }
+
+    /// One support set from what a Euclidean modality learned on several images of a project
+    /// (each [`Self::on_image`]): every class's supports from each part, in the parts' order.
+    ///
+    /// # Panics
+    /// If `parts` is empty, or its modalities or class counts differ, or one is the atoms'.
+    pub fn joined(parts: &[Learned]) -> Learned {
+        let first = &parts[0];
+        let classes = first.classes.len();
+        assert!(
+            parts
+                .iter()
+                .all(|p| p.modality == first.modality && p.classes.len() == classes),
+            "parts of one modality and one set of classes"
+        );
+        assert!(
+            parts.iter().all(|p| p.barycenters.is_none()),
+            "the atoms learn on one image"
+        );
+        let mut joined = Learned {
+            modality: first.modality,
+            classes: vec![Vec::new(); classes],
+            ids: vec![Vec::new(); classes],
+            vectors: Embeddings {
+                dim: first.vectors.dim,
+                values: Vec::new(),
+            },
+            barycenters: None,
+        };
+        for k in 0..classes {
+            for part in parts {
+                let start: usize = part.classes[..k].iter().map(Vec::len).sum();
+                let rows = part.vectors.gather(start..start + part.classes[k].len());
+                joined.vectors.values.extend(rows.values);
+                joined.classes[k].extend(&part.classes[k]);
+                joined.ids[k].extend(&part.ids[k]);
+            }
+        }
+        joined
+    }
+
     /// The supports' vectors per class, each named by its chip index.
     fn supports(&self) -> Vec<Vec<Support<'_>>> {
         let mut row = 0;
-        self.classes
+        self.ids
             .iter()
             .map(|class| {
                 class
@@ -144,6 +204,14 @@ impl Learned {
             None => PrototypeClassifier::new(measure.vectors).classify(measure.vectors, supports),
         }
     }
+}
+
+/// Each support's chip index as its name in the column cache.
+fn chip_ids(classes: &[Vec<usize>]) -> Vec<Vec<u64>> {
+    classes
+        .iter()
+        .map(|class| class.iter().map(|&chip| chip as u64).collect())
+        .collect()
 }
 
 /// Classifies every chip of one image: each modality's distances to the prototypes it
@@ -406,6 +474,37 @@ mod tests {
         let mut cached = PrototypeClassifier::new(&chips);
         let again = segment(&fusion, &[learned], &[measure], Some(&mut cached));
         assert_eq!(again, plain, "the kept classifier gives the same distances");
+    }
+
+    /// Supports on two images join into one set: the same chip index on each is another
+    /// support, also for a classifier kept between calls.
+    #[test]
+    fn supports_on_two_images_form_one_set() {
+        let here = chips();
+        let there = Embeddings::from_rows(&[&[20.0, 0.0], &[9.0, 9.0]]);
+        let measure_here = ChipMeasure::euclidean(Modality::Image, &here);
+        let measure_there = ChipMeasure::euclidean(Modality::Image, &there);
+        let on_here = Learned::from_chips(&measure_here, &[vec![0], vec![2]]).on_image(0);
+        let on_there = Learned::from_chips(&measure_there, &[vec![0], vec![]]).on_image(1);
+        let joined = Learned::joined(&[on_here, on_there]);
+        assert_eq!(joined.classes, [vec![0, 0], vec![2]]);
+        // Class 0's prototype is the mean of (0, 0) here and (20, 0) there: (10, 0).
+        let fusion = Fusion::default();
+        let mut kept = PrototypeClassifier::new(&here);
+        let first_alone = Learned::from_chips(&measure_here, &[vec![0], vec![2]]);
+        segment(&fusion, &[first_alone], &[measure_here], Some(&mut kept));
+        let joint = segment(
+            &fusion,
+            std::slice::from_ref(&joined),
+            &[measure_here],
+            Some(&mut kept),
+        );
+        assert!(
+            (joint.distances(0)[0] - 10.0).abs() < 1e-5,
+            "{:?}",
+            joint.distances(0)
+        );
+        assert_eq!(joint, segment(&fusion, &[joined], &[measure_here], None));
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! A report per class of one segmentation: each class's chips, area fraction and area (from
 //! [`Summary`]) and, where the modalities were measured, the counts of chosen X-ray lines in the
 //! class's mean chip spectrum and the class's mean column spacing; as typed rows for the page
-//! and as CSV.
+//! and as CSV. A project's images pool their reports into one ([`ProjectReport`]).
 
 use crate::atoms::AtomChips;
 use crate::atoms::pdf::RGrid;
@@ -25,12 +25,16 @@ pub struct ClassRow {
     pub spacing_px: Option<f64>,
     /// The same in nm, when the image's calibration is a length.
     pub spacing_nm: Option<f64>,
+    /// The row's chips with columns, which the spacing is the mean over.
+    pub spaced_chips: usize,
 }
 
 /// Each class's share of the grid and what the modalities say about its chips.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ClassReport {
     rows: Vec<ClassRow>,
+    /// How many of the rows are classes (unassigned may follow).
+    classes: usize,
     /// The row of every chip, in grid order: its class, or the unassigned row after them.
     members: Vec<Option<usize>>,
     area_unit: Option<String>,
@@ -56,10 +60,12 @@ impl ClassReport {
                 line_counts: Vec::new(),
                 spacing_px: None,
                 spacing_nm: None,
+                spaced_chips: 0,
             })
             .collect();
         Self {
             rows,
+            classes,
             members,
             area_unit: summary.area_unit.clone(),
             lines: Vec::new(),
@@ -116,6 +122,7 @@ impl ClassReport {
             }
         }
         for (row, (sum, count)) in self.rows.iter_mut().zip(sums) {
+            row.spaced_chips = count;
             row.spacing_px = (count > 0).then(|| sum / count as f64);
             row.spacing_nm = row.spacing_px.zip(self.pixel_nm).map(|(px, nm)| px * nm);
         }
@@ -181,7 +188,8 @@ impl ClassReport {
         if self.area_unit.is_some() {
             cells.push(number(share.area, 6));
         }
-        cells.extend(row.line_counts.iter().map(|&counts| number(counts, 6)));
+        let lines = row.line_counts.iter().take(self.lines.len());
+        cells.extend(lines.map(|&counts| number(counts, 6)));
         if self.atoms {
             cells.push(number(row.spacing_px, 4));
             if self.pixel_nm.is_some() {
@@ -189,6 +197,140 @@ impl ClassReport {
             }
         }
         cells
+    }
+}
+
+impl ClassReport {
+    /// One report of several segmentations with the same classes (a project's images): each
+    /// row's chips and area summed and its fraction of all their chips; its line counts, mean
+    /// spectrum and column spacings the means over the images weighted by the chips each
+    /// averaged. Line counts are pooled only when every report has the same lines and
+    /// spectrum length, areas only when every image is calibrated in the same unit.
+    ///
+    /// # Panics
+    /// If `reports` is empty.
+    pub fn pooled(reports: &[&ClassReport]) -> ClassReport {
+        let first = reports[0];
+        let total: usize = reports.iter().map(|r| r.members.len()).sum();
+        let same = |f: &dyn Fn(&ClassReport) -> bool| reports.iter().all(|r| f(r));
+        let area_unit = first
+            .area_unit
+            .clone()
+            .filter(|_| same(&|r| r.area_unit == first.area_unit));
+        let lines = match same(&|r| r.lines == first.lines) {
+            true => first.lines.clone(),
+            false => Vec::new(),
+        };
+        let pixel_nm = first.pixel_nm.filter(|_| same(&|r| r.pixel_nm.is_some()));
+        let mut rows: Vec<ClassRow> = (0..first.classes)
+            .map(|k| pool_rows(reports.iter().map(|r| &r.rows[k]), total, &lines))
+            .collect();
+        let unassigned = reports.iter().filter_map(|r| r.rows.get(r.classes));
+        if unassigned.clone().next().is_some() {
+            rows.push(pool_rows(unassigned, total, &lines));
+        }
+        if area_unit.is_none() {
+            rows.iter_mut().for_each(|row| row.share.area = None);
+        }
+        ClassReport {
+            rows,
+            classes: first.classes,
+            members: Vec::new(),
+            area_unit,
+            lines,
+            atoms: reports.iter().any(|r| r.atoms),
+            pixel_nm,
+        }
+    }
+}
+
+/// One row from the same row of several reports, as [`ClassReport::pooled`] says.
+fn pool_rows<'a>(
+    rows: impl Iterator<Item = &'a ClassRow> + Clone,
+    total: usize,
+    lines: &[XrayLine],
+) -> ClassRow {
+    let first = rows.clone().next().expect("a row to pool");
+    let chips: usize = rows.clone().map(|row| row.share.chips).sum();
+    let area = rows.clone().map(|row| row.share.area).sum::<Option<f64>>();
+    let weighted = |value: &dyn Fn(&ClassRow) -> Option<f64>,
+                    weight: &dyn Fn(&ClassRow) -> usize| {
+        let (sum, count) = rows
+            .clone()
+            .filter_map(|row| value(row).map(|v| (v * weight(row) as f64, weight(row))))
+            .fold((0.0, 0), |(s, c), (v, w)| (s + v, c + w));
+        (count > 0).then(|| sum / count as f64)
+    };
+    let chips_of = |row: &ClassRow| row.share.chips;
+    let spectra = rows.clone().map(|row| row.mean_spectrum.as_ref());
+    let channels = first.mean_spectrum.as_ref().map(Vec::len);
+    let mean_spectrum = channels
+        .filter(|&n| spectra.clone().flatten().all(|s| s.len() == n))
+        .map(|n| {
+            (0..n)
+                .map(|c| weighted(&|row| row.mean_spectrum.as_ref().map(|s| s[c]), &chips_of))
+                .map(Option::unwrap_or_default)
+                .collect()
+        });
+    ClassRow {
+        share: ClassShare {
+            chips,
+            fraction: chips as f64 / total.max(1) as f64,
+            area,
+            ..first.share.clone()
+        },
+        mean_spectrum,
+        line_counts: (0..lines.len())
+            .map(|l| weighted(&|row| row.line_counts.get(l).copied().flatten(), &chips_of))
+            .collect(),
+        spacing_px: weighted(&|row| row.spacing_px, &|row| row.spaced_chips),
+        spacing_nm: weighted(&|row| row.spacing_nm, &|row| row.spaced_chips),
+        spaced_chips: rows.map(|row| row.spaced_chips).sum(),
+    }
+}
+
+/// The class reports of a project's images, and all of them pooled, as one table.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ProjectReport {
+    /// Each image's name and report, in project order.
+    pub images: Vec<(String, ClassReport)>,
+    /// Every image pooled ([`ClassReport::pooled`]).
+    pub pooled: ClassReport,
+}
+
+impl ProjectReport {
+    /// The project's reports, pooled.
+    ///
+    /// # Panics
+    /// If `images` is empty.
+    pub fn new(images: Vec<(String, ClassReport)>) -> Self {
+        let reports: Vec<&ClassReport> = images.iter().map(|(_, report)| report).collect();
+        let pooled = ClassReport::pooled(&reports);
+        Self { images, pooled }
+    }
+
+    /// The name of the pooled rows' image column.
+    pub const ALL: &'static str = "all images";
+
+    /// One CSV: an `image` column, then the pooled report's columns; each image's rows, then
+    /// the pooled rows under [`Self::ALL`].
+    pub fn to_csv(&self) -> String {
+        let mut header = vec!["image".to_string()];
+        header.extend(self.pooled.header().iter().map(|name| csv_field(name)));
+        let mut csv = header.join(",") + "\n";
+        let named = self
+            .images
+            .iter()
+            .map(|(name, report)| (name.as_str(), report))
+            .chain([(Self::ALL, &self.pooled)]);
+        for (name, report) in named {
+            for row in &report.rows {
+                let mut cells = self.pooled.cells(row);
+                cells[0] = csv_field(&cells[0]);
+                csv += &format!("{},{}\n", csv_field(name), cells.join(","));
+            }
+        }
+        csv
     }
 }
 
@@ -240,6 +382,40 @@ mod tests {
 
     /// 100 channels of 0.1 keV from 0: Fe Kα's window (6.269–6.539 keV) is channels 62–65,
     /// O Kα's (0.466–0.584 keV) channels 4–5.
+    /// Pooling weighs each image by its chips; columns not every image has are left out.
+    #[test]
+    fn a_project_pools_its_images_reports() {
+        let calibration = Calibration {
+            pixel_size: 0.5,
+            unit: "nm".into(),
+        };
+        let full = ClassReport::new(&summary(Some(&calibration)), &ASSIGNMENTS)
+            .with_spectra(&four_chip_spectra(), &["Fe", "O"])
+            .with_atoms(&four_chip_atoms(), Some(&calibration));
+        let twice = ClassReport::pooled(&[&full, &full]);
+        let doubled = |csv: &str| csv.replace("matrix,2,", "matrix,4,");
+        assert_eq!(twice.rows()[0].share.chips, 4);
+        assert_eq!(twice.rows()[0].share.area, Some(256.0));
+        assert_eq!(twice.rows()[0].line_counts, full.rows()[0].line_counts);
+        assert_eq!(twice.rows()[0].spacing_nm, Some(3.5));
+        assert!(doubled(&full.to_csv()).starts_with(&twice.to_csv()[..60]));
+        let plain = ClassReport::new(&summary(None), &ASSIGNMENTS);
+        let project = ProjectReport::new(vec![("a.tif".into(), full), ("b, c.tif".into(), plain)]);
+        assert_eq!(
+            project.to_csv(),
+            "image,class,chips,fraction,column spacing (px)\n\
+             a.tif,matrix,2,0.500000,7\n\
+             a.tif,\"oxide, rich\",1,0.250000,\n\
+             a.tif,unassigned,1,0.250000,4.5\n\
+             \"b, c.tif\",matrix,2,0.500000,\n\
+             \"b, c.tif\",\"oxide, rich\",1,0.250000,\n\
+             \"b, c.tif\",unassigned,1,0.250000,\n\
+             all images,matrix,4,0.500000,7\n\
+             all images,\"oxide, rich\",2,0.250000,\n\
+             all images,unassigned,2,0.250000,4.5\n"
+        );
+    }
+
     fn tenth_kev_axis() -> EnergyAxis {
         EnergyAxis {
             offset_kev: 0.0,

@@ -194,6 +194,7 @@ mod tests {
                 name: name.to_string(),
                 colour: palette_colour(k),
                 supports: vec![],
+                elsewhere: vec![],
             })
             .collect()
     }

@@ -21,9 +21,11 @@ use thiserror::Error;
 pub const FORMAT: &str = "chipscope-session";
 /// The schema version this build writes and the newest it reads (version 2 added data from a
 /// URL and labelling tasks, version 3 the atom modality's settings, version 4 the spectral
-/// modality's, version 5 the embedding mode, version 6 the class proposal; older files read
-/// unchanged, and as embedded per chip).
-pub const VERSION: u32 = 6;
+/// modality's, version 5 the embedding mode, version 6 the class proposal, version 7 projects of
+/// several images; older files read unchanged, and as embedded per chip).
+pub const VERSION: u32 = 7;
+/// The most images a project's session may list besides its first.
+pub const MAX_PROJECT_IMAGES: usize = 1000;
 /// The most clusters a session's proposal may ask for.
 pub const MAX_PROPOSED_CLUSTERS: usize = 64;
 /// Session files above this size are refused before parsing.
@@ -36,8 +38,12 @@ pub struct Session {
     pub format: String,
     /// The schema version the file was written with, 1 to [`VERSION`].
     pub version: u32,
-    /// The micrograph the supports were clicked on.
+    /// The micrograph the supports were clicked on (a project's first image).
     pub source: DataSource,
+    /// A project's other images, which the classes' supports `elsewhere` lie on; every image
+    /// is chipped at the first image's pixel size when calibrated ([`crate::dataset::Dataset::resampled`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub images: Vec<DataSource>,
     /// The chip grid laid on the micrograph.
     pub grid: GridSettings,
     /// The image encoder that made the chips' embeddings.
@@ -456,6 +462,7 @@ impl Session {
             return Err(format!("dense scale {} is not 1, 2 or 4", dense.scale));
         }
         check_source(&self.source)?;
+        self.check_images()?;
         let [low, high] = self.display.range;
         if !low.is_finite() || !high.is_finite() {
             return Err("the display range is not finite".into());
@@ -496,6 +503,39 @@ impl Session {
             .map_or(Ok(()), |task| self.check_task(task))
     }
 
+    fn check_images(&self) -> Result<(), String> {
+        if self.images.len() > MAX_PROJECT_IMAGES {
+            return Err(format!("more than {MAX_PROJECT_IMAGES} project images"));
+        }
+        let mut identities = HashSet::from([self.source.identity()]);
+        for image in &self.images {
+            check_source(image)?;
+            if !identities.insert(image.identity()) {
+                return Err(format!("{} is listed twice", image.describe()));
+            }
+        }
+        if self.task.is_some() && !self.images.is_empty() {
+            return Err("a labelling task covers one image".into());
+        }
+        let elsewhere = self.classes.iter().flat_map(|class| &class.elsewhere);
+        match elsewhere
+            .clone()
+            .find(|s| !identities.contains(&s.image) || s.image == self.source.identity())
+        {
+            Some(support) => Err(format!(
+                "a support lies on {:?}, which is not one of the project's other images",
+                support.image
+            )),
+            None if !unique(elsewhere) => Err("a chip of another image is a support twice".into()),
+            None => Ok(()),
+        }
+    }
+
+    /// The project's images: the first (`source`), then the others.
+    pub fn all_images(&self) -> impl Iterator<Item = &DataSource> {
+        std::iter::once(&self.source).chain(&self.images)
+    }
+
     fn check_task(&self, task: &Task) -> Result<(), String> {
         let short = |text: &str, limit: usize| text.chars().count() <= limit;
         if task.id.is_empty() || !short(&task.id, 64) || !short(&task.title, 200) {
@@ -506,10 +546,6 @@ impl Session {
         }
         if task.labeller.as_ref().is_some_and(|name| !short(name, 100)) {
             return Err("the labeller's name is longer than 100 characters".into());
-        }
-        fn unique(cells: impl IntoIterator<Item = [usize; 2]>) -> bool {
-            let mut seen = HashSet::new();
-            cells.into_iter().all(|cell| seen.insert(cell))
         }
         if !unique(task.chips.iter().copied()) || !unique(task.reference.iter().map(|r| r.chip)) {
             return Err("the task lists a chip twice".into());
@@ -540,6 +576,12 @@ impl Session {
         }
         Ok(())
     }
+}
+
+/// Whether no item comes twice.
+fn unique<T: Eq + std::hash::Hash>(items: impl IntoIterator<Item = T>) -> bool {
+    let mut seen = HashSet::new();
+    items.into_iter().all(|item| seen.insert(item))
 }
 
 fn sha_ok(sha: &str) -> bool {
@@ -593,6 +635,7 @@ pub(crate) fn sample() -> Session {
     Session {
         format: FORMAT.into(),
         version: VERSION,
+        images: Vec::new(),
         source: DataSource::File {
             name: "multi_signal.dm3".into(),
             size: 1234,
@@ -624,6 +667,7 @@ pub(crate) fn sample() -> Session {
             name: "vacuum, top".into(),
             colour: Colour([1, 2, 3]),
             supports: vec![[0, 0], [1, 3]],
+            elsewhere: vec![],
         }],
         fusion: Fusion::default(),
         atoms: None,
@@ -637,6 +681,7 @@ pub(crate) fn sample() -> Session {
 mod tests {
     use super::*;
     use crate::fusion::FusionMode;
+    use crate::labels::{Cell, ImageChip};
 
     fn example() -> Session {
         sample()
@@ -710,8 +755,8 @@ mod tests {
         let cases = [
             (json.replace("chipscope-session", "other"), "format field"),
             (
-                json.replace("\"version\": 6", "\"version\": 7"),
-                "version 7",
+                json.replace("\"version\": 7", "\"version\": 8"),
+                "version 8",
             ),
             (json.replace("#010203", "red"), "#rrggbb"),
             (json.replace(&"ab".repeat(32), "xyz"), "sha256"),
@@ -780,11 +825,64 @@ mod tests {
                 }),
                 "lists a chip twice",
             ),
+            (
+                edited(|s| s.images = vec![s.source.clone()]),
+                "listed twice",
+            ),
+            (
+                edited(|s| s.classes[0].elsewhere = vec![on_image("sha256:00", [0, 0])]),
+                "not one of the project's other images",
+            ),
+            (
+                edited(|s| {
+                    *s = project();
+                    let support = s.classes[0].elsewhere[0].clone();
+                    s.classes[0].elsewhere.push(support);
+                }),
+                "a support twice",
+            ),
+            (
+                edited(|s| {
+                    *s = project();
+                    s.task = Some(task());
+                }),
+                "covers one image",
+            ),
         ];
         for (text, reason) in cases {
             let error = Session::parse(&text).unwrap_err().to_string();
             assert!(error.contains(reason), "{reason:?} not in {error:?}");
         }
+    }
+
+    fn on_image(image: &str, chip: Cell) -> ImageChip {
+        ImageChip {
+            image: image.into(),
+            chip,
+        }
+    }
+
+    /// The sample with a second image holding one support.
+    fn project() -> Session {
+        let mut session = example();
+        let other = DataSource::of_file("other.tif", b"other");
+        session.classes[0].elsewhere = vec![on_image(&other.identity(), [2, 3])];
+        session.images = vec![other];
+        session
+    }
+
+    /// A project's images and supports elsewhere survive the round trip; a version-6 file
+    /// has neither.
+    #[test]
+    fn a_project_session_round_trips() {
+        let session = project();
+        let text = session.to_json();
+        assert!(text.contains("\"elsewhere\""), "{text}");
+        let read = Session::parse(&text).unwrap();
+        assert_eq!(read, session);
+        assert_eq!(read.all_images().count(), 2);
+        let single = example().to_json();
+        assert!(!single.contains("images") && !single.contains("elsewhere"));
     }
 
     fn task() -> Task {

@@ -132,6 +132,7 @@ mod tests {
                 supports: (0..10)
                     .map(|i| [(7 * i + 3 * k) % 32, (5 * k + 11 * i) % 32])
                     .collect(),
+                elsewhere: vec![],
             })
             .collect();
         session
