@@ -243,7 +243,31 @@ pub struct Dataset {
     pub metadata: Metadata,
 }
 
+/// Pixel sizes closer than this fraction count as one, and are not resampled.
+pub const SAME_PIXEL_SIZE: f64 = 0.01;
+
+/// Why an image cannot be brought to another pixel size.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RescaleError {
+    /// It has no length calibration.
+    Uncalibrated,
+    /// Resampled, it would lose every pixel.
+    TooSmall,
+}
+
 impl Dataset {
+    /// This image at `pixel_nm` per pixel: as it is when its own pixel size is within
+    /// [`SAME_PIXEL_SIZE`] of it, else [`Self::resampled`] — how a project's images and the
+    /// images `chipscope segment` applies a session to are brought to the session's scale.
+    pub fn at_pixel_size(self, pixel_nm: f64) -> Result<Dataset, RescaleError> {
+        let own = self.calibration.as_ref().and_then(Calibration::pixel_nm);
+        let own = own.ok_or(RescaleError::Uncalibrated)?;
+        if (own / pixel_nm - 1.0).abs() <= SAME_PIXEL_SIZE {
+            return Ok(self);
+        }
+        self.resampled(pixel_nm).ok_or(RescaleError::TooSmall)
+    }
+
     /// This image resampled to `pixel_nm` per pixel, as at another magnification: its field of
     /// view kept, its size rounded to whole pixels, its calibration the new pixel size, and a
     /// note saying so. Resampled by `image`'s `resize` with its triangle filter, which widens
@@ -376,6 +400,11 @@ mod tests {
         let mut unscaled = flat.clone();
         unscaled.calibration = None;
         assert!(unscaled.resampled(0.1).is_none());
+        // Within 1 % it is left as it is; further off, resampled; uncalibrated, refused.
+        assert_eq!(flat.clone().at_pixel_size(0.201), Ok(flat.clone()));
+        assert_eq!(flat.clone().at_pixel_size(0.1).unwrap().image.width(), 10);
+        assert_eq!(unscaled.at_pixel_size(0.2), Err(RescaleError::Uncalibrated));
+        assert_eq!(flat.at_pixel_size(5.0), Err(RescaleError::TooSmall));
     }
 
     #[test]

@@ -85,6 +85,27 @@ pub fn render_rgba(image: &Image, range: DisplayRange) -> Vec<u8> {
         .collect()
 }
 
+/// A small picture of `image` at most `side` pixels on its longer side, `(width, height, rgba)`:
+/// each pixel the mean of the block of the image it covers, shown under `range`.
+pub fn thumbnail_rgba(image: &Image, range: DisplayRange, side: usize) -> (usize, usize, Vec<u8>) {
+    let (width, height) = (image.width(), image.height());
+    let step = width.max(height).div_ceil(side.max(1)).max(1);
+    let (small_w, small_h) = (width.div_ceil(step), height.div_ceil(step));
+    let mut rgba = Vec::with_capacity(small_w * small_h * 4);
+    for y in 0..small_h {
+        for x in 0..small_w {
+            let columns = x * step..((x + 1) * step).min(width);
+            let rows = y * step..((y + 1) * step).min(height);
+            let block = rows.flat_map(|row| columns.clone().map(move |col| image.get(col, row)));
+            let finite = block.filter(|v| v.is_finite());
+            let (sum, count) = finite.fold((0.0f64, 0usize), |(s, n), v| (s + f64::from(v), n + 1));
+            let grey = range.grey((sum / count.max(1) as f64) as f32);
+            rgba.extend([grey, grey, grey, 255]);
+        }
+    }
+    (small_w, small_h, rgba)
+}
+
 /// `values` as a `colour` overlay: transparent at 0, opaque `colour` from their 99th percentile
 /// up (an element map over the image).
 pub fn heat_rgba(values: &[f32], colour: [u8; 3]) -> Vec<u8> {
@@ -126,6 +147,23 @@ fn percentile_of(values: &mut [f32], percent: f64) -> f32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A 5 × 3 image at most 2 px wide: 3-px blocks, the last ones cut by the edges.
+    #[test]
+    fn thumbnails_average_the_blocks_they_cover() {
+        let pixels = (0..15).map(|v| v as f32).collect();
+        let image = Image::new(5, 3, pixels);
+        let range = DisplayRange {
+            low: 0.0,
+            high: 14.0,
+        };
+        let (width, height, rgba) = thumbnail_rgba(&image, range, 2);
+        assert_eq!((width, height), (2, 1));
+        // Block 1: columns 0–2 of rows 0–2, mean 6; block 2: columns 3–4, mean 8.5.
+        assert_eq!(rgba[0], range.grey(6.0));
+        assert_eq!(rgba[4], range.grey(8.5));
+        assert_eq!(rgba.len(), 8);
+    }
 
     #[test]
     fn heat_overlays_fade_from_transparent_to_the_colour() {

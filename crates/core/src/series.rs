@@ -23,6 +23,8 @@ pub struct FrameShares {
     pub frame: usize,
     /// Seconds after the first frame, where the file records it.
     pub time_s: Option<f64>,
+    /// The file the frame came from, when each frame is a file of its own (a watched folder).
+    pub file: Option<String>,
     /// Per class, then unassigned: the fraction of the frame's chips, 0–1.
     pub fractions: Vec<f64>,
     /// Per class, then unassigned: the area in the table's unit, when calibrated.
@@ -47,6 +49,17 @@ impl FractionTable {
 
     /// Adds frame `frame` (recorded `time_s` after the first) as `summary` counts it.
     pub fn push(&mut self, frame: usize, time_s: Option<f64>, summary: &Summary) {
+        self.push_file(frame, time_s, None, summary);
+    }
+
+    /// Adds frame `frame`, read from its own `file` when given, as [`Self::push`] does.
+    pub fn push_file(
+        &mut self,
+        frame: usize,
+        time_s: Option<f64>,
+        file: Option<String>,
+        summary: &Summary,
+    ) {
         let shares = || summary.classes.iter().chain([&summary.unassigned]);
         let areas = shares()
             .map(|share| share.area)
@@ -54,6 +67,7 @@ impl FractionTable {
         self.rows.push(FrameShares {
             frame,
             time_s,
+            file,
             fractions: shares().map(|share| share.fraction).collect(),
             areas: areas.filter(|_| self.area_unit.is_some()),
         });
@@ -69,10 +83,13 @@ impl FractionTable {
         self.columns.iter().map(|(name, _)| name.as_str())
     }
 
-    /// The table as CSV: `frame` (from 1), `time_s` (empty where unknown), each class's
-    /// fraction (then unassigned), and each class's area when calibrated.
+    /// The table as CSV: `frame` (from 1), `time_s` (empty where unknown), `file` when the
+    /// frames came from files of their own, each class's fraction (then unassigned), and each
+    /// class's area when calibrated.
     pub fn to_csv(&self) -> String {
+        let files = self.rows.iter().any(|row| row.file.is_some());
         let mut header = vec!["frame".to_string(), "time_s".to_string()];
+        header.extend(files.then(|| "file".to_string()));
         header.extend(
             self.names()
                 .map(|name| csv_field(&format!("{name} fraction"))),
@@ -89,6 +106,9 @@ impl FractionTable {
                 (row.frame + 1).to_string(),
                 row.time_s.map(|t| format!("{t}")).unwrap_or_default(),
             ];
+            if files {
+                cells.push(csv_field(row.file.as_deref().unwrap_or_default()));
+            }
             cells.extend(row.fractions.iter().map(|f| format!("{f:.6}")));
             cells.extend(row.areas.iter().flatten().map(|a| significant(*a, 6)));
             csv += &(cells.join(",") + "\n");
@@ -126,13 +146,14 @@ impl FractionTable {
             "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{WIDTH}\" height=\"{HEIGHT}\" \
              viewBox=\"0 0 {WIDTH} {HEIGHT}\" font-family=\"sans-serif\" font-size=\"12\">\
              <rect width=\"{WIDTH}\" height=\"{HEIGHT}\" fill=\"#ffffff\"/>\
-             <text x=\"8\" y=\"16\" font-weight=\"bold\">Area fractions over {} frames</text>\
+             <text x=\"8\" y=\"16\" font-weight=\"bold\">Area fractions over {} frame{}</text>\
              <path d=\"M{LEFT} {TOP}V{}H{}\" fill=\"none\" stroke=\"#444444\"/>\
              <text x=\"{}\" y=\"{}\" text-anchor=\"end\">1</text>\
              <text x=\"{}\" y=\"{}\" text-anchor=\"end\">0</text>\
              <text x=\"{LEFT}\" y=\"{}\">{}</text>\
              <text x=\"{}\" y=\"{}\" text-anchor=\"end\">{} {axis}</text>",
             self.rows.len(),
+            if self.rows.len() == 1 { "" } else { "s" },
             TOP + PLOT_H,
             LEFT + PLOT_W,
             LEFT - 6.0,
@@ -223,6 +244,22 @@ mod tests {
         assert!(svg.contains("over 2 frames") && svg.contains("time (s)"));
         // Two classes and unassigned (present in frame 2): three lines.
         assert_eq!(svg.matches("<polyline").count(), 3);
+    }
+
+    /// Frames read from files of their own (a watched folder) name them.
+    #[test]
+    fn frames_from_files_name_them() {
+        let summary = Summary::new(&classes(), &[Some(0), Some(1)], 4, None);
+        let mut table = FractionTable::new(&summary);
+        table.push_file(0, Some(0.0), Some("a, 1.tif".into()), &summary);
+        table.push_file(1, Some(2.5), Some("b.tif".into()), &summary);
+        let csv = table.to_csv();
+        assert!(
+            csv.starts_with("frame,time_s,file,grown fraction,"),
+            "{csv}"
+        );
+        assert!(csv.contains("\n1,0,\"a, 1.tif\",0.500000,"), "{csv}");
+        assert!(csv.contains("\n2,2.5,b.tif,0.500000,"), "{csv}");
     }
 
     #[test]
