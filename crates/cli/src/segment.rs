@@ -2,14 +2,21 @@
 //! applied to many images, each written out as the page's downloads are. This module finds and
 //! reads the files (the labelled image, weights, spectrum images) and measures the chips with
 //! progress on the terminal; [`pipeline`] learns the prototypes and segments, as in the page.
+//! A session of several images (a project) also learns from the supports on its other images
+//! and pools the images' class reports ([`project`]).
+
+mod project;
 
 use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result, bail, ensure};
+use anyhow::{Context, Result, anyhow, bail, ensure};
 use burn::tensor::Device;
 use chipscope_core::atoms::{AtomChips, AtomParams, find_atoms};
-use chipscope_core::dataset::{Calibration, Dataset, Image, significant};
+use chipscope_core::classify::Segmentation;
+use chipscope_core::dataset::{
+    Calibration, Dataset, Image, RescaleError, SAME_PIXEL_SIZE, significant,
+};
 use chipscope_core::display::DisplayRange;
 use chipscope_core::embeddings::Embeddings;
 use chipscope_core::encoders::dense::{EmbeddingMode, FeatureMap};
@@ -19,7 +26,7 @@ use chipscope_core::fine::CellContext;
 use chipscope_core::formats::Opened;
 use chipscope_core::formats::series::Series;
 use chipscope_core::formats::spectral::SpectralFile;
-use chipscope_core::fusion::Modality;
+use chipscope_core::fusion::{Fusion, Modality};
 use chipscope_core::grid::{Chip, ChipGrid};
 use chipscope_core::guide::quality::{SupportQuality, SupportReport};
 use chipscope_core::hashing::sha256_hex;
@@ -35,7 +42,8 @@ use clap::Args;
 use crate::encode::{self, Backend, embed_with_progress};
 use crate::spectra::{decode_spectral_file, read_spectral};
 use crate::{open_file, read_file, read_session, simulated_example};
-use chipscope_cli::files::{map_file, native_limits};
+use chipscope_cli::files::{file_name, map_file, native_limits};
+use project::ProjectImage;
 
 /// `chipscope segment`'s arguments.
 #[derive(Args)]
@@ -92,16 +100,21 @@ pub fn segment(args: &SegmentArgs) -> Result<()> {
     );
     check_classes(&session)?;
     let labelled = find_labelled(&session, args)?;
-    let segmenter = Segmenter::prepare(session, labelled, args)?;
+    let elsewhere = project::find_images(&session, args)?;
+    let segmenter = Segmenter::prepare(session, labelled, &elsewhere, args)?;
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("cannot create {}", args.out.display()))?;
-    let failed = args
-        .images
-        .iter()
-        .zip(&stems)
-        .enumerate()
-        .filter(|(i, (path, stem))| !segmenter.report(path, stem, args.spectra.get(*i)))
-        .count();
+    let (mut failed, mut reports) = (0, Vec::new());
+    for (i, (path, stem)) in args.images.iter().zip(&stems).enumerate() {
+        match segmenter.report(path, stem, args.spectra.get(i)) {
+            Outcome::Image(report) => reports.push((file_name(path), report)),
+            Outcome::Series => {}
+            Outcome::Failed => failed += 1,
+        }
+    }
+    if reports.len() >= 2 {
+        segmenter.write_project_report(reports)?;
+    }
     ensure!(
         failed == 0,
         "{failed} of {} images failed",
@@ -137,7 +150,7 @@ fn check_classes(session: &Session) -> Result<()> {
         !session.classes.is_empty(),
         "the session has no classes; define them in the page and save the session again"
     );
-    if let Some(class) = session.classes.iter().find(|c| c.supports.is_empty()) {
+    if let Some(class) = session.classes.iter().find(|c| c.support_total() == 0) {
         bail!(
             "class {:?} has no support chip; give every class at least one in the page and save \
              the session again",
@@ -147,10 +160,10 @@ fn check_classes(session: &Session) -> Result<()> {
     Ok(())
 }
 
-/// The modalities that take part ([`chipscope_core::fusion::Fusion::taking_part`]), refusing
-/// a weighted modality whose settings the session does not record.
-fn taking_part(session: &Session) -> Result<Vec<Modality>> {
-    let fusion = &session.fusion;
+/// The modalities that take part with `fusion` (the session's, [`Fusion::for_images`]) as
+/// [`Fusion::taking_part`] says, refusing a weighted modality whose settings the session does
+/// not record.
+fn taking_part(session: &Session, fusion: &Fusion) -> Result<Vec<Modality>> {
     if fusion.weighs(Modality::Atoms) && session.atoms.is_none() {
         bail!("the session weights the atom modality but records no atom settings");
     }
@@ -175,6 +188,23 @@ impl Fingerprint {
         }
     }
 
+    /// The file name and fingerprint `source` recorded; none for the simulated example.
+    fn recorded(source: &DataSource) -> Option<(&str, Self)> {
+        match source {
+            DataSource::Example { .. } => None,
+            DataSource::File { name, size, sha256 }
+            | DataSource::Url {
+                name, size, sha256, ..
+            } => Some((
+                name,
+                Self {
+                    len: *size,
+                    sha256: sha256.clone(),
+                },
+            )),
+        }
+    }
+
     /// Whether the file at `path` has this fingerprint (files of another length are not read).
     fn matches_file(&self, path: &Path) -> bool {
         std::fs::metadata(path).is_ok_and(|m| m.len() == self.len)
@@ -196,32 +226,21 @@ struct Labelled {
 }
 
 fn find_labelled(session: &Session, args: &SegmentArgs) -> Result<Labelled> {
-    let (name, size, sha256) = match &session.source {
-        DataSource::Example { size, seed } => {
-            return Ok(Labelled {
-                dataset: simulated_example(*size, *seed)?.dataset,
-                spectral: None,
-                fingerprint: None,
-                among_images: false,
-                name: session.source.describe(),
-            });
-        }
-        // Data from a URL is looked for like a file: the CLI works offline on local copies.
-        DataSource::File { name, size, sha256 }
-        | DataSource::Url {
-            name, size, sha256, ..
-        } => (name, *size, sha256),
-    };
-    let recorded = Fingerprint {
-        len: size,
-        sha256: sha256.clone(),
-    };
+    if let DataSource::Example { size, seed } = session.source {
+        return Ok(Labelled {
+            dataset: simulated_example(size, seed)?.dataset,
+            spectral: None,
+            fingerprint: None,
+            among_images: false,
+            name: session.source.describe(),
+        });
+    }
+    // Data from a URL is looked for like a file: the CLI works offline on local copies.
+    let (name, recorded) =
+        Fingerprint::recorded(&session.source).expect("a file records its bytes");
     let (path, from_images) = labelled_path(session, &recorded, name, args)?;
-    let bytes = read_file(&path)?;
-    let fingerprint = Fingerprint::of(&bytes);
-    warn_if_other(&path, &fingerprint, &recorded, &session.source);
-    let among_images = from_images || args.images.iter().any(|p| fingerprint.matches_file(p));
-    let opened = open_file(&path, &bytes)?;
+    let (opened, fingerprint, among_images) =
+        open_found(&path, from_images, &recorded, &session.source, args)?;
     Ok(Labelled {
         dataset: opened.dataset,
         spectral: opened.spectral,
@@ -229,6 +248,31 @@ fn find_labelled(session: &Session, args: &SegmentArgs) -> Result<Labelled> {
         among_images,
         name: path.display().to_string(),
     })
+}
+
+/// The file at `path`, found for `source` (which recorded `recorded`; `from_images` when it
+/// is one of the IMAGEs), opened: with its fingerprint (warning when it is not the recorded
+/// one) and whether one of the IMAGEs is this very file.
+fn open_found(
+    path: &Path,
+    from_images: bool,
+    recorded: &Fingerprint,
+    source: &DataSource,
+    args: &SegmentArgs,
+) -> Result<(Opened, Fingerprint, bool)> {
+    let bytes = read_file(path)?;
+    let fingerprint = Fingerprint::of(&bytes);
+    warn_if_other(path, &fingerprint, recorded, source);
+    let among_images = from_images || args.images.iter().any(|p| fingerprint.matches_file(p));
+    Ok((open_file(path, &bytes)?, fingerprint, among_images))
+}
+
+/// The file named `name` (its folders dropped) next to the session file, if it is there.
+fn beside_session(name: &str, args: &SegmentArgs) -> Option<PathBuf> {
+    Path::new(name)
+        .file_name()
+        .map(|file| args.session.with_file_name(file))
+        .filter(|path| path.is_file())
 }
 
 /// Warns when the file at `path` is not the one `source` recorded.
@@ -257,11 +301,7 @@ fn labelled_path(
     if let Some(path) = &args.labelled {
         return Ok((path.clone(), false));
     }
-    let beside = Path::new(name)
-        .file_name()
-        .map(|file| args.session.with_file_name(file))
-        .filter(|path| path.is_file());
-    let beside = beside.with_context(|| {
+    let beside = beside_session(name, args).with_context(|| {
         format!(
             "the session's supports were clicked on {}, which is neither among the images nor \
              next to {}; pass it with --labelled PATH",
@@ -352,18 +392,18 @@ struct ImageMeasure {
     map: Option<FeatureMap>,
 }
 
-/// The image modality of a session: its encoder and embedding mode, and the labelled image
-/// measured when it is segmented too.
+/// The image modality of a session: its encoder and embedding mode, and the project's images
+/// it learned from that are segmented too, measured.
 struct ImageModel {
     encoder: ImageEncoder,
     device: Device,
     mode: EmbeddingMode,
-    labelled: Option<ImageMeasure>,
+    /// Each such image's measurement, by its place in the project (0: the labelled image).
+    kept: Vec<(u32, ImageMeasure)>,
 }
 
 impl ImageModel {
-    /// Measures the supports: every chip of the labelled image when it is also to be
-    /// segmented or the mode is dense (one pass over the image), else only the support chips.
+    /// The model, with what it learned from the supports on the labelled image.
     fn learn(
         session: &Session,
         labelled: &Labelled,
@@ -376,28 +416,44 @@ impl ImageModel {
             encoder: session_encoder(session, args.encoder.as_deref(), &device)?,
             device,
             mode: session.encoder.mode.clone(),
-            labelled: None,
+            kept: Vec::new(),
         };
         let source = ChipSource {
             image: &labelled.dataset.image,
             grid,
             range: recorded_range(session),
         };
-        if labelled.among_images || model.mode != EmbeddingMode::PerChip {
-            let full = model.embed(source, &labelled.name)?;
+        let keep = labelled.among_images;
+        let (learned, full) = model.learn_on(source, classes, keep, &labelled.name)?;
+        model.kept.extend(full.map(|full| (0, full)));
+        Ok((model, learned))
+    }
+
+    /// What the supports `classes` (chip indices of `source`'s grid) on one of the project's
+    /// images teach: every chip is measured when `keep` (the image is also segmented, and its
+    /// measurement comes back to be reused) or the mode is dense (one pass over the image),
+    /// else only the support chips.
+    fn learn_on(
+        &self,
+        source: ChipSource,
+        classes: &[Vec<usize>],
+        keep: bool,
+        name: &str,
+    ) -> Result<(Learned, Option<ImageMeasure>)> {
+        if keep || self.mode != EmbeddingMode::PerChip {
+            let full = self.embed(source, name)?;
             let learned = Learned::from_chips(
                 &ChipMeasure::euclidean(Modality::Image, &full.vectors),
                 classes,
             );
-            model.labelled = labelled.among_images.then_some(full);
-            return Ok((model, learned));
+            return Ok((learned, keep.then_some(full)));
         }
-        let all: Vec<Chip> = grid.chips().collect();
+        let all: Vec<Chip> = source.grid.chips().collect();
         let chips: Vec<Chip> = classes.iter().flatten().map(|&i| all[i]).collect();
-        let label = format!("{} (supports)", labelled.name);
-        let vectors = embed_with_progress(&model.encoder, source, &chips, &model.device, &label)?;
+        let label = format!("{name} (supports)");
+        let vectors = embed_with_progress(&self.encoder, source, &chips, &self.device, &label)?;
         let learned = Learned::from_supports(Modality::Image, classes.to_vec(), vectors);
-        Ok((model, learned))
+        Ok((learned, None))
     }
 
     /// Every chip of `source` measured in the session's mode, with progress under `label`.
@@ -428,11 +484,13 @@ impl ImageModel {
         }
     }
 
-    /// Every chip of `source` measured (reusing the labelled image's measurement).
-    fn measure(&self, source: ChipSource, is_labelled: bool, path: &Path) -> Result<Measured<'_>> {
-        let image = match (is_labelled, &self.labelled) {
-            (true, Some(full)) => Cow::Borrowed(full),
-            _ => Cow::Owned(self.embed(source, &path.display().to_string())?),
+    /// Every chip of `source`, the project's image number `place` when known, measured
+    /// (reusing the measurement kept when it learned from that image).
+    fn measure(&self, source: ChipSource, place: Option<u32>, path: &Path) -> Result<Measured<'_>> {
+        let kept = self.kept.iter().find(|(at, _)| Some(*at) == place);
+        let image = match kept {
+            Some((_, full)) => Cow::Borrowed(full),
+            None => Cow::Owned(self.embed(source, &path.display().to_string())?),
         };
         Ok(Measured::Image(image))
     }
@@ -475,29 +533,18 @@ fn labelled_map(
     args: &SegmentArgs,
 ) -> Result<SpectrumImage> {
     let source = &settings.source;
-    let (DataSource::File { name, size, sha256 }
-    | DataSource::Url {
-        name, size, sha256, ..
-    }) = source
-    else {
+    let Some((name, recorded)) = Fingerprint::recorded(source) else {
         bail!(
             "the session's spectrum image is {}, which has none",
             source.describe()
         );
-    };
-    let recorded = Fingerprint {
-        len: *size,
-        sha256: sha256.clone(),
     };
     if labelled.fingerprint.as_ref() == Some(&recorded)
         && let Some(map) = labelled.spectral.as_ref().and_then(|file| file.map.clone())
     {
         return Ok(map);
     }
-    let beside = Path::new(name)
-        .file_name()
-        .map(|file| args.session.with_file_name(file))
-        .filter(|path| path.is_file());
+    let beside = beside_session(name, args);
     let path = args
         .spectra
         .iter()
@@ -530,8 +577,12 @@ fn map_of(file: SpectralFile, path: &Path) -> Result<SpectrumImage> {
 /// Everything shared by the images of one run.
 struct Segmenter {
     session: Session,
-    /// The labelled file's identity; none for the simulated example.
-    labelled_file: Option<Fingerprint>,
+    /// The session's fusion for its number of images ([`Fusion::for_images`]).
+    fusion: Fusion,
+    /// The files of the project's images that are known when segmented, with their places in
+    /// the project: the labelled file at 0 (none for the simulated example), and the other
+    /// images learned from whose measurement is kept ([`ImageModel::kept`]).
+    files: Vec<(Fingerprint, u32)>,
     image: Option<ImageModel>,
     atoms: Option<AtomParams>,
     spectra: Option<SpectralModel>,
@@ -546,14 +597,26 @@ struct Segmenter {
 }
 
 impl Segmenter {
-    /// Learns every modality the session uses from the labelled data.
-    fn prepare(session: Session, labelled: Labelled, args: &SegmentArgs) -> Result<Self> {
+    /// Learns every modality the session uses from the labelled data (and the image modality
+    /// from the project's other images that hold supports, `elsewhere`).
+    fn prepare(
+        session: Session,
+        labelled: Labelled,
+        elsewhere: &[ProjectImage],
+        args: &SegmentArgs,
+    ) -> Result<Self> {
         let image = &labelled.dataset.image;
         let grid = session
             .grid_on(image.width(), image.height())
             .with_context(|| format!("the session does not fit {}", labelled.name))?;
+        let images = session.all_images().count();
         let mut segmenter = Self {
-            labelled_file: labelled.fingerprint.clone(),
+            fusion: session.fusion.for_images(images),
+            files: labelled
+                .fingerprint
+                .iter()
+                .map(|f| (f.clone(), 0))
+                .collect(),
             image: None,
             atoms: None,
             spectra: None,
@@ -570,13 +633,17 @@ impl Segmenter {
             },
             session,
         };
+        project::say_if_image_alone(&segmenter.session);
         let classes = segmenter.session.labels().support_indices(grid.cols());
-        for modality in taking_part(&segmenter.session)? {
+        for modality in taking_part(&segmenter.session, &segmenter.fusion)? {
             let session = &segmenter.session;
             let learned = match modality {
                 Modality::Image => {
-                    let (model, learned) =
+                    let (mut model, first) =
                         ImageModel::learn(session, &labelled, &grid, &classes, args)?;
+                    let (learned, files) =
+                        segmenter.learn_elsewhere(&mut model, first, elsewhere, args)?;
+                    segmenter.files.extend(files);
                     segmenter.image = Some(model);
                     learned
                 }
@@ -604,20 +671,23 @@ impl Segmenter {
     }
 
     /// Segments one file and prints its class counts (a series: its fractions from the first
-    /// frame to the last), or reports why it failed; true on success.
-    fn report(&self, path: &Path, stem: &str, spectra: Option<&PathBuf>) -> bool {
+    /// frame to the last), or reports why it failed.
+    fn report(&self, path: &Path, stem: &str, spectra: Option<&PathBuf>) -> Outcome {
         match self.segment_file(path, stem, spectra) {
-            Ok(Segmented::Image(summary)) => {
+            Ok(Segmented::Image(summary, report)) => {
                 describe_image(path, &summary);
-                true
+                Outcome::Image(report)
             }
             Ok(Segmented::Series(series)) => {
                 describe_series(path, stem, &series);
-                series.failed == 0
+                match series.failed {
+                    0 => Outcome::Series,
+                    _ => Outcome::Failed,
+                }
             }
             Err(error) => {
                 eprintln!("error: {}: {error:#}", path.display());
-                false
+                Outcome::Failed
             }
         }
     }
@@ -630,12 +700,14 @@ impl Segmenter {
         spectra: Option<&PathBuf>,
     ) -> Result<Segmented> {
         let bytes = map_file(path)?;
-        let is_labelled = self.labelled_file.as_ref() == Some(&Fingerprint::of(&bytes));
+        let fingerprint = Fingerprint::of(&bytes);
+        let place = self.files.iter().find(|(f, _)| *f == fingerprint);
+        let place = place.map(|&(_, place)| place);
         let series = Series::open(&bytes, &native_limits())
             .with_context(|| format!("cannot read {}", path.display()))?;
         if let Some(series) = series {
             return self
-                .segment_series(series, is_labelled, stem)
+                .segment_series(series, place == Some(0), stem)
                 .map(Segmented::Series);
         }
         let Opened { dataset, spectral } = open_file(path, &bytes)?;
@@ -652,8 +724,8 @@ impl Segmenter {
             own: spectral,
             file: spectra,
         };
-        let summary = self.segment_frame(&dataset, own, is_labelled, path, Some(stem))?;
-        Ok(Segmented::Image(summary))
+        let (summary, report) = self.segment_frame(&dataset, own, place, path, Some(stem))?;
+        Ok(Segmented::Image(Box::new(summary), report))
     }
 
     /// `dataset` at the labelled image's pixel size: resampled when calibrated at another (more
@@ -662,28 +734,30 @@ impl Segmenter {
         let Some(session_nm) = self.pixel_nm else {
             return Ok(dataset);
         };
+        let image_nm = dataset.calibration.as_ref().and_then(|c| c.pixel_nm());
+        if let Some(image_nm) =
+            image_nm.filter(|nm| (nm / session_nm - 1.0).abs() > SAME_PIXEL_SIZE)
+        {
+            ensure!(
+                !self.fusion.weighs(Modality::Spectra),
+                "the image is at {} nm/px, the session at {} nm/px, and a spectrum image is not \
+                 resampled with it; pass --chip-px to chip it in pixels",
+                significant(image_nm, 4),
+                significant(session_nm, 4)
+            );
+        }
         let chip = self.session.grid.chip_size;
-        let Some(image_nm) = dataset.calibration.as_ref().and_then(|c| c.pixel_nm()) else {
-            bail!(
+        dataset.at_pixel_size(session_nm).map_err(|error| match error {
+            RescaleError::Uncalibrated => anyhow!(
                 "the image has no length calibration, and the session's chips are {} nm ({chip} \
                  px at {} nm/px); calibrate it, or pass --chip-px to chip every image in pixels",
                 significant(chip as f64 * session_nm, 4),
                 significant(session_nm, 4)
-            );
-        };
-        if (image_nm / session_nm - 1.0).abs() <= 0.01 {
-            return Ok(dataset);
-        }
-        ensure!(
-            !self.session.fusion.weighs(Modality::Spectra),
-            "the image is at {} nm/px, the session at {} nm/px, and a spectrum image is not \
-             resampled with it; pass --chip-px to chip it in pixels",
-            significant(image_nm, 4),
-            significant(session_nm, 4)
-        );
-        dataset
-            .resampled(session_nm)
-            .context("the image is too small to resample to the session's pixel size")
+            ),
+            RescaleError::TooSmall => {
+                anyhow!("the image is too small to resample to the session's pixel size")
+            }
+        })
     }
 
     /// Segments every frame of `series` in turn, one decoded at a time, writing the fractions
@@ -696,7 +770,7 @@ impl Segmenter {
         stem: &str,
     ) -> Result<SeriesOutcome> {
         ensure!(
-            !self.session.fusion.weighs(Modality::Spectra),
+            !self.fusion.weighs(Modality::Spectra),
             "the session weights the spectral modality, and a frame series has no spectrum image"
         );
         let frames = series.len();
@@ -706,7 +780,7 @@ impl Segmenter {
             let frame_stem = format!("{stem}-frame{:04}", index + 1);
             let label = format!("{stem} frame {}/{frames}", index + 1);
             // The supports were clicked on the first frame of a labelled series.
-            let labelled_frame = is_labelled && index == 0;
+            let place = (is_labelled && index == 0).then_some(0);
             let frame_out = self.each_frame.then_some(frame_stem.as_str());
             let summary = series
                 .frame(index)
@@ -718,10 +792,10 @@ impl Segmenter {
                         file: None,
                     };
                     let path = Path::new(&label);
-                    self.segment_frame(&dataset, no_spectra, labelled_frame, path, frame_out)
+                    self.segment_frame(&dataset, no_spectra, place, path, frame_out)
                 });
             match summary {
-                Ok(summary) => table
+                Ok((summary, _)) => table
                     .get_or_insert_with(|| FractionTable::new(&summary))
                     .push(index, series.time_s(index), &summary),
                 Err(error) => {
@@ -741,21 +815,23 @@ impl Segmenter {
         })
     }
 
-    /// Segments one image (or frame), read from `path`, and writes its files under `stem` when
-    /// one is given.
+    /// Segments one image (or frame), read from `path` and known as the project's image number
+    /// `place` (0: the labelled image) when it is one, and writes its files under `stem` when
+    /// one is given; its summary and class report.
     fn segment_frame(
         &self,
         dataset: &Dataset,
         spectra: Spectra,
-        is_labelled: bool,
+        place: Option<u32>,
         path: &Path,
         stem: Option<&str>,
-    ) -> Result<Summary> {
+    ) -> Result<(Summary, ClassReport)> {
         let mut own_spectra = spectra.own;
         let image = &dataset.image;
         let chip_size = self.session.grid.chip_size;
         let grid = ChipGrid::new(image.width(), image.height(), chip_size)
             .with_context(|| format!("the session's {chip_size}-px chips do not fit it"))?;
+        let is_labelled = place == Some(0);
         let range = match is_labelled {
             true => recorded_range(&self.session),
             false => DisplayRange::of(image, self.session.display.stretch),
@@ -770,7 +846,7 @@ impl Segmenter {
                         range,
                     };
                     let model = self.image.as_ref().expect("learned with the image");
-                    model.measure(source, is_labelled, path)?
+                    model.measure(source, place, path)?
                 }
                 Modality::Atoms => {
                     let params = self.atoms.as_ref().expect("learned with the atoms");
@@ -783,7 +859,7 @@ impl Segmenter {
             });
         }
         let chips: Vec<ChipMeasure> = measured.iter().map(Measured::chips).collect();
-        let (fusion, classes) = (&self.session.fusion, &self.session.classes);
+        let (fusion, classes) = (&self.fusion, &self.session.classes);
         let limit = self.session.view.unassigned_beyond;
         let segmentation = pipeline::segment(fusion, &self.learned, &chips, None);
         let assignments = segmentation.assignments(limit);
@@ -808,10 +884,7 @@ impl Segmenter {
         let calibration = dataset.calibration.as_ref();
         let mut summary = Summary::new(classes, &assignments, chip_size, calibration);
         if is_labelled {
-            let names: Vec<String> = classes.iter().map(|c| c.name.clone()).collect();
-            let supports = &self.learned[0].classes;
-            let quality = SupportQuality::leave_one_out(&segmentation, supports);
-            summary.supports = Some(quality.report(&names, grid.cols()));
+            summary.supports = self.check_supports(&segmentation, &grid);
         }
         summary.fine = results.fine.map(|fine| {
             fine.labels
@@ -822,12 +895,30 @@ impl Segmenter {
             range,
             opacity: self.session.view.overlay_opacity,
         };
+        let report = self.class_report(&summary, &assignments, &measured, calibration);
         if let Some(stem) = stem {
             self.write(stem, &results, &summary, backdrop)?;
-            let report = self.class_report(&summary, &assignments, &measured, calibration);
             self.save(&format!("{stem}-report.csv"), report.to_csv())?;
         }
-        Ok(summary)
+        Ok((summary, report))
+    }
+
+    /// The leave-one-out check of the supports, on the labelled image's `segmentation`: none
+    /// when some supports lie on the project's other images, as the check takes every support
+    /// for a chip of the image segmented.
+    fn check_supports(
+        &self,
+        segmentation: &Segmentation,
+        grid: &ChipGrid,
+    ) -> Option<SupportReport> {
+        let classes = &self.session.classes;
+        if classes.iter().any(|class| !class.elsewhere.is_empty()) {
+            return None;
+        }
+        let names: Vec<String> = classes.iter().map(|c| c.name.clone()).collect();
+        let supports = &self.learned[0].classes;
+        let quality = SupportQuality::leave_one_out(segmentation, supports);
+        Some(quality.report(&names, grid.cols()))
     }
 
     /// Each class's shares, with the marked elements' line counts and the column spacing where
@@ -904,8 +995,18 @@ impl Segmenter {
 
 /// What segmenting one file gave.
 enum Segmented {
-    Image(Summary),
+    Image(Box<Summary>, ClassReport),
     Series(SeriesOutcome),
+}
+
+/// How segmenting one file went, once reported.
+enum Outcome {
+    /// A single image, with its class report.
+    Image(ClassReport),
+    /// A frame series, every frame segmented.
+    Series,
+    /// The file, or a frame of it, failed.
+    Failed,
 }
 
 /// A frame series segmented: the fractions of the frames that could be, and how many could not.
