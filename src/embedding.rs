@@ -90,8 +90,9 @@ const MAX_MAP_BYTES: usize = 512 << 20;
 /// Dense feature maps kept: the most recent two (fewer when they would exceed
 /// [`MAX_MAP_BYTES`] together).
 const MAPS_KEPT: usize = 2;
-/// Chip sizes pooled from dense maps that are kept; older ones are pooled again on demand.
-const POOLED_KEPT: usize = 8;
+/// Chip sizes (and a project's images) pooled from dense maps that are kept; older ones are
+/// pooled again on demand.
+const POOLED_KEPT: usize = 32;
 
 /// What the cache is keyed by: the embeddings depend on all of it.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -178,6 +179,9 @@ pub struct EmbeddingState {
     pub ready: RwSignal<Option<EmbeddingKey>>,
     /// How many times a network ran (a per-chip or dense pass started), for the tests.
     pub network_runs: RwSignal<u32>,
+    /// Counts the embeddings of images not on screen kept in the cache (a project's other
+    /// images), so what learns from them follows.
+    pub kept_elsewhere: RwSignal<u32>,
     /// The longest the last run computed without yielding to the browser, in milliseconds.
     pub longest_step_ms: RwSignal<Option<f64>>,
     /// The dense stage chosen for each encoder id; absent, the recommended one.
@@ -286,6 +290,7 @@ impl EmbeddingState {
             running: RwSignal::new(false),
             ready: RwSignal::new(None),
             network_runs: RwSignal::new(0),
+            kept_elsewhere: RwSignal::new(0),
             longest_step_ms: RwSignal::new(None),
             chosen_stages: RwSignal::new(HashMap::new()),
             stages: RwSignal::new(HashMap::new()),
@@ -391,6 +396,59 @@ impl EmbeddingState {
             encoder: self.selected.get(),
             mode: self.mode(),
         })
+    }
+
+    /// The cache key for image `dataset` (a load id) embedded with `range`, with the selected
+    /// encoder and mode and the chip size on screen (read tracked).
+    pub fn key_for(&self, app: &AppState, dataset: u64, range: DisplayRange) -> EmbeddingKey {
+        EmbeddingKey {
+            dataset,
+            chip_size: app.chip_size.get(),
+            range_bits: (range.low.to_bits(), range.high.to_bits()),
+            encoder: self.selected.get(),
+            mode: self.mode(),
+        }
+    }
+
+    /// `key`'s embeddings of an image of `(width, height)` pixels, on screen or not: cached,
+    /// or pooled from its cached feature map (and then cached).
+    pub fn embeddings_of(
+        &self,
+        key: &EmbeddingKey,
+        size: (usize, usize),
+    ) -> Option<Rc<Embeddings>> {
+        if let Some(cached) = self.embeddings(key) {
+            return Some(cached);
+        }
+        let map = self.feature_map(key)?;
+        let grid = ChipGrid::new(size.0, size.1, key.chip_size).ok()?;
+        let pooled = Rc::new(map.pool(&grid));
+        self.store
+            .update_value(|store| store.keep_embeddings(key.clone(), pooled.clone()));
+        Some(pooled)
+    }
+
+    /// Embeds every chip of an image not on screen (a project's other image) as `key` says,
+    /// as [`Self::embed_other`] does, and keeps the result in the cache under `key`; false
+    /// when cancelled.
+    pub async fn embed_and_keep(
+        &self,
+        app: AppState,
+        key: EmbeddingKey,
+        input: (&Image, DisplayRange, &ChipGrid),
+        cancel: &Cell<bool>,
+    ) -> Result<bool, String> {
+        let Some((embeddings, map)) = self.run_elsewhere(app, &key, input, cancel).await? else {
+            return Ok(false);
+        };
+        self.store.update_value(|store| {
+            if let (Some(map), Some(map_key)) = (map, key.map_key()) {
+                store.keep_map(map_key, Rc::new(map));
+            }
+            store.keep_embeddings(key, Rc::new(embeddings));
+        });
+        self.kept_elsewhere.update(|kept| *kept += 1);
+        Ok(true)
     }
 
     /// Finished embeddings for `key`, if cached.
@@ -547,21 +605,31 @@ impl EmbeddingState {
     pub async fn embed_other(
         &self,
         app: AppState,
-        (image, range, grid): (&Image, DisplayRange, &ChipGrid),
+        input: (&Image, DisplayRange, &ChipGrid),
         cancel: &Cell<bool>,
     ) -> Result<Option<Embeddings>, String> {
         let key = untrack(|| self.current_key(&app)).ok_or("no encoder is selected")?;
+        let outcome = self.run_elsewhere(app, &key, input, cancel).await?;
+        Ok(outcome.map(|(embeddings, _)| embeddings))
+    }
+
+    /// [`Self::run`] for an image not on screen: the status line is left as it was.
+    async fn run_elsewhere(
+        &self,
+        app: AppState,
+        key: &EmbeddingKey,
+        input: (&Image, DisplayRange, &ChipGrid),
+        cancel: &Cell<bool>,
+    ) -> Result<Option<Finished>, String> {
         let backend = app
             .backend
             .get_untracked()
             .ok_or("the compute backend is still starting")?;
         let status = self.status.get_untracked();
-        let outcome = self
-            .run(app, &key, (image, range, grid), backend, cancel)
-            .await;
+        let outcome = self.run(app, key, input, backend, cancel).await;
         self.progress.set(None);
         self.status.set(status);
-        Ok(outcome?.map(|(embeddings, _)| embeddings))
+        outcome
     }
 
     /// Runs the network over every chip of `image` on `grid` as `key`'s mode says: each chip

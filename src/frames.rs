@@ -95,7 +95,8 @@ pub struct SeriesRun {
 /// The series on screen and the run over its frames.
 #[derive(Clone, Copy)]
 pub struct FramesState {
-    opened: RwSignal<Option<Arc<SeriesFile>>>,
+    /// The series among the project's images (at most the one opened, without a project).
+    opened: RwSignal<Vec<Arc<SeriesFile>>>,
     /// The series of the image on screen, if its file has several frames.
     pub series: Memo<Option<Arc<SeriesFile>>>,
     /// The frame the slider shows, from 0.
@@ -110,10 +111,10 @@ pub struct FramesState {
 impl FramesState {
     /// No series; one follows the image on screen once [`Self::offer`]ed.
     pub fn new(app: AppState) -> Self {
-        let opened: RwSignal<Option<Arc<SeriesFile>>> = RwSignal::new(None);
+        let opened: RwSignal<Vec<Arc<SeriesFile>>> = RwSignal::new(Vec::new());
         let series = Memo::new(move |_| {
             let id = app.loaded.with(|l| l.as_ref().map(|l| l.id))?;
-            opened.get().filter(|series| series.load_id == id)
+            opened.with(|all| all.iter().find(|series| series.load_id == id).cloned())
         });
         Self {
             opened,
@@ -125,26 +126,30 @@ impl FramesState {
         }
     }
 
-    /// Keeps `bytes`, the file of the image just shown, when it is a series of frames.
+    /// Keeps `bytes`, the file of the image just shown (a new project), when it is a series of
+    /// frames.
     pub fn offer(&self, app: AppState, bytes: &[u8]) {
+        self.leave();
+        let Some(load_id) = app.loaded.with_untracked(|l| l.as_ref().map(|l| l.id)) else {
+            return;
+        };
+        self.opened
+            .set(series_file(load_id, bytes).into_iter().collect());
+    }
+
+    /// Keeps `bytes`, the file of project image `load_id`, when it is a series of frames.
+    pub fn keep(&self, load_id: u64, bytes: &[u8]) {
+        if let Some(series) = series_file(load_id, bytes) {
+            self.opened.update(|all| all.push(series));
+        }
+    }
+
+    /// Another image is shown: the run stops and its results go, the slider returns to frame 1.
+    pub fn leave(&self) {
         self.stop();
         self.run.set(None);
         self.error.set(None);
         self.shown.set(0);
-        let Some(load_id) = app.loaded.with_untracked(|l| l.as_ref().map(|l| l.id)) else {
-            return;
-        };
-        let opened = match Series::open(bytes, &Limits::default()) {
-            Ok(Some(series)) => Some(Arc::new(SeriesFile {
-                load_id,
-                frames: series.len(),
-                format: series.format(),
-                times: (0..series.len()).map(|i| series.time_s(i)).collect(),
-                bytes: bytes.to_vec(),
-            })),
-            _ => None,
-        };
-        self.opened.set(opened);
     }
 
     /// Stops a run under way after the frame it is on.
@@ -153,7 +158,8 @@ impl FramesState {
     }
 
     /// Applies the labels on screen to every frame: the prototypes are learned from the image
-    /// on screen (the first frame) and each frame's chips measured by the image modality.
+    /// on screen (the first frame), with the supports on the project's other images, and each
+    /// frame's chips measured by the image modality.
     pub fn segment_all(&self, app: AppState, embedding: EmbeddingState, labels: LabelState) {
         self.error.set(None);
         match self.prepare(app, embedding, labels) {
@@ -196,11 +202,10 @@ impl FramesState {
         let (true, Some(first)) = (current.is_ready(), embedded) else {
             return Err("label every class on this frame first".into());
         };
-        let classes = current.support_indices(grid.cols());
-        let measure = ChipMeasure::euclidean(Modality::Image, &first);
+        let learned = labels.image_prototypes(app, embedding, key.dataset, &first)?;
         Ok(Plan {
             series,
-            learned: Learned::from_chips(&measure, &classes),
+            learned,
             first,
             fusion,
             classes: current.classes,
@@ -300,6 +305,18 @@ impl FramesState {
         let summary = Summary::new(&plan.classes, &assignments, chip_size, calibration);
         Ok(Some((summary, assignments)))
     }
+}
+
+/// `bytes` as a series of frames of image `load_id`, when they are one.
+fn series_file(load_id: u64, bytes: &[u8]) -> Option<Arc<SeriesFile>> {
+    let series = Series::open(bytes, &Limits::default()).ok()??;
+    Some(Arc::new(SeriesFile {
+        load_id,
+        frames: series.len(),
+        format: series.format(),
+        times: (0..series.len()).map(|i| series.time_s(i)).collect(),
+        bytes: bytes.to_vec(),
+    }))
 }
 
 /// What every frame of a run is classified with.

@@ -270,11 +270,15 @@ impl GuideState {
 }
 
 /// The leave-one-out check of `labels`' supports in `segmentation`, on a grid of `cols`
-/// columns.
+/// columns; `None` when supports lie on other images of a project too (the check's identity
+/// needs every support among the chips classified).
 pub fn support_quality(
     segmentation: &Segmentation,
     labels: &Labels,
     cols: usize,
-) -> SupportQuality {
-    SupportQuality::leave_one_out(segmentation, &labels.support_indices(cols))
+) -> Option<SupportQuality> {
+    labels
+        .images_elsewhere()
+        .is_empty()
+        .then(|| SupportQuality::leave_one_out(segmentation, &labels.support_indices(cols)))
 }

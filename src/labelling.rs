@@ -7,11 +7,13 @@ use std::rc::Rc;
 use std::sync::Arc;
 
 use chipscope_core::classify::{PrototypeClassifier, Segmentation};
+use chipscope_core::embeddings::Embeddings;
 use chipscope_core::encoders::dense::FeatureMap;
 use chipscope_core::fine::{CellContext, FineLabels};
 use chipscope_core::fusion::{Fusion, Modality};
-use chipscope_core::labels::{Cell, Labels, Undoable};
-use chipscope_core::pipeline::{self, Learned};
+use chipscope_core::labels::{Cell, ClassLabel, Labels, Undoable};
+use chipscope_core::pipeline::{self, ChipMeasure, Learned};
+use chipscope_core::session::DataSource;
 use chipscope_core::session::ViewMode;
 use leptos::ev;
 use leptos::prelude::*;
@@ -22,6 +24,7 @@ use crate::atoms::AtomState;
 use crate::clock::now_ms;
 use crate::embedding::{EmbeddingKey, EmbeddingState};
 use crate::guidance::GuideState;
+use crate::project::ProjectState;
 use crate::ready::Ready;
 use crate::spectra::SpectraState;
 
@@ -68,6 +71,8 @@ pub struct LabelState {
     pub notice: RwSignal<Option<String>>,
     /// The chips suggested next, and the one in focus.
     pub guide: GuideState,
+    /// The project's images, whose supports form one support set.
+    project: ProjectState,
     classifier: StoredValue<Option<(EmbeddingKey, PrototypeClassifier)>, LocalStorage>,
     /// The dense map's cell neighbourhoods for the chip size of the key's embeddings.
     cell_context: StoredValue<Option<(EmbeddingKey, Rc<CellContext>)>, LocalStorage>,
@@ -80,6 +85,7 @@ impl LabelState {
         embedding: EmbeddingState,
         atoms: AtomState,
         spectra: SpectraState,
+        project: ProjectState,
     ) -> Self {
         let state = Self {
             history: RwSignal::new(Undoable::new(Labels::starter(
@@ -95,6 +101,7 @@ impl LabelState {
             classify_ms: RwSignal::new(None),
             notice: RwSignal::new(None),
             guide: GuideState::new(app),
+            project,
             classifier: StoredValue::new_local(None),
             cell_context: StoredValue::new_local(None),
         };
@@ -139,7 +146,7 @@ impl LabelState {
             history.edit(|labels| {
                 if labels.chip_size != chip_size {
                     labels.chip_size = chip_size;
-                    labels.classes.iter_mut().for_each(|c| c.supports.clear());
+                    labels.classes.iter_mut().for_each(ClassLabel::clear);
                 }
                 match &edit {
                     ChipEdit::Toggle(cell) => labels.toggle(*cell, active),
@@ -219,8 +226,9 @@ impl LabelState {
         spectra: SpectraState,
     ) {
         embedding.ready.track();
+        embedding.kept_elsewhere.track();
         let labels = self.labels();
-        let fusion = self.fusion.get();
+        let fusion = self.fusion.get().for_images(self.project.size());
         let ready = Ready::gather(&fusion, app, embedding, atoms, spectra);
         let Some(grid) = app.grid() else {
             return self.clear();
@@ -234,11 +242,16 @@ impl LabelState {
         };
         let started = now_ms();
         let measured = ready.measures();
-        let classes = labels.support_indices(grid.cols());
-        let learned: Vec<Learned> = measured
-            .iter()
-            .map(|measure| Learned::from_chips(measure, &classes))
-            .collect();
+        let learned = match self.learn(app, embedding, &labels, &measured, &ready) {
+            Ok(learned) => learned,
+            Err(message) => {
+                self.project.waiting.set(Some(message));
+                return self.clear();
+            }
+        };
+        if self.project.waiting.with_untracked(Option::is_some) {
+            self.project.waiting.set(None);
+        }
         let embedded = ready.image.as_ref();
         let segmentation = self.classifier.try_update_value(|slot| {
             let classifier = embedded.map(|(embeddings, key)| {
@@ -269,6 +282,103 @@ impl LabelState {
         self.fine.set(fine);
     }
 
+    /// What each modality taking part learns: from the supports on the image on screen, or in
+    /// a project of several images the image modality's from the supports on all of them.
+    fn learn(
+        &self,
+        app: AppState,
+        embedding: EmbeddingState,
+        labels: &Labels,
+        measured: &[ChipMeasure],
+        ready: &Ready,
+    ) -> Result<Vec<Learned>, String> {
+        let several = self.project.size() > 1;
+        if let (true, Some((vectors, key))) = (several, &ready.image) {
+            return Ok(vec![self.image_prototypes(
+                app,
+                embedding,
+                key.dataset,
+                vectors,
+            )?]);
+        }
+        let cols = app.grid().map_or(1, |grid| grid.cols());
+        let classes = labels.support_indices(cols);
+        Ok(measured
+            .iter()
+            .map(|measure| Learned::from_chips(measure, &classes))
+            .collect())
+    }
+
+    /// The image modality's prototypes for project image `id` (a load id), whose chips are
+    /// `vectors`: the supports on every open image whose chips are embedded with the settings on
+    /// screen, joined in project order — the order `chipscope segment` joins them in. An error
+    /// names the images waiting to be embedded when a class is left without a support.
+    pub fn image_prototypes(
+        &self,
+        app: AppState,
+        embedding: EmbeddingState,
+        id: u64,
+        vectors: &Embeddings,
+    ) -> Result<Learned, String> {
+        let labels = self.labels();
+        let on_screen = app.loaded.with(|l| l.as_ref().map(|l| l.source.identity()));
+        let mut parts = Vec::new();
+        let mut waiting = Vec::new();
+        for (index, image) in self.project.images.get().iter().enumerate() {
+            let identity = image.source.identity();
+            let here = on_screen.as_deref() == Some(identity.as_str());
+            let size = (image.dataset.image.width(), image.dataset.image.height());
+            let [cols, rows] = [size.0, size.1].map(|side| side / labels.chip_size.max(1));
+            if !here && !labels.fit_on(&identity, cols, rows) {
+                return Err(format!(
+                    "a support on {} lies outside its {cols} × {rows} grid",
+                    image.name
+                ));
+            }
+            let classes = match here {
+                true => labels.support_indices(cols),
+                false => labels.support_indices_on(&identity, cols),
+            };
+            if classes.iter().all(Vec::is_empty) {
+                continue;
+            }
+            let learn_on = |chips: &Embeddings| {
+                let measure = ChipMeasure::euclidean(Modality::Image, chips);
+                Learned::from_chips(&measure, &classes).on_image(index as u32)
+            };
+            let part = match image.id == id {
+                true => Some(learn_on(vectors)),
+                false => self.project.range_of(image.id).and_then(|range| {
+                    let key = embedding.key_for(&app, image.id, range);
+                    Some(learn_on(embedding.embeddings_of(&key, size)?.as_ref()))
+                }),
+            };
+            match part {
+                Some(part) => parts.push(part),
+                None => waiting.push(image.name.clone()),
+            }
+        }
+        let missing = self.project.missing.get();
+        waiting.extend(missing.iter().filter_map(|source| match source {
+            DataSource::File { name, .. } | DataSource::Url { name, .. } => Some(name.clone()),
+            DataSource::Example { .. } => None,
+        }));
+        let empty = |learned: &Learned| learned.classes.iter().position(Vec::is_empty);
+        let joined = (!parts.is_empty()).then(|| Learned::joined(&parts));
+        match joined.as_ref().map(|learned| (empty(learned), learned)) {
+            Some((None, _)) => Ok(joined.expect("just matched")),
+            Some((Some(k), _)) => Err(format!(
+                "{} has no support on an image embedded yet{}",
+                labels.classes[k].name,
+                waiting_for(&waiting)
+            )),
+            None => Err(format!(
+                "no support on an image embedded yet{}",
+                waiting_for(&waiting)
+            )),
+        }
+    }
+
     /// No segmentation, nothing suggested.
     fn clear(&self) {
         self.guide.clear();
@@ -293,7 +403,7 @@ impl LabelState {
         self.history.update(|history| {
             let mut labels = history.current().clone();
             labels.chip_size = chip_size;
-            labels.classes.iter_mut().for_each(|c| c.supports.clear());
+            labels.classes.iter_mut().for_each(ClassLabel::clear);
             *history = Undoable::new(labels);
         });
         self.unassigned_beyond.set(None);
@@ -331,6 +441,14 @@ impl LabelState {
             event.prevent_default();
         });
         on_cleanup(move || handle.remove());
+    }
+}
+
+/// " (waiting for b.tif, c.tif)", or nothing.
+fn waiting_for(names: &[String]) -> String {
+    match names.is_empty() {
+        true => String::new(),
+        false => format!(" (waiting for {})", names.join(", ")),
     }
 }
 

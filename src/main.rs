@@ -31,11 +31,17 @@ mod labelling;
 #[cfg(target_arch = "wasm32")]
 mod links;
 #[cfg(target_arch = "wasm32")]
+mod live;
+#[cfg(target_arch = "wasm32")]
 mod loading;
 #[cfg(target_arch = "wasm32")]
 mod net;
 #[cfg(target_arch = "wasm32")]
 mod page;
+#[cfg(target_arch = "wasm32")]
+mod project;
+#[cfg(target_arch = "wasm32")]
+mod project_run;
 #[cfg(target_arch = "wasm32")]
 mod ready;
 #[cfg(target_arch = "wasm32")]

@@ -18,6 +18,7 @@ use crate::atoms::AtomState;
 use crate::embedding::EmbeddingState;
 use crate::frames::FramesState;
 use crate::labelling::LabelState;
+use crate::project::{LiveState, ProjectState};
 use crate::spectra::SpectraState;
 
 /// Sessions being opened, the labelling task and the view it asks for, and the session on
@@ -70,6 +71,8 @@ pub struct Page {
     pub spectra: SpectraState,
     pub sessions: SessionState,
     pub frames: FramesState,
+    pub project: ProjectState,
+    pub live: LiveState,
 }
 
 impl Page {
@@ -81,11 +84,12 @@ impl Page {
         embedding.follow(app);
         let atoms = AtomState::new(app);
         let spectra = SpectraState::new(app);
-        let labels = LabelState::new(app, embedding, atoms, spectra);
+        let project = ProjectState::new(app.stretch);
+        let labels = LabelState::new(app, embedding, atoms, spectra, project);
         spectra.follow(labels.fusion, labels.notice);
         let task = RwSignal::new(None);
-        let current =
-            Memo::new(move |_| session_on_screen(app, embedding, labels, atoms, spectra, task));
+        let parts = (app, embedding, labels, project);
+        let current = Memo::new(move |_| session_on_screen(parts, atoms, spectra, task));
         let sessions = SessionState {
             pending: RwSignal::new(None),
             task,
@@ -100,6 +104,9 @@ impl Page {
         provide_context(spectra);
         provide_context(labels);
         provide_context(sessions);
+        provide_context(project);
+        let live = LiveState::new();
+        provide_context(live);
         let frames = FramesState::new(app);
         provide_context(frames);
         Self {
@@ -110,6 +117,8 @@ impl Page {
             spectra,
             sessions,
             frames,
+            project,
+            live,
         }
     }
 
@@ -123,6 +132,8 @@ impl Page {
             spectra: expect_context(),
             sessions: expect_context(),
             frames: expect_context(),
+            project: expect_context(),
+            live: expect_context(),
         }
     }
 
@@ -131,8 +142,8 @@ impl Page {
         self.sessions.current.get_untracked()
     }
 
-    /// Shows a freshly decoded dataset ([`AppState::show`]) and, in the same step, clears the
-    /// supports (chips of the old image; the classes stay). Not in an effect that follows the
+    /// Shows a freshly decoded dataset ([`AppState::show`]) as a new project of one image and,
+    /// in the same step, clears the supports (chips of the old image; the classes stay). Not in an effect that follows the
     /// data: then the session on screen would change once more after the data, and that
     /// change — new data, no supports — could be autosaved over the labels of a session being
     /// opened on it.
@@ -143,6 +154,7 @@ impl Page {
         source: DataSource,
     ) {
         self.app.show(name, data, source);
+        self.project.start(self.app.loaded.get_untracked());
         self.labels
             .start_on_new_image(self.app.chip_size.get_untracked());
     }
@@ -156,26 +168,40 @@ impl Page {
 }
 
 /// The session on screen, built from the signals it records (read tracked, so the memo
-/// holding it follows each of them).
+/// holding it follows each of them). In a project the session's source is its first image,
+/// whichever is on screen, with the supports seen from it.
 fn session_on_screen(
-    app: AppState,
-    embedding: EmbeddingState,
-    labels: LabelState,
+    (app, embedding, labels, project): (AppState, EmbeddingState, LabelState, ProjectState),
     atoms: AtomState,
     spectra: SpectraState,
     task: RwSignal<Option<Task>>,
 ) -> Result<Session, String> {
     let loaded = app.loaded.get().ok_or("no image is open")?;
-    let range = app.display_range.get().ok_or("no image is open")?;
     let encoder = embedding
         .encoder_ref(&embedding.selected.get())
         .ok_or("the encoder list is still loading")?;
     let current = labels.history.with(|h| h.current().clone());
+    let first = project.images.with(|images| images.first().cloned());
+    let (source, range, classes) = match first.filter(|first| first.id != loaded.id) {
+        Some(first) => (
+            first.source.clone(),
+            project.range_of(first.id),
+            current
+                .switched(&loaded.source.identity(), &first.source.identity())
+                .classes,
+        ),
+        None => (
+            loaded.source.clone(),
+            app.display_range.get(),
+            current.classes,
+        ),
+    };
+    let range = range.ok_or("no image is open")?;
     Ok(Session {
         format: FORMAT.into(),
         version: VERSION,
-        images: Vec::new(),
-        source: loaded.source.clone(),
+        source,
+        images: project.recorded_others(),
         grid: GridSettings {
             chip_size: current.chip_size,
             origin: [0, 0],
@@ -190,7 +216,7 @@ fn session_on_screen(
             mode: labels.mode.get(),
             unassigned_beyond: labels.unassigned_beyond.get(),
         },
-        classes: current.classes,
+        classes,
         fusion: labels.fusion.get(),
         atoms: atoms.found_here(app).map(|found| found.settings),
         spectra: spectra.settings(),

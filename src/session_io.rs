@@ -120,6 +120,13 @@ pub fn follow_data(page: Page) {
 }
 
 fn data_shown(page: Page, loaded: &Loaded) {
+    // Another image of the project shown: the session on screen is the project's, as it was.
+    let switched = |images: &Vec<std::sync::Arc<Loaded>>| {
+        images.len() > 1 && images.iter().any(|image| image.id == loaded.id)
+    };
+    if page.project.images.with_untracked(switched) {
+        return;
+    }
     let identity = loaded.source.identity();
     let offer =
         autosave::read(&identity).filter(|saved| saved.session.labels().support_count() > 0);
@@ -209,6 +216,7 @@ fn apply(page: Page, Opening { session, labelling }: Opening) {
     sessions.task.set(session.task.clone());
     sessions.labelling.set(labelling);
     notes.extend(adopt_modalities(page, &session));
+    notes.extend(page.project.expect(&session));
     labels.guide.proposal.set(None);
     labels
         .guide

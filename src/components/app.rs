@@ -14,6 +14,7 @@ use crate::components::{
     grid_panel::GridPanel,
     import::ImportPanel,
     pending_banner::PendingBanner,
+    project_panel::{LivePanel, ProjectPanel, ProjectStrip},
     results_panel::ResultsPanel,
     spectra_panel::SpectraPanel,
     task_panel::TaskPanel,
@@ -21,6 +22,7 @@ use crate::components::{
 };
 use crate::links::follow_address;
 use crate::page::Page;
+use crate::project_run;
 use crate::session_io::follow_data;
 use leptos::prelude::*;
 
@@ -30,6 +32,7 @@ pub fn App() -> impl IntoView {
     let page = Page::new();
     follow_data(page);
     follow_address(page);
+    project_run::follow(page);
     let sessions = page.sessions;
     let labelling = move || sessions.labelling.get();
     view! {
@@ -48,6 +51,7 @@ pub fn App() -> impl IntoView {
                 {move || page.app.error.get().map(|message| view! { <p class="error" role="alert" data-testid="error">{message}</p> })}
                 {move || page.app.busy.get().map(|message| view! { <p class="busy" data-testid="busy">{message}</p> })}
                 <Viewer/>
+                {move || (!labelling()).then(|| view! { <ProjectStrip/> })}
             </section>
             {move || match labelling() {
                 true => view! {
@@ -70,6 +74,8 @@ pub fn App() -> impl IntoView {
                     <aside class="panels">
                         <ClassesPanel/>
                         <ResultsPanel/>
+                        <ProjectPanel/>
+                        <LivePanel/>
                         <FramesPanel/>
                         <CrowdPanel/>
                     </aside>

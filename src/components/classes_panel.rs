@@ -84,7 +84,10 @@ fn ClassRow(index: usize, locked: bool) -> impl IntoView {
                             disabled=locked on:change=move |event| recolour(event_target_value(&event))/>
                         <input type="text" class="class-name" data-testid="class-name" prop:value=class.name.clone()
                             readonly=locked on:change=move |event| rename(event_target_value(&event))/>
-                        <span class="count" data-testid="support-count">{supports.len()}</span>
+                        <span class="count" data-testid="support-count"
+                            title="supports on this image (+ on the project's other images)">
+                            {counted(supports.len(), class.elsewhere.len())}
+                        </span>
                         {(!locked).then(|| view! {
                             <button class="icon" title="delete class" data-testid="delete-class"
                                 on:click=move |event| {
@@ -224,5 +227,13 @@ fn duration(seconds: f64) -> String {
     match seconds {
         s if s < 90.0 => format!("{:.0} s", s.max(1.0)),
         s => format!("{:.0} min", s / 60.0),
+    }
+}
+
+/// "3", or "3 + 2" with supports on the project's other images.
+fn counted(here: usize, elsewhere: usize) -> String {
+    match elsewhere {
+        0 => here.to_string(),
+        _ => format!("{here} + {elsewhere}"),
     }
 }

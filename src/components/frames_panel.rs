@@ -24,7 +24,7 @@ pub fn FramesPanel() -> impl IntoView {
                 <section class="panel" data-testid="frames-panel">
                     <h2>"Frames"</h2>
                     <p data-testid="frames-about">{format!("{} frames ({}), {times}.", series.frames, series.format)}</p>
-                    <p class="hint">"The supports are clicked on frame 1, the image above. Segment all frames applies them to every frame, one at a time."</p>
+                    <p class="hint">"The supports are clicked on frame 1, the image above (and on the project's other images). Segment all frames applies them to every frame, one at a time."</p>
                     <RunControls/>
                     <FrameSlider frames=series.frames/>
                     <FractionsChart/>

@@ -197,11 +197,9 @@ pub fn SupportCheck() -> impl IntoView {
     let quality = Memo::new(move |_| {
         let segmentation = labels.segmentation.get()?;
         let cols = app.grid()?.cols();
-        Some(
-            labels
-                .history
-                .with(|h| support_quality(&segmentation, h.current(), cols)),
-        )
+        labels
+            .history
+            .with(|h| support_quality(&segmentation, h.current(), cols))
     });
     move || {
         let quality = quality.get()?;

@@ -13,6 +13,7 @@ pub mod grid_panel;
 pub mod guidance;
 pub mod import;
 pub mod pending_banner;
+pub mod project_panel;
 pub mod results_panel;
 pub mod spectra_panel;
 pub mod task_panel;

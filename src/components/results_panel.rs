@@ -123,7 +123,7 @@ fn current_results(app: AppState, labels: LabelState) -> Option<Current> {
         });
         let names: Vec<String> = classes.iter().map(|c| c.name.clone()).collect();
         let quality = support_quality(&segmentation, h.current(), grid.cols());
-        summary.supports = Some(quality.report(&names, grid.cols()));
+        summary.supports = quality.map(|quality| quality.report(&names, grid.cols()));
         summary
     });
     Some(Current {

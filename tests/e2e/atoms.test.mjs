@@ -98,7 +98,7 @@ test('find atom columns, classify by g(r) alone, plot it, and reproduce it in th
     const csvPath = await download(page, 'export-csv');
     sessionPath = await download(page, 'export-session');
     const session = JSON.parse(await readFile(sessionPath, 'utf8'));
-    assert.equal(session.version, 6);
+    assert.equal(session.version, 7);
     assert.ok(Math.abs(session.atoms.spacing_px - found.spacing) < 0.01);
     assert.equal(session.atoms.threshold, 0.2);
     assert.deepEqual(session.fusion.weights, { image: 0, atoms: 1 });

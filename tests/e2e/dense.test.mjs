@@ -141,7 +141,7 @@ test('the example segments in dense mode by default (MobileNetV2), and the page 
     await screenshot(page, 'dense-example.png');
 
     const session = JSON.parse(await readFile(await download(page, 'export-session'), 'utf8'));
-    assert.equal(session.version, 6);
+    assert.equal(session.version, 7);
     assert.deepEqual(session.encoder.mode, { kind: 'dense', stage: 'layer3', scale: 2 });
   });
 });
@@ -273,7 +273,7 @@ test('a pyCHIP session from before dense mode (version 4) gives the same counts 
     const classes = classesOf(await readFile(await download(page, 'export-csv'), 'utf8'));
     assert.deepEqual(classes, before, 'every chip has the class it had before dense mode');
     const saved = JSON.parse(await readFile(await download(page, 'export-session'), 'utf8'));
-    assert.equal(saved.version, 6);
+    assert.equal(saved.version, 7);
     assert.deepEqual(saved.encoder.mode, { kind: 'per_chip' });
     assert.equal(await networkRuns(page), 1);
 

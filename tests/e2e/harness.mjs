@@ -80,7 +80,8 @@ export async function withPage({ webgpu, isolation, url }, body) {
 // What the page says about its work: the lines a failed test prints (CI keeps only its output).
 const STATUS_IDS = [
   'error', 'embed-status', 'embed-progress', 'embed-error', 'classify-status', 'spectra-status',
-  'atoms-status', 'download-progress', 'task-progress', 'merge-error',
+  'atoms-status', 'download-progress', 'task-progress', 'merge-error', 'project-status',
+  'project-error', 'project-waiting', 'project-failures', 'live-status', 'live-error',
 ];
 
 /**

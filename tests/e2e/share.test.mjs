@@ -271,7 +271,7 @@ test('tampered, oversized and future links are refused and run no script', async
       [`${base}#session=1.${link.split('#session=1.')[1].slice(0, 40)}`, /the link is damaged/],
       [`${base}#session=9.${link.split('#session=1.')[1]}`, /made by a newer Chipscope/],
       [bomb, /unpacks to more than 1 MB/],
-      [pack(base, { ...session, version: 99 }), /version 99; this Chipscope reads version 6/],
+      [pack(base, { ...session, version: 99 }), /version 99; this Chipscope reads version 7/],
       [pack(base, { ...session, grid: { chip_size: 2, origin: [0, 0] } }), /chip size 2 px is too small/],
     ];
     for (const [url, message] of cases) {

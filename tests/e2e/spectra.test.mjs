@@ -89,7 +89,7 @@ test('a JEOL map segments by its spectra, raw and spec2vec, in the page, the CLI
 
     sessionPath = await download(page, 'export-session');
     const session = JSON.parse(await readFile(sessionPath, 'utf8'));
-    assert.equal(session.version, 6);
+    assert.equal(session.version, 7);
     assert.equal(session.spectra.source.name, 'View000_0000006.pts');
     assert.equal(session.spectra.encoder.kind, 'spec2vec');
     assert.deepEqual(session.fusion.weights, { image: 0, spectra: 1 });
