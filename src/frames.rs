@@ -144,6 +144,12 @@ impl FramesState {
         }
     }
 
+    /// Whether project image `load_id` is a series of frames (read untracked).
+    pub fn holds(&self, load_id: u64) -> bool {
+        self.opened
+            .with_untracked(|all| all.iter().any(|series| series.load_id == load_id))
+    }
+
     /// Another image is shown: the run stops and its results go, the slider returns to frame 1.
     pub fn leave(&self) {
         self.stop();
@@ -203,9 +209,14 @@ impl FramesState {
             return Err("label every class on this frame first".into());
         };
         let learned = labels.image_prototypes(app, embedding, key.dataset, &first)?;
+        let pixel_nm = app.loaded.with_untracked(|loaded| {
+            let calibration = loaded.as_ref()?.dataset.calibration.as_ref()?;
+            calibration.pixel_nm()
+        });
         Ok(Plan {
             series,
             learned,
+            pixel_nm,
             first,
             fusion,
             classes: current.classes,
@@ -238,6 +249,7 @@ impl FramesState {
                 Ok(series) => series.frame(index).map_err(|e| e.to_string()),
                 Err(error) => Err(error.to_string()),
             };
+            let dataset = dataset.and_then(|dataset| at_scale(dataset, plan.pixel_nm));
             let outcome = match dataset {
                 Ok(dataset) => {
                     self.segment_frame(app, embedding, &plan, (index, &dataset), cancel)
@@ -307,6 +319,17 @@ impl FramesState {
     }
 }
 
+/// A frame at the pixel size the first frame is shown at ([`Dataset::at_pixel_size`]: a movie
+/// added to a project of another magnification is resampled frame by frame).
+fn at_scale(frame: Dataset, pixel_nm: Option<f64>) -> Result<Dataset, String> {
+    match pixel_nm {
+        Some(nm) => frame
+            .at_pixel_size(nm)
+            .map_err(|_| "it cannot be brought to the first frame's pixel size".to_string()),
+        None => Ok(frame),
+    }
+}
+
 /// `bytes` as a series of frames of image `load_id`, when they are one.
 fn series_file(load_id: u64, bytes: &[u8]) -> Option<Arc<SeriesFile>> {
     let series = Series::open(bytes, &Limits::default()).ok()??;
@@ -323,6 +346,9 @@ fn series_file(load_id: u64, bytes: &[u8]) -> Option<Arc<SeriesFile>> {
 struct Plan {
     series: Arc<SeriesFile>,
     learned: Learned,
+    /// The pixel size of the first frame as shown (a project's), which every frame is brought
+    /// to.
+    pixel_nm: Option<f64>,
     /// The first frame's (the image on screen's) embeddings.
     first: Rc<Embeddings>,
     fusion: Fusion,

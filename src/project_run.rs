@@ -288,11 +288,14 @@ pub fn segment_all(page: Page) {
                 }
             }
         }
-        for image in project.images.get_untracked() {
+        // A frame series is segmented frame by frame in its Frames panel, as `chipscope
+        // segment` does, and not counted in the project's report.
+        let images = project.images.get_untracked();
+        for image in images.iter().filter(|image| !page.frames.holds(image.id)) {
             if cancel.get() {
                 break;
             }
-            let outcome = segment_image(page, &image, &cancel).await;
+            let outcome = segment_image(page, image, &cancel).await;
             project.run.update(|run| {
                 let Some(run) = run else { return };
                 match outcome {

@@ -226,7 +226,7 @@ pub fn ProjectPanel() -> impl IntoView {
             <section class="panel" data-testid="project-panel">
                 <h2>"Project"</h2>
                 <p class="hint">{move || format!(
-                    "{} images of one sample: supports clicked on any of them form one support set, every image is chipped at the first one's pixel size and classified by the image encoder alone.",
+                    "{} images of one sample: supports clicked on any of them form one support set, every image is chipped at the first one's pixel size and classified by the image encoder alone. A frame series is segmented in its Frames panel.",
                     project.size()
                 )}</p>
                 {move || project.waiting.get().map(|message| view! { <p class="hint" data-testid="project-waiting">{message}</p> })}

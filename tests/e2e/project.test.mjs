@@ -4,8 +4,9 @@
 // hexagonal lattice only on b.tif), switching images with the thumbnails; every image is
 // classified with the shared prototypes. The session saved from the page, applied by
 // `chipscope segment` to both files, gives the same classes on every chip of each image and the
-// same project report; opened again in a fresh page, it asks for b.tif, and once it is added the
-// report is the same once more.
+// same project report; a movie added to the project is segmented frame by frame with the same
+// prototypes, into the fractions the CLI writes for it; opened again in a fresh page, the
+// session asks for b.tif, and once it is added the report is the same once more.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
@@ -20,6 +21,8 @@ const cli = process.env.CHIPSCOPE_CLI ?? join(process.env.CARGO_TARGET_DIR ?? jo
 const outDir = join(artifacts, 'project');
 const first = join(outDir, 'a.tif');
 const second = join(outDir, 'b.tif');
+const movie = join(outDir, 'movie.tif');
+const FRAMES = 6;
 const CHIP = 32;
 /** Supports on a.tif (256², 8 × 8 chips of 32 px). */
 const ON_FIRST = {
@@ -36,6 +39,7 @@ before(async () => {
   await freshDir(outDir);
   execFileSync(cli, ['simulate', '--size', '256', '--seed', '1', '--out', first], { stdio: 'pipe' });
   execFileSync(cli, ['simulate', '--size', '512', '--seed', '2', '--pixel-nm', '0.02', '--out', second], { stdio: 'pipe' });
+  execFileSync(cli, ['simulate', '--frames', String(FRAMES), '--size', '256', '--out', movie], { stdio: 'pipe' });
   server = await serveStatic(join(repoRoot, 'dist'));
 });
 after(async () => server?.close());
@@ -57,6 +61,7 @@ async function projectReport(page, dir) {
 test('supports on two magnifications form one support set, and the CLI and a fresh page agree', async () => {
   let session;
   let report;
+  let fractions;
   const pageClasses = {};
   await withPage({ webgpu: false, url: server.url }, async ({ page }) => {
     await page.setInputFiles(testid('file-input'), first);
@@ -94,6 +99,15 @@ test('supports on two magnifications form one support set, and the CLI and a fre
     await page.locator(testid('project-strip')).scrollIntoViewIfNeeded();
     await screenshot(page, 'project.png');
     session = await downloadTo(outDir, page, 'export-session');
+
+    // A movie added to the project: its frames are classified with the project's prototypes.
+    await page.setInputFiles(testid('project-add'), movie);
+    await showImage(page, 'movie.tif');
+    await page.locator(testid('frames-about')).waitFor();
+    await page.locator(testid('embed-status')).filter({ hasText: 'of movie.tif embedded' }).waitFor({ timeout: 120_000 });
+    await page.locator(testid('segment-frames')).click();
+    await page.locator(testid('frames-progress')).filter({ hasText: `${FRAMES} of ${FRAMES} frames` }).waitFor({ timeout: 240_000 });
+    fractions = await readFile(await downloadTo(outDir, page, 'export-fractions-csv'), 'utf8');
   });
 
   const saved = JSON.parse(await readFile(session, 'utf8'));
@@ -111,6 +125,8 @@ test('supports on two magnifications form one support set, and the CLI and a fre
     assert.deepEqual(differingChips(pageClasses[name], theirs), [], `${name}.tif`);
   }
   assert.equal(await readFile(join(out, 'project-report.csv'), 'utf8'), report);
+  execFileSync(cli, ['segment', movie, '--session', session, '--out', join(outDir, 'cli-movie')], { stdio: 'pipe' });
+  assert.equal(await readFile(join(outDir, 'cli-movie', 'movie-fractions.csv'), 'utf8'), fractions);
 
   // A fresh page opens the session on a.tif, names b.tif as missing, and takes it back.
   await withPage({ webgpu: false, url: server.url }, async ({ page }) => {
