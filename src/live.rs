@@ -9,6 +9,7 @@
 
 use std::collections::{HashMap, HashSet};
 
+use chipscope_core::formats::is_image_name;
 use chipscope_core::series::FractionTable;
 use gloo::timers::future::TimeoutFuture;
 use js_sys::{Function, Promise, Reflect};
@@ -18,7 +19,7 @@ use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 
 use crate::page::Page;
-use crate::project_run::{admit, is_image_name, read_image_file, segment_image};
+use crate::project_run::{admit, read_image_file, segment_image};
 
 /// How often the folder is listed, milliseconds.
 const POLL_MS: u32 = 1500;

@@ -9,7 +9,7 @@ use std::rc::Rc;
 use std::sync::Arc;
 
 use chipscope_core::display::DisplayRange;
-use chipscope_core::formats::{Limits, accepted_extensions, open};
+use chipscope_core::formats::{Limits, open};
 use chipscope_core::fusion::Modality;
 use chipscope_core::grid::ChipGrid;
 use chipscope_core::pipeline::{self, ChipMeasure};
@@ -28,14 +28,6 @@ use crate::loading::MAX_FILE_BYTES;
 use crate::page::Page;
 use crate::project::{ImageResult, ProjectRun};
 use crate::zoom::Transform;
-
-/// Whether a file's name has an extension an image reader knows (what a folder contributes).
-pub fn is_image_name(name: &str) -> bool {
-    let name = name.to_ascii_lowercase();
-    accepted_extensions()
-        .split(',')
-        .any(|extension| name.ends_with(extension))
-}
 
 /// Reads, decodes and adds `files` to the project, each brought to the first image's pixel
 /// size; files that cannot be read or do not fit are named in one message, the others added.

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use chipscope_core::display::thumbnail_rgba;
-use chipscope_core::formats::accepted_extensions;
+use chipscope_core::formats::{accepted_extensions, is_image_name};
 use chipscope_core::report::ProjectReport;
 use chipscope_core::session::DataSource;
 use leptos::html::Canvas;
@@ -33,15 +33,9 @@ pub fn ProjectStrip() -> impl IntoView {
         project_run::add_files(page, files);
     };
     let add_folder = move |event: leptos::ev::Event| {
-        let known: Vec<String> = accepted_extensions().split(',').map(String::from).collect();
         let files = picked_files(&event)
             .into_iter()
-            .filter(|file| {
-                let name = file.name().to_ascii_lowercase();
-                known
-                    .iter()
-                    .any(|extension| name.ends_with(extension.as_str()))
-            })
+            .filter(|file| is_image_name(&file.name()))
             .collect();
         project_run::add_files(page, files);
     };

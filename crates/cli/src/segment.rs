@@ -3,9 +3,11 @@
 //! reads the files (the labelled image, weights, spectrum images) and measures the chips with
 //! progress on the terminal; [`pipeline`] learns the prototypes and segments, as in the page.
 //! A session of several images (a project) also learns from the supports on its other images
-//! and pools the images' class reports ([`project`]).
+//! and pools the images' class reports ([`project`]); `--watch` segments the files a folder
+//! receives as they arrive ([`watch`]).
 
 mod project;
+mod watch;
 
 use std::borrow::Cow;
 use std::path::{Path, PathBuf};
@@ -51,7 +53,7 @@ pub struct SegmentArgs {
     /// Images to segment: any format `chipscope info` reads (PNG, JPEG, TIFF, DM3/DM4, TIA,
     /// JEOL IMG, MRC, Berkeley EMD), or a spectrum-image file with its HAADF or counts image
     /// (Velox EMD, Bruker BCF, JEOL PTS, TIA).
-    #[arg(required = true, value_name = "IMAGE")]
+    #[arg(required_unless_present = "watch", value_name = "IMAGE")]
     images: Vec<PathBuf>,
     /// The EDS spectrum image of each IMAGE, in the same order, when the session weights the
     /// spectral modality (not needed for an IMAGE that is itself a spectrum-image file).
@@ -82,6 +84,20 @@ pub struct SegmentArgs {
     /// STEM-fractions.svg only.
     #[arg(long)]
     each_frame: bool,
+    /// After the IMAGEs, watch this folder: every image file in it, and each one written there
+    /// later, is segmented once complete (its size and time unchanged between two listings),
+    /// its files written to --out and its class fractions added to watch-fractions.csv and
+    /// .svg. Runs until interrupted.
+    #[arg(long, value_name = "DIR")]
+    watch: Option<PathBuf>,
+    /// Seconds between two listings of the watched folder.
+    #[arg(
+        long,
+        value_name = "SECONDS",
+        default_value_t = 2.0,
+        requires = "watch"
+    )]
+    interval: f64,
     /// CPU backend.
     #[arg(long, value_enum, default_value_t = Backend::Flex)]
     backend: Backend,
@@ -107,13 +123,21 @@ pub fn segment(args: &SegmentArgs) -> Result<()> {
     let (mut failed, mut reports) = (0, Vec::new());
     for (i, (path, stem)) in args.images.iter().zip(&stems).enumerate() {
         match segmenter.report(path, stem, args.spectra.get(i)) {
-            Outcome::Image(report) => reports.push((file_name(path), report)),
+            Outcome::Image(_, report) => reports.push((file_name(path), report)),
             Outcome::Series => {}
             Outcome::Failed => failed += 1,
         }
     }
     if reports.len() >= 2 {
         segmenter.write_project_report(reports)?;
+    }
+    if let Some(folder) = &args.watch {
+        return watch::watch(
+            &segmenter,
+            folder,
+            args.interval,
+            stems.into_iter().collect(),
+        );
     }
     ensure!(
         failed == 0,
@@ -676,7 +700,7 @@ impl Segmenter {
         match self.segment_file(path, stem, spectra) {
             Ok(Segmented::Image(summary, report)) => {
                 describe_image(path, &summary);
-                Outcome::Image(report)
+                Outcome::Image(summary, report)
             }
             Ok(Segmented::Series(series)) => {
                 describe_series(path, stem, &series);
@@ -988,8 +1012,13 @@ impl Segmenter {
 
     /// Writes `bytes` as the file `name` in the output folder.
     fn save(&self, name: &str, bytes: impl AsRef<[u8]>) -> Result<()> {
-        let path = self.out.join(name);
+        let path = self.out_path(name);
         std::fs::write(&path, bytes).with_context(|| format!("cannot write {}", path.display()))
+    }
+
+    /// Where output file `name` goes.
+    fn out_path(&self, name: &str) -> PathBuf {
+        self.out.join(name)
     }
 }
 
@@ -1001,8 +1030,8 @@ enum Segmented {
 
 /// How segmenting one file went, once reported.
 enum Outcome {
-    /// A single image, with its class report.
-    Image(ClassReport),
+    /// A single image, with its summary and class report.
+    Image(Box<Summary>, ClassReport),
     /// A frame series, every frame segmented.
     Series,
     /// The file, or a frame of it, failed.

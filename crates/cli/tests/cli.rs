@@ -2097,3 +2097,98 @@ mod projects {
         std::fs::remove_dir_all(dir).ok();
     }
 }
+
+mod watch {
+    use super::segment::dense_session_32;
+    use super::{chipscope, scratch, stdout};
+    use std::path::Path;
+    use std::process::{Child, Command};
+    use std::time::{Duration, Instant};
+
+    /// `chipscope simulate` of the example at `seed` into `path`.
+    fn simulate(path: &Path, seed: &str) {
+        stdout(&chipscope(&[
+            "simulate",
+            "--size",
+            "256",
+            "--seed",
+            seed,
+            "--out",
+            path.to_str().unwrap(),
+        ]));
+    }
+
+    /// Waits until `path` has `rows` rows under its header, or fails after a minute.
+    fn wait_for_rows(path: &Path, rows: usize, child: &mut Child) -> String {
+        let started = Instant::now();
+        loop {
+            let text = std::fs::read_to_string(path).unwrap_or_default();
+            if text.lines().count() > rows {
+                return text;
+            }
+            let exited = child.try_wait().unwrap();
+            if exited.is_some() || started.elapsed() > Duration::from_secs(60) {
+                child.kill().ok();
+                panic!("no {rows} rows in {} ({exited:?}): {text}", path.display());
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// A file in the folder at the start and one written later are segmented, each once,
+    /// into their own files and a row of watch-fractions.csv; other files are left alone.
+    #[test]
+    fn a_watched_folder_is_segmented_as_files_arrive() {
+        let dir = scratch("watch");
+        let folder = dir.join("microscope");
+        std::fs::create_dir_all(&folder).unwrap();
+        simulate(&folder.join("first.tif"), "3");
+        std::fs::write(folder.join("notes.txt"), "not an image").unwrap();
+        let session = dense_session_32(&dir);
+        let out = dir.join("out");
+        let mut child = Command::new(env!("CARGO_BIN_EXE_chipscope"))
+            .env("CHIPSCOPE_WEIGHTS", super::WEIGHTS)
+            .args(["segment", "--session", session.to_str().unwrap()])
+            .args(["--out", out.to_str().unwrap(), "--interval", "0.2"])
+            .args(["--watch", folder.to_str().unwrap()])
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let table = out.join("watch-fractions.csv");
+        let first = wait_for_rows(&table, 1, &mut child);
+        // Written elsewhere, then moved in complete, as acquisition software often does.
+        simulate(&dir.join("second.tif"), "4");
+        std::fs::rename(dir.join("second.tif"), folder.join("second.tif")).unwrap();
+        let both = wait_for_rows(&table, 2, &mut child);
+        std::thread::sleep(Duration::from_millis(600));
+        let after = std::fs::read_to_string(&table).unwrap();
+        child.kill().unwrap();
+        child.wait().unwrap();
+        assert!(
+            first.starts_with("frame,time_s,file,vacuum fraction,"),
+            "{first}"
+        );
+        let files: Vec<&str> = both
+            .lines()
+            .skip(1)
+            .map(|l| l.split(',').nth(2).unwrap())
+            .collect();
+        assert_eq!(files, ["first.tif", "second.tif"]);
+        assert_eq!(after, both, "each file is taken once");
+        for stem in ["first", "second"] {
+            assert!(out.join(format!("{stem}.csv")).is_file(), "{stem}.csv");
+        }
+        assert!(out.join("watch-fractions.svg").is_file());
+        assert!(!out.join("notes.csv").exists());
+        // Each row's square-lattice fraction is the one the file's own summary gives.
+        let report = std::fs::read_to_string(out.join("second-report.csv")).unwrap();
+        let square = report
+            .lines()
+            .find(|l| l.starts_with("square lattice,"))
+            .unwrap();
+        let fraction = square.split(',').nth(2).unwrap();
+        let row = both.lines().nth(2).unwrap();
+        assert_eq!(row.split(',').nth(4).unwrap(), fraction, "{both}");
+        std::fs::remove_dir_all(dir).ok();
+    }
+}

@@ -518,6 +518,15 @@ pub fn accepted_extensions() -> String {
         .join(",")
 }
 
+/// Whether `file_name` ends in an extension an image reader knows (which files of a folder are
+/// images).
+pub fn is_image_name(file_name: &str) -> bool {
+    let name = file_name.to_ascii_lowercase();
+    let extensions = readers_for(Select::Image).flat_map(|reader| reader.extensions().iter());
+    let mut known = extensions.map(|extension| format!(".{extension}"));
+    known.any(|extension| name.ends_with(&extension))
+}
+
 /// A note when `file_name`'s extension belongs to another format than the one `reader` read.
 fn extension_note(file_name: &str, reader: &Reader) -> Option<String> {
     let (_, extension) = file_name.rsplit_once('.')?;
@@ -535,6 +544,16 @@ fn extension_note(file_name: &str, reader: &Reader) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn image_names_are_told_by_their_extension() {
+        for name in ["scan.DM4", "movie.tif", "a.b.png", "stack.mrc", "map.emd"] {
+            assert!(is_image_name(name), "{name}");
+        }
+        for name in ["session.json", "notes.txt", "tif", "weights.pth"] {
+            assert!(!is_image_name(name), "{name}");
+        }
+    }
 
     #[test]
     fn empty_and_unknown_files_are_refused_with_a_reason() {
