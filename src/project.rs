@@ -5,11 +5,12 @@
 //! folder into the project.
 
 use std::cell::Cell;
+use std::collections::HashMap;
 use std::rc::Rc;
 use std::sync::Arc;
 
 use chipscope_core::dataset::{Dataset, RescaleError, significant};
-use chipscope_core::display::DisplayRange;
+use chipscope_core::display::{DisplayRange, Stretch};
 use chipscope_core::report::{ClassReport, ProjectReport};
 use chipscope_core::results::Summary;
 use chipscope_core::series::FractionTable;
@@ -17,6 +18,9 @@ use chipscope_core::session::{DataSource, Session};
 use leptos::prelude::*;
 
 use crate::app::Loaded;
+
+/// The contrast rule the kept ranges were computed under, and each image's range, by load id.
+type KnownRanges = Option<(Stretch, HashMap<u64, DisplayRange>)>;
 
 /// One image's results in a run over the project.
 #[derive(Clone, Debug, PartialEq)]
@@ -77,15 +81,28 @@ pub struct ProjectState {
 
 impl ProjectState {
     /// No images; [`Self::start`] begins a project with the image shown.
-    pub fn new(page_stretch: RwSignal<chipscope_core::display::Stretch>) -> Self {
+    pub fn new(stretch: RwSignal<Stretch>) -> Self {
         let images: RwSignal<Vec<Arc<Loaded>>> = RwSignal::new(Vec::new());
+        // Each image's range is computed once per contrast rule, not again for every image
+        // added (a watched folder adds them one by one).
+        let known: StoredValue<KnownRanges, LocalStorage> = StoredValue::new_local(None);
         let ranges = Memo::new(move |_| {
-            let stretch = page_stretch.get();
+            let stretch = stretch.get();
             images.with(|images| {
-                images
-                    .iter()
-                    .map(|image| (image.id, DisplayRange::of(&image.dataset.image, stretch)))
-                    .collect()
+                let computed = known.try_update_value(|known| {
+                    let (rule, ranges) = known.get_or_insert_with(|| (stretch, HashMap::new()));
+                    if *rule != stretch {
+                        (*rule, *ranges) = (stretch, HashMap::new());
+                    }
+                    let ranges_of = images.iter().map(|image| {
+                        let range = *ranges
+                            .entry(image.id)
+                            .or_insert_with(|| DisplayRange::of(&image.dataset.image, stretch));
+                        (image.id, range)
+                    });
+                    ranges_of.collect::<Vec<_>>()
+                });
+                computed.unwrap_or_default()
             })
         });
         Self {
