@@ -417,11 +417,18 @@ impl EmbeddingState {
         key: &EmbeddingKey,
         size: (usize, usize),
     ) -> Option<Rc<Embeddings>> {
-        if let Some(cached) = self.embeddings(key) {
-            return Some(cached);
-        }
+        self.embeddings(key).or_else(|| self.pool_map(key, size))
+    }
+
+    /// Pools `key`'s chips of an image of `(width, height)` pixels from its cached feature map
+    /// and keeps them; `None` when the map is not cached.
+    fn pool_map(
+        &self,
+        key: &EmbeddingKey,
+        (width, height): (usize, usize),
+    ) -> Option<Rc<Embeddings>> {
         let map = self.feature_map(key)?;
-        let grid = ChipGrid::new(size.0, size.1, key.chip_size).ok()?;
+        let grid = ChipGrid::new(width, height, key.chip_size).ok()?;
         let pooled = Rc::new(map.pool(&grid));
         self.store
             .update_value(|store| store.keep_embeddings(key.clone(), pooled.clone()));
@@ -471,20 +478,16 @@ impl EmbeddingState {
     /// Pools `key`'s chips from its cached feature map, without running the network; `None`
     /// when the map is not cached (or the image is no longer on screen). Says how long it took.
     fn pool_cached(&self, app: &AppState, key: &EmbeddingKey) -> Option<Rc<Embeddings>> {
-        let map = self.feature_map(key)?;
-        let grid = app.loaded.with_untracked(|loaded| {
+        let size = app.loaded.with_untracked(|loaded| {
             let loaded = loaded.as_ref().filter(|loaded| loaded.id == key.dataset)?;
-            let image = &loaded.dataset.image;
-            ChipGrid::new(image.width(), image.height(), key.chip_size).ok()
+            Some((loaded.dataset.image.width(), loaded.dataset.image.height()))
         })?;
         let started = now_ms();
-        let pooled = Rc::new(map.pool(&grid));
+        let pooled = self.pool_map(key, size)?;
         let elapsed = now_ms() - started;
-        self.store
-            .update_value(|store| store.keep_embeddings(key.clone(), pooled.clone()));
         self.status.set(Some(format!(
             "re-pooled {} chips from the cached feature map in {elapsed:.1} ms",
-            grid.chip_count()
+            pooled.count()
         )));
         Some(pooled)
     }

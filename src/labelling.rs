@@ -13,7 +13,6 @@ use chipscope_core::fine::{CellContext, FineLabels};
 use chipscope_core::fusion::{Fusion, Modality};
 use chipscope_core::labels::{Cell, ClassLabel, Labels, Undoable};
 use chipscope_core::pipeline::{self, ChipMeasure, Learned};
-use chipscope_core::session::DataSource;
 use chipscope_core::session::ViewMode;
 use leptos::ev;
 use leptos::prelude::*;
@@ -329,7 +328,7 @@ impl LabelState {
             let here = on_screen.as_deref() == Some(identity.as_str());
             let size = (image.dataset.image.width(), image.dataset.image.height());
             let [cols, rows] = [size.0, size.1].map(|side| side / labels.chip_size.max(1));
-            if !here && !labels.fit_on(&identity, cols, rows) {
+            if !here && labels.outside_on(&identity, cols, rows).is_some() {
                 return Err(format!(
                     "a support on {} lies outside its {cols} × {rows} grid",
                     image.name
@@ -359,10 +358,11 @@ impl LabelState {
             }
         }
         let missing = self.project.missing.get();
-        waiting.extend(missing.iter().filter_map(|source| match source {
-            DataSource::File { name, .. } | DataSource::Url { name, .. } => Some(name.clone()),
-            DataSource::Example { .. } => None,
-        }));
+        waiting.extend(
+            missing
+                .iter()
+                .filter_map(|source| source.file_name().map(String::from)),
+        );
         let empty = |learned: &Learned| learned.classes.iter().position(Vec::is_empty);
         let joined = (!parts.is_empty()).then(|| Learned::joined(&parts));
         match joined.as_ref().map(|learned| (empty(learned), learned)) {

@@ -47,7 +47,6 @@ pub fn add_files(page: Page, files: Vec<web_sys::File>) {
         project
             .error
             .set((!failures.is_empty()).then(|| failures.join("; ")));
-        measure_elsewhere(page);
     });
 }
 
@@ -194,20 +193,32 @@ pub fn measure_elsewhere(page: Page) {
     }
     project.measuring.set_value(true);
     spawn_local(async move {
-        let cancel = Cell::new(false);
-        while let Some((loaded, key, range)) = next_unmeasured(page) {
-            let name = &loaded.name;
-            project
-                .status
-                .set(Some(format!("Embedding {name} for its supports…")));
-            if let Err(message) = embed_image(page, &loaded, (key, range), &cancel).await {
-                project.error.set(Some(format!("{name}: {message}")));
-                break;
-            }
+        if let Err(message) = embed_waiting(page, &Cell::new(false)).await {
+            project.error.set(Some(message));
         }
-        project.status.set(None);
         project.measuring.set_value(false);
     });
+}
+
+/// Embeds, one at a time, the images not on screen whose supports wait for their chips, saying
+/// which in the project's status line; false when cancelled, the image's name in an error.
+async fn embed_waiting(page: Page, cancel: &Cell<bool>) -> Result<bool, String> {
+    let project = page.project;
+    let mut outcome = Ok(true);
+    while let Some((loaded, key, range)) = next_unmeasured(page) {
+        let name = &loaded.name;
+        project
+            .status
+            .set(Some(format!("Embedding {name} for its supports…")));
+        outcome = embed_image(page, &loaded, (key, range), cancel)
+            .await
+            .map_err(|message| format!("{name}: {message}"));
+        if outcome != Ok(true) {
+            break;
+        }
+    }
+    project.status.set(None);
+    outcome
 }
 
 /// An image not on screen holding supports whose chips are not embedded with the settings on
@@ -268,16 +279,12 @@ pub fn segment_all(page: Page) {
             running: true,
             ..ProjectRun::default()
         }));
-        while let Some((loaded, key, range)) = next_unmeasured(page) {
-            match embed_image(page, &loaded, (key, range), &cancel).await {
-                Ok(true) => {}
-                Ok(false) => return finish_run(page),
-                Err(message) => {
-                    project
-                        .error
-                        .set(Some(format!("{}: {message}", loaded.name)));
-                    return finish_run(page);
-                }
+        match embed_waiting(page, &cancel).await {
+            Ok(true) => {}
+            Ok(false) => return finish_run(page),
+            Err(message) => {
+                project.error.set(Some(message));
+                return finish_run(page);
             }
         }
         // A frame series is segmented frame by frame in its Frames panel, as `chipscope

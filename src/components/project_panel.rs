@@ -187,10 +187,9 @@ fn ProjectThumbnail(image: Arc<Loaded>, current: Signal<bool>) -> impl IntoView 
 
 /// A recorded image's file name.
 fn missing_name(source: &DataSource) -> String {
-    match source {
-        DataSource::File { name, .. } | DataSource::Url { name, .. } => name.clone(),
-        DataSource::Example { .. } => source.describe(),
-    }
+    source
+        .file_name()
+        .map_or_else(|| source.describe(), String::from)
 }
 
 /// Every image segmented with the shared prototypes: per image and pooled, with the report CSV.

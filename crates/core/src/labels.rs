@@ -332,11 +332,12 @@ impl Labels {
             .collect()
     }
 
-    /// Whether every support on image `image` (an identity) lies on a grid of `cols × rows`
-    /// chips.
-    pub fn fit_on(&self, image: &str, cols: usize, rows: usize) -> bool {
+    /// A support on image `image` (an identity) outside a grid of `cols × rows` chips, if any.
+    pub fn outside_on(&self, image: &str, cols: usize, rows: usize) -> Option<Cell> {
         let mut supports = self.classes.iter().flat_map(|class| &class.elsewhere);
-        supports.all(|s| s.image != image || (s.chip[0] < rows && s.chip[1] < cols))
+        supports
+            .find(|s| s.image == image && (s.chip[0] >= rows || s.chip[1] >= cols))
+            .map(|s| s.chip)
     }
 
     /// The other images that hold supports, in the order their first support was clicked.
@@ -579,7 +580,8 @@ mod tests {
         let on_b = labels.switched("a", "b");
         assert!(on_b.classes.iter().all(|c| c.supports.is_empty()));
         assert_eq!(on_b.support_indices_on("a", 4), [vec![0], vec![5]]);
-        assert!(on_b.fit_on("a", 2, 2) && !on_b.fit_on("a", 1, 2));
+        assert_eq!(on_b.outside_on("a", 2, 2), None);
+        assert_eq!(on_b.outside_on("a", 1, 2), Some([1, 1]));
         assert!(on_b.is_ready(), "the supports on a still count");
         let mut on_b = on_b;
         on_b.toggle([0, 0], 1); // the same cell on b is another chip

@@ -380,18 +380,10 @@ mod tests {
     use crate::spectra::synthetic::{Acquisition, Composition, eds_map};
     use crate::spectra::{EnergyAxis, SpectrumImageBuilder};
 
-    /// 100 channels of 0.1 keV from 0: Fe Kα's window (6.269–6.539 keV) is channels 62–65,
-    /// O Kα's (0.466–0.584 keV) channels 4–5.
     /// Pooling weighs each image by its chips; columns not every image has are left out.
     #[test]
     fn a_project_pools_its_images_reports() {
-        let calibration = Calibration {
-            pixel_size: 0.5,
-            unit: "nm".into(),
-        };
-        let full = ClassReport::new(&summary(Some(&calibration)), &ASSIGNMENTS)
-            .with_spectra(&four_chip_spectra(), &["Fe", "O"])
-            .with_atoms(&four_chip_atoms(), Some(&calibration));
+        let full = full_report();
         let twice = ClassReport::pooled(&[&full, &full]);
         let doubled = |csv: &str| csv.replace("matrix,2,", "matrix,4,");
         assert_eq!(twice.rows()[0].share.chips, 4);
@@ -416,6 +408,8 @@ mod tests {
         );
     }
 
+    /// 100 channels of 0.1 keV from 0: Fe Kα's window (6.269–6.539 keV) is channels 62–65,
+    /// O Kα's (0.466–0.584 keV) channels 4–5.
     fn tenth_kev_axis() -> EnergyAxis {
         EnergyAxis {
             offset_kev: 0.0,
@@ -503,15 +497,20 @@ mod tests {
         assert_eq!(first_peak(&[0.0; 10], &r), None);
     }
 
-    #[test]
-    fn csv_has_shares_lines_and_spacings() {
+    /// The report of [`ASSIGNMENTS`] at 0.5 nm/px, with Fe and O line counts and spacings.
+    fn full_report() -> ClassReport {
         let calibration = Calibration {
             pixel_size: 0.5,
             unit: "nm".into(),
         };
-        let report = ClassReport::new(&summary(Some(&calibration)), &ASSIGNMENTS)
+        ClassReport::new(&summary(Some(&calibration)), &ASSIGNMENTS)
             .with_spectra(&four_chip_spectra(), &["Fe", "O"])
-            .with_atoms(&four_chip_atoms(), Some(&calibration));
+            .with_atoms(&four_chip_atoms(), Some(&calibration))
+    }
+
+    #[test]
+    fn csv_has_shares_lines_and_spacings() {
+        let report = full_report();
         assert_eq!(
             report.to_csv(),
             "class,chips,fraction,area (nm²),Fe Ka counts,O Ka counts,column spacing (px),\

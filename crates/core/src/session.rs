@@ -113,6 +113,14 @@ impl DataSource {
         }
     }
 
+    /// The file's name, for a file or a download; none for the example.
+    pub fn file_name(&self) -> Option<&str> {
+        match self {
+            DataSource::File { name, .. } | DataSource::Url { name, .. } => Some(name),
+            DataSource::Example { .. } => None,
+        }
+    }
+
     /// "multi_signal.dm3 (1.2 MB, sha256 3f2a…)".
     pub fn describe(&self) -> String {
         match self {

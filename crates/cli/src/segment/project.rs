@@ -234,18 +234,10 @@ impl Segmenter {
                 image.name
             )
         })?;
-        let outside = self
-            .session
-            .classes
-            .iter()
-            .flat_map(|class| &class.elsewhere)
-            .filter(|support| support.image == image.identity)
-            .find(|support| support.chip[0] >= grid.rows() || support.chip[1] >= grid.cols());
-        if let Some(support) = outside {
+        let labels = self.session.labels();
+        if let Some([row, col]) = labels.outside_on(&image.identity, grid.cols(), grid.rows()) {
             bail!(
-                "support chip [{}, {}] of the project image {} is outside its {}",
-                support.chip[0],
-                support.chip[1],
+                "support chip [{row}, {col}] of the project image {} is outside its {}",
                 image.name,
                 grid.layout_summary()
             );
