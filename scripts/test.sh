@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Runs every test: formatting and lints, native unit and integration tests, the release web
-# build (with its size), and the end-to-end tests in headless Chromium (WebGPU and CPU).
+# Runs every test: formatting and lints, native unit and integration tests, the Python package's
+# tests (its wheel installed into a fresh virtual environment), the release web build (with its
+# size), and the end-to-end tests in headless Chromium (WebGPU and CPU).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 bash scripts/setup.sh --browser
@@ -24,6 +25,9 @@ CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS="-C target-feature=+simd128,+atomi
 step "native tests"
 bash scripts/fetch-testdata.sh
 cargo test --workspace
+
+step "Python package"
+bash scripts/python.sh
 
 step "release web build"
 cargo build --quiet -p chipscope-cli

@@ -22,9 +22,10 @@ use chipscope_core::weights::read_weights;
 use clap::{Args, ValueEnum};
 
 /// burn's CPU backends.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
 pub enum Backend {
     /// burn-flex, burn 0.22's pure-Rust CPU backend.
+    #[default]
     Flex,
     /// burn-ndarray (deprecated by burn in favour of Flex).
     Ndarray,
@@ -152,6 +153,17 @@ pub fn embed_with_progress(
 pub struct EmbedArgs {
     /// Image file: any format `chipscope info` reads (PNG, JPEG, TIFF, DM3/DM4, TIA, JEOL, MRC, EMD…).
     pub image: PathBuf,
+    /// How the chips are embedded.
+    #[command(flatten)]
+    pub settings: EmbedSettings,
+    /// Output .npy file.
+    #[arg(long)]
+    pub out: PathBuf,
+}
+
+/// How `chipscope embed` (and the Python package's `chipscope.embed`) embeds an image's chips.
+#[derive(Args, Clone)]
+pub struct EmbedSettings {
     /// Chip side in pixels.
     #[arg(long)]
     pub chip: usize,
@@ -169,22 +181,11 @@ pub struct EmbedArgs {
     #[arg(long)]
     pub stage: Option<String>,
     /// Dense mode: enlargement of the image before the network (1, 2 or 4).
-    #[arg(long, value_parser = parse_scale)]
+    #[arg(long)]
     pub scale: Option<usize>,
     /// CPU backend.
     #[arg(long, value_enum, default_value_t = Backend::Flex)]
     pub backend: Backend,
-    /// Output .npy file.
-    #[arg(long)]
-    pub out: PathBuf,
-}
-
-/// A dense scale: 1, 2 or 4.
-fn parse_scale(text: &str) -> Result<usize, String> {
-    match text.parse() {
-        Ok(scale) if EmbeddingMode::SCALES.contains(&scale) => Ok(scale),
-        _ => Err(format!("{text} is not 1, 2 or 4")),
-    }
 }
 
 /// How `chipscope embed` embeds chips.
@@ -196,10 +197,13 @@ pub enum ModeArg {
     PerChip,
 }
 
-impl EmbedArgs {
+impl EmbedSettings {
     /// The embedding mode asked for, dense settings defaulting to those recommended for
     /// `encoder`.
     fn mode(&self, encoder: &ImageEncoder) -> Result<EmbeddingMode> {
+        if let Some(scale) = self.scale.filter(|s| !EmbeddingMode::SCALES.contains(s)) {
+            bail!("the dense scale is 1, 2 or 4, not {scale}");
+        }
         match self.mode {
             ModeArg::PerChip if self.stage.is_some() || self.scale.is_some() => {
                 bail!("--stage and --scale apply to --mode dense only")
@@ -216,15 +220,50 @@ impl EmbedArgs {
     }
 }
 
+/// Every chip of an image embedded: the embeddings (chips in grid order) and their grid.
+pub struct Embedded {
+    /// One vector per chip.
+    pub embeddings: Embeddings,
+    /// The chips.
+    pub grid: ChipGrid,
+    /// How they were made, in words (for the command's report).
+    how: String,
+    /// The encoder's name.
+    encoder: String,
+}
+
 /// Embeds every chip of `dataset` as `args` say and writes a `chips × dim` float32 `.npy`.
 pub fn embed(dataset: &Dataset, args: &EmbedArgs) -> Result<()> {
-    let device = args.backend.device();
-    let encoder = load_encoder(&args.encoder, &device)?;
-    let image = &dataset.image;
-    let grid = ChipGrid::new(image.width(), image.height(), args.chip)?;
-    let range = DisplayRange::of(image, Stretch::default());
     let started = Instant::now();
-    let (embeddings, how) = match args.mode(&encoder)? {
+    let Embedded {
+        embeddings,
+        grid,
+        how,
+        encoder,
+    } = embed_image(dataset, &args.settings)?;
+    let seconds = started.elapsed().as_secs_f64();
+    write_npy(&args.out, &embeddings)?;
+    println!(
+        "wrote {} ({} × {} embeddings of {}-px chips {how}, from {encoder} on {}, {:.1} chips/s)",
+        args.out.display(),
+        embeddings.count(),
+        embeddings.dim,
+        args.settings.chip,
+        args.settings.backend.name(),
+        grid.chip_count() as f64 / seconds
+    );
+    Ok(())
+}
+
+/// Every chip of `dataset` embedded as `settings` say (the display range its default
+/// percentile stretch).
+pub fn embed_image(dataset: &Dataset, settings: &EmbedSettings) -> Result<Embedded> {
+    let device = settings.backend.device();
+    let encoder = load_encoder(&settings.encoder, &device)?;
+    let image = &dataset.image;
+    let grid = ChipGrid::new(image.width(), image.height(), settings.chip)?;
+    let range = DisplayRange::of(image, Stretch::default());
+    let (embeddings, how) = match settings.mode(&encoder)? {
         EmbeddingMode::Dense(settings) => {
             let map = dense_map(&encoder, image, range, &settings, &device, encoder.name())?;
             let how = format!(
@@ -245,19 +284,12 @@ pub fn embed(dataset: &Dataset, args: &EmbedArgs) -> Result<()> {
             (embeddings, "each resized to 224²".to_string())
         }
     };
-    let seconds = started.elapsed().as_secs_f64();
-    write_npy(&args.out, &embeddings)?;
-    println!(
-        "wrote {} ({} × {} embeddings of {}-px chips {how}, from {} on {}, {:.1} chips/s)",
-        args.out.display(),
-        embeddings.count(),
-        embeddings.dim,
-        args.chip,
-        encoder.name(),
-        args.backend.name(),
-        grid.chip_count() as f64 / seconds
-    );
-    Ok(())
+    Ok(Embedded {
+        embeddings,
+        grid,
+        how,
+        encoder: encoder.name().to_string(),
+    })
 }
 
 /// The largest dense map the CLI computes: natively memory is not 32-bit, but a ResNet `layer3`

@@ -1,12 +1,19 @@
-//! Reading input files as the command line does: the bytes with the path in any error, and
-//! images opened by content (a TIA `.ser` with the `.emi` beside it).
+//! Reading input files as the command line does: the bytes with the path in any error, images
+//! and spectrum images opened by content (a TIA `.ser` with the `.emi` beside it), sessions and
+//! the simulated example.
 
 use std::fs::File;
 use std::path::Path;
 
 use anyhow::{Context, Result};
 use chipscope_core::dataset::Dataset;
-use chipscope_core::formats::{Limits, Opened, open, open_with_emi, tia};
+use chipscope_core::formats::ripple::read_pair;
+use chipscope_core::formats::spectral::{SpectralFile, decode_spectral};
+use chipscope_core::formats::tia::TIA;
+use chipscope_core::formats::{Limits, Opened, Select, open, open_with_emi, tia};
+use chipscope_core::session::Session;
+use chipscope_core::share;
+use chipscope_core::simulate::{self, Simulation};
 use memmap2::Mmap;
 
 /// The limits the command line reads files within. The page keeps [`Limits::BROWSER`]: a
@@ -80,4 +87,63 @@ pub fn emi_beside(path: &Path) -> Result<Option<Vec<u8>>> {
     }
     let bytes = read_file(&emi_path)?;
     Ok(tia::is_emi(&bytes).then_some(bytes))
+}
+
+/// The spectral file at `path` decoded, summing every `bin` channels (a TIA `.ser` with the
+/// `.emi` beside it when there is one); a Lispix `.rpl` header
+/// is paired with `raw`, or else the `.raw` beside it.
+pub fn read_spectral(path: &Path, raw: Option<&Path>, bin: usize) -> Result<SpectralFile> {
+    decode_spectral_file(path, &read_file(path)?, raw, bin)
+}
+
+/// The spectral file `bytes`, read from `path`, decoded as [`read_spectral`] does.
+pub fn decode_spectral_file(
+    path: &Path,
+    bytes: &[u8],
+    raw: Option<&Path>,
+    bin: usize,
+) -> Result<SpectralFile> {
+    let is_ripple = path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("rpl"));
+    let name = path.display();
+    if is_ripple {
+        let raw_path = raw.map_or_else(|| path.with_extension("raw"), Path::to_path_buf);
+        let raw = read_file(&raw_path)
+            .with_context(|| format!("{name} is a Lispix header; its .raw data is needed"))?;
+        return read_pair(bytes, &raw, bin, &native_limits())
+            .with_context(|| format!("cannot read {name}"));
+    }
+    let decoded = match emi_beside(path)? {
+        Some(emi) if TIA.offers(bytes, Select::Spectra) => {
+            tia::read_spectra_with_emi(&file_name(path), bytes, &emi, bin, &native_limits())
+        }
+        _ => decode_spectral(bytes, bin, &native_limits()),
+    };
+    decoded.with_context(|| format!("cannot read {name}"))
+}
+
+/// The session file at `path` (or a share link given in its place), parsed and checked.
+pub fn read_session(path: &Path) -> Result<Session> {
+    if let Some((_, session)) = share::from_fragment(&path.to_string_lossy()) {
+        return session.context("cannot use the session link");
+    }
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read session {}", path.display()))?;
+    Session::parse(&text).with_context(|| format!("cannot use session {}", path.display()))
+}
+
+/// Refuses simulated images outside 16–8192 pixels.
+pub fn check_simulated_size(size: usize) -> Result<()> {
+    anyhow::ensure!(
+        (16..=8192).contains(&size),
+        "the simulated image's size must be between 16 and 8192 pixels, not {size}"
+    );
+    Ok(())
+}
+
+/// The simulated example micrograph, refusing sizes outside 16–8192 pixels.
+pub fn simulated_example(size: usize, seed: u64) -> Result<Simulation> {
+    check_simulated_size(size)?;
+    Ok(simulate::heterostructure(size, seed))
 }

@@ -1,9 +1,11 @@
-//! The library behind the `chipscope` command line: reading input files ([`files`]) and loading
-//! and running the encoders ([`encode`]). The `chipscope` binary is built on it, and so are the
+//! The library behind the `chipscope` command line: reading input files ([`files`]), loading
+//! and running the encoders ([`encode`]) and applying a session to files ([`segment`]). The
+//! `chipscope` binary is built on it, and so are the Python package (`crates/python`) and the
 //! benchmarks (`chipscope-bench`, in `crates/bench`), which live outside the product.
 
 pub mod encode;
 pub mod files;
+pub mod segment;
 
 use std::process::ExitCode;
 

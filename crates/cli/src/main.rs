@@ -4,22 +4,20 @@
 
 mod atoms;
 mod merge;
-mod segment;
 mod spectra;
 
 use anyhow::{Context, Result, bail};
 use atoms::AtomsArgs;
 use chipscope_cli::encode::{self, EmbedArgs};
-use chipscope_cli::files::{emi_beside, file_name, load, open_file, read_file};
+use chipscope_cli::files::{check_simulated_size, load, read_session};
+use chipscope_cli::segment::{self, SegmentArgs};
 use chipscope_core::dataset::Calibration;
 use chipscope_core::formats::tiff::{encode_grey16, write_series_grey16};
 use chipscope_core::grid::ChipGrid;
-use chipscope_core::session::Session;
 use chipscope_core::share::{self, LinkKind};
 use chipscope_core::simulate::{self, CLASS_NAMES, Simulation};
 use clap::{Parser, Subcommand};
 use merge::MergeArgs;
-use segment::SegmentArgs;
 use spectra::SpectraArgs;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -147,16 +145,6 @@ fn write_text(path: &Path, text: &str) -> Result<()> {
     Ok(())
 }
 
-/// The session file at `path`, parsed and checked.
-fn read_session(path: &Path) -> Result<Session> {
-    if let Some((_, session)) = share::from_fragment(&path.to_string_lossy()) {
-        return session.context("cannot use the session link");
-    }
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("cannot read session {}", path.display()))?;
-    Session::parse(&text).with_context(|| format!("cannot use session {}", path.display()))
-}
-
 /// Prints the link that opens `path` (as a labelling task with `task`).
 fn link(path: &Path, base: &str, task: bool) -> Result<()> {
     let session = read_session(path)?;
@@ -172,11 +160,6 @@ fn link(path: &Path, base: &str, task: bool) -> Result<()> {
     Ok(())
 }
 
-/// The simulated example micrograph, refusing sizes outside 16–8192 pixels.
-fn simulated_example(size: usize, seed: u64) -> Result<Simulation> {
-    simulated(Scene::Heterostructure, size, seed)
-}
-
 /// A simulated micrograph, refusing sizes outside 16–8192 pixels.
 fn simulated(scene: Scene, size: usize, seed: u64) -> Result<Simulation> {
     check_simulated_size(size)?;
@@ -184,14 +167,6 @@ fn simulated(scene: Scene, size: usize, seed: u64) -> Result<Simulation> {
         Scene::Heterostructure => simulate::heterostructure(size, seed),
         Scene::Grains => simulate::grains(size, seed),
     })
-}
-
-fn check_simulated_size(size: usize) -> Result<()> {
-    anyhow::ensure!(
-        (16..=8192).contains(&size),
-        "the simulated image's size must be between 16 and 8192 pixels, not {size}"
-    );
-    Ok(())
 }
 
 fn info(path: &Path, chip: Option<usize>) -> Result<()> {

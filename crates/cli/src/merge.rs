@@ -9,7 +9,8 @@ use chipscope_core::crowd::{self, Answer, LabellerAgreement, Merge};
 use chipscope_core::session::Session;
 use clap::Args;
 
-use crate::{read_session, write_text};
+use crate::write_text;
+use chipscope_cli::files::read_session;
 
 /// `chipscope merge`'s arguments.
 #[derive(Args)]

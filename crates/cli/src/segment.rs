@@ -24,7 +24,7 @@ use chipscope_core::embeddings::Embeddings;
 use chipscope_core::encoders::dense::{EmbeddingMode, FeatureMap};
 use chipscope_core::encoders::{ChipSource, ImageEncoder};
 use chipscope_core::exports::{Backdrop, FineResults, Results};
-use chipscope_core::fine::CellContext;
+use chipscope_core::fine::{CellContext, FineLabels};
 use chipscope_core::formats::Opened;
 use chipscope_core::formats::series::Series;
 use chipscope_core::formats::spectral::SpectralFile;
@@ -42,54 +42,55 @@ use chipscope_core::spectra::modality::{SpectralChips, SpectralModel};
 use clap::Args;
 
 use crate::encode::{self, Backend, embed_with_progress};
-use crate::spectra::{decode_spectral_file, read_spectral};
-use crate::{open_file, read_file, read_session, simulated_example};
-use chipscope_cli::files::{file_name, map_file, native_limits};
+use crate::files::{
+    decode_spectral_file, file_name, map_file, native_limits, open_file, read_file, read_session,
+    read_spectral, simulated_example,
+};
 use project::ProjectImage;
 
-/// `chipscope segment`'s arguments.
-#[derive(Args)]
+/// `chipscope segment`'s arguments; the Python package fills them in as its keywords say.
+#[derive(Args, Default)]
 pub struct SegmentArgs {
     /// Images to segment: any format `chipscope info` reads (PNG, JPEG, TIFF, DM3/DM4, TIA,
     /// JEOL IMG, MRC, Berkeley EMD), or a spectrum-image file with its HAADF or counts image
     /// (Velox EMD, Bruker BCF, JEOL PTS, TIA).
     #[arg(required_unless_present = "watch", value_name = "IMAGE")]
-    images: Vec<PathBuf>,
+    pub images: Vec<PathBuf>,
     /// The EDS spectrum image of each IMAGE, in the same order, when the session weights the
     /// spectral modality (not needed for an IMAGE that is itself a spectrum-image file).
     #[arg(long, value_name = "FILE")]
-    spectra: Vec<PathBuf>,
+    pub spectra: Vec<PathBuf>,
     /// Session file saved by the page.
     #[arg(long, value_name = "FILE.json")]
-    session: PathBuf,
+    pub session: PathBuf,
     /// Folder for the results (created if missing).
     #[arg(long, value_name = "DIR")]
-    out: PathBuf,
+    pub out: PathBuf,
     /// The image the supports were clicked on, when it is not among the IMAGEs nor next to
     /// the session file under its recorded name.
     #[arg(long, value_name = "PATH")]
-    labelled: Option<PathBuf>,
+    pub labelled: Option<PathBuf>,
     /// Weight file of the session's encoder: needed for a user's own encoder, and used instead
     /// of a shipped one when given.
     #[arg(long, value_name = "PATH")]
-    encoder: Option<PathBuf>,
+    pub encoder: Option<PathBuf>,
     /// Chip every image in pixels, as the session's chip size says, never resampling. Without
     /// it, an image calibrated at another pixel size than the labelled image is resampled to
     /// the labelled image's nm/px first (so a chip covers the same area), and an uncalibrated
     /// image is refused when the labelled image was calibrated.
     #[arg(long)]
-    chip_px: bool,
+    pub chip_px: bool,
     /// For a frame series (multi-page TIFF, MRC stack), also write every frame's files as
     /// STEM-frame0001.csv and so on; without it a series writes STEM-fractions.csv and
     /// STEM-fractions.svg only.
     #[arg(long)]
-    each_frame: bool,
+    pub each_frame: bool,
     /// After the IMAGEs, watch this folder: every image file in it, and each one written there
     /// later, is segmented once complete (its size and time unchanged between two listings),
     /// its files written to --out and its class fractions added to watch-fractions.csv and
     /// .svg. Runs until interrupted.
     #[arg(long, value_name = "DIR")]
-    watch: Option<PathBuf>,
+    pub watch: Option<PathBuf>,
     /// Seconds between two listings of the watched folder.
     #[arg(
         long,
@@ -97,16 +98,15 @@ pub struct SegmentArgs {
         default_value_t = 2.0,
         requires = "watch"
     )]
-    interval: f64,
+    pub interval: f64,
     /// CPU backend.
     #[arg(long, value_enum, default_value_t = Backend::Flex)]
-    backend: Backend,
+    pub backend: Backend,
 }
 
 /// Segments every image with the session; an image that fails is reported and the others are
 /// still written, and the command then fails.
 pub fn segment(args: &SegmentArgs) -> Result<()> {
-    let session = read_session(&args.session)?;
     let stems = output_stems(&args.images)?;
     ensure!(
         args.spectra.is_empty() || args.spectra.len() == args.images.len(),
@@ -114,15 +114,10 @@ pub fn segment(args: &SegmentArgs) -> Result<()> {
         args.images.len(),
         args.spectra.len()
     );
-    check_classes(&session)?;
-    let labelled = find_labelled(&session, args)?;
-    let elsewhere = project::find_images(&session, args)?;
-    let segmenter = Segmenter::prepare(session, labelled, &elsewhere, args)?;
-    std::fs::create_dir_all(&args.out)
-        .with_context(|| format!("cannot create {}", args.out.display()))?;
+    let segmenter = Segmenter::new(args)?;
     let (mut failed, mut reports) = (0, Vec::new());
     for (i, (path, stem)) in args.images.iter().zip(&stems).enumerate() {
-        match segmenter.report(path, stem, args.spectra.get(i)) {
+        match segmenter.report(path, stem, args.spectra.get(i).map(PathBuf::as_path)) {
             Outcome::Image(_, report) => reports.push((file_name(path), report)),
             Outcome::Series => {}
             Outcome::Failed => failed += 1,
@@ -598,8 +593,10 @@ fn map_of(file: SpectralFile, path: &Path) -> Result<SpectrumImage> {
     })
 }
 
-/// Everything shared by the images of one run.
-struct Segmenter {
+/// A session ready to segment images: what each modality learned from the supports, and
+/// everything shared by the images of one run. The command line and the Python package both
+/// segment through it.
+pub struct Segmenter {
     session: Session,
     /// The session's fusion for its number of images ([`Fusion::for_images`]).
     fusion: Fusion,
@@ -621,6 +618,26 @@ struct Segmenter {
 }
 
 impl Segmenter {
+    /// Reads `args.session`, finds the images its supports were clicked on and learns from
+    /// them; the output folder is `args.out`, made when missing.
+    pub fn new(args: &SegmentArgs) -> Result<Self> {
+        let session = read_session(&args.session)?;
+        check_classes(&session)?;
+        let labelled = find_labelled(&session, args)?;
+        let elsewhere = project::find_images(&session, args)?;
+        let segmenter = Self::prepare(session, labelled, &elsewhere, args)?;
+        if !args.out.as_os_str().is_empty() {
+            std::fs::create_dir_all(&args.out)
+                .with_context(|| format!("cannot create {}", args.out.display()))?;
+        }
+        Ok(segmenter)
+    }
+
+    /// The session it applies.
+    pub fn session(&self) -> &Session {
+        &self.session
+    }
+
     /// Learns every modality the session uses from the labelled data (and the image modality
     /// from the project's other images that hold supports, `elsewhere`).
     fn prepare(
@@ -696,7 +713,7 @@ impl Segmenter {
 
     /// Segments one file and prints its class counts (a series: its fractions from the first
     /// frame to the last), or reports why it failed.
-    fn report(&self, path: &Path, stem: &str, spectra: Option<&PathBuf>) -> Outcome {
+    fn report(&self, path: &Path, stem: &str, spectra: Option<&Path>) -> Outcome {
         match self.segment_file(path, stem, spectra) {
             Ok(Segmented::Image(summary, report)) => {
                 describe_image(path, &summary);
@@ -716,17 +733,17 @@ impl Segmenter {
         }
     }
 
-    /// Segments the file at `path`: its image, or every frame when it is a frame series.
-    fn segment_file(
+    /// Segments the file at `path` (with the spectrum image `spectra` when the session weights
+    /// spectra): its image, or every frame when it is a frame series; writes the results
+    /// under `stem` in the output folder, as `chipscope segment` does.
+    pub fn segment_file(
         &self,
         path: &Path,
         stem: &str,
-        spectra: Option<&PathBuf>,
+        spectra: Option<&Path>,
     ) -> Result<Segmented> {
         let bytes = map_file(path)?;
-        let fingerprint = Fingerprint::of(&bytes);
-        let place = self.files.iter().find(|(f, _)| *f == fingerprint);
-        let place = place.map(|&(_, place)| place);
+        let place = self.place_of(&bytes);
         let series = Series::open(&bytes, &native_limits())
             .with_context(|| format!("cannot read {}", path.display()))?;
         if let Some(series) = series {
@@ -734,7 +751,52 @@ impl Segmenter {
                 .segment_series(series, place == Some(0), stem)
                 .map(Segmented::Series);
         }
-        let Opened { dataset, spectral } = open_file(path, &bytes)?;
+        let (dataset, own) = self.open_image(path, &bytes)?;
+        let own = Spectra { own, file: spectra };
+        let (summary, report) = self.segment_frame(&dataset, own, place, path, Some(stem))?;
+        Ok(Segmented::Image(Box::new(summary), report))
+    }
+
+    /// Classifies the image of the file at `path` (a frame series' first frame) as
+    /// [`Segmenter::segment_file`] does, writing nothing; with the image classified, at the
+    /// session's pixel size.
+    pub fn classify_file(
+        &self,
+        path: &Path,
+        spectra: Option<&Path>,
+    ) -> Result<(Dataset, Classified)> {
+        let bytes = map_file(path)?;
+        let place = self.place_of(&bytes);
+        let (dataset, own) = self.open_image(path, &bytes)?;
+        let own = Spectra { own, file: spectra };
+        let classified = self.classify(&dataset, own, place, path)?;
+        Ok((dataset, classified))
+    }
+
+    /// Classifies `dataset` (an image given in memory, named `name` in messages), brought to
+    /// the session's pixel size first; with the image classified.
+    pub fn classify_image(&self, dataset: Dataset, name: &str) -> Result<(Dataset, Classified)> {
+        let dataset = self.at_session_scale(dataset)?;
+        let spectra = Spectra {
+            own: None,
+            file: None,
+        };
+        let classified = self.classify(&dataset, spectra, None, Path::new(name))?;
+        Ok((dataset, classified))
+    }
+
+    /// The project's image number the file `bytes` is, when it is one whose supports were
+    /// learned (0: the labelled image).
+    fn place_of(&self, bytes: &[u8]) -> Option<u32> {
+        let fingerprint = Fingerprint::of(bytes);
+        let place = self.files.iter().find(|(f, _)| *f == fingerprint);
+        place.map(|&(_, place)| place)
+    }
+
+    /// The image (and spectrum image) of the file `bytes`, read from `path`, at the session's
+    /// pixel size, saying so when it was resampled.
+    fn open_image(&self, path: &Path, bytes: &[u8]) -> Result<(Dataset, Option<SpectralFile>)> {
+        let Opened { dataset, spectral } = open_file(path, bytes)?;
         let dataset = self.at_session_scale(dataset)?;
         if let Some(note) = dataset
             .metadata
@@ -744,12 +806,7 @@ impl Segmenter {
         {
             println!("{}: {note}", path.display());
         }
-        let own = Spectra {
-            own: spectral,
-            file: spectra,
-        };
-        let (summary, report) = self.segment_frame(&dataset, own, place, path, Some(stem))?;
-        Ok(Segmented::Image(Box::new(summary), report))
+        Ok((dataset, spectral))
     }
 
     /// `dataset` at the labelled image's pixel size: resampled when calibrated at another (more
@@ -850,6 +907,23 @@ impl Segmenter {
         path: &Path,
         stem: Option<&str>,
     ) -> Result<(Summary, ClassReport)> {
+        let classified = self.classify(dataset, spectra, place, path)?;
+        if let Some(stem) = stem {
+            self.write(stem, &classified, &dataset.image)?;
+            self.save(&format!("{stem}-report.csv"), classified.report.to_csv())?;
+        }
+        Ok((classified.summary, classified.report))
+    }
+
+    /// Classifies one image (or frame), read from `path` and known as the project's image
+    /// number `place` (0: the labelled image) when it is one.
+    fn classify(
+        &self,
+        dataset: &Dataset,
+        spectra: Spectra,
+        place: Option<u32>,
+        path: &Path,
+    ) -> Result<Classified> {
         let mut own_spectra = spectra.own;
         let image = &dataset.image;
         let chip_size = self.session.grid.chip_size;
@@ -889,42 +963,29 @@ impl Segmenter {
         let assignments = segmentation.assignments(limit);
         let fine = measured.iter().find_map(Measured::map).map(|map| {
             let context = CellContext::new(map, chip_size);
-            pipeline::segment_cells(fusion, &self.learned, &chips, &grid, map, &context)
+            let labels =
+                pipeline::segment_cells(fusion, &self.learned, &chips, &grid, map, &context);
+            let assignments = labels.assignments(limit);
+            (labels, assignments)
         });
-        let fine_assignments = fine.as_ref().map(|fine| fine.assignments(limit));
-        let results = Results {
-            grid: &grid,
-            classes,
-            segmentation: &segmentation,
-            assignments: &assignments,
-            fine: fine
-                .as_ref()
-                .zip(fine_assignments.as_deref())
-                .map(|(labels, assignments)| FineResults {
-                    labels,
-                    assignments,
-                }),
-        };
         let calibration = dataset.calibration.as_ref();
         let mut summary = Summary::new(classes, &assignments, chip_size, calibration);
         if is_labelled {
             summary.supports = self.check_supports(&segmentation, &grid);
         }
-        summary.fine = results.fine.map(|fine| {
-            fine.labels
-                .summary(classes, fine.assignments, &grid, calibration)
-        });
-        let backdrop = Backdrop {
-            image,
-            range,
-            opacity: self.session.view.overlay_opacity,
-        };
+        summary.fine = fine
+            .as_ref()
+            .map(|(labels, assignments)| labels.summary(classes, assignments, &grid, calibration));
         let report = self.class_report(&summary, &assignments, &measured, calibration);
-        if let Some(stem) = stem {
-            self.write(stem, &results, &summary, backdrop)?;
-            self.save(&format!("{stem}-report.csv"), report.to_csv())?;
-        }
-        Ok((summary, report))
+        Ok(Classified {
+            grid,
+            segmentation,
+            assignments,
+            fine,
+            summary,
+            report,
+            range,
+        })
     }
 
     /// The leave-one-out check of the supports, on the labelled image's `segmentation`: none
@@ -975,7 +1036,7 @@ impl Segmenter {
         grid: &ChipGrid,
         own: Option<SpectralFile>,
         path: &Path,
-        spectra: Option<&PathBuf>,
+        spectra: Option<&Path>,
     ) -> Result<Measured<'static>> {
         let map = match (spectra, own) {
             (Some(spectra), _) => map_of(read_spectral(spectra, None, 1)?, spectra)?,
@@ -985,7 +1046,7 @@ impl Segmenter {
                  with --spectra FILE"
             ),
         };
-        let spectra_name = spectra.map_or(path, PathBuf::as_path).display();
+        let spectra_name = spectra.unwrap_or(path).display();
         let chips = SpectralChips::for_image(&map, dataset, grid)
             .with_context(|| format!("the spectrum image {spectra_name} does not fit it"))?;
         let model = self.spectra.as_ref().expect("learned with the spectra");
@@ -993,19 +1054,29 @@ impl Segmenter {
         Ok(Measured::Spectra(chips, vectors))
     }
 
-    /// Writes the result files of `stem`.
-    fn write(
-        &self,
-        stem: &str,
-        results: &Results,
-        summary: &Summary,
-        backdrop: Backdrop,
-    ) -> Result<()> {
+    /// Writes the result files of `stem`: `classified`, drawn over `image`.
+    fn write(&self, stem: &str, classified: &Classified, image: &Image) -> Result<()> {
+        let results = Results {
+            grid: &classified.grid,
+            classes: &self.session.classes,
+            segmentation: &classified.segmentation,
+            assignments: &classified.assignments,
+            fine: classified
+                .fine
+                .as_ref()
+                .map(|(labels, assignments)| FineResults {
+                    labels,
+                    assignments,
+                }),
+        };
+        let backdrop = Backdrop {
+            image,
+            range: classified.range,
+            opacity: self.session.view.overlay_opacity,
+        };
         for file in results.files() {
-            self.save(
-                &file.file_name(stem),
-                results.export(file, summary, backdrop),
-            )?;
+            let bytes = results.export(file, &classified.summary, backdrop);
+            self.save(&file.file_name(stem), bytes)?;
         }
         Ok(())
     }
@@ -1022,9 +1093,29 @@ impl Segmenter {
     }
 }
 
+/// One image classified with a session.
+pub struct Classified {
+    /// Its chips.
+    pub grid: ChipGrid,
+    /// Each chip's fused distance to each class.
+    pub segmentation: Segmentation,
+    /// Each chip's class; none beyond the session's distance for "unassigned".
+    pub assignments: Vec<Option<usize>>,
+    /// In the dense embedding mode, the cells classified within the chips, with their classes.
+    pub fine: Option<(FineLabels, Vec<Option<usize>>)>,
+    /// Each class's share (and the support check on the labelled image).
+    pub summary: Summary,
+    /// Each class's share with its spacings and line counts where measured.
+    pub report: ClassReport,
+    /// The display range the overlay is drawn over.
+    range: DisplayRange,
+}
+
 /// What segmenting one file gave.
-enum Segmented {
+pub enum Segmented {
+    /// A single image: its summary and class report.
     Image(Box<Summary>, ClassReport),
+    /// A frame series.
     Series(SeriesOutcome),
 }
 
@@ -1039,16 +1130,19 @@ enum Outcome {
 }
 
 /// A frame series segmented: the fractions of the frames that could be, and how many could not.
-struct SeriesOutcome {
-    table: FractionTable,
-    frames: usize,
-    failed: usize,
+pub struct SeriesOutcome {
+    /// Each frame's class fractions.
+    pub table: FractionTable,
+    /// The frames in the series.
+    pub frames: usize,
+    /// The frames that could not be segmented.
+    pub failed: usize,
 }
 
 /// The spectra of an image: its own spectrum image (a spectral file's) and its `--spectra` file.
 struct Spectra<'a> {
     own: Option<SpectralFile>,
-    file: Option<&'a PathBuf>,
+    file: Option<&'a Path>,
 }
 
 /// Prints an image's class counts, its fine shares and the support check.

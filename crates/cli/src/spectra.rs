@@ -4,21 +4,18 @@
 //! and the strongest peaks with the X-ray lines near them; `--sum` writes the sum spectrum.
 
 use std::fmt::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Instant;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use chipscope_core::dataset::significant;
-use chipscope_core::formats::Select;
-use chipscope_core::formats::ripple::read_pair;
-use chipscope_core::formats::spectral::{SpectralFile, decode_spectral};
-use chipscope_core::formats::tia::{self, TIA};
+use chipscope_core::formats::spectral::SpectralFile;
 use chipscope_core::spectra::lines::strongest_peaks;
 use chipscope_core::spectra::{EnergyAxis, SpectrumImage};
 use clap::Args;
 
-use crate::{emi_beside, file_name, read_file, write_text};
-use chipscope_cli::files::native_limits;
+use crate::write_text;
+use chipscope_cli::files::read_spectral;
 
 /// Peaks listed with their nearby lines.
 const PEAKS: usize = 5;
@@ -72,40 +69,6 @@ pub fn spectra(args: &SpectraArgs) -> Result<()> {
 
 fn read(args: &SpectraArgs) -> Result<SpectralFile> {
     read_spectral(&args.file, args.raw.as_deref(), args.bin)
-}
-
-/// The spectral file at `path` decoded, summing every `bin` channels (a TIA `.ser` with the
-/// `.emi` beside it when there is one); a Lispix `.rpl` header
-/// is paired with `raw`, or else the `.raw` beside it.
-pub fn read_spectral(path: &Path, raw: Option<&Path>, bin: usize) -> Result<SpectralFile> {
-    decode_spectral_file(path, &read_file(path)?, raw, bin)
-}
-
-/// The spectral file `bytes`, read from `path`, decoded as [`read_spectral`] does.
-pub fn decode_spectral_file(
-    path: &Path,
-    bytes: &[u8],
-    raw: Option<&Path>,
-    bin: usize,
-) -> Result<SpectralFile> {
-    let is_ripple = path
-        .extension()
-        .is_some_and(|e| e.eq_ignore_ascii_case("rpl"));
-    let name = path.display();
-    if is_ripple {
-        let raw_path = raw.map_or_else(|| path.with_extension("raw"), Path::to_path_buf);
-        let raw = read_file(&raw_path)
-            .with_context(|| format!("{name} is a Lispix header; its .raw data is needed"))?;
-        return read_pair(bytes, &raw, bin, &native_limits())
-            .with_context(|| format!("cannot read {name}"));
-    }
-    let decoded = match emi_beside(path)? {
-        Some(emi) if TIA.offers(bytes, Select::Spectra) => {
-            tia::read_spectra_with_emi(&file_name(path), bytes, &emi, bin, &native_limits())
-        }
-        _ => decode_spectral(bytes, bin, &native_limits()),
-    };
-    decoded.with_context(|| format!("cannot read {name}"))
 }
 
 fn describe_map(map: &SpectrumImage) {

@@ -10,9 +10,10 @@ use crate::exports::csv_field;
 use crate::results::{ClassShare, Summary};
 use crate::spectra::lines::{XrayLine, map_channels, map_line};
 use crate::spectra::modality::SpectralChips;
+use serde::{Deserialize, Serialize};
 
 /// One row of a [`ClassReport`]: a class, or the unassigned chips.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ClassRow {
     /// Name, colour, chips, fraction and area, as the summary has them.
     pub share: ClassShare,
@@ -29,8 +30,10 @@ pub struct ClassRow {
     pub spaced_chips: usize,
 }
 
-/// Each class's share of the grid and what the modalities say about its chips.
-#[derive(Clone, Debug, PartialEq)]
+/// Each class's share of the grid and what the modalities say about its chips. It travels
+/// between processes as JSON ([`ClassReport::to_json`]), so the reports of images segmented on
+/// many machines pool into one [`ProjectReport`].
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ClassReport {
     rows: Vec<ClassRow>,
     /// How many of the rows are classes (unassigned may follow).
@@ -38,6 +41,7 @@ pub struct ClassReport {
     /// The row of every chip, in grid order: its class, or the unassigned row after them.
     members: Vec<Option<usize>>,
     area_unit: Option<String>,
+    #[serde(with = "line_names")]
     lines: Vec<XrayLine>,
     atoms: bool,
     pixel_nm: Option<f64>,
@@ -155,6 +159,40 @@ impl ClassReport {
             header.extend(self.pixel_nm.map(|_| "column spacing (nm)".to_string()));
         }
         header
+    }
+
+    /// The report as JSON, which [`ClassReport::from_json`] reads back unchanged.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).expect("a report serialises")
+    }
+
+    /// A report [`ClassReport::to_json`] wrote, refused when its parts disagree (so pooling
+    /// it cannot fail).
+    pub fn from_json(text: &str) -> Result<Self, String> {
+        let report: Self =
+            serde_json::from_str(text).map_err(|error| format!("not a class report: {error}"))?;
+        let chips = report.members.len();
+        let consistent = (report.classes..=report.classes + 1).contains(&report.rows.len())
+            && report
+                .members
+                .iter()
+                .flatten()
+                .all(|&row| row < report.rows.len())
+            && report
+                .rows
+                .iter()
+                .all(|row| row.share.chips <= chips && row.line_counts.len() == report.lines.len());
+        match consistent {
+            true => Ok(report),
+            false => Err("not a class report: its rows, chips and lines disagree".into()),
+        }
+    }
+
+    /// The names of its classes, in order (without the unassigned row).
+    pub fn class_names(&self) -> impl Iterator<Item = &str> {
+        self.rows[..self.classes]
+            .iter()
+            .map(|row| row.share.name.as_str())
     }
 
     /// The report as CSV: [`ClassReport::header`], then one line per row of
@@ -370,6 +408,35 @@ fn first_peak(pdf: &[f32], r: &RGrid) -> Option<f64> {
     Some(moment / mass)
 }
 
+/// The report's X-ray lines as their names ("Fe Ka"), found again in the line table on reading.
+mod line_names {
+    use crate::spectra::lines::{XrayLine, lines_of};
+    use serde::de::Error;
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    pub fn serialize<S: Serializer>(lines: &[XrayLine], serializer: S) -> Result<S::Ok, S::Error> {
+        let names: Vec<String> = lines
+            .iter()
+            .map(|l| format!("{} {}", l.element, l.line))
+            .collect();
+        names.serialize(serializer)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Vec<XrayLine>, D::Error> {
+        let names = Vec::<String>::deserialize(deserializer)?;
+        names
+            .iter()
+            .map(|name| {
+                let (element, line) = name.split_once(' ').unwrap_or((name, ""));
+                let found = lines_of(element).into_iter().find(|l| l.line == line);
+                found.ok_or_else(|| D::Error::custom(format!("no X-ray line {name:?}")))
+            })
+            .collect()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -528,6 +595,26 @@ mod tests {
         let no_nm =
             ClassReport::new(&summary(None), &ASSIGNMENTS).with_atoms(&four_chip_atoms(), None);
         assert_eq!(no_nm.to_csv().lines().nth(1), Some("matrix,2,0.500000,7"));
+    }
+
+    #[test]
+    fn a_report_comes_back_from_its_json_unchanged() {
+        let report = full_report();
+        let json = report.to_json();
+        assert!(json.contains(r#""lines":["Fe Ka","O Ka"]"#), "{json}");
+        assert_eq!(ClassReport::from_json(&json).as_ref(), Ok(&report));
+        let tampered = json.replace("Fe Ka", "Fe Kz");
+        let refused = ClassReport::from_json(&tampered).unwrap_err();
+        assert!(refused.contains("no X-ray line \"Fe Kz\""), "{refused}");
+        let mut short = report.clone();
+        short.rows.truncate(1);
+        let refused = ClassReport::from_json(&short.to_json()).unwrap_err();
+        assert_eq!(
+            refused,
+            "not a class report: its rows, chips and lines disagree"
+        );
+        let names: Vec<&str> = report.class_names().collect();
+        assert_eq!(names, ["matrix", "oxide, rich"]);
     }
 
     #[test]

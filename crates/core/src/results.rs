@@ -6,13 +6,13 @@ use crate::dataset::{Calibration, significant};
 use crate::fine::FineSummary;
 use crate::guide::quality::SupportReport;
 use crate::labels::{ClassLabel, Colour};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// Colour of unassigned chips in charts.
 pub const UNASSIGNED_COLOUR: Colour = Colour([0x99, 0x99, 0x99]);
 
 /// One class's share of the grid.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ClassShare {
     /// The class's name, or `unassigned`.
     pub name: String,

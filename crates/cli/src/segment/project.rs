@@ -15,7 +15,7 @@ use chipscope_core::report::{ClassReport, ProjectReport};
 use chipscope_core::session::{DataSource, Session};
 
 use super::{Fingerprint, ImageModel, SegmentArgs, Segmenter, beside_session, open_found};
-use crate::simulated_example;
+use crate::files::simulated_example;
 
 /// The file, in `--out`, of the class reports of the images segmented and all of them pooled.
 const PROJECT_REPORT: &str = "project-report.csv";

@@ -14,7 +14,7 @@ use chipscope_core::formats::is_image_name;
 use chipscope_core::series::FractionTable;
 
 use super::{Outcome, Segmenter};
-use chipscope_cli::files::file_name;
+use crate::files::file_name;
 
 /// The table of the watched files, in `--out`.
 const TABLE: &str = "watch-fractions";
