@@ -129,7 +129,13 @@ def test_missing_file_raises_file_not_found(tmp_path):
     "relative",
     [
         "hyperspy/dm3_2D_data/multi_signal.dm3",
+        "hyperspy/dm4_2D_data/test-1.dm4",
         "hyperspy/FEI_new/128x128-TEM_search_1.ser",
+        "hyperspy/JEOL_files/Sample/00_View000/View000_0000000.img",
+        "hyperspy/JEOL_files/Sample/00_View000/View000_0000006.pts",
+        "hyperspy/bruker_data/test_TEM.bcf",
+        "hyperspy/emd_files/example_image.emd",
+        "hyperspy/emd_files/fei_example_tem_stack.emd",
     ],
 )
 def test_real_files_match_info(relative):
