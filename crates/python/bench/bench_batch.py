@@ -3,10 +3,14 @@
 cores in the same run. Each configuration runs --runs times; medians are printed, and each
 worker's encoder load is counted in (the per-worker Segmenters are dropped before every run).
 
-    python bench_batch.py --cli PATH/TO/chipscope --session SESSION.json [--images 8]
+    python bench_batch.py --cli PATH/TO/chipscope --session SESSION.json [--images 8] [--dense]
+
+--dense runs the session in the dense embedding mode (MobileNetV2 features.6 at ×2, the
+page's default) instead of the mode it records.
 """
 
 import argparse
+import json
 import os
 import shutil
 import statistics
@@ -61,11 +65,17 @@ def main():
     parser.add_argument("--images", type=int, default=8)
     parser.add_argument("--size", type=int, default=512)
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--dense", action="store_true")
     args = parser.parse_args()
     cores = os.cpu_count() or 1
 
     with tempfile.TemporaryDirectory() as scratch:
         scratch = Path(scratch)
+        if args.dense:
+            session = json.loads(Path(args.session).read_text())
+            session["encoder"]["mode"] = {"kind": "dense", "stage": "features.6", "scale": 2}
+            args.session = str(scratch / "dense-session.json")
+            Path(args.session).write_text(json.dumps(session))
         files = simulate(args.cli, scratch, args.images, args.size)
         rows = []
         cli = [time_cli(args.cli, files, args.session, scratch / "cli") for _ in range(args.runs)]
@@ -83,8 +93,9 @@ def main():
             rows.append((f"chipscope.dask, {workers} worker(s) × {threads} threads", times))
 
     reference = statistics.median(rows[0][1])
-    print(f"{args.images} images of {args.size}², session {Path(args.session).name}, "
-          f"{cores} cores, median of {args.runs} runs (min–max)")
+    mode = "dense (features.6 ×2)" if args.dense else "as the session records"
+    print(f"{args.images} images of {args.size}², embedded {mode}, {cores} cores, "
+          f"median of {args.runs} runs (min–max)")
     for name, times in rows:
         median = statistics.median(times)
         print(f"  {name:55} {args.images / median:6.2f} images/s  "
