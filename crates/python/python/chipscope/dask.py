@@ -15,6 +15,7 @@ system on a cluster). Dask is only needed here: ``pip install "dask[distributed]
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import threading
@@ -37,11 +38,12 @@ _segmenters: Dict[Tuple, Segmenter] = {}
 _segmenters_lock = threading.Lock()
 
 
-def _segmenter(options: Tuple) -> Segmenter:
+def _segmenter(options: Tuple, images: Sequence[str]) -> Segmenter:
     with _segmenters_lock:
         segmenter = _segmenters.get(options)
         if segmenter is None:
-            session, out, images, labelled, encoder, chip_px, each_frame, _ = options
+            # options name the batch's files by a digest; `images` is the list itself.
+            session, out, _, labelled, encoder, chip_px, each_frame, _ = options
             segmenter = Segmenter(
                 session,
                 out=out,
@@ -55,7 +57,9 @@ def _segmenter(options: Tuple) -> Segmenter:
         return segmenter
 
 
-def _segment_one(path: str, stem: str, options: Tuple, resume: bool) -> Dict[str, Any]:
+def _segment_one(
+    path: str, stem: str, options: Tuple, images: Sequence[str], resume: bool
+) -> Dict[str, Any]:
     """One task: the file's results, from its record when it is already done."""
     out = Path(options[1])
     session_sha256 = options[-1]
@@ -66,7 +70,7 @@ def _segment_one(path: str, stem: str, options: Tuple, resume: bool) -> Dict[str
             done = json.loads(record.read_text())
             if done.get("sha256") == file_hash and done.get("session_sha256") == session_sha256:
                 return dict(done["result"], status="skipped")
-        result = _segmenter(options).segment_file(path, stem=stem)
+        result = _segmenter(options, images).segment_file(path, stem=stem)
     except (ChipscopeError, OSError) as error:
         return {"file": path, "stem": stem, "status": "failed", "error": str(error)}
     result["file"] = path
@@ -124,7 +128,7 @@ def segment_files(
     options = (
         session_path,
         os.fspath(out_dir),
-        tuple(paths),
+        hashlib.sha256("\n".join(paths).encode()).hexdigest(),
         None if labelled is None else os.fspath(labelled),
         None if encoder is None else os.fspath(encoder),
         chip_px,
@@ -134,13 +138,17 @@ def segment_files(
     if client is None:
         client = _default_client()
     if client is None:
-        results = [_segment_one(p, s, options, resume) for p, s in zip(paths, stems)]
+        results = [_segment_one(p, s, options, paths, resume) for p, s in zip(paths, stems)]
     else:
+        # The file list goes to each worker once, not inside every task (10⁵ tasks would
+        # otherwise carry 10⁵ paths each).
+        [images] = client.scatter([paths], broadcast=True)
         futures = client.map(
             _segment_one,
             paths,
             stems,
             options=options,
+            images=images,
             resume=resume,
             pure=False,
         )
