@@ -752,34 +752,44 @@ impl Segmenter {
                 .map(Segmented::Series);
         }
         let (dataset, own) = self.open_image(path, &bytes)?;
-        let own = Spectra { own, file: spectra };
-        let (summary, report) = self.segment_frame(&dataset, own, place, path, Some(stem))?;
+        let given = spectra.map(GivenSpectra::File);
+        let spectra = Spectra { own, given };
+        let (summary, report) = self.segment_frame(&dataset, spectra, place, path, Some(stem))?;
         Ok(Segmented::Image(Box::new(summary), report))
     }
 
     /// Classifies the image of the file at `path` (a frame series' first frame) as
     /// [`Segmenter::segment_file`] does, writing nothing; with the image classified, at the
-    /// session's pixel size.
+    /// session's pixel size. `spectra` replaces the file's own spectrum image.
     pub fn classify_file(
         &self,
         path: &Path,
-        spectra: Option<&Path>,
+        spectra: Option<GivenSpectra>,
     ) -> Result<(Dataset, Classified)> {
         let bytes = map_file(path)?;
         let place = self.place_of(&bytes);
         let (dataset, own) = self.open_image(path, &bytes)?;
-        let own = Spectra { own, file: spectra };
-        let classified = self.classify(&dataset, own, place, path)?;
+        let spectra = Spectra {
+            own,
+            given: spectra,
+        };
+        let classified = self.classify(&dataset, spectra, place, path)?;
         Ok((dataset, classified))
     }
 
-    /// Classifies `dataset` (an image given in memory, named `name` in messages), brought to
-    /// the session's pixel size first; with the image classified.
-    pub fn classify_image(&self, dataset: Dataset, name: &str) -> Result<(Dataset, Classified)> {
+    /// Classifies `dataset` (an image given in memory, named `name` in messages, with its
+    /// spectrum image `spectra` when the session weights spectra), brought to the session's
+    /// pixel size first; with the image classified.
+    pub fn classify_image(
+        &self,
+        dataset: Dataset,
+        name: &str,
+        spectra: Option<GivenSpectra>,
+    ) -> Result<(Dataset, Classified)> {
         let dataset = self.at_session_scale(dataset)?;
         let spectra = Spectra {
             own: None,
-            file: None,
+            given: spectra,
         };
         let classified = self.classify(&dataset, spectra, None, Path::new(name))?;
         Ok((dataset, classified))
@@ -870,7 +880,7 @@ impl Segmenter {
                 .and_then(|dataset| {
                     let no_spectra = Spectra {
                         own: None,
-                        file: None,
+                        given: None,
                     };
                     let path = Path::new(&label);
                     self.segment_frame(&dataset, no_spectra, place, path, frame_out)
@@ -924,7 +934,10 @@ impl Segmenter {
         place: Option<u32>,
         path: &Path,
     ) -> Result<Classified> {
-        let mut own_spectra = spectra.own;
+        let Spectra {
+            own: mut own_spectra,
+            given: mut given_spectra,
+        } = spectra;
         let image = &dataset.image;
         let chip_size = self.session.grid.chip_size;
         let grid = ChipGrid::new(image.width(), image.height(), chip_size)
@@ -951,8 +964,8 @@ impl Segmenter {
                     measure_atoms(image, &grid, params)
                 }
                 Modality::Spectra => {
-                    let own = own_spectra.take();
-                    self.measure_spectra(dataset, &grid, own, path, spectra.file)?
+                    let (own, given) = (own_spectra.take(), given_spectra.take());
+                    self.measure_spectra(dataset, &grid, own, path, given)?
                 }
             });
         }
@@ -1036,17 +1049,20 @@ impl Segmenter {
         grid: &ChipGrid,
         own: Option<SpectralFile>,
         path: &Path,
-        spectra: Option<&Path>,
+        given: Option<GivenSpectra>,
     ) -> Result<Measured<'static>> {
-        let map = match (spectra, own) {
-            (Some(spectra), _) => map_of(read_spectral(spectra, None, 1)?, spectra)?,
-            (None, Some(file)) => map_of(file, path)?,
+        let (map, spectra_name) = match (given, own) {
+            (Some(GivenSpectra::File(file)), _) => (
+                Cow::Owned(map_of(read_spectral(file, None, 1)?, file)?),
+                file.display().to_string(),
+            ),
+            (Some(GivenSpectra::Map(map)), _) => (Cow::Borrowed(map), "given".to_string()),
+            (None, Some(file)) => (Cow::Owned(map_of(file, path)?), path.display().to_string()),
             (None, None) => bail!(
                 "the session weights the spectral modality; give this image's spectrum image \
                  with --spectra FILE"
             ),
         };
-        let spectra_name = spectra.unwrap_or(path).display();
         let chips = SpectralChips::for_image(&map, dataset, grid)
             .with_context(|| format!("the spectrum image {spectra_name} does not fit it"))?;
         let model = self.spectra.as_ref().expect("learned with the spectra");
@@ -1139,10 +1155,18 @@ pub struct SeriesOutcome {
     pub failed: usize,
 }
 
-/// The spectra of an image: its own spectrum image (a spectral file's) and its `--spectra` file.
+/// The spectra of an image: its own spectrum image (a spectral file's) and one given apart.
 struct Spectra<'a> {
     own: Option<SpectralFile>,
-    file: Option<&'a Path>,
+    given: Option<GivenSpectra<'a>>,
+}
+
+/// An image's spectrum image, given apart from the image's own file.
+pub enum GivenSpectra<'a> {
+    /// A spectrum-image file (`--spectra`).
+    File(&'a Path),
+    /// A spectrum image in memory (from Python).
+    Map(&'a SpectrumImage),
 }
 
 /// Prints an image's class counts, its fine shares and the support check.

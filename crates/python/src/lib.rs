@@ -5,6 +5,7 @@
 //! message. Decoding and segmenting run with the GIL released.
 
 mod segment;
+mod spectra;
 
 use std::path::{Path, PathBuf};
 
@@ -335,7 +336,9 @@ fn _chipscope(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Session>()?;
     m.add_class::<segment::Segmenter>()?;
     m.add_class::<segment::Segmentation>()?;
+    m.add_class::<spectra::SpectrumImage>()?;
     m.add_function(wrap_pyfunction!(read, m)?)?;
+    m.add_function(wrap_pyfunction!(spectra::read_spectra, m)?)?;
     m.add_function(wrap_pyfunction!(project_report, m)?)?;
     m.add_function(wrap_pyfunction!(segment::embed, m)?)?;
     m.add_function(wrap_pyfunction!(file_sha256, m)?)?;

@@ -7,7 +7,9 @@ use std::path::{Path, PathBuf};
 
 use chipscope_cli::encode::{Backend, EmbedSettings, ModeArg, embed_image};
 use chipscope_cli::files::load;
-use chipscope_cli::segment::{Classified, SegmentArgs, Segmented, Segmenter as CliSegmenter};
+use chipscope_cli::segment::{
+    Classified, GivenSpectra, SegmentArgs, Segmented, Segmenter as CliSegmenter,
+};
 use chipscope_core::dataset::{Calibration, Dataset, Image, Metadata, SampleType};
 use numpy::ndarray::{Array2, Array3};
 use numpy::{IntoPyArray, PyArray2, PyArray3, PyReadonlyArray2, PyUntypedArrayMethods};
@@ -15,6 +17,7 @@ use pyo3::exceptions::PyOSError;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyString};
 
+use crate::spectra::SpectrumImage;
 use crate::{ChipscopeError, to_python};
 
 /// A session ready to segment images: its encoder loaded and its prototypes learned once, then
@@ -80,23 +83,39 @@ impl Segmenter {
 
     /// Segments one image: a path (any file Chipscope reads), or a 2-D array of raw values with
     /// its pixel size `pixel_nm` (needed when the session's image was calibrated, unless the
-    /// segmenter chips in pixels). `spectra` is the image's spectrum-image file when the session
-    /// weights spectra. Writes nothing; see `segment_file`.
+    /// segmenter chips in pixels). `spectra` is the image's spectrum image when the session
+    /// weights spectra: a `SpectrumImage` or a spectrum-image file (a spectral file given as
+    /// `image` brings its own). Writes nothing; see `segment_file`.
     #[pyo3(signature = (image, *, pixel_nm=None, spectra=None))]
     fn segment(
         &self,
         py: Python<'_>,
         image: &Bound<'_, PyAny>,
         pixel_nm: Option<f64>,
-        spectra: Option<PathBuf>,
+        spectra: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Segmentation> {
+        let spectra_file = match spectra {
+            Some(spectra) if spectra.cast::<SpectrumImage>().is_err() => {
+                Some(spectra.extract::<PathBuf>().map_err(|_| {
+                    ChipscopeError::new_err("spectra is a SpectrumImage or a file's path")
+                })?)
+            }
+            _ => None,
+        };
+        let spectrum_image = spectra.and_then(|s| s.cast::<SpectrumImage>().ok());
+        let map = spectrum_image.map(|image| &image.get().map);
+        let given = || match (&spectra_file, map) {
+            (Some(path), _) => Some(GivenSpectra::File(path)),
+            (None, Some(map)) => Some(GivenSpectra::Map(map)),
+            (None, None) => None,
+        };
         let (dataset, classified) = match path_of(image)? {
             Some(path) => py
-                .detach(|| self.inner.classify_file(&path, spectra.as_deref()))
+                .detach(|| self.inner.classify_file(&path, given()))
                 .map_err(error_of)?,
             None => {
                 let dataset = dataset_of(image, pixel_nm)?;
-                py.detach(|| self.inner.classify_image(dataset, "the array"))
+                py.detach(|| self.inner.classify_image(dataset, "the array", given()))
                     .map_err(error_of)?
             }
         };

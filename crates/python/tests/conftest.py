@@ -1,5 +1,7 @@
 """Shared helpers: the chipscope CLI the package is compared with."""
 
+import hashlib
+import json
 import os
 import subprocess
 from pathlib import Path
@@ -71,3 +73,59 @@ def data_file(relative):
     if not path.is_file():
         pytest.skip(f"{path} is absent (scripts/fetch-testdata.sh)")
     return path
+
+
+P45 = "hyperspy/bruker_data/P45_the_default_job.bcf"
+
+
+def spectral_session(folder: Path, bcf: Path, fixture_session: Path) -> Path:
+    """A session labelled on the Bruker map `bcf` (P45, 100 × 75 px) by its spectra alone: 8-px
+    chips, three minerals, the raw spectral encoder; the chips are those of the CLI's test
+    `a_real_bruker_map_segments_by_its_spectra_with_either_encoder`."""
+    data = bcf.read_bytes()
+    source = {
+        "kind": "file",
+        "name": bcf.name,
+        "size": len(data),
+        "sha256": hashlib.sha256(data).hexdigest(),
+    }
+    session = json.loads(fixture_session.read_text())
+    session["source"] = source
+    session["grid"] = {"chip_size": 8, "origin": [0, 0]}
+    classes = [
+        ("silica", "#e69f00", [[4, 4], [4, 8], [3, 2]]),
+        ("feldspar", "#56b4e9", [[7, 0], [8, 1]]),
+        ("Fe-Mg", "#009e73", [[1, 6], [2, 6]]),
+    ]
+    session["classes"] = [
+        {"name": name, "colour": colour, "supports": supports}
+        for name, colour, supports in classes
+    ]
+    session["spectra"] = {
+        "source": source,
+        "encoder": {"kind": "raw", "range_kev": None, "normalise": True},
+        "elements": ["Si", "Fe"],
+    }
+    session["fusion"] = {"mode": "distances", "weights": {"image": 0.0, "spectra": 1.0}}
+    path = folder / "p45-session.json"
+    path.write_text(json.dumps(session))
+    return path
+
+
+def chip_classes(csv_path: Path, classes):
+    """The class index of each chip in a CLI `STEM.csv`, as (row, col) -> index (-1 none)."""
+    lines = csv_path.read_text().splitlines()
+    header = lines[0].split(",")
+    row_at, col_at, class_at = header.index("row"), header.index("col"), header.index("class")
+    found = {}
+    for line in lines[1:]:
+        cells = line.split(",")
+        name = cells[class_at]
+        found[(int(cells[row_at]), int(cells[col_at]))] = classes.index(name) if name in classes else -1
+    return found
+
+
+def label_dict(labels):
+    """A (rows, cols) label array as (row, col) -> class index, as `chip_classes` gives."""
+    rows, cols = labels.shape
+    return {(r, c): int(labels[r, c]) for r in range(rows) for c in range(cols)}

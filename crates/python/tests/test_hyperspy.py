@@ -1,14 +1,20 @@
-"""HyperSpy round trip: a Signal2D's calibration reaches the segmentation, and the label map comes
-back as a Signal2D on the same physical axes."""
+"""HyperSpy round trip: a Signal2D's calibration reaches the segmentation, an EDS spectrum image
+loaded by HyperSpy serves the spectral modality, and the label map comes back as a Signal2D on
+the same physical axes."""
 
 import numpy as np
 import pytest
 
 import chipscope
-from conftest import data_file, run_cli
+from conftest import P45, chip_classes, data_file, label_dict, run_cli, spectral_session
 
 hs = pytest.importorskip("hyperspy.api")
-from chipscope.hyperspy import label_signal, pixel_nm, segment_signal  # noqa: E402
+from chipscope.hyperspy import (  # noqa: E402
+    label_signal,
+    pixel_nm,
+    segment_signal,
+    spectrum_image,
+)
 
 
 @pytest.fixture(scope="module")
@@ -106,3 +112,48 @@ def test_uncalibrated_and_stacked_signals_are_refused(scan, fixture_session_path
     stack = hs.signals.Signal2D(np.stack([image.data, image.data]))
     with pytest.raises(chipscope.ChipscopeError, match="single image"):
         segment_signal(segmenter, stack)
+
+
+def test_an_eds_signal_holds_what_chipscope_reads_from_its_file():
+    bcf = data_file(P45)
+    image, _, eds = hs.load(bcf)  # BSE, SE and the EDS map, (75, 100, 2048) uint8
+    from_signal = spectrum_image(eds)
+    from_file = chipscope.read_spectra(bcf)
+    assert (from_signal.width, from_signal.height, from_signal.channels) == (100, 75, 2048)
+    assert np.array_equal(from_signal.sum_spectrum(), from_file.sum_spectrum())
+    assert np.array_equal(from_signal.count_map(), from_file.count_map())
+    assert np.allclose(from_signal.energies(), from_file.energies())
+    assert from_signal.pixel_nm == pytest.approx(from_file.pixel_nm, rel=1e-9)
+    assert from_signal.beam_kv == from_file.beam_kv == 20.0
+    assert spectrum_image(eds, bin=8).channels == 256
+
+
+def test_an_eds_signal_segments_as_the_cli_segments_its_file(tmp_path, fixture_session_path):
+    bcf = data_file(P45)
+    session = spectral_session(tmp_path, bcf, fixture_session_path)
+    run_cli("segment", bcf, "--session", session, "--out", tmp_path / "cli")
+    segmenter = chipscope.Segmenter(session, labelled=bcf)
+    expected = chip_classes(tmp_path / "cli" / "P45_the_default_job.csv", segmenter.classes)
+    image, _, eds = hs.load(bcf)
+
+    from_signal = chipscope.hyperspy.segment(segmenter, image, spectra=eds)
+    assert np.array_equal(from_signal.distances, segmenter.segment(bcf).distances)
+
+    # The BSE image with the EDS map, and the EDS map alone (segmented by its counts).
+    for labels in (segment_signal(segmenter, image, spectra=eds), segment_signal(segmenter, eds)):
+        assert label_dict(labels.data) == expected
+        x, y = labels.axes_manager.signal_axes
+        assert x.units == y.units == "µm"
+        assert x.scale == pytest.approx(8 * 8.736785, rel=1e-6)
+        assert x.offset == pytest.approx(8 * 8.736785 / 2 - 8.736785 / 2, rel=1e-6)
+
+
+def test_signals_that_are_not_spectrum_images_are_refused_as_spectra(fixture_session_path, tmp_path):
+    bcf = data_file(P45)
+    session = spectral_session(tmp_path, bcf, fixture_session_path)
+    segmenter = chipscope.Segmenter(session, labelled=bcf)
+    image, _, eds = hs.load(bcf)
+    with pytest.raises(chipscope.ChipscopeError, match="two navigation axes"):
+        segment_signal(segmenter, image, spectra=eds.inav[0])
+    with pytest.raises(chipscope.ChipscopeError, match="give this image's spectrum image"):
+        segment_signal(segmenter, image)

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import chipscope
-from conftest import run_cli
+from conftest import chip_classes, label_dict, run_cli
 
 # The outputs `chipscope segment` writes per image (and `-fine-labels.png` etc. in dense mode).
 IMAGE_OUTPUTS = (".csv", "-labels.png", "-overlay.png", "-summary.json", "-chart.svg", "-report.csv")
@@ -67,19 +67,6 @@ def test_segment_file_writes_the_clis_files(tmp_path, images, fixture_session_pa
         assert any(name.endswith("-fine-labels.png") for name in outputs(cli_out))
 
 
-def chip_classes(csv_path: Path, classes):
-    """The class index of each chip in a CLI `STEM.csv`, as (row, col) -> index (-1 none)."""
-    lines = csv_path.read_text().splitlines()
-    header = lines[0].split(",")
-    row_at, col_at, class_at = header.index("row"), header.index("col"), header.index("class")
-    found = {}
-    for line in lines[1:]:
-        cells = line.split(",")
-        name = cells[class_at]
-        found[(int(cells[row_at]), int(cells[col_at]))] = classes.index(name) if name in classes else -1
-    return found
-
-
 def test_segment_gives_arrays_that_match_the_cli(tmp_path, images, dense_session):
     cli_out = tmp_path / "cli"
     run_cli("segment", images[1], "--session", dense_session, "--out", cli_out)
@@ -95,7 +82,7 @@ def test_segment_gives_arrays_that_match_the_cli(tmp_path, images, dense_session
     # Each chip's label is its nearest class.
     assert np.array_equal(result.labels, np.argmin(result.distances, axis=2))
     expected = chip_classes(cli_out / "second.csv", result.classes)
-    assert {(r, c): int(result.labels[r, c]) for r in range(rows) for c in range(cols)} == expected
+    assert label_dict(result.labels) == expected
     assert result.summary == json.loads((cli_out / "second-summary.json").read_text())
     assert result.report_csv == (cli_out / "second-report.csv").read_text()
     # Dense mode: a cell every 4 px (features.6 is 1/8 of the input, the input ×2).

@@ -9,6 +9,9 @@ Bruker .bcf, JEOL, PNG, JPEG, …) into a NumPy array with its calibration and m
     image.calibration     # None, or .pixel_size / .unit / .pixel_nm
     image.metadata        # dict: format, storage, notes, acquisition facts, …
 
+EDS spectrum images (Velox .emd, Bruker .bcf, JEOL .pts, …, or a NumPy cube) for the spectral
+modality: :func:`read_spectra`, :class:`SpectrumImage`.
+
 Apply a session saved by the page to images, as ``chipscope segment`` does::
 
     segmenter = chipscope.Segmenter("session.json", out="results")
@@ -40,11 +43,13 @@ from ._chipscope import (  # noqa: E402
     Segmentation,
     Segmenter,
     Session,
+    SpectrumImage,
     __version__,
     embed,
     file_sha256,
     project_report,
     read,
+    read_spectra,
 )
 
 __all__ = [
@@ -54,9 +59,11 @@ __all__ = [
     "Segmentation",
     "Segmenter",
     "Session",
+    "SpectrumImage",
     "embed",
     "file_sha256",
     "project_report",
     "read",
+    "read_spectra",
     "__version__",
 ]

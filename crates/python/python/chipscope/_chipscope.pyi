@@ -110,6 +110,52 @@ class Segmentation:
     def fine_cell_px(self) -> Optional[float]:
         """The side of a fine cell, pixels."""
 
+class SpectrumImage:
+    """An EDS spectrum image for the spectral modality, held sparse."""
+
+    def __init__(
+        self,
+        counts: npt.ArrayLike,
+        *,
+        energy_offset: float,
+        energy_scale: float,
+        energy_unit: str = "keV",
+        pixel_nm: Optional[float] = None,
+        beam_kv: Optional[float] = None,
+        bin: int = 1,
+    ) -> None:
+        """From whole, non-negative counts ``(height, width, channels)``; channel ``c`` starts
+        at ``energy_offset + c * energy_scale`` in ``energy_unit`` ("keV" or "eV"); ``bin``
+        sums that many consecutive channels."""
+    @property
+    def width(self) -> int:
+        """Map width, pixels."""
+    @property
+    def height(self) -> int:
+        """Map height, pixels."""
+    @property
+    def channels(self) -> int:
+        """Energy channels, after any binning."""
+    @property
+    def pixel_nm(self) -> Optional[float]:
+        """The map's pixel size, nm, when known."""
+    @property
+    def beam_kv(self) -> Optional[float]:
+        """The acceleration voltage, kV, when known."""
+    @property
+    def total_counts(self) -> int:
+        """All counts in the map."""
+    def energies(self) -> npt.NDArray[np.float64]:
+        """The energy at the start of each channel, keV."""
+    def sum_spectrum(self) -> npt.NDArray[np.uint64]:
+        """The counts of all pixels per channel."""
+    def count_map(self) -> npt.NDArray[np.uint32]:
+        """The counts of each pixel over all channels, ``(height, width)``."""
+
+def read_spectra(path: Union[str, os.PathLike[str]], *, bin: int = 1) -> SpectrumImage:
+    """The spectrum image of an EDS file (Velox EMD, Bruker BCF, JEOL PTS, TIA, DM, Lispix
+    RPL), summing every ``bin`` channels."""
+
 class Segmenter:
     """A session ready to segment images: its encoder loaded, its prototypes learned once."""
 
@@ -137,9 +183,11 @@ class Segmenter:
         image: Union[str, os.PathLike[str], npt.ArrayLike],
         *,
         pixel_nm: Optional[float] = None,
-        spectra: Optional[Union[str, os.PathLike[str]]] = None,
+        spectra: Optional[Union[SpectrumImage, str, os.PathLike[str]]] = None,
     ) -> Segmentation:
-        """Segments a file, or a 2-D array with its pixel size ``pixel_nm``; writes nothing."""
+        """Segments a file, or a 2-D array with its pixel size ``pixel_nm``; writes nothing.
+        ``spectra`` is the image's spectrum image (or its file) when the session weights
+        spectra."""
     def segment_file(
         self,
         path: Union[str, os.PathLike[str]],

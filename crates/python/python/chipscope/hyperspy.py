@@ -1,5 +1,6 @@
-"""HyperSpy interplay: segment a ``Signal2D`` with its axes' calibration, and get the label map
-back as a ``Signal2D`` on the same physical axes (one pixel per chip).
+"""HyperSpy interplay: segment a ``Signal2D`` (with an EDS spectrum image for the spectral
+modality), or an EDS spectrum image alone, with its axes' calibration, and get the label map back
+as a ``Signal2D`` on the same physical axes (one pixel per chip).
 
 HyperSpy is optional: ``pip install hyperspy``. This module imports it on first use and says so
 when it is missing.
@@ -11,7 +12,7 @@ from typing import Any, Optional, Tuple
 
 import numpy as np
 
-from ._chipscope import ChipscopeError, Segmentation, Segmenter
+from ._chipscope import ChipscopeError, Segmentation, Segmenter, SpectrumImage
 
 # Lengths HyperSpy axes use, in nanometres (pint's spellings and the common ASCII ones).
 _NANOMETRES = {
@@ -28,21 +29,33 @@ _NANOMETRES = {
 }
 
 
-def _signal_axes(signal: Any) -> Tuple[Any, Any]:
-    """The (x, y) signal axes of a 2-D image signal, refusing anything else."""
+def _is_spectrum_image(signal: Any) -> bool:
+    """Whether ``signal`` is a spectrum image: a map (two navigation axes) of spectra."""
+    manager = signal.axes_manager
+    return manager.navigation_dimension == 2 and manager.signal_dimension == 1
+
+
+def _image_axes(signal: Any) -> Tuple[Any, Any]:
+    """The (x, y) axes of an image ``Signal2D``, or of a spectrum image's map; refuses
+    anything else."""
+    if _is_spectrum_image(signal):
+        axes = signal.axes_manager.navigation_axes
+        return axes[0], axes[1]
     axes = signal.axes_manager.signal_axes
     if len(axes) != 2 or signal.axes_manager.navigation_dimension != 0:
         raise ChipscopeError(
             "segment a single image: a Signal2D with no navigation axes (index a stack first, "
-            f"e.g. signal.inav[0]); this one has shape {signal.data.shape}"
+            "e.g. signal.inav[0]), or an EDS spectrum image with two navigation axes; this one "
+            f"has shape {signal.data.shape}"
         )
     return axes[0], axes[1]
 
 
 def pixel_nm(signal: Any) -> Optional[float]:
-    """The pixel size of an image signal in nm, from its x axis; ``None`` when its unit is not
-    a length (or it has none). Refuses axes with different x and y pixel sizes."""
-    x, y = _signal_axes(signal)
+    """The pixel size of an image signal (or of a spectrum image's map) in nm, from its x axis;
+    ``None`` when its unit is not a length (or it has none). Refuses axes with different x and
+    y pixel sizes."""
+    x, y = _image_axes(signal)
     per_nm = _NANOMETRES.get(str(x.units).strip())
     if per_nm is None or x.units != y.units:
         return None
@@ -54,10 +67,61 @@ def pixel_nm(signal: Any) -> Optional[float]:
     return abs(float(x.scale)) * per_nm
 
 
-def segment(segmenter: Segmenter, signal: Any) -> Segmentation:
-    """Segments an image ``Signal2D`` with its calibration (see :meth:`Segmenter.segment`)."""
-    _signal_axes(signal)
-    return segmenter.segment(np.asarray(signal.data), pixel_nm=pixel_nm(signal))
+def _beam_kv(signal: Any) -> Optional[float]:
+    """The acceleration voltage HyperSpy's metadata record for a TEM or SEM, kV."""
+    for microscope in ("TEM", "SEM"):
+        kv = signal.metadata.get_item(f"Acquisition_instrument.{microscope}.beam_energy")
+        if kv is not None:
+            return float(kv)
+    return None
+
+
+def spectrum_image(signal: Any, bin: int = 1) -> SpectrumImage:
+    """An EDS spectrum image signal (two navigation axes: the map; one energy axis in eV or
+    keV) as a :class:`chipscope.SpectrumImage`, with the map's pixel size and the beam energy;
+    ``bin`` sums that many consecutive channels. A lazy signal's counts are computed."""
+    if not _is_spectrum_image(signal):
+        raise ChipscopeError(
+            "an EDS spectrum image has two navigation axes (the map) and one energy axis; this "
+            f"signal has shape {signal.data.shape}"
+        )
+    energy = signal.axes_manager.signal_axes[0]
+    if not getattr(energy, "is_uniform", True):
+        raise ChipscopeError("the energy axis is not uniform; Chipscope needs equal channels")
+    return SpectrumImage(
+        np.asarray(signal.data),
+        energy_offset=float(energy.offset),
+        energy_scale=float(energy.scale),
+        energy_unit=str(energy.units),
+        pixel_nm=pixel_nm(signal),
+        beam_kv=_beam_kv(signal),
+        bin=bin,
+    )
+
+
+def segment(segmenter: Segmenter, signal: Any, spectra: Optional[Any] = None) -> Segmentation:
+    """Segments an image ``Signal2D`` with its calibration (see :meth:`Segmenter.segment`);
+    ``spectra`` is its EDS spectrum image when the session weights spectra: a HyperSpy signal,
+    a :class:`chipscope.SpectrumImage` or a file's path. An EDS spectrum image given as
+    ``signal`` is segmented by its counts per pixel, with its own spectra (as the CLI segments
+    a spectral file that holds no image)."""
+    if _is_spectrum_image(signal):
+        own = spectrum_image(signal)
+        spectra = own if spectra is None else spectra
+        return segmenter.segment(
+            own.count_map(), pixel_nm=own.pixel_nm, spectra=_as_spectra(spectra)
+        )
+    _image_axes(signal)
+    return segmenter.segment(
+        np.asarray(signal.data), pixel_nm=pixel_nm(signal), spectra=_as_spectra(spectra)
+    )
+
+
+def _as_spectra(spectra: Optional[Any]) -> Any:
+    """``spectra`` as ``Segmenter.segment`` takes them: a HyperSpy signal converted."""
+    if not hasattr(spectra, "axes_manager"):
+        return spectra
+    return spectrum_image(spectra)
 
 
 def label_signal(segmentation: Segmentation, signal: Any) -> Any:
@@ -66,7 +130,7 @@ def label_signal(segmentation: Segmentation, signal: Any) -> Any:
     ``metadata.Chipscope.classes`` (-1: unassigned)."""
     import hyperspy.api as hs
 
-    x, y = _signal_axes(signal)
+    x, y = _image_axes(signal)
     labels = hs.signals.Signal2D(np.asarray(segmentation.labels))
     title = signal.metadata.get_item("General.title", "") or "image"
     labels.metadata.General.title = f"{title} classes"
@@ -91,7 +155,8 @@ def label_signal(segmentation: Segmentation, signal: Any) -> Any:
     return labels
 
 
-def segment_signal(segmenter: Segmenter, signal: Any) -> Any:
-    """Segments an image ``Signal2D`` and returns its label map as a ``Signal2D`` on the same
-    axes (see :func:`label_signal`)."""
-    return label_signal(segment(segmenter, signal), signal)
+def segment_signal(segmenter: Segmenter, signal: Any, spectra: Optional[Any] = None) -> Any:
+    """Segments an image ``Signal2D`` (with ``spectra``, as :func:`segment` takes them) or an
+    EDS spectrum image, and returns its label map as a ``Signal2D`` on the same axes (see
+    :func:`label_signal`)."""
+    return label_signal(segment(segmenter, signal, spectra), signal)
