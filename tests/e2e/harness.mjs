@@ -35,10 +35,18 @@ export async function launchBrowser({ webgpu, isolation = true }) {
     args.push(...process.env.CHIPSCOPE_CHROMIUM_GPU_FLAGS.split(' ').filter(Boolean));
   }
   const profile = await mkdtemp(join(tmpdir(), 'chipscope-chromium-'));
-  return chromium.launchPersistentContext(profile, {
+  const context = await chromium.launchPersistentContext(profile, {
     executablePath: '/usr/bin/chromium', headless: true, args, viewport: { width: 1400, height: 900 },
     serviceWorkers: isolation ? 'allow' : 'block',
   });
+  // Each profile holds about 20–120 MB (caches, the service worker's storage): closing the
+  // browser deletes it, or every run of the tests would leave about 1.5 GB in the temp folder.
+  const close = context.close.bind(context);
+  context.close = async (...args) => {
+    await close(...args);
+    await rm(profile, { recursive: true, force: true });
+  };
+  return context;
 }
 
 /**
