@@ -860,50 +860,91 @@ impl Segmenter {
         is_labelled: bool,
         stem: &str,
     ) -> Result<SeriesOutcome> {
+        self.check_series()?;
+        let frames = series.len();
+        let mut segmented = Vec::new();
+        for index in 0..frames {
+            let is_labelled_frame = is_labelled && index == 0;
+            match self.segment_series_frame(&mut series, index, is_labelled_frame, stem) {
+                Ok(summary) => segmented.push((index, series.time_s(index), summary)),
+                Err(error) => eprintln!("error: {}: {error:#}", frame_label(stem, index, frames)),
+            }
+        }
+        let table = write_fractions(&self.out, stem, &segmented)?;
+        Ok(SeriesOutcome {
+            table,
+            frames,
+            failed: frames - segmented.len(),
+        })
+    }
+
+    /// Refuses to segment a frame series with a session that weights spectra.
+    fn check_series(&self) -> Result<()> {
         ensure!(
             !self.fusion.weighs(Modality::Spectra),
             "the session weights the spectral modality, and a frame series has no spectrum image"
         );
-        let frames = series.len();
-        let mut table: Option<FractionTable> = None;
-        let mut failed = 0;
-        for index in 0..frames {
-            let frame_stem = format!("{stem}-frame{:04}", index + 1);
-            let label = format!("{stem} frame {}/{frames}", index + 1);
-            // The supports were clicked on the first frame of a labelled series.
-            let place = (is_labelled && index == 0).then_some(0);
-            let frame_out = self.each_frame.then_some(frame_stem.as_str());
-            let summary = series
-                .frame(index)
-                .map_err(anyhow::Error::from)
-                .and_then(|dataset| self.at_session_scale(dataset))
-                .and_then(|dataset| {
-                    let no_spectra = Spectra {
-                        own: None,
-                        given: None,
-                    };
-                    let path = Path::new(&label);
-                    self.segment_frame(&dataset, no_spectra, place, path, frame_out)
-                });
-            match summary {
-                Ok((summary, _)) => table
-                    .get_or_insert_with(|| FractionTable::new(&summary))
-                    .push(index, series.time_s(index), &summary),
-                Err(error) => {
-                    eprintln!("error: {label}: {error:#}");
-                    failed += 1;
-                }
-            }
-        }
-        let table = table.context("no frame could be segmented")?;
-        for (suffix, text) in [("csv", table.to_csv()), ("svg", table.chart_svg())] {
-            self.save(&format!("{stem}-fractions.{suffix}"), text)?;
-        }
-        Ok(SeriesOutcome {
-            table,
-            frames,
-            failed,
-        })
+        Ok(())
+    }
+
+    /// Frame `index` of `series` (of the file `stem`) segmented, its files written with
+    /// `--each-frame`; `is_labelled` when it is the frame the supports were clicked on.
+    fn segment_series_frame(
+        &self,
+        series: &mut Series,
+        index: usize,
+        is_labelled: bool,
+        stem: &str,
+    ) -> Result<Summary> {
+        let frame_stem = format!("{stem}-frame{:04}", index + 1);
+        let frame_out = self.each_frame.then_some(frame_stem.as_str());
+        let dataset = self.at_session_scale(series.frame(index)?)?;
+        let no_spectra = Spectra {
+            own: None,
+            given: None,
+        };
+        let label = frame_label(stem, index, series.len());
+        let place = is_labelled.then_some(0);
+        let (summary, _) =
+            self.segment_frame(&dataset, no_spectra, place, Path::new(&label), frame_out)?;
+        Ok(summary)
+    }
+
+    /// The number of frames of the file at `path` when it is a frame series; `None` for a
+    /// single image.
+    pub fn series_frames(path: &Path) -> Result<Option<usize>> {
+        let bytes = map_file(path)?;
+        let series = Series::open(&bytes, &native_limits())
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        Ok(series.map(|series| series.len()))
+    }
+
+    /// Segments frame `index` of the frame series at `path` as [`Segmenter::segment_file`]
+    /// segments each of its frames (writing the frame's files with `each_frame`), so the frames
+    /// of one series can be segmented apart, on many machines; with the frame's time. Give the
+    /// summaries to [`write_fractions`].
+    pub fn segment_file_frame(
+        &self,
+        path: &Path,
+        index: usize,
+        stem: &str,
+    ) -> Result<(Summary, Option<f64>)> {
+        self.check_series()?;
+        let bytes = map_file(path)?;
+        let mut series = Series::open(&bytes, &native_limits())
+            .with_context(|| format!("cannot read {}", path.display()))?
+            .with_context(|| format!("{} is not a frame series", path.display()))?;
+        ensure!(
+            index < series.len(),
+            "{} has {} frames; there is no frame {}",
+            path.display(),
+            series.len(),
+            index + 1
+        );
+        // Only the first frame can be the labelled one: the others need not hash the file.
+        let is_labelled = index == 0 && self.place_of(&bytes) == Some(0);
+        let summary = self.segment_series_frame(&mut series, index, is_labelled, stem)?;
+        Ok((summary, series.time_s(index)))
     }
 
     /// Segments one image (or frame), read from `path` and known as the project's image number
@@ -1099,14 +1140,37 @@ impl Segmenter {
 
     /// Writes `bytes` as the file `name` in the output folder.
     fn save(&self, name: &str, bytes: impl AsRef<[u8]>) -> Result<()> {
-        let path = self.out_path(name);
-        std::fs::write(&path, bytes).with_context(|| format!("cannot write {}", path.display()))
+        save_in(&self.out, name, bytes)
     }
 
     /// Where output file `name` goes.
     fn out_path(&self, name: &str) -> PathBuf {
         self.out.join(name)
     }
+}
+
+/// Writes output file `name` into the folder `out`.
+fn save_in(out: &Path, name: &str, bytes: impl AsRef<[u8]>) -> Result<()> {
+    let path = out.join(name);
+    std::fs::write(&path, bytes).with_context(|| format!("cannot write {}", path.display()))
+}
+
+/// Writes a series' fractions table and chart (STEM-fractions.csv and .svg) into `out` from
+/// its segmented frames' (index, time, summary), in frame order; refused when none was.
+pub fn write_fractions(
+    out: &Path,
+    stem: &str,
+    frames: &[(usize, Option<f64>, Summary)],
+) -> Result<FractionTable> {
+    let (_, _, first) = frames.first().context("no frame could be segmented")?;
+    let mut table = FractionTable::new(first);
+    for (index, time_s, summary) in frames {
+        table.push(*index, *time_s, summary);
+    }
+    for (suffix, text) in [("csv", table.to_csv()), ("svg", table.chart_svg())] {
+        save_in(out, &format!("{stem}-fractions.{suffix}"), text)?;
+    }
+    Ok(table)
 }
 
 /// One image classified with a session.
@@ -1167,6 +1231,11 @@ pub enum GivenSpectra<'a> {
     File(&'a Path),
     /// A spectrum image in memory (from Python).
     Map(&'a SpectrumImage),
+}
+
+/// How messages name frame `index` of the `frames` of the series `stem`.
+fn frame_label(stem: &str, index: usize, frames: usize) -> String {
+    format!("{stem} frame {}/{frames}", index + 1)
 }
 
 /// Prints an image's class counts, its fine shares and the support check.

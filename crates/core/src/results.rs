@@ -26,8 +26,9 @@ pub struct ClassShare {
     pub area: Option<f64>,
 }
 
-/// Chips per class over the grid.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+/// Chips per class over the grid. Read back from JSON (a summary made on another machine), it
+/// comes without its `fine` shares and `supports` check, which only go out to the files.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Summary {
     /// One share per class, in class order.
     pub classes: Vec<ClassShare>,
@@ -38,10 +39,10 @@ pub struct Summary {
     /// "nm²" and so on, when calibrated.
     pub area_unit: Option<String>,
     /// The shares at the dense map's cell resolution, for dense segmentations.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none", skip_deserializing)]
     pub fine: Option<FineSummary>,
     /// The supports checked by leave-one-out, in the summary of the labelled image.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none", skip_deserializing)]
     pub supports: Option<SupportReport>,
 }
 
@@ -224,6 +225,20 @@ mod tests {
             uncalibrated.describe(&uncalibrated.classes[1]),
             "1 chip · 25.0 %"
         );
+    }
+
+    #[test]
+    fn a_summary_read_back_from_json_has_its_shares_exactly() {
+        let calibration = Calibration {
+            pixel_size: 0.37,
+            unit: "nm".into(),
+        };
+        let assignments = [Some(0), Some(1), Some(0), None, Some(0), Some(1), None];
+        let summary = Summary::new(&classes(), &assignments, 7, Some(&calibration));
+        let json = serde_json::to_string(&summary).unwrap();
+        let back: Summary = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, summary);
+        assert_eq!(back.classes[1].fraction.to_bits(), (2.0f64 / 7.0).to_bits());
     }
 
     #[test]

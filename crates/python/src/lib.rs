@@ -327,6 +327,14 @@ fn file_sha256(py: Python<'_>, path: PathBuf) -> PyResult<String> {
         .map_err(segment::error_of)
 }
 
+/// The number of frames of the file at `path` when it is a frame series (a multi-page TIFF,
+/// a DM or TIA stack, an MRC stack, …), `None` for a single image.
+#[pyfunction]
+fn series_frames(py: Python<'_>, path: PathBuf) -> PyResult<Option<usize>> {
+    py.detach(|| chipscope_cli::segment::Segmenter::series_frames(&path))
+        .map_err(segment::error_of)
+}
+
 /// The extension module.
 #[pymodule]
 fn _chipscope(m: &Bound<'_, PyModule>) -> PyResult<()> {
@@ -342,6 +350,8 @@ fn _chipscope(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(project_report, m)?)?;
     m.add_function(wrap_pyfunction!(segment::embed, m)?)?;
     m.add_function(wrap_pyfunction!(file_sha256, m)?)?;
+    m.add_function(wrap_pyfunction!(series_frames, m)?)?;
+    m.add_function(wrap_pyfunction!(segment::write_fractions, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }

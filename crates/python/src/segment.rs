@@ -11,6 +11,7 @@ use chipscope_cli::segment::{
     Classified, GivenSpectra, SegmentArgs, Segmented, Segmenter as CliSegmenter,
 };
 use chipscope_core::dataset::{Calibration, Dataset, Image, Metadata, SampleType};
+use chipscope_core::results::Summary;
 use numpy::ndarray::{Array2, Array3};
 use numpy::{IntoPyArray, PyArray2, PyArray3, PyReadonlyArray2, PyUntypedArrayMethods};
 use pyo3::exceptions::PyOSError;
@@ -136,15 +137,7 @@ impl Segmenter {
         stem: Option<String>,
         spectra: Option<PathBuf>,
     ) -> PyResult<Bound<'py, PyDict>> {
-        if self.out.is_none() {
-            return Err(ChipscopeError::new_err(
-                "segment_file writes files: make the Segmenter with out=FOLDER",
-            ));
-        }
-        let stem = match stem {
-            Some(stem) => stem,
-            None => stem_of(&path)?,
-        };
+        let stem = self.writable_stem(&path, stem)?;
         let segmented = py
             .detach(|| self.inner.segment_file(&path, &stem, spectra.as_deref()))
             .map_err(error_of)?;
@@ -167,6 +160,32 @@ impl Segmenter {
         Ok(result)
     }
 
+    /// Segments frame `index` (from 0) of the frame series at `path` as `segment_file`
+    /// segments each of its frames, writing the frame's files with `each_frame`, so one
+    /// series' frames can be segmented apart (on many machines). Returns a dict: `file`,
+    /// `stem`, `index`, `time_s` (seconds after the first frame, or `None`) and `summary`; give
+    /// the frames to `chipscope.write_fractions`.
+    #[pyo3(signature = (path, index, *, stem=None))]
+    fn segment_frame<'py>(
+        &self,
+        py: Python<'py>,
+        path: PathBuf,
+        index: usize,
+        stem: Option<String>,
+    ) -> PyResult<Bound<'py, PyDict>> {
+        let stem = self.writable_stem(&path, stem)?;
+        let (summary, time_s) = py
+            .detach(|| self.inner.segment_file_frame(&path, index, &stem))
+            .map_err(error_of)?;
+        let result = PyDict::new(py);
+        result.set_item("file", path.to_string_lossy())?;
+        result.set_item("stem", &stem)?;
+        result.set_item("index", index)?;
+        result.set_item("time_s", time_s)?;
+        result.set_item("summary", to_python(py, &summary)?)?;
+        Ok(result)
+    }
+
     /// The class names, in the session's order.
     #[getter]
     fn classes(&self) -> Vec<String> {
@@ -182,6 +201,50 @@ impl Segmenter {
             session.grid.chip_size
         )
     }
+}
+
+impl Segmenter {
+    /// The stem the results of the file at `path` are written under (`stem`, by default the
+    /// file name without its extension); refused when the Segmenter has no `out` folder.
+    fn writable_stem(&self, path: &Path, stem: Option<String>) -> PyResult<String> {
+        if self.out.is_none() {
+            return Err(ChipscopeError::new_err(
+                "writing results needs a folder: make the Segmenter with out=FOLDER",
+            ));
+        }
+        match stem {
+            Some(stem) => Ok(stem),
+            None => stem_of(path),
+        }
+    }
+}
+
+/// A frame segmented apart, from `segment_frame`'s dict or an (index, time_s, summary) tuple.
+fn frame_of(frame: &Bound<'_, PyAny>) -> PyResult<(usize, Option<f64>, Summary)> {
+    let (index, time_s, summary): (usize, Option<f64>, Bound<'_, PyAny>) =
+        match frame.cast::<PyDict>() {
+            Ok(dict) => {
+                let item = |key: &str| {
+                    dict.get_item(key)?.ok_or_else(|| {
+                        ChipscopeError::new_err(format!("a frame's dict has no {key:?}"))
+                    })
+                };
+                (
+                    item("index")?.extract()?,
+                    item("time_s")?.extract()?,
+                    item("summary")?,
+                )
+            }
+            Err(_) => frame.extract()?,
+        };
+    let json: String = frame
+        .py()
+        .import("json")?
+        .call_method1("dumps", (summary,))?
+        .extract()?;
+    let summary = serde_json::from_str(&json)
+        .map_err(|e| ChipscopeError::new_err(format!("frame {}: not a summary: {e}", index + 1)))?;
+    Ok((index, time_s, summary))
 }
 
 /// The path `image` names, when it is a `str` or a path-like object rather than an array.
@@ -401,4 +464,26 @@ pub fn embed(
     let array = Array3::from_shape_vec((rows, cols, dim), embedded.embeddings.values)
         .map_err(|e| ChipscopeError::new_err(e.to_string()))?;
     Ok(array.into_pyarray(py).unbind())
+}
+
+/// Writes a series' fractions table and chart (`STEM-fractions.csv` and `.svg`) into `out` from
+/// its frames segmented apart: `frames` are `Segmenter.segment_frame`'s dicts (or (index,
+/// time_s, summary) tuples) of the frames that were segmented, in any order. Returns the table
+/// as CSV: the files `Segmenter.segment_file` writes for the whole series.
+#[pyfunction]
+pub fn write_fractions(
+    py: Python<'_>,
+    out: PathBuf,
+    stem: String,
+    frames: Vec<Bound<'_, PyAny>>,
+) -> PyResult<String> {
+    let mut segmented = frames
+        .iter()
+        .map(frame_of)
+        .collect::<PyResult<Vec<(usize, Option<f64>, Summary)>>>()?;
+    segmented.sort_by_key(|(index, _, _)| *index);
+    let table = py
+        .detach(|| chipscope_cli::segment::write_fractions(&out, &stem, &segmented))
+        .map_err(error_of)?;
+    Ok(table.to_csv())
 }

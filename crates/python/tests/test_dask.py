@@ -1,9 +1,11 @@
 """chipscope.dask.segment_files on a LocalCluster of 2 worker processes: the CLI's files byte for
-byte, resumed runs skip what is done, a failing file does not stop the others."""
+byte, a frame series segmented a task per frame, resumed runs skip what is done, a failing file
+does not stop the others."""
 
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 import chipscope
@@ -78,3 +80,42 @@ def test_a_failing_file_does_not_stop_the_others(tmp_path, client, files, fixtur
     report = (out / "project-report.csv").read_text().splitlines()
     assert report[0].startswith("image,class,")
     assert {line.split(",")[0] for line in report[1:]} == {"scan1.tif", "scan5.tif", "all images"}
+
+
+def test_a_series_is_segmented_a_task_per_frame_as_the_cli_segments_it(
+    tmp_path, client, files, fixture_session_path
+):
+    movie = tmp_path / "movie.tif"
+    run_cli("simulate", "--out", movie, "--size", 512, "--frames", 3)
+    cli_out, dask_out = tmp_path / "cli", tmp_path / "dask"
+    run_cli("segment", movie, files[0], "--session", fixture_session_path, "--out", cli_out, "--each-frame")
+
+    with distributed.get_task_stream(client) as tasks:
+        results = segment_files(
+            [movie, files[0]], fixture_session_path, dask_out, client=client, each_frame=True
+        )
+    assert [r["status"] for r in results] == ["segmented", "segmented"]
+    assert results[0]["kind"] == "series" and results[0]["frames"] == 3
+    assert results[0]["failed"] == 0 and results[0]["frame_errors"] == []
+    assert results[0]["fractions"] == (cli_out / "movie-fractions.csv").read_text()
+    assert written(dask_out) == written(cli_out)
+    assert "movie-frame0003-labels.png" in written(cli_out)
+    frame_tasks = [t for t in tasks.data if str(t["key"]).startswith("_segment_frame")]
+    assert len(frame_tasks) == 3
+
+    again = segment_files([movie, files[0]], fixture_session_path, dask_out, client=client)
+    assert [r["status"] for r in again] == ["skipped", "skipped"]
+    assert again[0]["fractions"] == results[0]["fractions"]
+
+
+def test_a_series_whose_frames_all_fail_is_reported_with_each_frames_error(
+    tmp_path, client, fixture_session_path
+):
+    tifffile = pytest.importorskip("tifffile")
+    stack = tmp_path / "uncalibrated.tif"
+    tifffile.imwrite(stack, np.zeros((2, 256, 256), np.uint16))
+    assert chipscope.series_frames(stack) == 2
+    [result] = segment_files([stack], fixture_session_path, tmp_path / "out", client=client)
+    assert result["status"] == "failed" and "no frame could be segmented" in result["error"]
+    assert len(result["frame_errors"]) == 2
+    assert all("no length calibration" in error for error in result["frame_errors"])

@@ -120,7 +120,7 @@ def test_bad_input_raises_chipscopes_errors(tmp_path, images, fixture_session_pa
         segmenter.segment(np.zeros((256, 256)))
     with pytest.raises(chipscope.ChipscopeError, match="2-D array"):
         segmenter.segment(np.zeros((4, 256, 256)), pixel_nm=0.04)
-    with pytest.raises(chipscope.ChipscopeError, match="segment_file writes files"):
+    with pytest.raises(chipscope.ChipscopeError, match="make the Segmenter with out=FOLDER"):
         segmenter.segment_file(images[0])
 
     tampered = tmp_path / "tampered.json"
@@ -160,3 +160,29 @@ def test_embed_refuses_bad_settings(images):
         chipscope.embed(images[1], 64, mode="per-chip", stage="features.6")
     with pytest.raises(chipscope.ChipscopeError, match="no weight file vgg16"):
         chipscope.embed(images[1], 64, encoder="vgg16")
+
+
+def test_frames_segmented_apart_give_the_clis_series_files(tmp_path, images, fixture_session_path):
+    movie = tmp_path / "movie.tif"
+    run_cli("simulate", "--out", movie, "--size", 512, "--frames", 2)
+    cli_out, py_out = tmp_path / "cli", tmp_path / "py"
+    run_cli("segment", movie, "--session", fixture_session_path, "--out", cli_out)
+    assert chipscope.series_frames(movie) == 2 and chipscope.series_frames(images[0]) is None
+
+    segmenter = chipscope.Segmenter(fixture_session_path, out=py_out)
+    frames = [segmenter.segment_frame(movie, index) for index in (1, 0)]
+    assert [frame["index"] for frame in frames] == [1, 0]
+    csv = chipscope.write_fractions(py_out, "movie", frames)
+    assert csv == (cli_out / "movie-fractions.csv").read_text()
+    same_files(py_out, cli_out, ["movie-fractions.csv", "movie-fractions.svg"])
+
+    with pytest.raises(chipscope.ChipscopeError, match="has 2 frames; there is no frame 3"):
+        segmenter.segment_frame(movie, 2)
+    with pytest.raises(chipscope.ChipscopeError, match="is not a frame series"):
+        segmenter.segment_frame(images[0], 0)
+    with pytest.raises(chipscope.ChipscopeError, match="no frame could be segmented"):
+        chipscope.write_fractions(py_out, "none", [])
+    with pytest.raises(chipscope.ChipscopeError, match="has no \"time_s\""):
+        chipscope.write_fractions(py_out, "none", [{"index": 0, "summary": {}}])
+    with pytest.raises(chipscope.ChipscopeError, match="not a summary"):
+        chipscope.write_fractions(py_out, "none", [(0, None, {"classes": 3})])

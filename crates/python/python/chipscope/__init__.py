@@ -50,6 +50,8 @@ from ._chipscope import (  # noqa: E402
     project_report,
     read,
     read_spectra,
+    series_frames,
+    write_fractions,
 )
 
 __all__ = [
@@ -65,5 +67,7 @@ __all__ = [
     "project_report",
     "read",
     "read_spectra",
+    "series_frames",
+    "write_fractions",
     "__version__",
 ]

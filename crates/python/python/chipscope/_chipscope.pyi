@@ -188,6 +188,15 @@ class Segmenter:
         """Segments a file, or a 2-D array with its pixel size ``pixel_nm``; writes nothing.
         ``spectra`` is the image's spectrum image (or its file) when the session weights
         spectra."""
+    def segment_frame(
+        self,
+        path: Union[str, os.PathLike[str]],
+        index: int,
+        *,
+        stem: Optional[str] = None,
+    ) -> Dict[str, Any]:
+        """Segments frame ``index`` (from 0) of a frame series as ``segment_file`` segments each
+        frame; returns ``file``, ``stem``, ``index``, ``time_s`` and ``summary``."""
     def segment_file(
         self,
         path: Union[str, os.PathLike[str]],
@@ -198,6 +207,18 @@ class Segmenter:
         """Segments the file as ``chipscope segment`` does and writes its files into ``out``;
         returns ``file``, ``stem``, ``kind`` and the ``summary`` and ``report`` of an image, or
         the ``frames``, ``failed`` and ``fractions`` CSV of a series."""
+
+def series_frames(path: Union[str, os.PathLike[str]]) -> Optional[int]:
+    """The number of frames of a frame series (multi-page TIFF, DM/TIA/MRC stack, …), ``None``
+    for a single image."""
+
+def write_fractions(
+    out: Union[str, os.PathLike[str]],
+    stem: str,
+    frames: Sequence[Union[Dict[str, Any], Tuple[int, Optional[float], Dict[str, Any]]]],
+) -> str:
+    """Writes ``STEM-fractions.csv`` and ``.svg`` into ``out`` from the frames of a series
+    segmented apart (``Segmenter.segment_frame``'s dicts); returns the CSV."""
 
 def project_report(images: Sequence[Tuple[str, str]]) -> str:
     """The ``project-report.csv`` of images segmented apart: (file name, report JSON) pairs."""
