@@ -66,6 +66,8 @@ pair() {
 
 make_seeds() {
     rm -rf "$seeds"
+    # What only the Python package writes (class reports, frame summaries) is kept in fuzz/seeds.
+    mkdir -p "$(dirname "$seeds")" && cp -r fuzz/seeds "$seeds" && rm "$seeds/README.md"
     local scratch
     scratch=$(mktemp -d)
     "$CARGO_TARGET_DIR/debug/chipscope" simulate --size 96 --out "$scratch/example.tif" \

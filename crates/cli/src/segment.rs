@@ -1162,11 +1162,7 @@ pub fn write_fractions(
     stem: &str,
     frames: &[(usize, Option<f64>, Summary)],
 ) -> Result<FractionTable> {
-    let (_, _, first) = frames.first().context("no frame could be segmented")?;
-    let mut table = FractionTable::new(first);
-    for (index, time_s, summary) in frames {
-        table.push(*index, *time_s, summary);
-    }
+    let table = FractionTable::of_frames(frames).map_err(anyhow::Error::msg)?;
     for (suffix, text) in [("csv", table.to_csv()), ("svg", table.chart_svg())] {
         save_in(out, &format!("{stem}-fractions.{suffix}"), text)?;
     }

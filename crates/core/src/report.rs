@@ -347,6 +347,25 @@ impl ProjectReport {
         Self { images, pooled }
     }
 
+    /// The reports of images segmented apart (perhaps on many machines, read back with
+    /// [`ClassReport::from_json`]), pooled; refused when there are none, or when one was
+    /// segmented with other classes (another session's), so pooling cannot fail.
+    pub fn pool(images: Vec<(String, ClassReport)>) -> Result<Self, String> {
+        let Some((first_name, first)) = images.first() else {
+            return Err("a project report needs at least one image".into());
+        };
+        let other = images
+            .iter()
+            .find(|(_, report)| !report.class_names().eq(first.class_names()));
+        if let Some((name, _)) = other {
+            return Err(format!(
+                "{name} was segmented with other classes than {first_name}; pool reports of \
+                 one session"
+            ));
+        }
+        Ok(Self::new(images))
+    }
+
     /// The name of the pooled rows' image column.
     pub const ALL: &'static str = "all images";
 
@@ -473,6 +492,25 @@ mod tests {
              all images,\"oxide, rich\",2,0.250000,\n\
              all images,unassigned,2,0.250000,4.5\n"
         );
+    }
+
+    /// Reports read back from JSON pool only when they share their classes.
+    #[test]
+    fn reports_of_other_classes_or_none_are_not_pooled() {
+        let full = full_report();
+        let back = ClassReport::from_json(&full.to_json()).unwrap();
+        let pooled = ProjectReport::pool(vec![("a".into(), full.clone()), ("b".into(), back)]);
+        let direct =
+            ProjectReport::new(vec![("a".into(), full.clone()), ("b".into(), full.clone())]);
+        assert_eq!(pooled.unwrap().to_csv(), direct.to_csv());
+        let mut renamed = full.clone();
+        renamed.rows[1].share.name = "another".into();
+        let mixed = ProjectReport::pool(vec![("a".into(), full), ("b".into(), renamed)]);
+        assert_eq!(
+            mixed.err().as_deref(),
+            Some("b was segmented with other classes than a; pool reports of one session")
+        );
+        assert!(ProjectReport::pool(Vec::new()).is_err());
     }
 
     /// 100 channels of 0.1 keV from 0: Fe Kα's window (6.269–6.539 keV) is channels 62–65,

@@ -47,6 +47,27 @@ impl FractionTable {
         }
     }
 
+    /// The table of a series' frames segmented apart (perhaps on many machines):
+    /// (index, time, summary) in frame order; refused when there are none, or when one was
+    /// segmented with other classes than the first.
+    pub fn of_frames(frames: &[(usize, Option<f64>, Summary)]) -> Result<Self, String> {
+        let (first_index, _, first) = frames.first().ok_or("no frame could be segmented")?;
+        let names = |summary: &Summary| summary.classes.iter().map(|c| c.name.clone()).collect();
+        let columns: Vec<String> = names(first);
+        let mut table = Self::new(first);
+        for (index, time_s, summary) in frames {
+            if names(summary) != columns {
+                return Err(format!(
+                    "frame {} was segmented with other classes than frame {}",
+                    index + 1,
+                    first_index + 1
+                ));
+            }
+            table.push(*index, *time_s, summary);
+        }
+        Ok(table)
+    }
+
     /// Adds frame `frame` (recorded `time_s` after the first) as `summary` counts it.
     pub fn push(&mut self, frame: usize, time_s: Option<f64>, summary: &Summary) {
         self.push_file(frame, time_s, None, summary);
@@ -244,6 +265,27 @@ mod tests {
         assert!(svg.contains("over 2 frames") && svg.contains("time (s)"));
         // Two classes and unassigned (present in frame 2): three lines.
         assert_eq!(svg.matches("<polyline").count(), 3);
+    }
+
+    /// Frames segmented apart make the table the series loop makes; frames of other
+    /// classes, or none, are refused rather than drawn from missing columns.
+    #[test]
+    fn frames_segmented_apart_make_the_same_table_or_are_refused() {
+        let first = Summary::new(&classes(), &[Some(0), Some(1)], 4, None);
+        let second = Summary::new(&classes(), &[Some(1), None], 4, None);
+        let mut looped = FractionTable::new(&first);
+        looped.push(0, None, &first);
+        looped.push(1, None, &second);
+        let frames = [(0, None, first.clone()), (1, None, second)];
+        assert_eq!(FractionTable::of_frames(&frames), Ok(looped));
+
+        let other = Summary::new(&classes()[..1], &[Some(0), None], 4, None);
+        let mixed = [(0, None, first), (3, None, other)];
+        assert_eq!(
+            FractionTable::of_frames(&mixed),
+            Err("frame 4 was segmented with other classes than frame 1".into())
+        );
+        assert!(FractionTable::of_frames(&[]).is_err());
     }
 
     /// Frames read from files of their own (a watched folder) name them.

@@ -1,5 +1,6 @@
 //! The fuzz targets: for each untrusted input Chipscope reads — every file format, weight files,
-//! session files, share links, crowd answers and `.npy` arrays — one function that feeds raw
+//! session files, share links, crowd answers, `.npy` arrays, and the class reports and frame
+//! summaries the Python package passes between machines — one function that feeds raw
 //! bytes to the same entry point the page and the CLI use, and then to what they do next with
 //! the result.
 //!
@@ -11,6 +12,9 @@
 use chipscope_core::crowd::{self, Answer};
 use chipscope_core::formats::series::Series;
 use chipscope_core::formats::{self, Holds, Limits, READERS, ripple, tia};
+use chipscope_core::report::{ClassReport, ProjectReport};
+use chipscope_core::results::Summary;
+use chipscope_core::series::FractionTable;
 use chipscope_core::session::{Autosave, Session};
 use chipscope_core::{npy, share, weights};
 
@@ -117,6 +121,14 @@ pub const TARGETS: &[Target] = &[
     Target {
         name: "crowd_merge",
         run: crowd_merge,
+    },
+    Target {
+        name: "class_reports",
+        run: class_reports,
+    },
+    Target {
+        name: "fraction_frames",
+        run: fraction_frames,
     },
 ];
 
@@ -267,6 +279,41 @@ fn crowd_merge(data: &[u8]) {
             use_session(&merged.to_session(base, min_votes));
         }
         let _ = merged.votes_csv();
+    }
+}
+
+/// Class reports of images segmented apart (NUL-separated JSON, as the Python package's
+/// `segment_file` returns them), pooled into a project report as `chipscope.project_report`
+/// does, then written as CSV.
+fn class_reports(data: &[u8]) {
+    let reports: Option<Vec<(String, ClassReport)>> = data
+        .split(|&byte| byte == 0)
+        .enumerate()
+        .map(|(index, part)| {
+            Some((
+                format!("image{index}"),
+                ClassReport::from_json(text(part)?).ok()?,
+            ))
+        })
+        .collect();
+    if let Some(Ok(project)) = reports.map(ProjectReport::pool) {
+        let _ = project.to_csv();
+    }
+}
+
+/// The summaries of a series' frames segmented apart (NUL-separated JSON, frame after frame,
+/// as `chipscope.write_fractions` takes them), made into the fractions table and chart.
+fn fraction_frames(data: &[u8]) {
+    let frames: Option<Vec<(usize, Option<f64>, Summary)>> = data
+        .split(|&byte| byte == 0)
+        .enumerate()
+        .map(|(index, part)| {
+            let summary = serde_json::from_str(text(part)?).ok()?;
+            Some((index, Some(index as f64 * 0.5), summary))
+        })
+        .collect();
+    if let Some(Ok(table)) = frames.as_deref().map(FractionTable::of_frames) {
+        let _ = (table.to_csv(), table.chart_svg());
     }
 }
 

@@ -9,9 +9,8 @@ mod spectra;
 
 use std::path::{Path, PathBuf};
 
-use chipscope_cli::files::{emi_beside, file_name, native_limits};
+use chipscope_cli::files::{file_name, open_file};
 use chipscope_core::dataset::Dataset;
-use chipscope_core::formats;
 use chipscope_core::hashing::sha256_hex;
 use chipscope_core::report::{ClassReport, ProjectReport};
 use chipscope_core::session::Session as CoreSession;
@@ -149,27 +148,17 @@ fn image_of(py: Python<'_>, name: String, dataset: Dataset) -> PyResult<Image> {
 /// Reads the first image of any file Chipscope reads (found by content), with its calibration
 /// and metadata. A TIA `.ser` gets the acquisition facts of the `.emi` beside it.
 ///
-/// Raises `ChipscopeError` when the file cannot be decoded, `OSError` (`FileNotFoundError`, …)
-/// when it cannot be read.
+/// Raises `ChipscopeError` when the file cannot be decoded (with the CLI's message), `OSError`
+/// (`FileNotFoundError`, …) when it cannot be read.
 #[pyfunction]
 fn read(py: Python<'_>, path: PathBuf) -> PyResult<Image> {
-    let name = file_name(&path);
-    let decoded = py.detach(|| -> Result<Result<Dataset, String>, std::io::Error> {
-        let bytes = std::fs::read(&path)?;
-        let limits = native_limits();
-        let opened = match emi_beside(&path) {
-            Ok(Some(emi)) => formats::open_with_emi(&name, &bytes, &emi, &limits),
-            Ok(None) => formats::open(&name, &bytes, &limits),
-            Err(error) => return Ok(Err(format!("{error:#}"))),
-        };
-        Ok(opened
-            .map(|opened| opened.dataset)
-            .map_err(|e| e.to_string()))
-    });
-    let dataset = decoded
-        .map_err(|e| io_error(e, &path))?
-        .map_err(ChipscopeError::new_err)?;
-    image_of(py, name, dataset)
+    let bytes = py
+        .detach(|| std::fs::read(&path))
+        .map_err(|e| io_error(e, &path))?;
+    let opened = py
+        .detach(|| open_file(&path, &bytes))
+        .map_err(segment::error_of)?;
+    image_of(py, file_name(&path), opened.dataset)
 }
 
 /// An `OSError` of the right subclass (`FileNotFoundError`, `PermissionError`, …) with the
@@ -301,22 +290,8 @@ fn project_report(images: Vec<(String, String)>) -> PyResult<String> {
             Ok((name, report))
         })
         .collect::<PyResult<Vec<_>>>()?;
-    let Some((_, first)) = reports.first() else {
-        return Err(ChipscopeError::new_err(
-            "a project report needs at least one image",
-        ));
-    };
-    let classes: Vec<&str> = first.class_names().collect();
-    if let Some((name, _)) = reports
-        .iter()
-        .find(|(_, r)| !r.class_names().eq(classes.iter().copied()))
-    {
-        return Err(ChipscopeError::new_err(format!(
-            "{name} was segmented with other classes than {}; pool reports of one session",
-            reports[0].0
-        )));
-    }
-    Ok(ProjectReport::new(reports).to_csv())
+    let report = ProjectReport::pool(reports).map_err(ChipscopeError::new_err)?;
+    Ok(report.to_csv())
 }
 
 /// The sha256 of the file at `path` as lowercase hex: how sessions name the files their

@@ -99,7 +99,8 @@ def test_truncated_file_raises_the_cli_message(simulated, tmp_path):
     assert chipscope.ChipscopeError.__module__ == "chipscope"
     message = str(caught.value)
     assert message
-    assert cli_error("info", bad) == f"error: cannot read {bad}: {message}"
+    assert message.startswith(f"cannot read {bad}: ")
+    assert cli_error("info", bad) == f"error: {message}"
 
 
 def test_garbage_file_raises_the_cli_message(tmp_path):
@@ -107,7 +108,7 @@ def test_garbage_file_raises_the_cli_message(tmp_path):
     bad.write_bytes(bytes(range(256)) * 4)
     with pytest.raises(chipscope.ChipscopeError) as caught:
         chipscope.read(bad)
-    assert cli_error("info", bad).endswith(str(caught.value))
+    assert cli_error("info", bad) == f"error: {caught.value}"
 
 
 def test_empty_file_raises(tmp_path):
@@ -115,7 +116,7 @@ def test_empty_file_raises(tmp_path):
     empty.write_bytes(b"")
     with pytest.raises(chipscope.ChipscopeError) as caught:
         chipscope.read(empty)
-    assert cli_error("info", empty).endswith(str(caught.value))
+    assert cli_error("info", empty) == f"error: {caught.value}"
 
 
 def test_missing_file_raises_file_not_found(tmp_path):

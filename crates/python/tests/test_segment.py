@@ -184,5 +184,24 @@ def test_frames_segmented_apart_give_the_clis_series_files(tmp_path, images, fix
         chipscope.write_fractions(py_out, "none", [])
     with pytest.raises(chipscope.ChipscopeError, match="has no \"time_s\""):
         chipscope.write_fractions(py_out, "none", [{"index": 0, "summary": {}}])
+    other = dict(frames[0], summary=dict(frames[0]["summary"], classes=frames[0]["summary"]["classes"][:2]))
+    with pytest.raises(chipscope.ChipscopeError, match="frame 2 was segmented with other classes than frame 1"):
+        chipscope.write_fractions(py_out, "mixed", [frames[1], other])
     with pytest.raises(chipscope.ChipscopeError, match="not a summary"):
         chipscope.write_fractions(py_out, "none", [(0, None, {"classes": 3})])
+
+
+def test_project_report_refuses_reports_it_cannot_pool():
+    # Two class reports of the example, as segment_file returns them (fuzz/seeds/README.md).
+    seeds = Path(__file__).resolve().parents[3] / "fuzz/seeds/class_reports/example-two-images"
+    first, second = seeds.read_text().split("\0")
+    csv = chipscope.project_report([("a.tif", first), ("b.tif", second)])
+    assert csv.splitlines()[0].startswith("image,class,chips")
+    renamed = json.loads(second)
+    renamed["rows"][0]["share"]["name"] = "elsewhere"
+    with pytest.raises(chipscope.ChipscopeError, match="b.tif was segmented with other classes than a.tif"):
+        chipscope.project_report([("a.tif", first), ("b.tif", json.dumps(renamed))])
+    with pytest.raises(chipscope.ChipscopeError, match="at least one image"):
+        chipscope.project_report([])
+    with pytest.raises(chipscope.ChipscopeError, match="b.tif: not a class report"):
+        chipscope.project_report([("a.tif", first), ("b.tif", second[:40])])
