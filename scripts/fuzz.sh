@@ -39,7 +39,7 @@ if ! command -v cargo-fuzz >/dev/null; then
 fi
 bash scripts/setup.sh
 bash scripts/fetch-testdata.sh
-cargo build --quiet -p chipscope-cli
+build_test_cli
 RUSTUP_TOOLCHAIN="$CHIPSCOPE_NIGHTLY" cargo fuzz build -O --debug-assertions --sanitizer none \
     --target-dir "$HOME/.cache/chipscope/fuzz-target"
 bin="$HOME/.cache/chipscope/fuzz-target/x86_64-unknown-linux-gnu/release"

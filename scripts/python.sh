@@ -53,7 +53,7 @@ if [ "$profile" = native ]; then
 fi
 
 # The tests compare the package with the CLI's output.
-cargo build --quiet -p chipscope-cli
+build_test_cli
 rm -rf "$cache/test-venv"
 "$python" -m venv "$cache/test-venv"
 "$cache/test-venv/bin/pip" install --quiet "$wheel" pytest "dask[distributed]>=2024.1" "hyperspy>=2" tifffile

@@ -30,7 +30,7 @@ step "Python package"
 bash scripts/python.sh
 
 step "release web build"
-cargo build --quiet -p chipscope-cli
+build_test_cli
 bash scripts/build-web.sh
 for wasm in dist/*.wasm dist/threads/*.wasm; do
     printf '%s: %s bytes raw, %s bytes gzip -9\n' "$wasm" "$(stat -c %s "$wasm")" "$(gzip -9 -c "$wasm" | wc -c)"

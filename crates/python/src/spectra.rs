@@ -299,10 +299,5 @@ fn build<T: Count>(counts: ArrayView3<'_, T>, settings: &Settings) -> Result<Map
 
 /// How many binned channels the (channel, count) `pairs`, channels increasing, fall into.
 fn binned_entries(pairs: &[(usize, u64)], bin: usize) -> u64 {
-    let mut bins = pairs
-        .iter()
-        .map(|&(channel, _)| channel / bin)
-        .collect::<Vec<_>>();
-    bins.dedup();
-    bins.len() as u64
+    pairs.chunk_by(|a, b| a.0 / bin == b.0 / bin).count() as u64
 }

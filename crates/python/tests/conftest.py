@@ -51,7 +51,7 @@ def cli_error(*args):
 @pytest.fixture(scope="session", autouse=True)
 def _need_cli():
     if not cli_path().is_file():
-        pytest.fail(f"the chipscope CLI is missing at {cli_path()}: cargo build -p chipscope-cli")
+        pytest.fail(f"the chipscope CLI is missing at {cli_path()}: source scripts/env.sh && build_test_cli")
 
 
 @pytest.fixture

@@ -84,7 +84,8 @@ def _segment_one(
                 return dict(done["result"], status="skipped")
         frames = series_frames(path) if split else None
         if frames is not None:
-            return {"file": path, "stem": stem, "status": "series", "frames": frames, "sha256": file_hash}
+            series = {"file": path, "stem": stem, "frames": frames, "sha256": file_hash}
+            return dict(series, status="series")
         result = _segmenter(options, images).segment_file(path, stem=stem)
     except (ChipscopeError, OSError) as error:
         return _failed(path, stem, error)
@@ -95,7 +96,9 @@ def _failed(path: str, stem: str, error: Exception) -> Dict[str, Any]:
     return {"file": path, "stem": stem, "status": "failed", "error": str(error)}
 
 
-def _finish(result: Dict[str, Any], record: Path, file_hash: str, session_sha256: str) -> Dict[str, Any]:
+def _finish(
+    result: Dict[str, Any], record: Path, file_hash: str, session_sha256: str
+) -> Dict[str, Any]:
     """Writes the file's record (atomically, after its results) and returns its result."""
     text = json.dumps({"sha256": file_hash, "session_sha256": session_sha256, "result": result})
     partial = record.with_name(record.name + ".partial")
@@ -114,7 +117,9 @@ def _segment_frame(
         return {"index": index, "error": f"{stem} frame {index + 1}: {error}"}
 
 
-def _finish_series(series: Dict[str, Any], frames: List[Dict[str, Any]], options: Tuple) -> Dict[str, Any]:
+def _finish_series(
+    series: Dict[str, Any], frames: List[Dict[str, Any]], options: Tuple
+) -> Dict[str, Any]:
     """A series whose frames were segmented apart: its fractions table and chart written, as
     ``chipscope segment`` writes them, then its record."""
     path, stem, out = series["file"], series["stem"], Path(options[1])
