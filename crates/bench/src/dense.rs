@@ -201,7 +201,7 @@ pub fn run(plan: &DenseBench) -> Result<()> {
         }
     }
     for encoder_id in &plan.encoders {
-        let encoder = load_encoder(encoder_id, &device)?;
+        let encoder = load_encoder(encoder_id, plan.backend)?;
         let settings = plan.settings(encoder_id, DenseSettings::recommended(&encoder))?;
         for (size, image) in &simulations {
             let grid = ChipGrid::new(image.width(), image.height(), plan.chip)?;

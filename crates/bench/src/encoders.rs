@@ -21,7 +21,7 @@ pub struct EncoderBench {
     #[arg(long, num_args = 1.., default_values_t = ["resnet50".to_string(), "mobilenet_v2".to_string()])]
     encoders: Vec<String>,
     /// CPU backends to time.
-    #[arg(long, value_enum, num_args = 1.., default_values_t = [Backend::Flex, Backend::Ndarray])]
+    #[arg(long, value_enum, num_args = 1.., default_values_t = [Backend::Kernels, Backend::Flex])]
     backends: Vec<Backend>,
     /// Chip side in pixels.
     #[arg(long, default_value_t = 64)]
@@ -55,7 +55,7 @@ pub fn run(plan: &EncoderBench) -> Result<()> {
     for encoder_id in &plan.encoders {
         for &backend in &plan.backends {
             let device = backend.device();
-            let encoder = load_encoder(encoder_id, &device)?;
+            let encoder = load_encoder(encoder_id, backend)?;
             encoder.embed_chips(
                 source,
                 &chips[..plan.batch.min(chips.len())],

@@ -21,21 +21,25 @@ use chipscope_core::weights::manifest::{self, ShippedEncoder};
 use chipscope_core::weights::read_weights;
 use clap::{Args, ValueEnum};
 
-/// burn's CPU backends.
+/// What runs the encoders on the CPU.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
 pub enum Backend {
-    /// burn-flex, burn 0.22's pure-Rust CPU backend.
+    /// Chipscope's own CPU kernels (chipscope-kernels: NHWC convolutions on gemm, weights packed
+    /// at load, bias, activation and residual fused), the fastest measured.
     #[default]
+    Kernels,
+    /// burn-flex, burn 0.22's pure-Rust CPU backend.
     Flex,
     /// burn-ndarray (deprecated by burn in favour of Flex).
     Ndarray,
 }
 
 impl Backend {
-    /// The burn device for this backend.
+    /// The burn device for this backend (Flex's for the kernels, which need none, so that what
+    /// callers make with it lives on the CPU).
     pub fn device(self) -> Device {
         match self {
-            Backend::Flex => Device::flex(),
+            Backend::Kernels | Backend::Flex => Device::flex(),
             #[allow(deprecated)] // kept to measure it against Flex
             Backend::Ndarray => Device::ndarray(),
         }
@@ -44,6 +48,7 @@ impl Backend {
     /// Lower-case name.
     pub fn name(self) -> &'static str {
         match self {
+            Backend::Kernels => "kernels",
             Backend::Flex => "flex",
             Backend::Ndarray => "ndarray",
         }
@@ -93,7 +98,7 @@ pub fn weights_dir() -> Result<PathBuf> {
 pub const BATCH: usize = 16;
 
 /// Loads `choice`: a shipped encoder id (checked against its sha256) or a weight file path.
-pub fn load_encoder(choice: &str, device: &Device) -> Result<ImageEncoder> {
+pub fn load_encoder(choice: &str, backend: Backend) -> Result<ImageEncoder> {
     let bytes = match Path::new(choice).is_file() {
         true => std::fs::read(choice).with_context(|| format!("cannot open {choice}"))?,
         false => {
@@ -108,13 +113,18 @@ pub fn load_encoder(choice: &str, device: &Device) -> Result<ImageEncoder> {
             shipped_weights(entry)?
         }
     };
-    encoder_from_bytes(&bytes, choice, device)
+    encoder_from_bytes(&bytes, choice, backend)
 }
 
-/// Builds the encoder a weight file's `bytes` describe; `label` names the file in errors.
-pub fn encoder_from_bytes(bytes: &[u8], label: &str, device: &Device) -> Result<ImageEncoder> {
+/// Builds the encoder a weight file's `bytes` describe, for `backend`; `label` names the file in
+/// errors.
+pub fn encoder_from_bytes(bytes: &[u8], label: &str, backend: Backend) -> Result<ImageEncoder> {
     let weights = read_weights(bytes).with_context(|| format!("cannot read weights {label}"))?;
-    ImageEncoder::from_weights(&weights, device).with_context(|| format!("cannot use {label}"))
+    let encoder = match backend {
+        Backend::Kernels => ImageEncoder::packed(&weights),
+        Backend::Flex | Backend::Ndarray => ImageEncoder::from_weights(&weights, &backend.device()),
+    };
+    encoder.with_context(|| format!("cannot use {label}"))
 }
 
 /// The encoders `weights/manifest.json` lists.
@@ -183,8 +193,8 @@ pub struct EmbedSettings {
     /// Dense mode: enlargement of the image before the network (1, 2 or 4).
     #[arg(long)]
     pub scale: Option<usize>,
-    /// CPU backend.
-    #[arg(long, value_enum, default_value_t = Backend::Flex)]
+    /// What runs the encoder on the CPU.
+    #[arg(long, value_enum, default_value_t = Backend::default())]
     pub backend: Backend,
 }
 
@@ -259,7 +269,7 @@ pub fn embed(dataset: &Dataset, args: &EmbedArgs) -> Result<()> {
 /// percentile stretch).
 pub fn embed_image(dataset: &Dataset, settings: &EmbedSettings) -> Result<Embedded> {
     let device = settings.backend.device();
-    let encoder = load_encoder(&settings.encoder, &device)?;
+    let encoder = load_encoder(&settings.encoder, settings.backend)?;
     let image = &dataset.image;
     let grid = ChipGrid::new(image.width(), image.height(), settings.chip)?;
     let range = DisplayRange::of(image, Stretch::default());

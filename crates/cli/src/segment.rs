@@ -99,8 +99,8 @@ pub struct SegmentArgs {
         requires = "watch"
     )]
     pub interval: f64,
-    /// CPU backend.
-    #[arg(long, value_enum, default_value_t = Backend::Flex)]
+    /// What runs the encoder on the CPU.
+    #[arg(long, value_enum, default_value_t = Backend::default())]
     pub backend: Backend,
 }
 
@@ -336,7 +336,7 @@ fn labelled_path(
 fn session_encoder(
     session: &Session,
     path: Option<&Path>,
-    device: &Device,
+    backend: Backend,
 ) -> Result<ImageEncoder> {
     let wanted = &session.encoder;
     if let Some(path) = path {
@@ -350,7 +350,7 @@ fn session_encoder(
                 short(&wanted.weights_sha256)
             );
         }
-        return encode::encoder_from_bytes(&bytes, &path.display().to_string(), device);
+        return encode::encoder_from_bytes(&bytes, &path.display().to_string(), backend);
     }
     let shipped = encode::shipped_encoders()?;
     let Some(entry) = shipped.iter().find(|entry| entry.id == wanted.id) else {
@@ -369,7 +369,7 @@ fn session_encoder(
         short(&entry.sha256),
         short(&wanted.weights_sha256)
     );
-    encode::encoder_from_bytes(&encode::shipped_weights(entry)?, &entry.id, device)
+    encode::encoder_from_bytes(&encode::shipped_weights(entry)?, &entry.id, backend)
 }
 
 fn short(sha256: &str) -> &str {
@@ -432,7 +432,7 @@ impl ImageModel {
     ) -> Result<(Self, Learned)> {
         let device = args.backend.device();
         let mut model = Self {
-            encoder: session_encoder(session, args.encoder.as_deref(), &device)?,
+            encoder: session_encoder(session, args.encoder.as_deref(), args.backend)?,
             device,
             mode: session.encoder.mode.clone(),
             kept: Vec::new(),

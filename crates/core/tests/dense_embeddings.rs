@@ -26,8 +26,8 @@ use chipscope_core::npy;
 use chipscope_core::pipeline::ChipMeasure;
 use chipscope_core::simulate::{grains, heterostructure};
 use experiment::{
-    chip_truth, column_means, draw_supports, embed, mean_accuracy, segment, shipped_encoder,
-    with_poisson_noise,
+    chip_truth, column_means, draw_supports, embed, mean_accuracy, segment, shipped_burn_encoder,
+    shipped_encoder, with_poisson_noise,
 };
 use serde_json::Value;
 
@@ -117,11 +117,16 @@ fn dense_maps_match_pytorch() {
         high: 1.0,
     };
     let mut encoders = HashMap::new();
-    for case in cases["cases"].as_array().unwrap() {
+    for (case, engine) in cases["cases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|case| ENGINES.map(|engine| (case, engine)))
+    {
         let name = case["encoder"].as_str().unwrap();
         let encoder = encoders
-            .entry(name.to_string())
-            .or_insert_with(|| shipped_encoder(name));
+            .entry((name.to_string(), engine.0))
+            .or_insert_with(|| (engine.1)(name));
         let stage = case["stage"].as_str().unwrap();
         let scale = case["scale"].as_u64().unwrap() as usize;
         let ours = map(encoder, &crop, unit, stage, scale, SINGLE_PASS);
@@ -136,10 +141,24 @@ fn dense_maps_match_pytorch() {
             panic!("a (C, H, W) fixture")
         };
         let relative = relative_error(&ours, &reference, [channels, rows, cols]);
-        eprintln!("{name} {stage} ×{scale}: relative error {relative:.2e}");
-        assert!(relative <= TOLERANCE, "{name} {stage} ×{scale}: {relative}");
+        let engine = engine.0;
+        eprintln!("{name} {stage} ×{scale} on {engine}: relative error {relative:.2e}");
+        assert!(
+            relative <= TOLERANCE,
+            "{name} {stage} ×{scale} on {engine}: {relative}"
+        );
     }
 }
+
+/// The engines that run the encoders on the CPU, by name: Chipscope's kernels and burn's Flex.
+type Engine = (
+    &'static str,
+    fn(&str) -> (ImageEncoder, burn::tensor::Device),
+);
+const ENGINES: [Engine; 2] = [
+    ("the kernels", shipped_encoder),
+    ("Flex", shipped_burn_encoder),
+];
 
 /// The whole-image cases (`whole_cases` in `cases.json`), which the page's parity test
 /// (`tests/e2e/dense.test.mjs`) reproduces: the whole `multi_signal.dm3` at its default display
@@ -160,9 +179,10 @@ fn whole_image_maps_match_pytorch() {
         kept_px: 512,
         halo_px: 128,
     };
-    for case in cases["whole_cases"].as_array().unwrap() {
+    let whole_cases = cases["whole_cases"].as_array().unwrap().iter();
+    for (case, (engine, build)) in whole_cases.flat_map(|case| ENGINES.map(|e| (case, e))) {
         let name = case["encoder"].as_str().unwrap();
-        let encoder = shipped_encoder(name);
+        let encoder = build(name);
         let stage = case["stage"].as_str().unwrap();
         let scale = case["scale"].as_u64().unwrap() as usize;
         let (stored, reference) = read_npy(case["file"].as_str().unwrap());
@@ -174,10 +194,13 @@ fn whole_image_maps_match_pytorch() {
             let full: Vec<usize> = serde_json::from_value(case["full_shape"].clone()).unwrap();
             assert_eq!([ours.channels, ours.rows, ours.cols], full[..]);
             let relative = relative_error(&ours, &reference, [channels, rows, cols]);
-            eprintln!("whole image, {name} {stage} ×{scale}, {how}: relative error {relative:.2e}");
+            eprintln!(
+                "whole image, {name} {stage} ×{scale}, {how}, on {engine}: relative error \
+                 {relative:.2e}"
+            );
             assert!(
                 relative <= TOLERANCE,
-                "{name} {stage} ×{scale}, {how}: {relative}"
+                "{name} {stage} ×{scale}, {how}, on {engine}: {relative}"
             );
         }
     }

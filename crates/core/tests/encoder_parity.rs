@@ -13,7 +13,7 @@ use chipscope_core::display::{DisplayRange, Stretch};
 use chipscope_core::encoders::{ChipSource, ImageEncoder};
 use chipscope_core::grid::{Chip, ChipGrid};
 use chipscope_core::npy;
-use chipscope_core::weights::read_weights;
+use chipscope_core::weights::{TensorMap, read_weights};
 use serde_json::Value;
 
 /// The bound on the relative error of every embedding.
@@ -108,12 +108,19 @@ fn preprocessing_matches_torch_interpolate() {
     }
 }
 
-fn check_encoder(file: &str, device: &Device, backend: &str) {
+/// Checks the encoder `file` on `device`, built by `build` (burn's engine on the device, or
+/// Chipscope's kernels) and named `backend` in messages.
+fn check_encoder(
+    file: &str,
+    device: &Device,
+    backend: &str,
+    build: impl Fn(&TensorMap) -> ImageEncoder,
+) {
     let Some(fixture) = fixture() else { return };
     let weights =
         read_weights(&std::fs::read(repo_file(&format!("weights/{file}.safetensors"))).unwrap())
             .unwrap();
-    let encoder = ImageEncoder::from_weights(&weights, device).unwrap();
+    let encoder = build(&weights);
     let (shape, reference) = read_npy(&format!("tests/fixtures/encoders/{file}.npy"));
     assert_eq!(shape, [fixture.chips.len(), encoder.dim()]);
     // Chips of one grid go through the network as one batch, so batching is covered too.
@@ -153,22 +160,44 @@ fn ndarray() -> Device {
     Device::ndarray()
 }
 
+fn check_on_burn(file: &str, device: Device, backend: &str) {
+    check_encoder(file, &device, backend, |weights| {
+        ImageEncoder::from_weights(weights, &device).unwrap()
+    });
+}
+
+fn check_on_kernels(file: &str) {
+    check_encoder(file, &Device::flex(), "Chipscope's kernels", |weights| {
+        ImageEncoder::packed(weights).unwrap()
+    });
+}
+
 #[test]
 fn resnet50_matches_pytorch_on_ndarray() {
-    check_encoder("resnet50", &ndarray(), "ndarray");
+    check_on_burn("resnet50", ndarray(), "ndarray");
 }
 
 #[test]
 fn mobilenet_v2_matches_pytorch_on_ndarray() {
-    check_encoder("mobilenet_v2", &ndarray(), "ndarray");
+    check_on_burn("mobilenet_v2", ndarray(), "ndarray");
 }
 
 #[test]
 fn resnet50_matches_pytorch_on_flex() {
-    check_encoder("resnet50", &Device::flex(), "Flex");
+    check_on_burn("resnet50", Device::flex(), "Flex");
 }
 
 #[test]
 fn mobilenet_v2_matches_pytorch_on_flex() {
-    check_encoder("mobilenet_v2", &Device::flex(), "Flex");
+    check_on_burn("mobilenet_v2", Device::flex(), "Flex");
+}
+
+#[test]
+fn resnet50_matches_pytorch_on_the_kernels() {
+    check_on_kernels("resnet50");
+}
+
+#[test]
+fn mobilenet_v2_matches_pytorch_on_the_kernels() {
+    check_on_kernels("mobilenet_v2");
 }

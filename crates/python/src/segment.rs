@@ -449,7 +449,7 @@ pub fn embed(
         mode,
         stage,
         scale,
-        backend: Backend::Flex,
+        backend: Backend::default(),
     };
     let embedded = match path_of(image)? {
         Some(path) => py.detach(|| load(&path).and_then(|d| embed_image(&d, &settings))),

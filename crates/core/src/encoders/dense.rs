@@ -21,7 +21,7 @@ use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
 use super::preprocess::{ScaledImage, resize_bilinear_antialiased};
-use super::{Cut, EncoderError, ImageEncoder, read_back};
+use super::{Cut, EncoderError, ImageEncoder};
 use crate::dataset::Image;
 use crate::display::DisplayRange;
 use crate::embeddings::Embeddings;
@@ -312,8 +312,13 @@ impl WindowedImage {
     /// The network input `[1, 3, h, w]` for the window `[x0, x1) × [y0, y1)` of the enlarged
     /// image, as [`ScaledImage::window`] gives it.
     pub fn window(&self, x: [usize; 2], y: [usize; 2], device: &Device) -> Tensor<4> {
+        self.crop(x, y).tensor(device)
+    }
+
+    /// The window `[x0, x1) × [y0, y1)` of the enlarged image, as [`ScaledImage::crop`] gives it.
+    pub fn crop(&self, x: [usize; 2], y: [usize; 2]) -> ScaledImage {
         if self.scale == 1 {
-            return self.unit.window(x, y, device);
+            return self.unit.crop(x, y);
         }
         let scale = self.scale;
         let reach = |[from, to]: [usize; 2], length: usize| {
@@ -334,7 +339,7 @@ impl WindowedImage {
             pixels: resize_bilinear_antialiased(&crop, cx1 - cx0, cy1 - cy0, width, height),
         };
         let local = |[from, to]: [usize; 2], origin: usize| [from - origin, to - origin];
-        enlarged.window(local(x, cx0 * scale), local(y, cy0 * scale), device)
+        enlarged.crop(local(x, cx0 * scale), local(y, cy0 * scale))
     }
 }
 
@@ -406,27 +411,33 @@ impl DensePass {
         window: Window,
         device: &Device,
     ) -> Result<(), EncoderError> {
-        let input = image.window(window.x, window.y, device);
-        let output = encoder.forward_to(input, &self.cut);
-        let values = read_back(output)?;
-        self.keep(window, &values);
+        let input = image.crop(window.x, window.y);
+        let values = encoder.map_to(&input, &self.cut, device)?;
+        let channels = self.map.channels;
+        self.store(window, |cell, channel| values[cell * channels + channel]);
         Ok(())
     }
 
     /// Stores the kept cells of `window` from its trunk output `values` (`channels × h × w`,
-    /// the window's own cells).
+    /// the window's own cells, as burn's tensors give them).
     pub fn keep(&mut self, window: Window, values: &[f32]) {
+        let cells = values.len() / self.map.channels.max(1);
+        self.store(window, |cell, channel| values[channel * cells + cell]);
+    }
+
+    /// Stores the kept cells of `window`, reading the window's own cell `cell` (row-major) and
+    /// channel with `value`.
+    fn store(&mut self, window: Window, value: impl Fn(usize, usize) -> f32) {
         let stride = self.cut.stride;
         let width = (window.x[1] - window.x[0]).div_ceil(stride);
-        let height = (window.y[1] - window.y[0]).div_ceil(stride);
         let (first_col, first_row) = (window.x[0] / stride, window.y[0] / stride);
         let channels = self.map.channels;
         for row in window.rows[0]..window.rows[1] {
             for col in window.cols[0]..window.cols[1] {
-                let local = (row - first_row) * width + (col - first_col);
+                let cell = (row - first_row) * width + (col - first_col);
                 let at = (row * self.map.cols + col) * channels;
-                for (channel, value) in self.map.values[at..at + channels].iter_mut().enumerate() {
-                    *value = values[channel * width * height + local];
+                for (channel, stored) in self.map.values[at..at + channels].iter_mut().enumerate() {
+                    *stored = value(cell, channel);
                 }
             }
         }

@@ -1,9 +1,11 @@
 //! Building blocks shared by the encoders: convolutions with their BatchNorm folded in, read
-//! from a torchvision state dict.
+//! from a torchvision state dict, and made into burn tensors or packed for Chipscope's own CPU
+//! kernels.
 
 use burn::tensor::module::conv2d;
 use burn::tensor::ops::ConvOptions;
 use burn::tensor::{Device, Tensor, TensorData};
+use chipscope_kernels::{Conv2d, ConvGeometry};
 
 use super::EncoderError;
 use crate::weights::{TensorMap, WeightTensor};
@@ -11,8 +13,61 @@ use crate::weights::{TensorMap, WeightTensor};
 /// torchvision's BatchNorm epsilon.
 const BATCH_NORM_EPSILON: f64 = 1e-5;
 
-/// A 2-D convolution followed by inference-mode BatchNorm, folded into one convolution with bias:
-/// `w' = w·γ/√(σ²+ε)`, `b' = β − μ·γ/√(σ²+ε)`.
+/// A 2-D convolution followed by inference-mode BatchNorm, folded into one convolution with bias
+/// (`w' = w·γ/√(σ²+ε)`, `b' = β − μ·γ/√(σ²+ε)`), as plain values: what either engine is built
+/// from.
+pub struct FoldedConv {
+    /// Weights in PyTorch's layout, `[out, in / groups, kernel, kernel]`.
+    pub weight: Vec<f32>,
+    /// One bias per output channel.
+    pub bias: Vec<f32>,
+    /// The convolution's geometry.
+    pub shape: ConvShape,
+}
+
+impl FoldedConv {
+    /// Output channels.
+    pub fn out_channels(&self) -> usize {
+        self.bias.len()
+    }
+
+    /// The convolution as burn tensors on `device`.
+    pub fn on_device(self, device: &Device) -> ConvBn {
+        let shape = self.shape;
+        let out_channels = self.out_channels();
+        let dims = [
+            out_channels,
+            shape.in_channels / shape.groups,
+            shape.kernel,
+            shape.kernel,
+        ];
+        ConvBn {
+            weight: Tensor::from_data(TensorData::new(self.weight, dims), device),
+            bias: Tensor::from_data(TensorData::new(self.bias, [out_channels]), device),
+            options: ConvOptions::new(
+                [shape.stride; 2],
+                [shape.kernel / 2; 2],
+                [1, 1],
+                shape.groups,
+            ),
+        }
+    }
+
+    /// The convolution packed for Chipscope's CPU kernels.
+    pub fn packed(self) -> Conv2d {
+        let shape = self.shape;
+        let geometry = ConvGeometry {
+            in_channels: shape.in_channels,
+            out_channels: self.out_channels(),
+            kernel: shape.kernel,
+            stride: shape.stride,
+            depthwise: shape.groups > 1,
+        };
+        Conv2d::new(geometry, &self.weight, self.bias)
+    }
+}
+
+/// A [`FoldedConv`] as burn tensors.
 pub struct ConvBn {
     weight: Tensor<4>,
     bias: Tensor<1>,
@@ -72,20 +127,18 @@ impl ConvBn {
     }
 }
 
-/// Reads named tensors from a state dict onto a device, with errors that name what is wrong.
+/// Reads named tensors from a state dict, with errors that name what is wrong.
 pub struct WeightReader<'a> {
     weights: &'a TensorMap,
     prefix: String,
-    device: &'a Device,
 }
 
 impl<'a> WeightReader<'a> {
     /// Reads keys under `prefix` ("" or e.g. "module." for a wrapped model).
-    pub fn new(weights: &'a TensorMap, prefix: &str, device: &'a Device) -> Self {
+    pub fn new(weights: &'a TensorMap, prefix: &str) -> Self {
         Self {
             weights,
             prefix: prefix.to_string(),
-            device,
         }
     }
 
@@ -131,7 +184,7 @@ impl<'a> WeightReader<'a> {
         conv: &str,
         norm: &str,
         shape: ConvShape,
-    ) -> Result<ConvBn, EncoderError> {
+    ) -> Result<FoldedConv, EncoderError> {
         let weight = self.tensor(&format!("{conv}.weight"), 4)?;
         let out_channels = weight.shape[0];
         let expected = [
@@ -140,7 +193,8 @@ impl<'a> WeightReader<'a> {
             shape.kernel,
             shape.kernel,
         ];
-        if weight.shape != expected || out_channels % shape.groups != 0 {
+        let depthwise_or_dense = shape.groups == 1 || shape.groups == out_channels;
+        if weight.shape != expected || out_channels % shape.groups != 0 || !depthwise_or_dense {
             return Err(EncoderError::WrongShape {
                 name: self.key(&format!("{conv}.weight")),
                 shape: weight.shape.clone(),
@@ -168,15 +222,10 @@ impl<'a> WeightReader<'a> {
             folded_bias
                 .push((beta[channel] as f64 + (bias_in - mean[channel] as f64) * scale) as f32);
         }
-        Ok(ConvBn {
-            weight: Tensor::from_data(TensorData::new(folded_weight, expected), self.device),
-            bias: Tensor::from_data(TensorData::new(folded_bias, [out_channels]), self.device),
-            options: ConvOptions::new(
-                [shape.stride; 2],
-                [shape.kernel / 2; 2],
-                [1, 1],
-                shape.groups,
-            ),
+        Ok(FoldedConv {
+            weight: folded_weight,
+            bias: folded_bias,
+            shape,
         })
     }
 

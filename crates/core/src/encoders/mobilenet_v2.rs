@@ -1,10 +1,9 @@
 //! MobileNetV2 in torchvision's layout (width multiplier read from the weights), read from a
 //! torchvision state dict: `features` then global average pooling, 1280-d at width 1.0.
 
-use burn::tensor::{Device, Tensor};
-
-use super::layers::{ConvBn, ConvShape, WeightReader};
-use super::{Cut, EncoderError, ImageEncoder, Stage};
+use super::layers::{ConvShape, FoldedConv, WeightReader};
+use super::network::{Block, Network};
+use super::{Cut, EncoderError};
 use crate::weights::TensorMap;
 
 /// The key that marks a torchvision MobileNetV2: its first 3×3 RGB convolution.
@@ -21,54 +20,46 @@ pub fn find_prefix(weights: &TensorMap) -> Option<String> {
     (shape.len() == 4 && shape[1..] == [3, 3, 3]).then_some(prefix)
 }
 
-/// Builds the MobileNetV2 whose keys start with `prefix`.
-pub fn build(
-    weights: &TensorMap,
-    prefix: &str,
-    device: &Device,
-) -> Result<ImageEncoder, EncoderError> {
-    let reader = WeightReader::new(weights, prefix, device);
+/// Describes the MobileNetV2 whose keys start with `prefix`.
+pub fn describe(weights: &TensorMap, prefix: &str) -> Result<Network, EncoderError> {
+    let reader = WeightReader::new(weights, prefix);
     let blocks = reader.count_children("features");
     if blocks != BLOCK_STRIDES.len() + 2 {
         return Err(EncoderError::UnknownArchitecture(format!(
             "a MobileNetV2 has 19 feature blocks; these weights have {blocks}"
         )));
     }
-    let first = ConvRelu6 {
-        conv: reader.conv_bn("features.0.0", "features.0.1", ConvShape::dense(3, 3, 2))?,
-    };
-    let mut channels = first.conv.out_channels();
-    let mut stages: Vec<Box<dyn Stage>> = vec![Box::new(first)];
+    let first = reader.conv_bn("features.0.0", "features.0.1", ConvShape::dense(3, 3, 2))?;
+    let mut channels = first.out_channels();
+    let mut blocks = vec![Block::ConvRelu6(first)];
     let mut total_stride = 2;
     let mut cuts = vec![feature_cut(0, channels, total_stride)];
     for (offset, &stride) in BLOCK_STRIDES.iter().enumerate() {
-        let block = InvertedResidual::read(
+        let (block, out_channels) = read_inverted_residual(
             &reader,
             &format!("features.{}", offset + 1),
             channels,
             stride,
         )?;
-        channels = block.project.out_channels();
+        channels = out_channels;
         total_stride *= stride;
-        stages.push(Box::new(block));
+        blocks.push(block);
         cuts.push(feature_cut(offset + 1, channels, total_stride));
     }
-    let last = ConvRelu6 {
-        conv: reader.conv_bn(
-            "features.18.0",
-            "features.18.1",
-            ConvShape::dense(channels, 1, 1),
-        )?,
-    };
-    let dim = last.conv.out_channels();
-    stages.push(Box::new(last));
+    let last = reader.conv_bn(
+        "features.18.0",
+        "features.18.1",
+        ConvShape::dense(channels, 1, 1),
+    )?;
+    let dim = last.out_channels();
+    blocks.push(Block::ConvRelu6(last));
     cuts.push(feature_cut(BLOCK_STRIDES.len() + 1, dim, total_stride));
-    Ok(ImageEncoder::new(
-        "MobileNetV2".to_string(),
+    Ok(Network {
+        name: "MobileNetV2".to_string(),
         dim,
-        stages,
+        blocks,
         cuts,
-    ))
+    })
 }
 
 /// The cut after `features.{index}`, the stage of that index.
@@ -81,83 +72,46 @@ fn feature_cut(index: usize, channels: usize, stride: usize) -> Cut {
     }
 }
 
-/// ReLU6, MobileNetV2's activation.
-fn relu6(x: Tensor<4>) -> Tensor<4> {
-    x.clamp(0.0, 6.0)
-}
-
-/// Convolution, BatchNorm, ReLU6.
-struct ConvRelu6 {
-    conv: ConvBn,
-}
-
-impl Stage for ConvRelu6 {
-    fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        relu6(self.conv.forward(x))
-    }
-}
-
-/// Optional 1×1 expansion (ReLU6), 3×3 depthwise (ReLU6), linear 1×1 projection; a residual
-/// connection when the stride is 1 and the channels are kept.
-struct InvertedResidual {
-    expand: Option<ConvBn>,
-    depthwise: ConvBn,
-    project: ConvBn,
-    residual: bool,
-}
-
-impl InvertedResidual {
-    fn read(
-        reader: &WeightReader,
-        name: &str,
-        in_channels: usize,
-        stride: usize,
-    ) -> Result<Self, EncoderError> {
-        let expanded = reader.has(&format!("{name}.conv.3.running_var"));
-        let (expand, depthwise_at, project_at, project_norm_at) = match expanded {
-            true => {
-                let expand = reader.conv_bn(
-                    &format!("{name}.conv.0.0"),
-                    &format!("{name}.conv.0.1"),
-                    ConvShape::dense(in_channels, 1, 1),
-                )?;
-                (Some(expand), "conv.1", "conv.2", "conv.3")
-            }
-            false => (None, "conv.0", "conv.1", "conv.2"),
-        };
-        let hidden = expand.as_ref().map_or(in_channels, ConvBn::out_channels);
-        let depthwise = reader.conv_bn(
-            &format!("{name}.{depthwise_at}.0"),
-            &format!("{name}.{depthwise_at}.1"),
-            ConvShape::depthwise(hidden, 3, stride),
-        )?;
-        let project = reader.conv_bn(
-            &format!("{name}.{project_at}"),
-            &format!("{name}.{project_norm_at}"),
-            ConvShape::dense(hidden, 1, 1),
-        )?;
-        let residual = stride == 1 && project.out_channels() == in_channels;
-        Ok(Self {
-            expand,
-            depthwise,
-            project,
-            residual,
-        })
-    }
-}
-
-impl Stage for InvertedResidual {
-    fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        let expanded = match &self.expand {
-            Some(expand) => relu6(expand.forward(x.clone())),
-            None => x.clone(),
-        };
-        let projected = self
-            .project
-            .forward(relu6(self.depthwise.forward(expanded)));
-        match self.residual {
-            true => projected + x,
-            false => projected,
+/// An inverted residual block and its output channels: optional 1×1 expansion, 3×3 depthwise,
+/// linear 1×1 projection; a residual connection when the stride is 1 and the channels are kept.
+fn read_inverted_residual(
+    reader: &WeightReader,
+    name: &str,
+    in_channels: usize,
+    stride: usize,
+) -> Result<(Block<FoldedConv>, usize), EncoderError> {
+    let expanded = reader.has(&format!("{name}.conv.3.running_var"));
+    let (expand, depthwise_at, project_at, project_norm_at) = match expanded {
+        true => {
+            let expand = reader.conv_bn(
+                &format!("{name}.conv.0.0"),
+                &format!("{name}.conv.0.1"),
+                ConvShape::dense(in_channels, 1, 1),
+            )?;
+            (Some(expand), "conv.1", "conv.2", "conv.3")
         }
-    }
+        false => (None, "conv.0", "conv.1", "conv.2"),
+    };
+    let hidden = expand
+        .as_ref()
+        .map_or(in_channels, |expand| expand.out_channels());
+    let depthwise = reader.conv_bn(
+        &format!("{name}.{depthwise_at}.0"),
+        &format!("{name}.{depthwise_at}.1"),
+        ConvShape::depthwise(hidden, 3, stride),
+    )?;
+    let project = reader.conv_bn(
+        &format!("{name}.{project_at}"),
+        &format!("{name}.{project_norm_at}"),
+        ConvShape::dense(hidden, 1, 1),
+    )?;
+    let out_channels = project.out_channels();
+    let residual = stride == 1 && out_channels == in_channels;
+    let block = Block::InvertedResidual {
+        expand,
+        depthwise,
+        project,
+        residual,
+    };
+    Ok((block, out_channels))
 }

@@ -3,11 +3,14 @@
 //!
 //! An encoder is built from a torchvision state dict ([`crate::weights`]); its architecture is
 //! inferred from the keys. BatchNorm is folded into the convolutions at load time, so a forward
-//! pass is convolutions, activations, additions and one pooling.
+//! pass is convolutions, activations, additions and one pooling. It runs on burn (the page's
+//! WebGPU and burn's CPU backends, [`ImageEncoder::from_weights`]) or on Chipscope's own CPU
+//! kernels ([`ImageEncoder::packed`], `chipscope-kernels`), the faster on the CPU.
 
 pub mod dense;
 pub mod layers;
 pub mod mobilenet_v2;
+pub mod network;
 pub mod preprocess;
 pub mod resnet;
 
@@ -15,6 +18,10 @@ pub use preprocess::ChipSource;
 
 use crate::embeddings::Embeddings;
 use burn::tensor::{Device, Tensor};
+use chipscope_kernels::{Activations, Conv2d, Split, global_average_pool};
+use layers::ConvBn;
+use network::{Block, Network};
+use preprocess::ScaledImage;
 
 use crate::grid::Chip;
 use crate::weights::{TensorMap, WeightError};
@@ -96,40 +103,56 @@ pub struct Cut {
     pub stride: usize,
 }
 
-/// A CNN trunk: stages applied in order, then global average pooling.
+/// A CNN trunk: blocks applied in order, then global average pooling.
 pub struct ImageEncoder {
     name: String,
     dim: usize,
-    stages: Vec<Box<dyn Stage>>,
+    trunk: Trunk,
     cuts: Vec<Cut>,
 }
 
+/// What runs an encoder's blocks.
+enum Trunk {
+    /// burn's tensors on a device.
+    Burn(Vec<Block<ConvBn>>),
+    /// Chipscope's CPU kernels on NHWC activations.
+    Packed(Vec<Block<Conv2d>>),
+}
+
 impl ImageEncoder {
-    /// Builds the encoder a torchvision state dict describes, on `device`. Keys may carry a
-    /// common prefix such as `module.`; classifier heads are ignored.
+    /// Builds the encoder a torchvision state dict describes, as burn tensors on `device`. Keys
+    /// may carry a common prefix such as `module.`; classifier heads are ignored.
     pub fn from_weights(weights: &TensorMap, device: &Device) -> Result<Self, EncoderError> {
-        if let Some(prefix) = resnet::find_prefix(weights) {
-            return resnet::build(weights, &prefix, device);
-        }
-        if let Some(prefix) = mobilenet_v2::find_prefix(weights) {
-            return mobilenet_v2::build(weights, &prefix, device);
-        }
-        let first_keys: Vec<&str> = weights.keys().take(4).map(String::as_str).collect();
-        Err(EncoderError::UnknownArchitecture(
-            match first_keys.is_empty() {
-                true => "the file holds no float tensors".to_string(),
-                false => format!("its first keys are {}", first_keys.join(", ")),
-            },
-        ))
+        let mut on_device = |conv: layers::FoldedConv| conv.on_device(device);
+        Ok(Self::with_trunk(describe(weights)?, |blocks| {
+            Trunk::Burn(blocks.map(|block| block.map(&mut on_device)).collect())
+        }))
     }
 
-    fn new(name: String, dim: usize, stages: Vec<Box<dyn Stage>>, cuts: Vec<Cut>) -> Self {
+    /// Builds the encoder a torchvision state dict describes, packed for Chipscope's CPU kernels
+    /// (`chipscope-kernels`): faster than burn's CPU backends (README: "Engine speed").
+    pub fn packed(weights: &TensorMap) -> Result<Self, EncoderError> {
+        let mut pack = layers::FoldedConv::packed;
+        Ok(Self::with_trunk(describe(weights)?, |blocks| {
+            Trunk::Packed(blocks.map(|block| block.map(&mut pack)).collect())
+        }))
+    }
+
+    fn with_trunk(
+        network: Network,
+        trunk: impl FnOnce(std::vec::IntoIter<Block<layers::FoldedConv>>) -> Trunk,
+    ) -> Self {
         Self {
-            name,
-            dim,
-            stages,
-            cuts,
+            name: network.name,
+            dim: network.dim,
+            trunk: trunk(network.blocks.into_iter()),
+            cuts: network.cuts,
         }
+    }
+
+    /// Whether the encoder runs on Chipscope's CPU kernels rather than burn.
+    pub fn is_packed(&self) -> bool {
+        matches!(self.trunk, Trunk::Packed(_))
     }
 
     /// Where the trunk can stop for a dense feature map, in network order.
@@ -142,12 +165,35 @@ impl ImageEncoder {
         self.cuts.iter().find(|cut| cut.name == name)
     }
 
-    /// The trunk up to and including `cut`, applied to `[batch, 3, h, w]` input of any size.
+    /// The trunk up to and including `cut`, applied to `[batch, 3, h, w]` input of any size
+    /// (burn's engine).
     pub fn forward_to(&self, input: Tensor<4>, cut: &Cut) -> Tensor<4> {
-        self.stages
-            .iter()
+        self.stages()
             .take(cut.stages)
             .fold(input, |x, stage| stage.forward(x))
+    }
+
+    /// The trunk up to and including `cut` over a prepared image, read back pixel by pixel:
+    /// `[h · w, channels]` row-major. burn's engine runs on `device`; the packed one on every
+    /// core.
+    pub fn map_to(
+        &self,
+        image: &ScaledImage,
+        cut: &Cut,
+        device: &Device,
+    ) -> Result<Vec<f32>, EncoderError> {
+        match &self.trunk {
+            Trunk::Burn(_) => {
+                let planes = read_back(self.forward_to(image.tensor(device), cut))?;
+                let cells = planes.len() / cut.channels.max(1);
+                Ok((0..cells * cut.channels)
+                    .map(|at| planes[(at % cut.channels) * cells + at / cut.channels])
+                    .collect())
+            }
+            Trunk::Packed(blocks) => {
+                Ok(run_blocks(&blocks[..cut.stages], image.activations(), Split::Blocks).values)
+            }
+        }
     }
 
     /// The architecture, e.g. "ResNet-50".
@@ -160,9 +206,14 @@ impl ImageEncoder {
         self.dim
     }
 
-    /// The forward pass step by step, for callers that interleave other work.
+    /// burn's forward pass step by step, for callers that interleave other work (none when
+    /// the encoder is packed: it runs only through [`Self::embed_chips`] and [`Self::map_to`]).
     pub fn stages(&self) -> impl Iterator<Item = &dyn Stage> {
-        self.stages.iter().map(Box::as_ref)
+        let blocks: &[Block<ConvBn>] = match &self.trunk {
+            Trunk::Burn(blocks) => blocks,
+            Trunk::Packed(_) => &[],
+        };
+        blocks.iter().map(|block| block as &dyn Stage)
     }
 
     /// Pools the last stage's output into `[batch, dim]` embeddings.
@@ -176,8 +227,9 @@ impl ImageEncoder {
     }
 
     /// Embeds `chips` from `source` in batches of `batch_size` (at least 1), calling `progress`
-    /// with the number done after each batch. Reads results back synchronously, so it is for
-    /// native callers; the page runs the same steps asynchronously.
+    /// with the number done after each batch; burn's engine runs on `device`, the packed one on
+    /// every core. Reads results back synchronously, so it is for native callers; the page runs
+    /// the same steps asynchronously.
     pub fn embed_chips(
         &self,
         source: ChipSource,
@@ -188,8 +240,13 @@ impl ImageEncoder {
     ) -> Result<Embeddings, EncoderError> {
         let mut values = Vec::with_capacity(chips.len() * self.dim);
         for (index, batch) in chips.chunks(batch_size.max(1)).enumerate() {
-            let input = source.input_batch(batch, device);
-            values.extend(read_back(self.forward(input))?);
+            match &self.trunk {
+                Trunk::Burn(_) => {
+                    let input = source.input_batch(batch, device);
+                    values.extend(read_back(self.forward(input))?);
+                }
+                Trunk::Packed(blocks) => values.extend(embed_packed(blocks, source, batch)),
+            }
             progress((index * batch_size.max(1) + batch.len()).min(chips.len()));
         }
         Ok(Embeddings {
@@ -197,6 +254,52 @@ impl ImageEncoder {
             values,
         })
     }
+}
+
+/// Describes the network a torchvision state dict holds, whichever architecture its keys show.
+fn describe(weights: &TensorMap) -> Result<Network, EncoderError> {
+    if let Some(prefix) = resnet::find_prefix(weights) {
+        return resnet::describe(weights, &prefix);
+    }
+    if let Some(prefix) = mobilenet_v2::find_prefix(weights) {
+        return mobilenet_v2::describe(weights, &prefix);
+    }
+    let first_keys: Vec<&str> = weights.keys().take(4).map(String::as_str).collect();
+    Err(EncoderError::UnknownArchitecture(
+        match first_keys.is_empty() {
+            true => "the file holds no float tensors".to_string(),
+            false => format!("its first keys are {}", first_keys.join(", ")),
+        },
+    ))
+}
+
+/// `blocks` applied in order to `input`.
+fn run_blocks(blocks: &[Block<Conv2d>], input: Activations, split: Split) -> Activations {
+    blocks
+        .iter()
+        .fold(input, |x, block| block.forward(&x, split))
+}
+
+/// The packed engine's embeddings of a batch of chips, concatenated. With threads, a batch of
+/// several chips runs a chip per thread (each chip's convolutions on its own thread, no
+/// synchronisation inside the network); a single chip splits its convolutions instead.
+fn embed_packed(blocks: &[Block<Conv2d>], source: ChipSource, batch: &[Chip]) -> Vec<f32> {
+    let embed = |chip: &Chip, split| {
+        global_average_pool(&run_blocks(blocks, source.chip_activations(*chip), split))
+    };
+    #[cfg(feature = "threads")]
+    if batch.len() > 1 {
+        use rayon::prelude::*;
+        let embedded: Vec<Vec<f32>> = batch
+            .par_iter()
+            .map(|chip| embed(chip, Split::Serial))
+            .collect();
+        return embedded.concat();
+    }
+    batch
+        .iter()
+        .flat_map(|chip| embed(chip, Split::Blocks))
+        .collect()
 }
 
 /// A tensor's values, read back synchronously (native callers), in row-major order.

@@ -12,6 +12,7 @@
 //! factor instead of each chip resized to 224² ([`ScaledImage`]).
 
 use burn::tensor::{Device, Tensor, TensorData};
+use chipscope_kernels::Activations;
 
 use crate::dataset::Image;
 use crate::display::DisplayRange;
@@ -58,6 +59,11 @@ impl ChipSource<'_> {
         let shape = [chips.len(), 3, INPUT_SIZE, INPUT_SIZE];
         Tensor::from_data(TensorData::new(input, shape), device)
     }
+
+    /// All three steps for one chip, as NHWC activations for Chipscope's CPU kernels.
+    pub fn chip_activations(&self, chip: Chip) -> Activations {
+        normalised_pixels(&self.scaled_chip(chip), INPUT_SIZE, INPUT_SIZE)
+    }
 }
 
 /// Step 1 for one raw value: its place in the display range, clipped to [0, 1] (0 when the
@@ -76,6 +82,18 @@ fn push_normalised(input: &mut Vec<f32>, grey: &[f32]) {
     for (mean, std) in IMAGENET_MEAN.iter().zip(IMAGENET_STD) {
         input.extend(grey.iter().map(|value| (value - mean) / std));
     }
+}
+
+/// Step 3 in NHWC order: each grey pixel as its three normalised channels.
+fn normalised_pixels(grey: &[f32], height: usize, width: usize) -> Activations {
+    let values = grey
+        .iter()
+        .flat_map(|value| {
+            let channel = |c: usize| (value - IMAGENET_MEAN[c]) / IMAGENET_STD[c];
+            [channel(0), channel(1), channel(2)]
+        })
+        .collect();
+    Activations::new(height, width, 3, values)
 }
 
 /// A whole image prepared for a dense pass: steps 1–2 with the whole image in place of a chip,
@@ -112,14 +130,34 @@ impl ScaledImage {
     }
 
     /// Step 3 for the window `[x0, x1) × [y0, y1)`: the network input `[1, 3, h, w]`.
-    pub fn window(&self, [x0, x1]: [usize; 2], [y0, y1]: [usize; 2], device: &Device) -> Tensor<4> {
-        let mut grey = Vec::with_capacity((x1 - x0) * (y1 - y0));
+    pub fn window(&self, x: [usize; 2], y: [usize; 2], device: &Device) -> Tensor<4> {
+        self.crop(x, y).tensor(device)
+    }
+
+    /// The window `[x0, x1) × [y0, y1)`.
+    pub fn crop(&self, [x0, x1]: [usize; 2], [y0, y1]: [usize; 2]) -> ScaledImage {
+        let mut pixels = Vec::with_capacity((x1 - x0) * (y1 - y0));
         for y in y0..y1 {
-            grey.extend_from_slice(&self.pixels[y * self.width + x0..y * self.width + x1]);
+            pixels.extend_from_slice(&self.pixels[y * self.width + x0..y * self.width + x1]);
         }
-        let mut input = Vec::with_capacity(3 * grey.len());
-        push_normalised(&mut input, &grey);
-        Tensor::from_data(TensorData::new(input, [1, 3, y1 - y0, x1 - x0]), device)
+        ScaledImage {
+            width: x1 - x0,
+            height: y1 - y0,
+            pixels,
+        }
+    }
+
+    /// Step 3: the network input `[1, 3, h, w]` on `device`.
+    pub fn tensor(&self, device: &Device) -> Tensor<4> {
+        let mut input = Vec::with_capacity(3 * self.pixels.len());
+        push_normalised(&mut input, &self.pixels);
+        let shape = [1, 3, self.height, self.width];
+        Tensor::from_data(TensorData::new(input, shape), device)
+    }
+
+    /// Step 3 as NHWC activations for Chipscope's CPU kernels.
+    pub fn activations(&self) -> Activations {
+        normalised_pixels(&self.pixels, self.height, self.width)
     }
 }
 

@@ -2,13 +2,9 @@
 //! state dict: the network up to global average pooling, giving 512-d (basic blocks) or 2048-d
 //! (bottleneck blocks) features.
 
-use burn::tensor::activation::relu;
-use burn::tensor::module::max_pool2d;
-use burn::tensor::ops::MaxPoolOptions;
-use burn::tensor::{Device, Tensor};
-
-use super::layers::{ConvBn, ConvShape, WeightReader};
-use super::{Cut, EncoderError, ImageEncoder, Stage};
+use super::layers::{ConvShape, FoldedConv, WeightReader};
+use super::network::{Block, Network};
+use super::{Cut, EncoderError};
 use crate::weights::TensorMap;
 
 /// The key that marks a torchvision ResNet and its shape (64 filters, RGB, 7×7).
@@ -21,13 +17,9 @@ pub fn find_prefix(weights: &TensorMap) -> Option<String> {
     (weights[&format!("{prefix}{STEM_KEY}")].shape == STEM_SHAPE).then_some(prefix)
 }
 
-/// Builds the ResNet whose keys start with `prefix`, inferring depth and widths from the keys.
-pub fn build(
-    weights: &TensorMap,
-    prefix: &str,
-    device: &Device,
-) -> Result<ImageEncoder, EncoderError> {
-    let reader = WeightReader::new(weights, prefix, device);
+/// Describes the ResNet whose keys start with `prefix`, inferring depth and widths from the keys.
+pub fn describe(weights: &TensorMap, prefix: &str) -> Result<Network, EncoderError> {
+    let reader = WeightReader::new(weights, prefix);
     let bottleneck = reader.has("layer1.0.conv3.weight");
     let blocks_per_layer: Vec<usize> = (1..=4)
         .map(|layer| reader.count_children(&format!("layer{layer}")))
@@ -38,9 +30,11 @@ pub fn build(
         )));
     }
 
-    let mut stages: Vec<Box<dyn Stage>> = vec![Box::new(Stem {
-        conv: reader.conv_bn("conv1", "bn1", ConvShape::dense(3, 7, 2))?,
-    })];
+    let mut blocks = vec![Block::Stem(reader.conv_bn(
+        "conv1",
+        "bn1",
+        ConvShape::dense(3, 7, 2),
+    )?)];
     let mut channels = STEM_SHAPE[0];
     let mut cuts = Vec::new();
     // The stem halves the image twice (convolution, max pooling).
@@ -49,20 +43,25 @@ pub fn build(
         for index in 0..count {
             let stride = if layer > 0 && index == 0 { 2 } else { 1 };
             let name = format!("layer{}.{index}", layer + 1);
-            let block = Residual::read(&reader, &name, channels, stride, bottleneck)?;
-            channels = block.out_channels();
+            let (block, out_channels) =
+                read_residual(&reader, &name, channels, stride, bottleneck)?;
+            channels = out_channels;
             total_stride *= stride;
-            stages.push(Box::new(block));
+            blocks.push(block);
         }
         cuts.push(Cut {
             name: format!("layer{}", layer + 1),
-            stages: stages.len(),
+            stages: blocks.len(),
             channels,
             stride: total_stride,
         });
     }
-    let name = architecture_name(bottleneck, &blocks_per_layer, &reader)?;
-    Ok(ImageEncoder::new(name, channels, stages, cuts))
+    Ok(Network {
+        name: architecture_name(bottleneck, &blocks_per_layer, &reader)?,
+        dim: channels,
+        blocks,
+        cuts,
+    })
 }
 
 /// "ResNet-50", "Wide ResNet-101-2", or a description of a non-standard layout.
@@ -92,87 +91,51 @@ fn architecture_name(
     })
 }
 
-/// 7×7 stride-2 convolution, ReLU, 3×3 stride-2 max pooling.
-struct Stem {
-    conv: ConvBn,
-}
-
-impl Stage for Stem {
-    fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        let pool = MaxPoolOptions::new([3, 3])
-            .with_stride([2, 2])
-            .with_padding([1, 1]);
-        max_pool2d(relu(self.conv.forward(x)), pool)
+/// A basic (two 3×3) or bottleneck (1×1, 3×3, 1×1) residual block and its output channels; the
+/// stride sits on the 3×3 convolution and on the 1×1 projection of the shortcut, as in
+/// torchvision.
+fn read_residual(
+    reader: &WeightReader,
+    name: &str,
+    in_channels: usize,
+    stride: usize,
+    bottleneck: bool,
+) -> Result<(Block<FoldedConv>, usize), EncoderError> {
+    let mut convs = Vec::new();
+    let mut channels = in_channels;
+    let layout: &[(usize, usize)] = match bottleneck {
+        true => &[(1, 1), (3, stride), (1, 1)],
+        false => &[(3, stride), (3, 1)],
+    };
+    for (index, &(kernel, conv_stride)) in layout.iter().enumerate() {
+        let conv = reader.conv_bn(
+            &format!("{name}.conv{}", index + 1),
+            &format!("{name}.bn{}", index + 1),
+            ConvShape::dense(channels, kernel, conv_stride),
+        )?;
+        channels = conv.out_channels();
+        convs.push(conv);
     }
-}
-
-/// A basic (two 3×3) or bottleneck (1×1, 3×3, 1×1) residual block; the stride sits on the 3×3
-/// convolution and on the 1×1 projection of the shortcut, as in torchvision.
-struct Residual {
-    convs: Vec<ConvBn>,
-    shortcut: Option<ConvBn>,
-}
-
-impl Residual {
-    fn read(
-        reader: &WeightReader,
-        name: &str,
-        in_channels: usize,
-        stride: usize,
-        bottleneck: bool,
-    ) -> Result<Self, EncoderError> {
-        let mut convs = Vec::new();
-        let mut channels = in_channels;
-        let layout: &[(usize, usize)] = match bottleneck {
-            true => &[(1, 1), (3, stride), (1, 1)],
-            false => &[(3, stride), (3, 1)],
-        };
-        for (index, &(kernel, conv_stride)) in layout.iter().enumerate() {
-            let conv = reader.conv_bn(
-                &format!("{name}.conv{}", index + 1),
-                &format!("{name}.bn{}", index + 1),
-                ConvShape::dense(channels, kernel, conv_stride),
-            )?;
-            channels = conv.out_channels();
-            convs.push(conv);
+    let shortcut = match reader.has(&format!("{name}.downsample.0.weight")) {
+        true => Some(reader.conv_bn(
+            &format!("{name}.downsample.0"),
+            &format!("{name}.downsample.1"),
+            ConvShape::dense(in_channels, 1, stride),
+        )?),
+        false if stride == 1 && channels == in_channels => None,
+        false => {
+            return Err(EncoderError::MissingTensor(
+                reader.key(&format!("{name}.downsample.0.weight")),
+            ));
         }
-        let shortcut = match reader.has(&format!("{name}.downsample.0.weight")) {
-            true => Some(reader.conv_bn(
-                &format!("{name}.downsample.0"),
-                &format!("{name}.downsample.1"),
-                ConvShape::dense(in_channels, 1, stride),
-            )?),
-            false if stride == 1 && channels == in_channels => None,
-            false => {
-                return Err(EncoderError::MissingTensor(
-                    reader.key(&format!("{name}.downsample.0.weight")),
-                ));
-            }
-        };
-        if let Some(projection) = &shortcut
-            && projection.out_channels() != channels
-        {
-            return Err(EncoderError::UnknownArchitecture(format!(
-                "{name}: the shortcut gives {} channels, the block {channels}",
-                projection.out_channels()
-            )));
-        }
-        Ok(Self { convs, shortcut })
+    };
+    if let Some(projection) = &shortcut
+        && projection.out_channels() != channels
+    {
+        return Err(EncoderError::UnknownArchitecture(format!(
+            "{name}: the shortcut gives {} channels, the block {channels}",
+            projection.out_channels()
+        )));
     }
-
-    fn out_channels(&self) -> usize {
-        self.convs.last().map_or(0, ConvBn::out_channels)
-    }
-}
-
-impl Stage for Residual {
-    fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        let identity = match &self.shortcut {
-            Some(projection) => projection.forward(x.clone()),
-            None => x.clone(),
-        };
-        let (last, inner) = self.convs.split_last().expect("a block has convolutions");
-        let hidden = inner.iter().fold(x, |h, conv| relu(conv.forward(h)));
-        relu(last.forward(hidden) + identity)
-    }
+    Ok((Block::Residual { convs, shortcut }, channels))
 }

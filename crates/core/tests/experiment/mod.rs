@@ -144,16 +144,27 @@ pub fn with_poisson_noise(image: &Image, mean: f64, seed: u64) -> Image {
     Image::new(image.width(), image.height(), pixels)
 }
 
-/// The shipped encoder `weights/<file>.safetensors` on the CPU.
+/// The shipped encoder `weights/<file>.safetensors` on Chipscope's CPU kernels (the CLI's
+/// default), with the CPU device for what is made beside it.
 pub fn shipped_encoder(file: &str) -> (ImageEncoder, Device) {
+    let encoder = ImageEncoder::packed(&shipped_weights(file)).unwrap();
+    (encoder, Device::flex())
+}
+
+/// The shipped encoder `weights/<file>.safetensors` on burn's Flex CPU backend.
+#[allow(dead_code)] // used by some of the test binaries that include this module
+pub fn shipped_burn_encoder(file: &str) -> (ImageEncoder, Device) {
+    let device = Device::flex();
+    let encoder = ImageEncoder::from_weights(&shipped_weights(file), &device).unwrap();
+    (encoder, device)
+}
+
+fn shipped_weights(file: &str) -> chipscope_core::weights::TensorMap {
     let path = format!(
         "{}/../../weights/{file}.safetensors",
         env!("CARGO_MANIFEST_DIR")
     );
-    let weights = read_weights(&std::fs::read(path).unwrap()).unwrap();
-    let device = Device::flex();
-    let encoder = ImageEncoder::from_weights(&weights, &device).unwrap();
-    (encoder, device)
+    read_weights(&std::fs::read(path).unwrap()).unwrap()
 }
 
 /// Every chip of `grid` on `image` embedded by the shipped encoder `weights/<file>.safetensors`
