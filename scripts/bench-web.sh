@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # Benchmarks embedding in the browser against PyTorch on the same machine, in one run: the
 # release site as shipped (the threaded CPU build on all cores, and its one-thread build), and
-# `--scalar` adds a build without SIMD128 kernels; each measured in headless Chromium on burn's
-# Flex CPU backend and on WebGPU, embedding chips of a real STEM image, then PyTorch with the
-# same number of threads on the same chips. Prints chips/s and the ratios.
+# `--scalar` adds a build without SIMD128 kernels; each measured in headless Chromium on the CPU
+# (Chipscope's kernels, and burn's Flex and ndarray backends) and on WebGPU, embedding chips of a
+# real STEM image, then PyTorch with the same number of threads on the same chips. Prints chips/s
+# and the ratios.
 #
-#   bash scripts/bench-web.sh [--cpu-only] [--flex-only] [--mobilenet-only] [--scalar]
+#   bash scripts/bench-web.sh [--cpu-only] [--cpu=kernels,flex] [--mobilenet-only] [--scalar]
 #
-# --cpu-only skips WebGPU (SwiftShader, without a GPU, is slow); --flex-only skips burn's
-# ndarray backend; --mobilenet-only skips ResNet-50. The scalar build uses its own target directory ($CARGO_TARGET_DIR-scalar).
+# --cpu-only skips WebGPU (SwiftShader, without a GPU, is slow); --cpu= lists the CPU paths
+# (default kernels,flex,ndarray); --mobilenet-only skips ResNet-50. The scalar build uses its own target directory ($CARGO_TARGET_DIR-scalar).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 bash scripts/setup.sh --browser

@@ -13,17 +13,19 @@ pub enum BackendKind {
     Cpu,
 }
 
-/// burn's two CPU backends; `?cpu=ndarray` or `?cpu=flex` in the URL picks one (for
-/// measurements), otherwise [`CpuBackend::DEFAULT`].
+/// What runs the encoders on the CPU: Chipscope's own kernels, or one of burn's two CPU
+/// backends; `?cpu=flex` or `?cpu=ndarray` in the URL picks burn's (for measurements), otherwise
+/// [`CpuBackend::DEFAULT`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum CpuBackend {
+    Kernels,
     Flex,
     Ndarray,
 }
 
 impl CpuBackend {
-    /// The faster in WebAssembly on our encoders (see the README's measurements).
-    pub const DEFAULT: CpuBackend = CpuBackend::Flex;
+    /// The fastest in WebAssembly on our encoders (see the README's measurements).
+    pub const DEFAULT: CpuBackend = CpuBackend::Kernels;
 
     /// The backend the URL asks for, or the default.
     pub fn from_url() -> Self {
@@ -39,18 +41,20 @@ impl CpuBackend {
         }
     }
 
-    /// A device on this backend.
+    /// A device on this backend (Flex's for the kernels, which need none, so that what is made
+    /// beside them lives on the CPU).
     pub fn device(self) -> Device {
         match self {
-            CpuBackend::Flex => Device::flex(),
+            CpuBackend::Kernels | CpuBackend::Flex => Device::flex(),
             #[allow(deprecated)] // kept to measure it against Flex
             CpuBackend::Ndarray => Device::ndarray(),
         }
     }
 
-    /// "Flex" or "ndarray".
+    /// "Chipscope's kernels", "Flex" or "ndarray".
     pub fn name(self) -> &'static str {
         match self {
+            CpuBackend::Kernels => "Chipscope's kernels",
             CpuBackend::Flex => "Flex",
             CpuBackend::Ndarray => "ndarray",
         }
@@ -64,6 +68,8 @@ pub struct BackendStatus {
     pub device: Device,
     /// Threads the CPU encoders run on (1 on WebGPU, which needs none).
     pub threads: usize,
+    /// What runs the encoders on the CPU; `None` on WebGPU.
+    pub cpu: Option<CpuBackend>,
     pub detail: String,
 }
 
@@ -76,6 +82,11 @@ impl BackendStatus {
         }
     }
 
+    /// Whether encoders run on Chipscope's kernels rather than burn.
+    pub fn packed(&self) -> bool {
+        self.cpu == Some(CpuBackend::Kernels)
+    }
+
     /// The CPU on `threads`, with the reason it is not WebGPU.
     fn cpu(threads: &CpuThreads, reason: &str) -> Self {
         let backend = CpuBackend::from_url();
@@ -83,6 +94,7 @@ impl BackendStatus {
             kind: BackendKind::Cpu,
             device: backend.device(),
             threads: threads.count,
+            cpu: Some(backend),
             detail: format!(
                 "{} in WebAssembly on {}; {reason}",
                 backend.name(),
@@ -136,6 +148,7 @@ async fn webgpu() -> Result<BackendStatus, String> {
                     kind: BackendKind::WebGpu,
                     device,
                     threads: 1,
+                    cpu: None,
                     detail: format!(
                         "{} ({:?})",
                         adapter_name(&info.name, &info.driver),

@@ -28,6 +28,7 @@ use chipscope_core::embeddings::Embeddings;
 use chipscope_core::encoders::dense::{
     DensePass, DenseSettings, EmbeddingMode, FeatureMap, Tiling, Window, WindowedImage,
 };
+use chipscope_core::encoders::kernels::{Activations, Split, global_average_pool};
 use chipscope_core::encoders::{ChipSource, ImageEncoder};
 use chipscope_core::grid::{Chip, ChipGrid};
 use chipscope_core::hashing::sha256_hex;
@@ -892,7 +893,7 @@ impl EmbeddingState {
             cancel: &cancel,
         };
         if forward
-            .run(x, stages, head, &mut TimeSlice::start())
+            .run(Input::Tensor(x), stages, head, &mut TimeSlice::start())
             .await
             .is_ok()
         {
@@ -941,7 +942,8 @@ impl EmbeddingState {
             None => self.weights(id).await?,
         };
         self.store.update_value(|store| store.loaded = None); // free the old encoder first
-        let encoder = Arc::new(build_encoder(weights.clone(), backend.device.clone()).await?);
+        let built = build_encoder(weights.clone(), backend.device.clone(), backend.packed());
+        let encoder = Arc::new(built.await?);
         self.learn_stages(id, &encoder);
         let loaded = LoadedEncoder {
             id: id.to_string(),
@@ -1000,15 +1002,18 @@ impl EmbeddingState {
     /// Checks a user's weight file and, when it is a ResNet or MobileNetV2, adds and selects it.
     /// The encoder built for the check is kept, so the first run does not build it again.
     pub async fn add_custom(&self, name: &str, bytes: &[u8], backend: Option<&BackendStatus>) {
-        let (kind, device) = match backend {
-            Some(backend) => (backend.kind, backend.device.clone()),
-            None => (BackendKind::Cpu, CpuBackend::from_url().device()),
+        let (kind, device, packed) = match backend {
+            Some(backend) => (backend.kind, backend.device.clone(), backend.packed()),
+            None => {
+                let cpu = CpuBackend::from_url();
+                (BackendKind::Cpu, cpu.device(), cpu == CpuBackend::Kernels)
+            }
         };
         let weights = match read_weights(bytes) {
             Ok(weights) => Arc::new(weights),
             Err(error) => return self.error.set(Some(format!("{name}: {error}"))),
         };
-        let encoder = match build_encoder(weights.clone(), device).await {
+        let encoder = match build_encoder(weights.clone(), device, packed).await {
             Ok(encoder) => Arc::new(encoder),
             Err(error) => return self.error.set(Some(format!("{name}: {error}"))),
         };
@@ -1048,12 +1053,20 @@ impl EmbeddingState {
     }
 }
 
-/// Builds an encoder from its weights on `device`: on the thread pool where there is one (burn's
-/// CPU operations must not run on the main thread there), else here.
-async fn build_encoder(weights: Arc<TensorMap>, device: Device) -> Result<ImageEncoder, String> {
-    threads::off_main(move || ImageEncoder::from_weights(&weights, &device))
-        .await
-        .map_err(|error| error.to_string())
+/// Builds an encoder from its weights, packed for Chipscope's kernels or as burn tensors on
+/// `device`: on the thread pool where there is one (burn's CPU operations must not run on the
+/// main thread there), else here.
+async fn build_encoder(
+    weights: Arc<TensorMap>,
+    device: Device,
+    packed: bool,
+) -> Result<ImageEncoder, String> {
+    threads::off_main(move || match packed {
+        true => ImageEncoder::packed(&weights),
+        false => ImageEncoder::from_weights(&weights, &device),
+    })
+    .await
+    .map_err(|error| error.to_string())
 }
 
 /// Puts the shipped encoders first among the choices, selecting the default one, and keeps their
@@ -1099,10 +1112,13 @@ async fn embed_steps(
         (true, false) => 1,
         (false, _) => GPU_BATCH,
     };
-    let stages = forward.encoder.stages().count();
+    let stages = forward.stages();
     let mut done = 0;
     for batch in chips.chunks(batch_size) {
-        let x = source.input_batch(batch, &forward.backend.device);
+        let x = match forward.encoder.is_packed() {
+            true => Input::Images(batch.iter().map(|&c| source.chip_activations(c)).collect()),
+            false => Input::Tensor(source.input_batch(batch, &forward.backend.device)),
+        };
         values.extend(forward.run(x, stages, Head::Pooled, slice).await?);
         done += batch.len();
         progress(done);
@@ -1119,6 +1135,13 @@ struct Forward<'a> {
     cancel: &'a Cell<bool>,
 }
 
+/// A forward pass's input: burn's `[batch, 3, h, w]` tensor, or NHWC images for Chipscope's
+/// kernels.
+enum Input {
+    Tensor(Tensor<4>),
+    Images(Vec<Activations>),
+}
+
 /// What a forward pass hands back: each input's pooled embedding, or the feature map itself.
 #[derive(Clone, Copy)]
 enum Head {
@@ -1131,17 +1154,29 @@ impl Forward<'_> {
         self.backend.kind == BackendKind::Cpu
     }
 
-    /// Runs `x` through the encoder's first `stages` stages and reads the result back, flat:
-    /// on the GPU without pausing, then awaiting the read-back; on the CPU's thread pool as one
-    /// job the page awaits; on the CPU without a pool here, yielding to the browser between
-    /// stages.
+    /// The encoder's whole forward pass, in stages (burn's or the packed blocks).
+    fn stages(&self) -> usize {
+        match self.encoder.is_packed() {
+            true => self.encoder.blocks().len(),
+            false => self.encoder.stages().count(),
+        }
+    }
+
+    /// Runs `x` through the encoder's first `stages` stages and reads the result back, flat
+    /// (a map channel by channel from burn, pixel by pixel from the kernels): on the GPU without
+    /// pausing, then awaiting the read-back; on the CPU's thread pool as one job the page
+    /// awaits; on the CPU without a pool here, yielding to the browser between stages.
     async fn run(
         &self,
-        x: Tensor<4>,
+        x: Input,
         stages: usize,
         head: Head,
         slice: &mut TimeSlice,
     ) -> Result<Vec<f32>, Stop> {
+        let x = match x {
+            Input::Tensor(x) => x,
+            Input::Images(images) => return self.run_packed(images, stages, head, slice).await,
+        };
         if self.on_cpu() && threads::pooled() {
             let encoder = self.encoder.clone();
             let job = threads::off_main(move || {
@@ -1163,6 +1198,38 @@ impl Forward<'_> {
             }
         }
         read_back(head.apply(x)).await
+    }
+}
+
+impl Forward<'_> {
+    /// [`Self::run`] on Chipscope's kernels: the images as one job on the pool, or here block
+    /// by block, yielding to the browser between blocks.
+    async fn run_packed(
+        &self,
+        images: Vec<Activations>,
+        stages: usize,
+        head: Head,
+        slice: &mut TimeSlice,
+    ) -> Result<Vec<f32>, Stop> {
+        let pooled = matches!(head, Head::Pooled);
+        if threads::pooled() {
+            let encoder = self.encoder.clone();
+            let job = threads::off_main(move || encoder.run_packed(images, stages, pooled));
+            return Ok(slice.wait_free(job).await);
+        }
+        let mut values = Vec::new();
+        for image in images {
+            let mut x = image;
+            for block in &self.encoder.blocks()[..stages] {
+                x = block.forward(&x, Split::Serial);
+                slice.yield_when_due(self.cancel).await?;
+            }
+            values.extend(match pooled {
+                true => global_average_pool(&x),
+                false => x.values,
+            });
+        }
+        Ok(values)
     }
 }
 
@@ -1197,10 +1264,17 @@ impl Forward<'_> {
         (done, progress): (&mut usize, impl Fn(usize)),
     ) -> Result<(), Stop> {
         let stages = pass.cut().stages;
+        let packed = self.encoder.is_packed();
         for &window in windows {
-            let x = image.window(window.x, window.y, &self.backend.device);
+            let x = match packed {
+                true => Input::Images(vec![image.crop(window.x, window.y).activations()]),
+                false => Input::Tensor(image.window(window.x, window.y, &self.backend.device)),
+            };
             let values = self.run(x, stages, Head::Map, slice).await?;
-            pass.keep(window, &values);
+            match packed {
+                true => pass.keep_pixels(window, &values),
+                false => pass.keep(window, &values),
+            }
             *done += 1;
             progress(*done);
             slice.yield_when_due(self.cancel).await?;

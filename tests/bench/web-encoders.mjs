@@ -1,13 +1,14 @@
 // In-browser embedding speed: serves each built site given on the command line, opens it in
-// headless Chromium on the WebAssembly CPU path (?cpu=flex and ?cpu=ndarray) and on WebGPU
+// headless Chromium on the WebAssembly CPU paths (?cpu=kernels, Chipscope's own kernels, the
+// default; ?cpu=flex and ?cpu=ndarray, burn's backends) and on WebGPU
 // (SwiftShader here; a real GPU elsewhere), embeds the chips of a real STEM image and prints
 // chips/s as the page reports them, with the CPU threads the page used. Run by
 // scripts/bench-web.sh.
 //
-//   node tests/bench/web-encoders.mjs [--cpu-only | --webgpu-only] [--flex-only] [--mobilenet-only]
-//        [--chip-size=N] LABEL=DIST_DIR[@QUERY] …
+//   node tests/bench/web-encoders.mjs [--cpu-only | --webgpu-only] [--cpu=kernels,flex,ndarray]
+//        [--mobilenet-only] [--chip-size=N] LABEL=DIST_DIR[@QUERY] …
 // (--cpu-only skips WebGPU, which SwiftShader emulates slowly on machines without a GPU;
-// --webgpu-only skips the CPU paths; --flex-only skips burn's ndarray backend; --mobilenet-only
+// --webgpu-only skips the CPU paths; --cpu= lists the CPU paths to time; --mobilenet-only
 // skips ResNet-50; --chip-size sets both encoders' chips, e.g. 32 for the 256 chips a real GPU
 // needs to be busy; QUERY is added to the address, e.g. threads=1)
 import { join } from 'node:path';
@@ -55,12 +56,13 @@ async function measure(url, { webgpu }) {
   return figures;
 }
 
-const flags = ['--cpu-only', '--webgpu-only', '--flex-only', '--mobilenet-only'];
+const flags = ['--cpu-only', '--webgpu-only', '--mobilenet-only'];
+const cpuOption = process.argv.find((a) => a.startsWith('--cpu='));
 const cpuOnly = process.argv.includes('--cpu-only');
 const cpus = process.argv.includes('--webgpu-only') ? []
-  : process.argv.includes('--flex-only') ? ['flex'] : ['flex', 'ndarray'];
+  : (cpuOption ? cpuOption.slice('--cpu='.length) : 'kernels,flex,ndarray').split(',');
 const rows = [];
-for (const argument of process.argv.slice(2).filter((a) => !flags.includes(a) && a !== chipOption)) {
+for (const argument of process.argv.slice(2).filter((a) => !flags.includes(a) && a !== chipOption && a !== cpuOption)) {
   const split = argument.indexOf('=');
   const [label, target] = [argument.slice(0, split), argument.slice(split + 1)];
   const [dist, query] = target.split('@');

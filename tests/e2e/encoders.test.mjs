@@ -105,6 +105,7 @@ for (const webgpu of [true, false]) {
         assert.equal(Number(await backend.getAttribute('data-threads')), cores);
         assert.match(await backend.innerText(), new RegExp(`CPU · ${cores} threads`));
         assert.equal(await page.evaluate(() => crossOriginIsolated), true);
+        assert.match(await backend.getAttribute('title'), /Chipscope's kernels in WebAssembly/);
       }
 
       // 256-px chips: a 2 × 2 grid; the fixture's last case is chip 3 of it.
@@ -209,6 +210,21 @@ test('without cross-origin isolation the page runs on one thread, says why, and 
     console.log(`  longest main-thread gap while embedding MobileNetV2 on one thread: ${gap.toFixed(0)} ms`);
     assert.ok(gap < 1000, `the page froze for ${gap} ms`);
     await page.locator(testid('cancel')).click();
+  });
+});
+
+test("burn's Flex CPU backend (?cpu=flex, kept to compare) embeds as PyTorch does", async (t) => {
+  if (!existsSync(stemImage)) return t.skip(`${stemImage} not found`);
+  const mobilenet = await fixture('mobilenet_v2');
+  await withPage({ webgpu: false, url: `${server.url}?cpu=flex` }, async ({ page }) => {
+    const backend = page.locator(`${testid('backend')}:not([data-backend="pending"])`);
+    await backend.waitFor({ timeout: 60_000 });
+    assert.match(await backend.getAttribute('title'), /^Flex in WebAssembly/);
+    await loadStemImage(page, 256);
+    await selectEncoder(page, 'mobilenet_v2');
+    const { npy, status } = await embed(page);
+    checkRows('MobileNetV2 on Flex', npy, mobilenet, [[3, 3]]);
+    console.log(`  Flex: ${status}`);
   });
 });
 

@@ -413,9 +413,15 @@ impl DensePass {
     ) -> Result<(), EncoderError> {
         let input = image.crop(window.x, window.y);
         let values = encoder.map_to(&input, &self.cut, device)?;
+        self.keep_pixels(window, &values);
+        Ok(())
+    }
+
+    /// Stores the kept cells of `window` from its trunk output `values` (`h × w × channels`,
+    /// the window's own cells, as the packed engine gives them).
+    pub fn keep_pixels(&mut self, window: Window, values: &[f32]) {
         let channels = self.map.channels;
         self.store(window, |cell, channel| values[cell * channels + channel]);
-        Ok(())
     }
 
     /// Stores the kept cells of `window` from its trunk output `values` (`channels × h × w`,

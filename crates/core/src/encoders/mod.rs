@@ -14,6 +14,7 @@ pub mod network;
 pub mod preprocess;
 pub mod resnet;
 
+pub use chipscope_kernels as kernels;
 pub use preprocess::ChipSource;
 
 use crate::embeddings::Embeddings;
@@ -190,9 +191,7 @@ impl ImageEncoder {
                     .map(|at| planes[(at % cut.channels) * cells + at / cut.channels])
                     .collect())
             }
-            Trunk::Packed(blocks) => {
-                Ok(run_blocks(&blocks[..cut.stages], image.activations(), Split::Blocks).values)
-            }
+            Trunk::Packed(_) => Ok(self.run_packed(vec![image.activations()], cut.stages, false)),
         }
     }
 
@@ -204,6 +203,46 @@ impl ImageEncoder {
     /// Length of an embedding.
     pub fn dim(&self) -> usize {
         self.dim
+    }
+
+    /// The packed engine's blocks, for callers that run them step by step (none when the
+    /// encoder runs on burn).
+    pub fn blocks(&self) -> &[Block<Conv2d>] {
+        match &self.trunk {
+            Trunk::Packed(blocks) => blocks,
+            Trunk::Burn(_) => &[],
+        }
+    }
+
+    /// The packed engine's first `stages` blocks over `images` (NHWC, prepared by
+    /// [`ChipSource::chip_activations`] or [`ScaledImage::activations`]), concatenated: each
+    /// image's embedding when `pooled`, else its activations pixel by pixel. With threads,
+    /// several images run an image per thread (no synchronisation inside the network); a single
+    /// image splits its convolutions instead.
+    pub fn run_packed(&self, images: Vec<Activations>, stages: usize, pooled: bool) -> Vec<f32> {
+        let blocks = &self.blocks()[..stages];
+        let run = |image: Activations, split| {
+            let output = blocks
+                .iter()
+                .fold(image, |x, block| block.forward(&x, split));
+            match pooled {
+                true => global_average_pool(&output),
+                false => output.values,
+            }
+        };
+        #[cfg(feature = "threads")]
+        if images.len() > 1 {
+            use rayon::prelude::*;
+            let outputs: Vec<Vec<f32>> = images
+                .into_par_iter()
+                .map(|image| run(image, Split::Serial))
+                .collect();
+            return outputs.concat();
+        }
+        images
+            .into_iter()
+            .flat_map(|image| run(image, Split::Blocks))
+            .collect()
     }
 
     /// burn's forward pass step by step, for callers that interleave other work (none when
@@ -245,7 +284,10 @@ impl ImageEncoder {
                     let input = source.input_batch(batch, device);
                     values.extend(read_back(self.forward(input))?);
                 }
-                Trunk::Packed(blocks) => values.extend(embed_packed(blocks, source, batch)),
+                Trunk::Packed(_) => {
+                    let inputs = batch.iter().map(|&chip| source.chip_activations(chip));
+                    values.extend(self.run_packed(inputs.collect(), self.blocks().len(), true));
+                }
             }
             progress((index * batch_size.max(1) + batch.len()).min(chips.len()));
         }
@@ -271,35 +313,6 @@ fn describe(weights: &TensorMap) -> Result<Network, EncoderError> {
             false => format!("its first keys are {}", first_keys.join(", ")),
         },
     ))
-}
-
-/// `blocks` applied in order to `input`.
-fn run_blocks(blocks: &[Block<Conv2d>], input: Activations, split: Split) -> Activations {
-    blocks
-        .iter()
-        .fold(input, |x, block| block.forward(&x, split))
-}
-
-/// The packed engine's embeddings of a batch of chips, concatenated. With threads, a batch of
-/// several chips runs a chip per thread (each chip's convolutions on its own thread, no
-/// synchronisation inside the network); a single chip splits its convolutions instead.
-fn embed_packed(blocks: &[Block<Conv2d>], source: ChipSource, batch: &[Chip]) -> Vec<f32> {
-    let embed = |chip: &Chip, split| {
-        global_average_pool(&run_blocks(blocks, source.chip_activations(*chip), split))
-    };
-    #[cfg(feature = "threads")]
-    if batch.len() > 1 {
-        use rayon::prelude::*;
-        let embedded: Vec<Vec<f32>> = batch
-            .par_iter()
-            .map(|chip| embed(chip, Split::Serial))
-            .collect();
-        return embedded.concat();
-    }
-    batch
-        .iter()
-        .flat_map(|chip| embed(chip, Split::Blocks))
-        .collect()
 }
 
 /// A tensor's values, read back synchronously (native callers), in row-major order.
