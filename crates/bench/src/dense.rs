@@ -65,8 +65,8 @@ pub struct DenseBench {
     /// Also time the dense pass in one window (no tiling), to show the tiling's cost.
     #[arg(long)]
     single_pass: bool,
-    /// CPU backend.
-    #[arg(long, value_enum, default_value_t = Backend::Flex)]
+    /// What runs the encoder on the CPU.
+    #[arg(long, value_enum, default_value_t = Backend::default())]
     backend: Backend,
     /// Also write each simulated image's raw values to DIR/heterostructure_SIZE.npy, so that
     /// PyTorch can be timed on the same input.

@@ -299,7 +299,8 @@ fn embed_dense_pools_the_recommended_stage_per_chip() {
     .unwrap();
     let device = burn::tensor::Device::flex();
     let weights = chipscope_core::weights::read_weights(&weights).unwrap();
-    let encoder = ImageEncoder::from_weights(&weights, &device).unwrap();
+    // The CLI's default engine, Chipscope's kernels.
+    let encoder = ImageEncoder::packed(&weights).unwrap();
     let settings = DenseSettings::recommended(&encoder);
     let scaled = ScaledImage::new(&image, DisplayRange::of(&image, Stretch::default()), 2);
     let map = dense_features(
@@ -915,8 +916,8 @@ mod atoms_in_segment {
         )
         .unwrap();
         let device = Device::flex();
-        let encoder =
-            ImageEncoder::from_weights(&read_weights(&weights).unwrap(), &device).unwrap();
+        // The CLI's default engine, Chipscope's kernels.
+        let encoder = ImageEncoder::packed(&read_weights(&weights).unwrap()).unwrap();
         let chips: Vec<Chip> = grid.chips().collect();
         let embeddings = encoder
             .embed_chips(source, &chips, 1, &device, |_| {})
