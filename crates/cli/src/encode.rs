@@ -45,7 +45,16 @@ impl Backend {
         }
     }
 
-    /// Lower-case name.
+    /// What the backend is, for people: "Chipscope's CPU kernels", "burn's Flex".
+    pub fn description(self) -> &'static str {
+        match self {
+            Backend::Kernels => "Chipscope's CPU kernels",
+            Backend::Flex => "burn's Flex",
+            Backend::Ndarray => "burn's ndarray",
+        }
+    }
+
+    /// Lower-case name, as `--backend` takes it.
     pub fn name(self) -> &'static str {
         match self {
             Backend::Kernels => "kernels",
@@ -259,7 +268,7 @@ pub fn embed(dataset: &Dataset, args: &EmbedArgs) -> Result<()> {
         embeddings.count(),
         embeddings.dim,
         args.settings.chip,
-        args.settings.backend.name(),
+        args.settings.backend.description(),
         grid.chip_count() as f64 / seconds
     );
     Ok(())

@@ -232,7 +232,7 @@ fn embed_writes_pytorch_equal_embeddings_in_grid_order() {
     ]));
     assert!(
         printed.contains(
-            "4 × 1280 embeddings of 256-px chips each resized to 224², from MobileNetV2 on flex"
+            "4 × 1280 embeddings of 256-px chips each resized to 224², from MobileNetV2 on Chipscope's CPU kernels"
         ),
         "{printed}"
     );
