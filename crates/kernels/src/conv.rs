@@ -3,8 +3,8 @@
 
 use std::cell::RefCell;
 
-use crate::simd::{dispatch, multiply_add};
-use crate::{Activations, Epilogue, Split, for_each_block};
+use crate::simd::{Vectorised, dispatch, multiply_add};
+use crate::{Activation, Activations, Epilogue, Split, for_each_block};
 
 /// Output pixels per block of a dense convolution: its gathered inputs (up to 256 × 4608 values
 /// for ResNet-50's last 3×3 convolutions, 4.5 MiB) and its outputs stay in the caches between the
@@ -261,9 +261,11 @@ impl Conv2d {
         let channels = output.channels;
         let row_len = output.width * channels;
         for_each_block(&mut output.values, row_len, split, |out_y, row| {
-            dispatch(|fma| match fma {
-                true => self.depthwise_row::<true>(input, out_y, row),
-                false => self.depthwise_row::<false>(input, out_y, row),
+            dispatch(DepthwiseRow {
+                conv: self,
+                input,
+                out_y,
+                row: &mut *row,
             });
             let residual = epilogue
                 .residual
@@ -271,12 +273,29 @@ impl Conv2d {
             finish(row, &self.bias, residual, epilogue);
         });
     }
+}
 
-    /// Accumulates output row `out_y` of the depthwise convolution into `row` (zeros on entry).
+/// Output row `out_y` of a depthwise convolution, accumulated into `row` (zeros on entry).
+struct DepthwiseRow<'a> {
+    conv: &'a Conv2d,
+    input: &'a Activations,
+    out_y: usize,
+    row: &'a mut [f32],
+}
+
+impl Vectorised for DepthwiseRow<'_> {
+    type Output = ();
+
     #[inline(always)]
-    fn depthwise_row<const FMA: bool>(&self, input: &Activations, out_y: usize, row: &mut [f32]) {
-        let ConvGeometry { kernel, stride, .. } = self.geometry;
-        let (channels, padding) = (input.channels, self.geometry.padding() as isize);
+    fn run<const FMA: bool>(self) {
+        let DepthwiseRow {
+            conv,
+            input,
+            out_y,
+            row,
+        } = self;
+        let ConvGeometry { kernel, stride, .. } = conv.geometry;
+        let (channels, padding) = (input.channels, conv.geometry.padding() as isize);
         for kernel_y in 0..kernel {
             let y = (out_y * stride + kernel_y) as isize - padding;
             if y < 0 || y as usize >= input.height {
@@ -286,7 +305,7 @@ impl Conv2d {
                 &input.values[y as usize * input.width * channels..][..input.width * channels];
             for kernel_x in 0..kernel {
                 let weights =
-                    &self.weights[(kernel_y * kernel + kernel_x) * channels..][..channels];
+                    &conv.weights[(kernel_y * kernel + kernel_x) * channels..][..channels];
                 for (out_x, out) in row.chunks_exact_mut(channels).enumerate() {
                     let x = (out_x * stride + kernel_x) as isize - padding;
                     if x < 0 || x as usize >= input.width {
@@ -310,26 +329,58 @@ thread_local! {
 /// Adds the bias (per channel) and the residual to a block of whole pixels, then applies the
 /// activation.
 fn finish(block: &mut [f32], bias: &[f32], residual: Option<&[f32]>, epilogue: Epilogue) {
-    let activation = epilogue.activation;
-    dispatch(|_| match residual {
-        Some(residual) => {
-            for (pixel, skip) in block
-                .chunks_exact_mut(bias.len())
-                .zip(residual.chunks_exact(bias.len()))
-            {
-                for ((value, &bias), &skip) in pixel.iter_mut().zip(bias).zip(skip) {
-                    *value = activation.apply(*value + bias + skip);
-                }
-            }
-        }
-        None => {
-            for pixel in block.chunks_exact_mut(bias.len()) {
-                for (value, &bias) in pixel.iter_mut().zip(bias) {
-                    *value = activation.apply(*value + bias);
-                }
-            }
-        }
+    dispatch(Finish {
+        block,
+        bias,
+        residual,
+        activation: epilogue.activation,
     });
+}
+
+/// [`finish`]'s loop.
+struct Finish<'a> {
+    block: &'a mut [f32],
+    bias: &'a [f32],
+    residual: Option<&'a [f32]>,
+    activation: Activation,
+}
+
+impl Vectorised for Finish<'_> {
+    type Output = ();
+
+    #[inline(always)]
+    fn run<const FMA: bool>(self) {
+        // One loop per activation, so that none decides per value.
+        match self.activation {
+            Activation::Identity => self.apply(|value| value),
+            Activation::Relu => self.apply(|value| value.max(0.0)),
+            Activation::Relu6 => self.apply(|value| value.clamp(0.0, 6.0)),
+        }
+    }
+}
+
+impl Finish<'_> {
+    #[inline(always)]
+    fn apply(self, activation: impl Fn(f32) -> f32) {
+        let channels = self.bias.len();
+        match self.residual {
+            Some(residual) => {
+                let pixels = self.block.chunks_exact_mut(channels);
+                for (pixel, skip) in pixels.zip(residual.chunks_exact(channels)) {
+                    for ((value, &bias), &skip) in pixel.iter_mut().zip(self.bias).zip(skip) {
+                        *value = activation(*value + bias + skip);
+                    }
+                }
+            }
+            None => {
+                for pixel in self.block.chunks_exact_mut(channels) {
+                    for (value, &bias) in pixel.iter_mut().zip(self.bias) {
+                        *value = activation(*value + bias);
+                    }
+                }
+            }
+        }
+    }
 }
 
 #[cfg(test)]

@@ -72,17 +72,6 @@ pub enum Activation {
     Relu6,
 }
 
-impl Activation {
-    #[inline(always)]
-    fn apply(self, value: f32) -> f32 {
-        match self {
-            Activation::Identity => value,
-            Activation::Relu => value.max(0.0),
-            Activation::Relu6 => value.clamp(0.0, 6.0),
-        }
-    }
-}
-
 /// What a convolution does to its output before it is stored: add a residual of the output's
 /// shape (a ResNet shortcut, a MobileNetV2 skip), then apply `activation`. The bias is always
 /// added.

@@ -1,7 +1,7 @@
 //! Pooling on NHWC activations.
 
 use crate::Activations;
-use crate::simd::dispatch;
+use crate::simd::{Vectorised, dispatch};
 
 /// 3×3 max pooling with stride 2 and padding 1 (ResNet's stem; the padding never wins, as in
 /// PyTorch, which pads with −∞).
@@ -12,8 +12,28 @@ pub fn max_pool_3x3_stride_2(input: &Activations) -> Activations {
         input.channels,
     );
     let mut values = vec![f32::NEG_INFINITY; height * width * channels];
-    dispatch(|_| {
-        for (out_y, row) in values.chunks_exact_mut(width * channels).enumerate() {
+    dispatch(MaxPool {
+        input,
+        output: &mut values,
+        row_len: width * channels,
+    });
+    Activations::new(height, width, channels, values)
+}
+
+/// [`max_pool_3x3_stride_2`]'s loop over output rows of `row_len` values.
+struct MaxPool<'a> {
+    input: &'a Activations,
+    output: &'a mut [f32],
+    row_len: usize,
+}
+
+impl Vectorised for MaxPool<'_> {
+    type Output = ();
+
+    #[inline(always)]
+    fn run<const FMA: bool>(self) {
+        let (input, channels) = (self.input, self.input.channels);
+        for (out_y, row) in self.output.chunks_exact_mut(self.row_len).enumerate() {
             for y in (2 * out_y).saturating_sub(1)..(2 * out_y + 2).min(input.height) {
                 for (out_x, out) in row.chunks_exact_mut(channels).enumerate() {
                     for x in (2 * out_x).saturating_sub(1)..(2 * out_x + 2).min(input.width) {
@@ -25,8 +45,7 @@ pub fn max_pool_3x3_stride_2(input: &Activations) -> Activations {
                 }
             }
         }
-    });
-    Activations::new(height, width, channels, values)
+    }
 }
 
 /// The mean of every channel over all pixels: the embedding a trunk's last activations give.

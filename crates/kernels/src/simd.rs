@@ -3,23 +3,32 @@
 //! the compiler vectorises them; what they need is only to be compiled with the features the CPU
 //! has (`gemm` does the same for its own kernels).
 
-/// Runs `work` compiled with AVX2 and FMA when this x86-64 CPU has them, otherwise as compiled for
-/// the target's baseline (SSE2 on x86-64, SIMD128 in the browser's build). `work` receives whether
-/// fused multiply-add is fast, for loops that would use `mul_add`.
+/// A loop to compile for each vector unit: [`Vectorised::run`] must be `#[inline(always)]`, so
+/// that it is compiled inside [`dispatch`]'s AVX2+FMA function rather than called from it (a
+/// closure there was measured not to be inlined, leaving the epilogue on SSE2).
+pub(crate) trait Vectorised {
+    /// What the loop gives back.
+    type Output;
+    /// Runs the loop; `FMA` says whether a fused multiply-add is fast (see [`multiply_add`]).
+    fn run<const FMA: bool>(self) -> Self::Output;
+}
+
+/// Runs `work` compiled with AVX2 and FMA when this x86-64 CPU has them, otherwise as compiled
+/// for the target's baseline (SSE2 on x86-64, SIMD128 in the browser's build).
 #[inline(always)]
-pub(crate) fn dispatch<R>(work: impl FnOnce(bool) -> R) -> R {
+pub(crate) fn dispatch<W: Vectorised>(work: W) -> W::Output {
     #[cfg(target_arch = "x86_64")]
     if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
         // SAFETY: the CPU has both features, checked just above.
         return unsafe { wide(work) };
     }
-    work(false)
+    work.run::<false>()
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-fn wide<R>(work: impl FnOnce(bool) -> R) -> R {
-    work(true)
+fn wide<W: Vectorised>(work: W) -> W::Output {
+    work.run::<true>()
 }
 
 /// `accumulator + a × b`, fused when `FMA` (the CPU has a fused multiply-add; without one
