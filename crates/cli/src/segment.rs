@@ -376,6 +376,11 @@ fn short(sha256: &str) -> &str {
     &sha256[..12.min(sha256.len())]
 }
 
+/// The frame series in `bytes`, the contents of the file at `path`; `None` for a single image.
+fn open_series<'a>(path: &Path, bytes: &'a [u8]) -> Result<Option<Series<'a>>> {
+    Series::open(bytes, &native_limits()).with_context(|| format!("cannot read {}", path.display()))
+}
+
 /// One modality's measurement of an image's chips, owned: the image's embeddings (borrowed
 /// when they are the labelled image's, already embedded), the chip spectra and their vectors,
 /// or the atoms' g(r) and their quantile vectors.
@@ -744,9 +749,7 @@ impl Segmenter {
     ) -> Result<Segmented> {
         let bytes = map_file(path)?;
         let place = self.place_of(&bytes);
-        let series = Series::open(&bytes, &native_limits())
-            .with_context(|| format!("cannot read {}", path.display()))?;
-        if let Some(series) = series {
+        if let Some(series) = open_series(path, &bytes)? {
             return self
                 .segment_series(series, place == Some(0), stem)
                 .map(Segmented::Series);
@@ -914,9 +917,7 @@ impl Segmenter {
     /// single image.
     pub fn series_frames(path: &Path) -> Result<Option<usize>> {
         let bytes = map_file(path)?;
-        let series = Series::open(&bytes, &native_limits())
-            .with_context(|| format!("cannot read {}", path.display()))?;
-        Ok(series.map(|series| series.len()))
+        Ok(open_series(path, &bytes)?.map(|series| series.len()))
     }
 
     /// Segments frame `index` of the frame series at `path` as [`Segmenter::segment_file`]
@@ -931,8 +932,7 @@ impl Segmenter {
     ) -> Result<(Summary, Option<f64>)> {
         self.check_series()?;
         let bytes = map_file(path)?;
-        let mut series = Series::open(&bytes, &native_limits())
-            .with_context(|| format!("cannot read {}", path.display()))?
+        let mut series = open_series(path, &bytes)?
             .with_context(|| format!("{} is not a frame series", path.display()))?;
         ensure!(
             index < series.len(),
