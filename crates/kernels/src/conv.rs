@@ -461,11 +461,31 @@ mod tests {
         }
     }
 
+    /// A convolution of `geometry` with deterministic weights and bias, on a deterministic input
+    /// of `[height, width]`, against the textbook sum, serial and on the pool.
+    fn check_against_reference(geometry: ConvGeometry, [height, width]: [usize; 2]) {
+        let inputs_per_output = match geometry.depthwise {
+            true => 1,
+            false => geometry.in_channels,
+        };
+        let taps = geometry.kernel * geometry.kernel;
+        let weights = values(geometry.out_channels * inputs_per_output * taps, 1);
+        let bias = values(geometry.out_channels, 2);
+        let pixels = values(height * width * geometry.in_channels, 3);
+        let input = Activations::new(height, width, geometry.in_channels, pixels);
+        let conv = Conv2d::new(geometry, &weights, bias.clone());
+        let want = reference(geometry, &weights, &bias, &input);
+        for split in [Split::Serial, Split::Blocks] {
+            let identity = Epilogue::activation(Activation::Identity);
+            assert_close(&conv.forward(&input, identity, split), &want);
+        }
+    }
+
     #[test]
     fn dense_convolutions_match_the_textbook_sum() {
         // Kernel 1, 3 and 7 at strides 1 and 2, on an image wider than a block (300 pixels) and
         // one whose sides are odd, so blocks end mid-row and kernels overhang every edge.
-        for (kernel, stride, in_channels, out_channels, [height, width]) in [
+        for (kernel, stride, in_channels, out_channels, size) in [
             (1, 1, 5, 7, [15, 20]),
             (1, 2, 6, 4, [9, 11]),
             (3, 1, 4, 6, [13, 23]),
@@ -479,25 +499,13 @@ mod tests {
                 stride,
                 depthwise: false,
             };
-            let weights = values(out_channels * in_channels * kernel * kernel, 1);
-            let bias = values(out_channels, 2);
-            let input = Activations::new(
-                height,
-                width,
-                in_channels,
-                values(height * width * in_channels, 3),
-            );
-            let conv = Conv2d::new(geometry, &weights, bias.clone());
-            for split in [Split::Serial, Split::Blocks] {
-                let got = conv.forward(&input, Epilogue::activation(Activation::Identity), split);
-                assert_close(&got, &reference(geometry, &weights, &bias, &input));
-            }
+            check_against_reference(geometry, size);
         }
     }
 
     #[test]
     fn depthwise_convolutions_match_the_textbook_sum() {
-        for (stride, channels, [height, width]) in [(1, 9, [7, 12]), (2, 16, [11, 8])] {
+        for (stride, channels, size) in [(1, 9, [7, 12]), (2, 16, [11, 8])] {
             let geometry = ConvGeometry {
                 in_channels: channels,
                 out_channels: channels,
@@ -505,21 +513,7 @@ mod tests {
                 stride,
                 depthwise: true,
             };
-            let weights = values(channels * 9, 4);
-            let bias = values(channels, 5);
-            let input = Activations::new(
-                height,
-                width,
-                channels,
-                values(height * width * channels, 6),
-            );
-            let conv = Conv2d::new(geometry, &weights, bias.clone());
-            let got = conv.forward(
-                &input,
-                Epilogue::activation(Activation::Identity),
-                Split::Blocks,
-            );
-            assert_close(&got, &reference(geometry, &weights, &bias, &input));
+            check_against_reference(geometry, size);
         }
     }
 
