@@ -28,7 +28,7 @@ use chipscope_core::embeddings::Embeddings;
 use chipscope_core::encoders::dense::{
     DensePass, DenseSettings, EmbeddingMode, FeatureMap, Tiling, Window, WindowedImage,
 };
-use chipscope_core::encoders::kernels::{Activations, Split, global_average_pool};
+use chipscope_core::encoders::kernels::{Activations, Split};
 use chipscope_core::encoders::{ChipSource, ImageEncoder};
 use chipscope_core::grid::{Chip, ChipGrid};
 use chipscope_core::hashing::sha256_hex;
@@ -1224,10 +1224,7 @@ impl Forward<'_> {
                 x = block.forward(&x, Split::Serial);
                 slice.yield_when_due(self.cancel).await?;
             }
-            values.extend(match pooled {
-                true => global_average_pool(&x),
-                false => x.values,
-            });
+            values.extend(ImageEncoder::packed_output(x, pooled));
         }
         Ok(values)
     }

@@ -225,10 +225,7 @@ impl ImageEncoder {
             let output = blocks
                 .iter()
                 .fold(image, |x, block| block.forward(&x, split));
-            match pooled {
-                true => global_average_pool(&output),
-                false => output.values,
-            }
+            Self::packed_output(output, pooled)
         };
         #[cfg(feature = "threads")]
         if images.len() > 1 {
@@ -243,6 +240,15 @@ impl ImageEncoder {
             .into_iter()
             .flat_map(|image| run(image, Split::Blocks))
             .collect()
+    }
+
+    /// What the packed engine hands back for an image run through its blocks: the embedding
+    /// when `pooled`, else the activations pixel by pixel.
+    pub fn packed_output(output: Activations, pooled: bool) -> Vec<f32> {
+        match pooled {
+            true => global_average_pool(&output),
+            false => output.values,
+        }
     }
 
     /// burn's forward pass step by step, for callers that interleave other work (none when

@@ -123,7 +123,7 @@ impl Block<Conv2d> {
     /// The block on NHWC activations, with bias, activation and residual fused into the
     /// convolutions that precede them.
     pub fn forward(&self, x: &Activations, split: Split) -> Activations {
-        let with = |activation| Epilogue::activation(activation);
+        let with = Epilogue::activation;
         match self {
             Block::Stem(conv) => {
                 max_pool_3x3_stride_2(&conv.forward(x, with(Activation::Relu), split))
